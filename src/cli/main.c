@@ -1,0 +1,107 @@
+/* main.c - entry point of the `net` command: dispatch to subcommands, usage, flag helpers. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static const char usage[] =
+    "usage: net <command> [args]\n"
+    "\n"
+    "commands:\n"
+    "  classifier train   DATA CFG [WEIGHTS] [-clear] [-seed N]   train a classifier\n"
+    "  classifier valid   DATA CFG WEIGHTS                        top-1 and top-k on valid=\n"
+    "  classifier predict DATA CFG WEIGHTS IMAGE...               top-k labels of images\n"
+    "  summary CFG                       layers, shapes, parameters and FLOPs\n"
+    "  prepare fashion-mnist [SRC] [DST] IDX files of Debian's dataset-fashion-mnist -> PNGs\n"
+    "  help                              this text ('net classifier help' for training flags)\n";
+
+int cli_error(const char *msg)
+{
+    fprintf(stderr, "net: %s\n", msg);
+    return 1;
+}
+
+static void drop(int *argc, char **argv, int i, int k)
+{
+    memmove(argv + i, argv + i + k, sizeof *argv * (size_t)(*argc - i - k + 1));
+    *argc -= k;
+}
+
+int cli_take_flag(int *argc, char **argv, const char *name)
+{
+    for (int i = 1; i < *argc; i++) {
+        if (!strcmp(argv[i], name)) {
+            drop(argc, argv, i, 1);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+const char *cli_take_str(int *argc, char **argv, const char *name)
+{
+    for (int i = 1; i < *argc - 1; i++) {
+        if (!strcmp(argv[i], name)) {
+            const char *v = argv[i + 1];
+            drop(argc, argv, i, 2);
+            return v;
+        }
+    }
+    return NULL;
+}
+
+int cli_take_int(int *argc, char **argv, const char *name, long min, long max, long def,
+                 long *out)
+{
+    *out = def;
+    for (int i = 1; i < *argc; i++) {
+        if (strcmp(argv[i], name))
+            continue;
+        if (i + 1 >= *argc) {
+            fprintf(stderr, "net: %s needs a value\n", name);
+            return -1;
+        }
+        char *end;
+        errno = 0;
+        long v = strtol(argv[i + 1], &end, 10);
+        if (end == argv[i + 1] || *end || errno || v < min || v > max) {
+            fprintf(stderr, "net: %s %s: expected an integer in [%ld, %ld]\n", name, argv[i + 1],
+                    min, max);
+            return -1;
+        }
+        *out = v;
+        drop(argc, argv, i, 2);
+        return 0;
+    }
+    return 0;
+}
+
+int cli_no_flags_left(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (argv[i][0] == '-' && argv[i][1]) {
+            fprintf(stderr, "net: unknown option '%s'\n", argv[i]);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "help") || !strcmp(argv[1], "-h") ||
+        !strcmp(argv[1], "--help")) {
+        fputs(usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 1 : 0;
+    }
+    if (!strcmp(argv[1], "summary"))
+        return cli_summary(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "classifier"))
+        return cli_classifier(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "prepare"))
+        return cli_prepare(argc - 1, argv + 1);
+    fprintf(stderr, "net: unknown command '%s'\n\n%s", argv[1], usage);
+    return 1;
+}

@@ -1,0 +1,57 @@
+/* common.h - errors, checked allocation, size arithmetic and asserts shared by all of cfgnet.
+ *
+ * Conventions: a function that can fail because of user input returns 0 on success and -1 on
+ * failure, after writing one line into a cn_error (no trailing newline). Internal invariants use
+ * CN_ASSERT, which aborts with file:line. Library code never prints or exits otherwise.
+ */
+#ifndef CN_COMMON_H
+#define CN_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CN_ERR_MAX 1024
+
+typedef struct cn_error {
+    char msg[CN_ERR_MAX];
+} cn_error;
+
+/* Formats a message into e (if e is non-NULL) and returns -1, so callers can `return cn_fail(...)`. */
+int cn_fail(cn_error *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Prepends "prefix: " to an existing message (adds context on the way up). Returns -1. */
+int cn_wrap(cn_error *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+_Noreturn void cn_assert_fail(const char *expr, const char *file, int line);
+#define CN_ASSERT(x) ((x) ? (void)0 : cn_assert_fail(#x, __FILE__, __LINE__))
+
+/* Allocation that aborts with the call site on out-of-memory: for small, bounded sizes only.
+ * Sizes that come from a file or a cfg go through cn_alloc, which returns an error instead. */
+void *cn_xmalloc_at(size_t n, const char *file, int line);
+void *cn_xcalloc_at(size_t n, size_t size, const char *file, int line);
+void *cn_xrealloc_at(void *p, size_t n, const char *file, int line);
+char *cn_xstrdup_at(const char *s, const char *file, int line);
+#define xmalloc(n) cn_xmalloc_at((n), __FILE__, __LINE__)
+#define xcalloc(n, s) cn_xcalloc_at((n), (s), __FILE__, __LINE__)
+#define xrealloc(p, n) cn_xrealloc_at((p), (n), __FILE__, __LINE__)
+#define xstrdup(s) cn_xstrdup_at((s), __FILE__, __LINE__)
+
+/* Zeroed, 64-byte aligned allocation of n floats; NULL and a message when n is absurd or memory
+ * is short. Free with cn_free_floats. */
+float *cn_alloc_floats(size_t n, const char *what, cn_error *e);
+void cn_free_floats(float *p);
+
+/* Overflow-checked size arithmetic: return 0 and write the result, or -1 on overflow. */
+int cn_mul(size_t *out, size_t a, size_t b);
+int cn_add(size_t *out, size_t a, size_t b);
+
+/* Levenshtein distance, for "did you mean" hints. */
+int cn_edit_distance(const char *a, const char *b);
+
+/* Returns the candidate closest to word when it is close enough to be a likely typo, else NULL. */
+const char *cn_closest(const char *word, const char *const *cands, int n);
+
+#define CN_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define CN_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+#endif

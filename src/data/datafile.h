@@ -1,0 +1,52 @@
+/* datafile.h - Darknet's .data file for classification, and the label and name files it names.
+ *
+ * A .data file is key=value lines without sections (cfg.h's flat mode, so comments, CRLF and
+ * "did you mean" for unknown keys come from the cfg reader). Keys, with their defaults:
+ *   classes=  (required, >= 1)     number of classes
+ *   labels=   (required)           file of labels, one per line, in class order; a training image's
+ *                                  class is the label its path contains (list.h)
+ *   names=    (default: labels)    file of display names, one per line, same count as labels
+ *   train=, valid=  (default: none) list files, one image path per line
+ *   backup=   (default "backup/")  checkpoint directory
+ *   top=      (default 1, 1..classes) k for top-k accuracy and predictions
+ * Every other key is an error. Relative paths are used as written, i.e. relative to the current
+ * directory, as in Darknet.
+ *
+ * Label files: trailing '\r' and blank lines at the end are tolerated; an empty label, one with
+ * leading or trailing blanks, or a duplicate is an error naming the file and line. Name files may
+ * repeat or contain spaces ("Ankle boot") but not be empty.
+ */
+#ifndef CN_DATA_DATAFILE_H
+#define CN_DATA_DATAFILE_H
+
+#include "core/common.h"
+
+struct data_cfg {
+    char *path; /* the .data file, for messages */
+    int classes;
+    char *train; /* NULL when the key is absent */
+    char *valid; /* NULL when the key is absent */
+    char *labels_path;
+    char *names_path; /* equals labels_path when names= is absent */
+    char *backup;
+    int top;
+    char **labels; /* classes strings, class order */
+    char **names;  /* classes strings, class order */
+};
+
+/* Reads the .data file at path and the label (and name) files it names. Returns 0 with *out set,
+ * or -1 with *out NULL and a message such as
+ * "data/x.data: classes=10 but data/x.labels has 9 labels". Free with data_cfg_destroy. */
+int data_cfg_load(struct data_cfg **out, const char *path, cn_error *e);
+
+/* Frees d and everything it owns; NULL is a no-op. */
+void data_cfg_destroy(struct data_cfg *d);
+
+/* Reads a label file: one label per line, as described above. *out is a malloc'd array of *n
+ * malloc'd strings (free with data_strings_free). Returns 0, or -1 with "path:line: problem". */
+int data_labels_read(const char *path, char ***out, int *n, cn_error *e);
+
+/* Frees an array of n strings from data_labels_read; NULL is a no-op. */
+void data_strings_free(char **s, int n);
+
+#endif

@@ -1,0 +1,47 @@
+/* image.h - image files to network input: decode (stb_image), convert channels, resize, CHW.
+ *
+ * Formats are stb_image's: PNG (8 and 16 bit, paletted), JPEG (baseline and progressive), BMP,
+ * GIF (first frame), TGA, PSD (composite), PNM. Channel conversion is stb_image's: gray from
+ * colour is (77 R + 150 G + 29 B) >> 8, alpha is dropped (not composited), gray becomes R=G=B;
+ * 16-bit images are converted at 16 bits, then keep the high byte of each sample. Resizing is
+ * bilinear (stb_image_resize's triangle filter, edges clamped, linear colour space); when shrinking
+ * the filter widens with the scale, so it averages rather than aliases. Output is planar CHW (all
+ * of channel 0, then channel 1...), rows top to bottom, values v/255 in [0, 1].
+ *
+ * Left out: EXIF orientation, colour profiles, gamma, HDR (stb decodes .hdr, but it is not 8-bit
+ * data and is converted with stb's default tone curve), animation.
+ */
+#ifndef CN_DATA_IMAGE_H
+#define CN_DATA_IMAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/common.h"
+
+/* Largest accepted image: checked from the header, before anything is allocated (stb would
+ * otherwise try to allocate w*h*c bytes for whatever a header claims). */
+#define IMAGE_MAX_SIDE 16384
+#define IMAGE_MAX_PIXELS ((size_t)1 << 26)
+
+/* Reads only the header of path: the file opens, stb_image recognises it and its size is within
+ * the limits above. Writes the size to *w and *h when they are non-NULL. Returns 0, or -1 with
+ * "path: problem" (e.g. "path: not an image stb_image can read (unknown image type)"). Thread
+ * safe. A file with a valid header may still fail to decode (truncated data): see image_load. */
+int image_info(const char *path, int *w, int *h, cn_error *e);
+
+/* image_info without the size. */
+int image_check(const char *path, cn_error *e);
+
+/* Decodes path into dst as w*h*c bytes, planar CHW, converted to c channels (1..4) and resized to
+ * w x h when its size differs. Checks the header (image_info) before decoding. Returns 0, or -1
+ * with "path: problem" and dst unspecified. Thread safe (stb_image keeps its error per thread). */
+int image_load_u8(uint8_t *dst, const char *path, int w, int h, int c, cn_error *e);
+
+/* image_load_u8, then each byte v becomes v/255.0f in dst (w*h*c floats, CHW). */
+int image_load(float *dst, const char *path, int w, int h, int c, cn_error *e);
+
+/* dst[i] = src[i] / 255.0f for i < n: how cached bytes become network input. */
+void image_u8_to_float(float *dst, const uint8_t *src, size_t n);
+
+#endif

@@ -1,0 +1,35 @@
+/* gemm.h - single-precision matrix multiply, row-major: C = alpha * op(A) * op(B) + beta * C.
+ *
+ * Dimensions: C is M x N, op(A) is M x K, op(B) is K x N. Every matrix is row-major with a
+ * leading dimension (the distance between rows in floats). ta = 0: A is stored M x K, element
+ * (i, k) at A[i*lda + k]; ta = 1: A is stored K x M and op(A) = A^T, (i, k) at A[k*lda + i].
+ * Likewise tb = 0: B stored K x N, (k, j) at B[k*ldb + j]; tb = 1: B stored N x K, at B[j*ldb + k].
+ *
+ * beta == 0 overwrites C without reading it (C may hold garbage, NaN included); beta == 1
+ * accumulates. K == 0 or alpha == 0 only scales C by beta.
+ *
+ * gemm is cache-blocked with packed panels and a register-blocked micro-kernel chosen at run time
+ * for the CPU (AVX-512, AVX2+FMA, or portable C); it uses OpenMP over tiles of C when the problem
+ * is large enough and the caller is not already inside a parallel region. Each element of C is
+ * summed in the same order whatever the thread count, so results do not depend on it.
+ * gemm_naive is the triple-loop reference used by the tests.
+ */
+#ifndef CN_GEMM_H
+#define CN_GEMM_H
+
+void gemm(float *C, int ldc, const float *A, int lda, int ta, const float *B, int ldb, int tb,
+          int M, int N, int K, float alpha, float beta);
+
+/* Micro-kernel variants, for tests and benchmarks; gemm itself picks the best the CPU has. */
+enum gemm_isa { GEMM_ISA_AUTO, GEMM_ISA_PORTABLE, GEMM_ISA_AVX2, GEMM_ISA_AVX512 };
+
+/* gemm with the given variant. Returns 0, or -1 (C untouched) when this CPU or build lacks it. */
+int gemm_isa(enum gemm_isa isa, float *C, int ldc, const float *A, int lda, int ta, const float *B,
+             int ldb, int tb, int M, int N, int K, float alpha, float beta);
+
+/* The reference: the same contract, one dot product per element of C, summed in float in k order.
+ */
+void gemm_naive(float *C, int ldc, const float *A, int lda, int ta, const float *B, int ldb, int tb,
+                int M, int N, int K, float alpha, float beta);
+
+#endif

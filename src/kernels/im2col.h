@@ -1,0 +1,51 @@
+/* im2col.h - unrolling one NCHW image into the patch matrix of a convolution, and back.
+ *
+ * Dimensions (struct im2col_geom): the image is C x H x W; the kernel kh x kw moves with strides
+ * sh, sw over the image padded by ph rows and pw columns of zeros on each side, giving
+ * OH = (H + 2*ph - kh)/sh + 1 by OW = (W + 2*pw - kw)/sw + 1 output positions.
+ *
+ * Layouts, with r = (c*kh + ki)*kw + kj (a kernel tap) and p = oy*OW + ox (an output position),
+ * the tap reading image cell (c, oy*sh - ph + ki, ox*sw - pw + kj), zero when that lies outside:
+ *   col: R x P, R = C*kh*kw rows of P = OH*OW; the convolution is then W[F x R] * col (Darknet's
+ *        and Caffe's im2col layout).
+ *   row: P x R, the transpose, so the weight gradient dz[F x P] * row is a GEMM without a
+ *        transposed operand.
+ * im2col/im2row write every entry; col2im ADDS each entry into the image cell it was read from
+ * (padding entries are dropped), which is the adjoint of im2col and accumulates into im.
+ * Single-threaded: callers parallelise over images. The *_naive references test every cell.
+ * Left out: dilation, groups.
+ */
+#ifndef CN_IM2COL_H
+#define CN_IM2COL_H
+
+#include <stddef.h>
+
+struct im2col_geom {
+    int c, h, w; /* input image */
+    int kh, kw;  /* kernel */
+    int sh, sw;  /* strides */
+    int ph, pw;  /* zero padding on each side */
+    int oh, ow;  /* output positions */
+};
+
+/* Fills g. Returns 0, or -1 when some size is out of range (c, h, w, kh, kw, sh, sw >= 1,
+ * ph, pw >= 0) or the kernel does not fit the padded image (H + 2*ph < kh or the same for W). */
+int im2col_geom_init(struct im2col_geom *g, int c, int h, int w, int kh, int kw, int sh, int sw,
+                     int ph, int pw);
+
+/* Rows (C*kh*kw) and columns (OH*OW) of the col matrix. */
+size_t im2col_rows(const struct im2col_geom *g);
+size_t im2col_cols(const struct im2col_geom *g);
+
+/* col[r][p] = image tap (r, p), 0 in the padding. */
+void im2col(float *col, const float *im, const struct im2col_geom *g);
+void im2col_naive(float *col, const float *im, const struct im2col_geom *g);
+
+/* row[p][r] = image tap (r, p), 0 in the padding: the transpose of im2col. */
+void im2row(float *row, const float *im, const struct im2col_geom *g);
+
+/* im[cell of tap (r, p)] += col[r][p] for every tap inside the image. */
+void col2im(float *im, const float *col, const struct im2col_geom *g);
+void col2im_naive(float *im, const float *col, const struct im2col_geom *g);
+
+#endif

@@ -1,0 +1,57 @@
+/* pool.h - max and average pooling over P independent H x W planes (P = batch * channels, NCHW).
+ *
+ * Geometry (struct pool_geom): output cell (i, j) pools the size x size window whose top-left
+ * input cell is (i*stride - offset, j*stride - offset); window cells outside the image are
+ * ignored by max pooling and count as zeros for average pooling.
+ *   Max (Darknet's maxpool_layer.c): padding is the TOTAL padding, oh = (h + padding - size) /
+ *     stride + 1, offset = padding / 2. An ignored cell is never selected.
+ *   Average (windowed): pad is per side, oh = (h + 2*pad - size) / stride + 1, offset = pad, and
+ *     the divisor is always size*size, padded cells included (count_include_pad, PyTorch's
+ *     default and Caffe's AVE pooling).
+ *   Global average: one output per plane, the mean of its h*w cells (Darknet's avgpool_layer.c).
+ * Forward writes its output; backward ADDS into din. The fast kernels clamp each window to the
+ * image once instead of testing every cell; the *_naive references test every cell as Darknet
+ * does and exist for tests. Threads: OpenMP over planes (each plane's din is written by one
+ * thread only).
+ */
+#ifndef CN_POOL_H
+#define CN_POOL_H
+
+#include <stdint.h>
+
+struct pool_geom {
+    int h, w;   /* input plane */
+    int oh, ow; /* output plane */
+    int size, stride;
+    int offset; /* window (i, j) starts at row i*stride - offset, column j*stride - offset */
+};
+
+/* Fill g for max pooling with total padding `padding` (>= 0). Returns 0, or -1 when the output
+ * would be empty (h + padding < size) or some window would lie wholly outside the image
+ * (padding > 2*(size-1)); then g is unspecified. size, stride >= 1. */
+int pool_max_geom(struct pool_geom *g, int h, int w, int size, int stride, int padding);
+/* Fill g for windowed average pooling with `pad` zeros on each side (0 <= pad). Returns 0, or -1
+ * when the output would be empty (h + 2*pad < size). */
+int pool_avg_geom(struct pool_geom *g, int h, int w, int size, int stride, int pad);
+
+/* out: P x oh x ow maxima; idx (P x oh x ow, may be NULL): the offset r*w + c within the input
+ * plane of each maximum, the first in row-major window order on ties. */
+void pool_max_forward(float *out, int32_t *idx, const float *in, int P, const struct pool_geom *g);
+void pool_max_forward_naive(float *out, int32_t *idx, const float *in, int P,
+                            const struct pool_geom *g);
+/* din[plane p, idx] += dout for every output (scatter-add through the recorded argmax). */
+void pool_max_backward(float *din, const float *dout, const int32_t *idx, int P,
+                       const struct pool_geom *g);
+
+/* out = (sum of the window's in-image cells) / (size*size). */
+void pool_avg_forward(float *out, const float *in, int P, const struct pool_geom *g);
+void pool_avg_forward_naive(float *out, const float *in, int P, const struct pool_geom *g);
+/* din[cell] += dout / (size*size) for every in-image cell of every window. */
+void pool_avg_backward(float *din, const float *dout, int P, const struct pool_geom *g);
+void pool_avg_backward_naive(float *din, const float *dout, int P, const struct pool_geom *g);
+
+/* out[p] = mean of plane p's hw cells; backward: din[p, k] += dout[p] / hw. */
+void pool_global_avg_forward(float *out, const float *in, int P, int hw);
+void pool_global_avg_backward(float *din, const float *dout, int P, int hw);
+
+#endif

@@ -1,0 +1,120 @@
+/* avgpool.c - [avgpool] / [avg]: average pooling per channel, global or windowed.
+ *
+ * Without size= and stride=: Darknet's avgpool_layer.c, the mean of each channel, c x 1 x 1.
+ * With either (LeNet's 2x2 subsampling): stride defaults to size and size to stride, padding= is
+ * per side (default 0, at most size/2 as in PyTorch), out = (in + 2*padding - size)/stride + 1,
+ * and the divisor is always size*size, padded zeros included (count_include_pad: PyTorch's
+ * AvgPool2d default and Caffe's AVE pooling). Kernels: kernels/pool.h. Left out: ceil mode,
+ * trainable subsampling coefficients.
+ */
+#include <stdio.h>
+
+#include "kernels/pool.h"
+#include "net/layer.h"
+
+#define AVGPOOL_MAX_SIDE 65536 /* size and stride: far beyond any real window */
+
+struct avgpool {
+    int global;
+    int size, stride, padding;
+    struct pool_geom g;
+};
+
+/* The windowed keys: size and stride default to each other, padding to 0. */
+static int avgpool_parse_window(struct avgpool *a, struct cfg_section *s, cn_error *e)
+{
+    if (cfg_find(s, "size")) {
+        if (cfg_get_int(s, "size", 1, 1, AVGPOOL_MAX_SIDE, &a->size, e) ||
+            cfg_get_int(s, "stride", a->size, 1, AVGPOOL_MAX_SIDE, &a->stride, e))
+            return -1;
+    } else if (cfg_get_int(s, "stride", 1, 1, AVGPOOL_MAX_SIDE, &a->stride, e) ||
+               cfg_get_int(s, "size", a->stride, 1, AVGPOOL_MAX_SIDE, &a->size, e)) {
+        return -1;
+    }
+    if (cfg_get_int(s, "padding", 0, 0, AVGPOOL_MAX_SIDE, &a->padding, e))
+        return -1;
+    if (a->padding > a->size / 2)
+        return cfg_fail_kv(s, cfg_find(s, "padding"), e,
+                           "must be <= size/2 = %d (each window must lie mostly in the image)",
+                           a->size / 2);
+    return 0;
+}
+
+static int avgpool_build(struct layer *l, struct cfg_section *s, struct build *b, cn_error *e)
+{
+    (void)b;
+    struct avgpool *a = xcalloc(1, sizeof *a);
+    l->priv = a;
+    if (!cfg_find(s, "size") && !cfg_find(s, "stride")) {
+        struct cfg_kv *kv = cfg_find(s, "padding");
+        if (kv) {
+            cfg_ask(s, "padding");
+            return cfg_fail_kv(s, kv, e, "needs size= or stride= (global pooling has no padding)");
+        }
+        a->global = 1;
+        l->out = (struct shape){l->in.c, 1, 1};
+        return 0;
+    }
+    if (avgpool_parse_window(a, s, e))
+        return -1;
+    if (pool_avg_geom(&a->g, l->in.h, l->in.w, a->size, a->stride, a->padding))
+        return cfg_fail_section(s, e, "a %dx%d window does not fit the %dx%d input with padding %d",
+                                a->size, a->size, l->in.w, l->in.h, a->padding);
+    l->out = (struct shape){l->in.c, a->g.oh, a->g.ow};
+    return 0;
+}
+
+static void avgpool_forward(struct layer *l, struct pass *p)
+{
+    (void)p;
+    const struct avgpool *a = l->priv;
+    int planes = l->batch * l->in.c;
+    if (a->global)
+        pool_global_avg_forward(l->output, l->input, planes, l->in.h * l->in.w);
+    else
+        pool_avg_forward(l->output, l->input, planes, &a->g);
+}
+
+static void avgpool_backward(struct layer *l, struct pass *p)
+{
+    (void)p;
+    const struct avgpool *a = l->priv;
+    int planes = l->batch * l->in.c;
+    if (!l->dinput)
+        return;
+    if (a->global)
+        pool_global_avg_backward(l->dinput, l->doutput, planes, l->in.h * l->in.w);
+    else
+        pool_avg_backward(l->dinput, l->doutput, planes, &a->g);
+}
+
+static void avgpool_describe(const struct layer *l, char *buf, size_t n)
+{
+    const struct avgpool *a = l->priv;
+    if (a->global)
+        snprintf(buf, n, "global");
+    else if (a->padding)
+        snprintf(buf, n, "%dx%d/%d padding %d", a->size, a->size, a->stride, a->padding);
+    else
+        snprintf(buf, n, "%dx%d/%d", a->size, a->size, a->stride);
+}
+
+/* One add per window cell (global: per input cell) plus the division, each counted as one. */
+static double avgpool_flops(const struct layer *l)
+{
+    const struct avgpool *a = l->priv;
+    if (a->global)
+        return (double)shape_size(l->in) + l->in.c;
+    return (double)shape_size(l->out) * (a->size * a->size + 1);
+}
+
+const struct layer_ops avgpool_ops = {
+    .name = "avgpool",
+    .alias = "avg",
+    .type = LAYER_AVGPOOL,
+    .build = avgpool_build,
+    .forward = avgpool_forward,
+    .backward = avgpool_backward,
+    .describe = avgpool_describe,
+    .flops = avgpool_flops,
+};

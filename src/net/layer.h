@@ -1,0 +1,126 @@
+/* layer.h - the common layer record, the per-type operations table, and the build-time API through
+ * which a layer declares its parameters and buffers.
+ *
+ * Layout: activations are NCHW float32, batch-major: image b of a layer's output starts at
+ * output + b * shape_size(out). Gradients: d<x> is dL/dx with the ordinary sign.
+ *
+ * Life of a layer: the net sets index, line, in and batch, then calls ops->build, which parses the
+ * cfg section, sets out, and declares every parameter (build_param, in Darknet's .weights order) and
+ * every buffer it needs (build_buffer) plus its scratch need (build_workspace). The net then
+ * allocates a few slabs and points all declared pointers into them: nothing is allocated in forward
+ * or backward. The net also gives each layer its output and doutput (batch x out) and wires input /
+ * dinput to the previous layer's output / doutput (dinput is NULL when nothing below needs a
+ * gradient: layers must then skip computing it).
+ *
+ * Accumulation: backward ADDS into dinput and into parameter gradients (the net zeroes doutputs
+ * before a backward pass; the optimiser zeroes parameter gradients after an update). This is what
+ * lets subdivisions accumulate and [route]/[shortcut] fan gradients in.
+ */
+#ifndef CN_LAYER_H
+#define CN_LAYER_H
+
+#include <stddef.h>
+
+#include "cfg/cfg.h"
+#include "core/common.h"
+#include "core/rng.h"
+
+struct shape {
+    int c, h, w;
+};
+
+static inline size_t shape_size(struct shape s)
+{
+    return (size_t)s.c * (size_t)s.h * (size_t)s.w;
+}
+
+enum layer_type {
+    LAYER_CONV,
+    LAYER_CONNECTED,
+    LAYER_MAXPOOL,
+    LAYER_AVGPOOL,
+    LAYER_DROPOUT,
+    LAYER_SOFTMAX,
+    LAYER_BATCHNORM,
+    LAYER_TYPE_COUNT
+};
+
+enum param_flag {
+    PARAM_TRAIN = 1u, /* updated by the optimiser; has a gradient */
+    PARAM_DECAY = 2u, /* receives weight decay (weights, not biases or BN parameters) */
+};
+
+struct param {
+    float *data; /* points into the net's parameter slab */
+    float *grad; /* points into the gradient slab; NULL unless PARAM_TRAIN and built for training */
+    size_t n;
+    const char *name; /* "biases", "weights", "scales", "rolling_mean", "rolling_variance" */
+    unsigned flags;
+    int layer;
+};
+
+/* State of one forward/backward pass, shared by all layers of the pass. */
+struct pass {
+    int train;           /* training mode: batch statistics, dropout */
+    const float *truth;  /* batch x classes targets, or NULL when no loss is wanted */
+    float *workspace;    /* scratch shared by all layers, at least the largest request */
+    cn_rng *rng;         /* for dropout */
+    float loss_scale;    /* dL/dlogit scale: 1 / images per optimiser step */
+    double loss;         /* loss layers add their summed loss over the batch here */
+};
+
+struct layer {
+    const struct layer_ops *ops;
+    int index, line;  /* position in the net and the cfg line of its section */
+    struct shape in, out;
+    int batch;
+    const float *input;
+    float *dinput;
+    float *output, *doutput;
+    void *priv;       /* the type's own record, owned by the layer */
+};
+
+struct build; /* opaque: collects declarations while a net is built */
+
+int build_batch(const struct build *b);
+int build_training(const struct build *b);
+/* Declares a parameter tensor of n floats. data always gets storage; grad gets storage when
+ * PARAM_TRAIN is set and the net is built for training, else stays NULL. */
+void build_param(struct build *b, float **data, float **grad, size_t n, const char *name,
+                 unsigned flags);
+
+enum buf_kind {
+    BUF_ALWAYS, /* needed for inference too */
+    BUF_TRAIN   /* only allocated when built for training (caches for backward, masks) */
+};
+void build_buffer(struct build *b, float **ptr, size_t n, enum buf_kind kind);
+/* Declares that forward/backward needs n floats of pass->workspace. */
+void build_workspace(struct build *b, size_t n);
+
+struct layer_ops {
+    const char *name;  /* canonical section name, e.g. "convolutional" */
+    const char *alias; /* Darknet's short name, e.g. "conv", or NULL */
+    enum layer_type type;
+    int is_loss;       /* consumes pass->truth and starts backward itself */
+    /* Parses the section (every key through cfg getters), sets l->out, declares params/buffers. */
+    int (*build)(struct layer *l, struct cfg_section *s, struct build *b, cn_error *e);
+    /* Fills parameters with their initial values (NULL when the layer has none). */
+    void (*init)(struct layer *l, cn_rng *rng);
+    void (*forward)(struct layer *l, struct pass *p);
+    void (*backward)(struct layer *l, struct pass *p);
+    /* One short description for `net summary`, e.g. "6 5x5/1 pad 2, relu". */
+    void (*describe)(const struct layer *l, char *buf, size_t n);
+    /* Floating-point operations per image in forward (a multiply-add counts as 2). */
+    double (*flops)(const struct layer *l);
+    void (*destroy)(struct layer *l); /* frees priv; NULL if priv needs no more than free() */
+};
+
+/* The registry: every layer type, looked up by section name or alias. */
+const struct layer_ops *layer_lookup(const char *section);
+extern const struct layer_ops *const layer_registry[];
+extern const int layer_registry_count;
+
+/* Shared option table for the activation= key (Darknet's default is logistic). */
+int layer_get_activation(struct cfg_section *s, int def, int *out, cn_error *e);
+
+#endif

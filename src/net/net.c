@@ -1,0 +1,363 @@
+/* net.c - building a net from a cfg (shape inference, declarations, slab allocation), and the
+ * forward and backward passes over its layers. */
+#include "net/net.h"
+
+#include <string.h>
+
+#include "net/netcfg.h"
+
+#define MAX_LAYER_FLOATS ((size_t)1 << 31) /* per image: a cap far above any real network */
+#define SLAB_ALIGN 16                      /* floats: every buffer starts on a 64-byte line */
+
+enum slab { SLAB_PARAM, SLAB_GRAD, SLAB_ACT, SLAB_TRAIN, SLAB_COUNT };
+
+struct buf_req {
+    float **ptr;
+    size_t n;
+    enum slab slab;
+};
+
+struct build {
+    int batch, training, layer;
+    struct buf_req *req;
+    int nreq, capreq;
+    struct param *params;
+    float ***param_data; /* where each param's data and grad pointers live in its layer */
+    float ***param_grad;
+    int nparams, capparams;
+    size_t workspace;
+};
+
+int build_batch(const struct build *b)
+{
+    return b->batch;
+}
+
+int build_training(const struct build *b)
+{
+    return b->training;
+}
+
+static void add_req(struct build *b, float **ptr, size_t n, enum slab slab)
+{
+    if (b->nreq == b->capreq) {
+        b->capreq = b->capreq ? 2 * b->capreq : 64;
+        b->req = xrealloc(b->req, sizeof *b->req * (size_t)b->capreq);
+    }
+    *ptr = NULL;
+    b->req[b->nreq++] = (struct buf_req){ptr, n, slab};
+}
+
+void build_param(struct build *b, float **data, float **grad, size_t n, const char *name,
+                 unsigned flags)
+{
+    if (b->nparams == b->capparams) {
+        b->capparams = b->capparams ? 2 * b->capparams : 32;
+        b->params = xrealloc(b->params, sizeof *b->params * (size_t)b->capparams);
+        b->param_data = xrealloc(b->param_data, sizeof *b->param_data * (size_t)b->capparams);
+        b->param_grad = xrealloc(b->param_grad, sizeof *b->param_grad * (size_t)b->capparams);
+    }
+    b->params[b->nparams] = (struct param){NULL, NULL, n, name, flags, b->layer};
+    b->param_data[b->nparams] = data;
+    b->param_grad[b->nparams++] = grad;
+    add_req(b, data, n, SLAB_PARAM);
+    if (grad) {
+        *grad = NULL;
+        if ((flags & PARAM_TRAIN) && b->training)
+            add_req(b, grad, n, SLAB_GRAD);
+    }
+}
+
+void build_buffer(struct build *b, float **ptr, size_t n, enum buf_kind kind)
+{
+    if (kind == BUF_TRAIN && !b->training) {
+        *ptr = NULL;
+        return;
+    }
+    add_req(b, ptr, n, kind == BUF_TRAIN ? SLAB_TRAIN : SLAB_ACT);
+}
+
+void build_workspace(struct build *b, size_t n)
+{
+    b->workspace = CN_MAX(b->workspace, n);
+}
+
+static size_t aligned(size_t n)
+{
+    return (n + SLAB_ALIGN - 1) / SLAB_ALIGN * SLAB_ALIGN;
+}
+
+/* Sums the requests per slab, allocates each slab once, and points every request into it. */
+static int allocate_slabs(struct net *n, struct build *b, cn_error *e)
+{
+    static const char *const names[SLAB_COUNT] = {"parameters", "gradients", "activations",
+                                                  "training buffers"};
+    size_t total[SLAB_COUNT] = {0};
+    for (int i = 0; i < b->nreq; i++)
+        if (cn_add(&total[b->req[i].slab], total[b->req[i].slab], aligned(b->req[i].n)))
+            return cn_fail(e, "%s: network too large to allocate", n->cfg_path);
+    float **slab[SLAB_COUNT] = {&n->param_slab, &n->grad_slab, &n->act_slab, &n->train_slab};
+    for (int s = 0; s < SLAB_COUNT; s++) {
+        *slab[s] = cn_alloc_floats(total[s], names[s], e);
+        if (!*slab[s])
+            return cn_wrap(e, "%s", n->cfg_path);
+    }
+    n->nparam_floats = total[SLAB_PARAM];
+    n->nact_floats = total[SLAB_ACT];
+    n->ntrain_floats = total[SLAB_TRAIN];
+    size_t used[SLAB_COUNT] = {0};
+    for (int i = 0; i < b->nreq; i++) {
+        struct buf_req *r = &b->req[i];
+        *r->ptr = *slab[r->slab] + used[r->slab];
+        used[r->slab] += aligned(r->n);
+    }
+    n->nworkspace = b->workspace;
+    n->workspace = cn_alloc_floats(b->workspace, "workspace", e);
+    if (!n->workspace)
+        return cn_wrap(e, "%s", n->cfg_path);
+    return 0;
+}
+
+static int unknown_section(struct cfg_section *s, cn_error *e)
+{
+    const char *names[2 * 32 + 2];
+    int k = 0;
+    for (int i = 0; i < layer_registry_count && k < 64; i++) {
+        names[k++] = layer_registry[i]->name;
+        if (layer_registry[i]->alias)
+            names[k++] = layer_registry[i]->alias;
+    }
+    if (!strcmp(s->name, "net") || !strcmp(s->name, "network"))
+        return cn_fail(e, "%s:%d: [%s] may only be the first section", s->path, s->line, s->name);
+    const char *near = cn_closest(s->name, names, k);
+    if (near)
+        return cn_fail(e, "%s:%d: unknown section [%s] (did you mean [%s]?)", s->path, s->line,
+                       s->name, near);
+    return cn_fail(e, "%s:%d: unknown section [%s]", s->path, s->line, s->name);
+}
+
+/* Builds layer i from its section: input shape from the layer below, declarations, checks. */
+static int build_layer(struct net *n, struct build *b, struct cfg_section *s, int i, cn_error *e)
+{
+    struct layer *l = &n->layers[i];
+    l->ops = layer_lookup(s->name);
+    if (!l->ops)
+        return unknown_section(s, e);
+    l->index = i;
+    l->line = s->line;
+    l->batch = n->batch;
+    l->in = i ? n->layers[i - 1].out : n->in;
+    b->layer = i;
+    if (l->ops->build(l, s, b, e) || cfg_check_unused(s, e))
+        return -1;
+    size_t out = shape_size(l->out);
+    if (l->out.c < 1 || l->out.h < 1 || l->out.w < 1 || out > MAX_LAYER_FLOATS)
+        return cfg_fail_section(s, e, "output shape %dx%dx%d is not usable", l->out.c, l->out.h,
+                                l->out.w);
+    add_req(b, &l->output, out * (size_t)n->batch, SLAB_ACT);
+    if (n->training)
+        add_req(b, &l->doutput, out * (size_t)n->batch, SLAB_TRAIN);
+    return 0;
+}
+
+static void wire_layers(struct net *n)
+{
+    for (int i = 0; i < n->n; i++) {
+        struct layer *l = &n->layers[i];
+        l->input = i ? n->layers[i - 1].output : n->input;
+        l->dinput = i ? n->layers[i - 1].doutput : NULL;
+    }
+}
+
+static void build_free(struct build *b)
+{
+    free(b->req);
+    free(b->params);
+    free(b->param_data);
+    free(b->param_grad);
+}
+
+static int build_all(struct net *n, struct cfg_file *f, struct build *b, cn_error *e)
+{
+    for (int i = 0; i < n->n; i++)
+        if (build_layer(n, b, &f->sec[i + 1], i, e))
+            return -1;
+    size_t in = shape_size(n->in) * (size_t)n->batch;
+    size_t outs = shape_size(n->layers[n->n - 1].out) * (size_t)n->batch;
+    add_req(b, &n->input, in, SLAB_ACT);
+    add_req(b, &n->truth, outs, SLAB_ACT);
+    if (n->training)
+        add_req(b, &n->input_grad, in, SLAB_TRAIN);
+    if (allocate_slabs(n, b, e))
+        return -1;
+    n->params = b->params;
+    n->nparams = b->nparams;
+    for (int i = 0; i < n->nparams; i++) {
+        n->params[i].data = *b->param_data[i];
+        n->params[i].grad = b->param_grad[i] ? *b->param_grad[i] : NULL;
+    }
+    b->params = NULL;
+    return 0;
+}
+
+static int net_build(struct net *n, struct cfg_file *f, int batch, cn_error *e)
+{
+    if (f->nsec == 0)
+        return cn_fail(e, "%s: no sections; a cfg starts with [net]", f->path);
+    if (net_config_parse(&n->cfg, &f->sec[0], e))
+        return -1;
+    n->in = (struct shape){n->cfg.channels, n->cfg.height, n->cfg.width};
+    n->batch = batch > 0 ? batch : n->cfg.batch / n->cfg.subdivisions;
+    n->n = f->nsec - 1;
+    if (n->n == 0)
+        return cn_fail(e, "%s: no layers after [%s]", f->path, f->sec[0].name);
+    n->layers = xcalloc((size_t)n->n, sizeof *n->layers);
+    struct build b = {.batch = n->batch, .training = n->training};
+    int rc = build_all(n, f, &b, e);
+    build_free(&b);
+    if (rc)
+        return -1;
+    wire_layers(n);
+    net_init_params(n, n->cfg.seed);
+    return 0;
+}
+
+static int create_from_cfg(struct net **out, struct cfg_file *f, int batch, int training,
+                           cn_error *e)
+{
+    struct net *n = xcalloc(1, sizeof *n);
+    n->cfg_path = xstrdup(f->path);
+    n->training = training;
+    if (net_build(n, f, batch, e)) {
+        net_destroy(n);
+        return -1;
+    }
+    *out = n;
+    return 0;
+}
+
+int net_create(struct net **out, const char *cfg_path, int batch, int training, cn_error *e)
+{
+    *out = NULL;
+    struct cfg_file *f;
+    if (cfg_read_file(&f, cfg_path, CFG_SECTIONS, e))
+        return -1;
+    int rc = create_from_cfg(out, f, batch, training, e);
+    cfg_destroy(f);
+    return rc;
+}
+
+int net_create_from_string(struct net **out, const char *text, const char *name, int batch,
+                           int training, cn_error *e)
+{
+    *out = NULL;
+    struct cfg_file *f;
+    if (cfg_read_string(&f, text, name, CFG_SECTIONS, e))
+        return -1;
+    int rc = create_from_cfg(out, f, batch, training, e);
+    cfg_destroy(f);
+    return rc;
+}
+
+void net_destroy(struct net *n)
+{
+    if (!n)
+        return;
+    for (int i = 0; n->layers && i < n->n; i++) {
+        struct layer *l = &n->layers[i];
+        if (l->ops && l->ops->destroy)
+            l->ops->destroy(l);
+        else
+            free(l->priv);
+    }
+    free(n->layers);
+    free(n->params);
+    cn_free_floats(n->param_slab);
+    cn_free_floats(n->grad_slab);
+    cn_free_floats(n->act_slab);
+    cn_free_floats(n->train_slab);
+    cn_free_floats(n->workspace);
+    net_config_free(&n->cfg);
+    free(n->cfg_path);
+    free(n);
+}
+
+void net_init_params(struct net *n, uint64_t seed)
+{
+    for (int i = 0; i < n->n; i++) {
+        struct layer *l = &n->layers[i];
+        if (!l->ops->init)
+            continue;
+        cn_rng r; /* one stream per layer: adding a layer leaves the others' draws unchanged */
+        cn_rng_seed_stream(&r, seed, (uint64_t)i);
+        l->ops->init(l, &r);
+    }
+    cn_rng_seed_stream(&n->rng, seed, 0xD0D0D0ULL);
+}
+
+void net_pass_init(struct net *n, struct pass *p, int train, int with_loss)
+{
+    int per_step = n->training ? n->batch * n->cfg.subdivisions : n->batch;
+    *p = (struct pass){
+        .train = train,
+        .truth = with_loss ? n->truth : NULL,
+        .workspace = n->workspace,
+        .rng = &n->rng,
+        .loss_scale = 1.f / (float)per_step,
+        .loss = 0,
+    };
+}
+
+void net_forward(struct net *n, struct pass *p)
+{
+    p->loss = 0;
+    for (int i = 0; i < n->n; i++)
+        n->layers[i].ops->forward(&n->layers[i], p);
+}
+
+void net_backward(struct net *n, struct pass *p)
+{
+    CN_ASSERT(n->training);
+    for (int i = 0; i < n->n - 1; i++) {
+        struct layer *l = &n->layers[i];
+        memset(l->doutput, 0, sizeof(float) * shape_size(l->out) * (size_t)n->batch);
+    }
+    for (int i = n->n - 1; i >= 0; i--)
+        n->layers[i].ops->backward(&n->layers[i], p);
+}
+
+void net_zero_grads(struct net *n)
+{
+    for (int i = 0; i < n->nparams; i++)
+        if (n->params[i].grad)
+            memset(n->params[i].grad, 0, sizeof(float) * n->params[i].n);
+}
+
+struct layer *net_last(const struct net *n)
+{
+    return &n->layers[n->n - 1];
+}
+
+const float *net_output(const struct net *n)
+{
+    return net_last(n)->output;
+}
+
+size_t net_outputs(const struct net *n)
+{
+    return shape_size(net_last(n)->out);
+}
+
+size_t net_inputs(const struct net *n)
+{
+    return shape_size(n->in);
+}
+
+size_t net_param_count(const struct net *n)
+{
+    size_t total = 0;
+    for (int i = 0; i < n->nparams; i++)
+        if (n->params[i].flags & PARAM_TRAIN)
+            total += n->params[i].n;
+    return total;
+}

@@ -1,0 +1,89 @@
+/* net.h - a network built from a cfg: layers, parameters, per-pass buffers, and the [net] settings.
+ *
+ * Memory: parameters live in one slab (in declaration order, which is Darknet's .weights order),
+ * their gradients in a parallel slab, activations in another, training-only buffers in a fourth, and
+ * one workspace sized for the hungriest layer. All of it is allocated in net_create.
+ */
+#ifndef CN_NET_H
+#define CN_NET_H
+
+#include <stdint.h>
+
+#include "core/common.h"
+#include "core/rng.h"
+#include "net/layer.h"
+
+enum lr_policy {
+    LR_CONSTANT,
+    LR_STEP,
+    LR_STEPS,
+    LR_EXP,
+    LR_POLY,
+    LR_SIGMOID,
+    LR_COSINE,
+    LR_POLICY_COUNT
+};
+
+/* The [net] section: input shape and training settings (Darknet's keys and defaults). */
+struct net_config {
+    int batch, subdivisions; /* images per optimiser step; passes it is split into */
+    int height, width, channels;
+    int max_batches, burn_in;
+    float learning_rate, momentum, decay;
+    enum lr_policy policy;
+    int step;            /* policy=step, sigmoid */
+    float scale, gamma, power, learning_rate_min;
+    int *steps;          /* policy=steps */
+    float *scales;
+    int nsteps;
+    int adam, adamw;     /* adam=1 (L2 decay in the gradient) or adamw=1 (decoupled decay) */
+    float b1, b2, eps;
+    uint64_t seed;
+};
+
+struct net {
+    char *cfg_path;
+    struct net_config cfg;
+    struct layer *layers;
+    int n;
+    struct shape in;
+    int batch;     /* images per forward pass (batch/subdivisions when training, unless overridden) */
+    int training;  /* built with gradient and training buffers */
+    struct param *params;
+    int nparams;
+    size_t nparam_floats, nact_floats, ntrain_floats, nworkspace;
+    float *param_slab, *grad_slab, *act_slab, *train_slab, *workspace;
+    float *input;  /* batch x in: the caller fills it before net_forward */
+    float *truth;  /* batch x outputs: one-hot (or soft) targets for the loss */
+    float *input_grad; /* batch x in, when training: wired to layers[0].dinput only by callers
+                          that want dL/dinput (gradient checks, visualisation); NULL otherwise */
+    uint64_t seen; /* images trained on, as stored in .weights */
+    cn_rng rng;    /* dropout stream of this net */
+};
+
+/* Builds a net from a cfg file. batch > 0 overrides the images per forward pass (1 for predict);
+ * batch == 0 takes batch/subdivisions from [net]. training allocates gradient buffers. Parameters
+ * are initialised from [net] seed= (or seed_override when nonzero). */
+int net_create(struct net **out, const char *cfg_path, int batch, int training, cn_error *e);
+int net_create_from_string(struct net **out, const char *text, const char *name, int batch,
+                           int training, cn_error *e);
+void net_destroy(struct net *n);
+
+/* Re-draws all parameters from seed (He/Xavier per layer; BN scales 1, rolling variance 1). */
+void net_init_params(struct net *n, uint64_t seed);
+
+/* Prepares a pass over this net's buffers; truth is net->truth when with_loss. */
+void net_pass_init(struct net *n, struct pass *p, int train, int with_loss);
+void net_forward(struct net *n, struct pass *p);
+/* Runs backward from the last layer. A loss layer starts the chain itself; otherwise the caller
+ * has filled the last layer's doutput. Adds into parameter gradients. */
+void net_backward(struct net *n, struct pass *p);
+void net_zero_grads(struct net *n);
+
+const float *net_output(const struct net *n);
+struct layer *net_last(const struct net *n);
+size_t net_outputs(const struct net *n); /* per image */
+size_t net_inputs(const struct net *n);  /* per image */
+size_t net_param_count(const struct net *n); /* trainable and stored floats, as in the .weights */
+
+#endif

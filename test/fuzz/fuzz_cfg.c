@@ -1,0 +1,26 @@
+/* fuzz_cfg.c - libFuzzer target: any bytes through the cfg reader and the net builder must end in
+ * success or a returned error, never a crash, a leak or undefined behaviour.
+ * Build and run: make fuzz-cfg (clang, -fsanitize=fuzzer,address,undefined). */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "net/net.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size > 1 << 16)
+        return 0;
+    char *text = malloc(size + 1);
+    memcpy(text, data, size);
+    text[size] = '\0';
+    struct net *n = NULL;
+    cn_error e;
+    /* Batch 1 and no training buffers keep the allocations of absurd-but-valid cfgs bounded. */
+    if (net_create_from_string(&n, text, "fuzz.cfg", 1, 0, &e) == 0)
+        net_destroy(n);
+    free(text);
+    return 0;
+}

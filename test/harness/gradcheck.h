@@ -1,0 +1,36 @@
+/* gradcheck.h - finite-difference gradient checks and small helpers for layer tests.
+ *
+ * gradcheck_net builds nothing itself: give it a net built for training from cfg text
+ * (net_create_from_string(..., training=1)). It fills the input with seeded values, takes
+ * L = sum(output_last * r) for a fixed random r (so dL/doutput = r) unless the last layer is a
+ * loss layer (then L is the loss against net->truth, which the caller fills), runs backward, and
+ * compares every input gradient and every trainable parameter gradient with central differences
+ * computed in double, skipping points where the forward pass is not smooth (a kink within eps).
+ */
+#ifndef CN_TEST_GRADCHECK_H
+#define CN_TEST_GRADCHECK_H
+
+#include "net/net.h"
+
+struct gradcheck_opts {
+    float eps;         /* finite-difference step (default 1e-3) */
+    float rel_tol;     /* relative tolerance (default 2e-2) */
+    float abs_tol;     /* absolute floor below which differences pass (default 5e-4) */
+    int eval;          /* run the passes in inference mode (default 0: training mode) */
+    uint64_t seed;     /* input, r and dropout seed */
+    int max_points;    /* checked points per tensor, sampled (default 200) */
+};
+
+/* Checks dL/dinput too (by wiring n->input_grad to the first layer for the duration), every
+ * trainable parameter, and restores the wiring afterwards.
+ * Returns the number of mismatches (0 = pass); prints each mismatch to stderr. A zeroed opts
+ * struct (or NULL) takes the defaults. */
+int gradcheck_net(struct net *n, const struct gradcheck_opts *o);
+
+/* Builds a net from cfg text, failing the current cmocka test with the message on error. */
+struct net *test_net(const char *cfg_text, int batch, int training);
+
+/* Asserts that building cfg_text fails with a message containing want. */
+void test_net_fails(const char *cfg_text, const char *want);
+
+#endif

@@ -1,0 +1,298 @@
+/* test_batchnorm.c - the batchnorm kernels against a naive double-precision implementation and a
+ * hand-worked case, bn_backward against central differences of that double forward, and the
+ * [batchnorm] layer: parameter order, initial values, gradient checks in training and inference
+ * mode, and a hand-worked forward through a net. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "gradcheck.h"
+#include "kernels/batchnorm.h"
+#include "net/net.h"
+
+/* Naive training forward in double: y, mean, var (biased) and the unbiased variance. */
+static void naive_forward(double *y, double *mean, double *var, double *uvar, const double *x,
+                          const double *scale, const double *bias, int N, int C, int S)
+{
+    for (int c = 0; c < C; c++) {
+        double s = 0, q = 0, M = (double)N * S;
+        for (int n = 0; n < N; n++)
+            for (int k = 0; k < S; k++)
+                s += x[(n * C + c) * S + k];
+        mean[c] = s / M;
+        for (int n = 0; n < N; n++)
+            for (int k = 0; k < S; k++)
+                q += pow(x[(n * C + c) * S + k] - mean[c], 2);
+        var[c] = q / M;
+        uvar[c] = M > 1 ? q / (M - 1) : var[c];
+        for (int n = 0; n < N; n++)
+            for (int k = 0; k < S; k++) {
+                int i = (n * C + c) * S + k;
+                y[i] = scale[c] * (x[i] - mean[c]) / sqrt(var[c] + (double)BN_EPS) + bias[c];
+            }
+    }
+}
+
+struct bn_case {
+    int N, C, S;
+};
+
+static const struct bn_case cases[] = {{1, 1, 2}, {3, 5, 7}, {2, 3, 1}, {7, 1, 13},
+                                       {1, 4, 9}, {5, 2, 3}, {16, 3, 1}};
+
+static double *to_double(const float *x, size_t n)
+{
+    double *d = xmalloc(sizeof(double) * n);
+    for (size_t i = 0; i < n; i++)
+        d[i] = x[i];
+    return d;
+}
+
+static void fill(cn_rng *r, float *x, size_t n, float lo, float hi)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] = lo + (hi - lo) * (float)cn_rng_uniform(r);
+}
+
+/* One case of test_forward_matches_naive: x has an offset so the mean matters. */
+static void check_forward_case(cn_rng *r, const struct bn_case *k)
+{
+    int N = k->N, C = k->C, S = k->S;
+    size_t n = (size_t)N * C * S;
+    float *x = xmalloc(sizeof(float) * n), *y = xmalloc(sizeof(float) * n);
+    float *xh = xmalloc(sizeof(float) * n), *y2 = xmalloc(sizeof(float) * n);
+    float sc[8], bi[8], mean[8], var[8], rm[8], rv[8];
+    fill(r, x, n, 2.f, 5.f);
+    fill(r, sc, 8, 0.5f, 2.f);
+    fill(r, bi, 8, -1.f, 1.f);
+    fill(r, rm, 8, -1.f, 1.f);
+    fill(r, rv, 8, 0.5f, 2.f);
+    double *X = to_double(x, n), *Y = xmalloc(sizeof(double) * n), *SC = to_double(sc, 8),
+           *BI = to_double(bi, 8), *RM = to_double(rm, 8), *RV = to_double(rv, 8);
+    double m[8], v[8], uv[8];
+    naive_forward(Y, m, v, uv, X, SC, BI, N, C, S);
+    bn_forward_train(y, xh, mean, var, rm, rv, x, sc, bi, N, C, S);
+    for (size_t i = 0; i < n; i++) {
+        size_t c = (i / (size_t)S) % (size_t)C;
+        assert_float_equal(y[i], Y[i], 1e-4);
+        assert_float_equal(xh[i], (X[i] - m[c]) / sqrt(v[c] + (double)BN_EPS), 1e-4);
+    }
+    for (int c = 0; c < C; c++) {
+        assert_float_equal(mean[c], m[c], 1e-5);
+        assert_float_equal(var[c], v[c], 1e-5);
+        assert_float_equal(rm[c], 0.99 * RM[c] + 0.01 * m[c], 1e-5);
+        assert_float_equal(rv[c], 0.99 * RV[c] + 0.01 * uv[c], 1e-5);
+    }
+    /* In place (x == y) gives the same output, bit for bit. */
+    memcpy(y2, x, sizeof(float) * n);
+    bn_forward_train(y2, xh, mean, var, rm, rv, y2, sc, bi, N, C, S);
+    assert_memory_equal(y2, y, sizeof(float) * n);
+    free(x), free(y), free(xh), free(y2), free(X), free(Y), free(SC), free(BI), free(RM), free(RV);
+}
+
+static void test_forward_matches_naive(void **state)
+{
+    (void)state;
+    cn_rng r;
+    cn_rng_seed(&r, 3);
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
+        check_forward_case(&r, &cases[k]);
+}
+
+/* N=2, C=2, S=2. Channel 0 holds 1,2 | 3,4: mean 2.5, var 1.25, unbiased 5/3.
+ * Channel 1 holds 10,10 | 10,14: mean 11, var 3, unbiased 4. scale (2, 1), bias (1, 0). */
+static void test_forward_by_hand(void **state)
+{
+    (void)state;
+    const float x[8] = {1, 2, 10, 10, 3, 4, 10, 14};
+    const float scale[2] = {2, 1}, bias[2] = {1, 0};
+    float y[8], xh[8], mean[2], var[2], rm[2] = {0, 0}, rv[2] = {1, 1};
+    bn_forward_train(y, xh, mean, var, rm, rv, x, scale, bias, 2, 2, 2);
+    assert_float_equal(mean[0], 2.5f, 1e-6);
+    assert_float_equal(var[0], 1.25f, 1e-6);
+    assert_float_equal(mean[1], 11.f, 1e-6);
+    assert_float_equal(var[1], 3.f, 1e-6);
+    /* x_hat(1) = -1.5 / sqrt(1.25) = -1.3416408; y = 2 * x_hat + 1. */
+    assert_float_equal(xh[0], -1.3416408f, 1e-5);
+    assert_float_equal(y[0], -1.6832816f, 1e-5);
+    assert_float_equal(y[5], 3.6832816f, 1e-5);  /* x = 4: 2 * 1.3416408 + 1 */
+    assert_float_equal(y[2], -0.5773503f, 1e-5); /* x = 10: -1/sqrt(3) */
+    assert_float_equal(y[7], 1.7320508f, 1e-5);  /* x = 14: 3/sqrt(3) */
+    assert_float_equal(rm[0], 0.025f, 1e-7);
+    assert_float_equal(rm[1], 0.11f, 1e-7);
+    assert_float_equal(rv[0], 0.99f + 0.01f * 5.f / 3.f, 1e-6);
+    assert_float_equal(rv[1], 0.99f + 0.04f, 1e-6);
+    /* Inference with rolling mean 1, variance 4: y = scale * (x - 1)/2 + bias. */
+    const float m1[2] = {1, 1}, v4[2] = {4, 4};
+    bn_forward_infer(y, x, scale, bias, m1, v4, 2, 2, 2);
+    assert_float_equal(y[0], 1.f, 1e-5);
+    assert_float_equal(y[1], 2.f, 1e-5);
+    assert_float_equal(y[2], 4.5f, 1e-5);
+    assert_float_equal(y[7], 6.5f, 1e-5);
+}
+
+/* L = sum r * y(x) evaluated by the double reference. */
+static double naive_objective(const double *x, const double *r, const double *sc, const double *bi,
+                              int N, int C, int S)
+{
+    size_t n = (size_t)N * C * S;
+    double *y = xmalloc(sizeof(double) * n), m[8], v[8], uv[8], L = 0;
+    naive_forward(y, m, v, uv, x, sc, bi, N, C, S);
+    for (size_t i = 0; i < n; i++)
+        L += r[i] * y[i];
+    free(y);
+    return L;
+}
+
+/* Central difference of naive_objective in *t (one entry of x, scale or bias). */
+static double central(double *t, const double *x, const double *r, const double *sc,
+                      const double *bi, int N, int C, int S)
+{
+    const double h = 1e-5;
+    double v = *t;
+    *t = v + h;
+    double Lp = naive_objective(x, r, sc, bi, N, C, S);
+    *t = v - h;
+    double Lm = naive_objective(x, r, sc, bi, N, C, S);
+    *t = v;
+    return (Lp - Lm) / (2 * h);
+}
+
+static void check_backward_case(cn_rng *rg, const struct bn_case *k)
+{
+    int N = k->N, C = k->C, S = k->S;
+    size_t n = (size_t)N * C * S;
+    if (n == (size_t)C)
+        return; /* one value per channel: x_hat is identically 0 */
+    float *x = xmalloc(sizeof(float) * n), *y = xmalloc(sizeof(float) * n);
+    float *xh = xmalloc(sizeof(float) * n), *g = xmalloc(sizeof(float) * n);
+    float sc[8], bi[8], m[8], v[8], rm[8] = {0}, rv[8] = {0}, dsc[8], dbi[8];
+    fill(rg, x, n, -2.f, 3.f);
+    fill(rg, g, n, -1.f, 1.f);
+    fill(rg, sc, 8, 0.5f, 2.f);
+    fill(rg, bi, 8, -1.f, 1.f);
+    for (int c = 0; c < 8; c++)
+        dsc[c] = 0.25f, dbi[c] = -0.5f; /* the kernel accumulates onto these */
+    double *X = to_double(x, n), *R = to_double(g, n), *SC = to_double(sc, 8),
+           *BI = to_double(bi, 8);
+    bn_forward_train(y, xh, m, v, rm, rv, x, sc, bi, N, C, S);
+    bn_backward(g, dsc, dbi, g, xh, v, sc, N, C, S); /* dx aliases dy */
+    for (size_t i = 0; i < n; i++)
+        assert_float_equal(g[i], central(&X[i], X, R, SC, BI, N, C, S), 2e-3);
+    for (int c = 0; c < C; c++) {
+        assert_float_equal(dsc[c] - 0.25f, central(&SC[c], X, R, SC, BI, N, C, S), 2e-3);
+        assert_float_equal(dbi[c] + 0.5f, central(&BI[c], X, R, SC, BI, N, C, S), 2e-3);
+    }
+    free(x), free(y), free(xh), free(g), free(X), free(R), free(SC), free(BI);
+}
+
+static void test_backward_matches_differences(void **state)
+{
+    (void)state;
+    cn_rng r;
+    cn_rng_seed(&r, 4);
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
+        check_backward_case(&r, &cases[k]);
+    /* NULL dscale/dbias: only dx. */
+    const float x[4] = {1, 2, 3, 5}, s[1] = {1}, b[1] = {0};
+    float y[4], xh[4], m, v, rm = 0, rv = 1, dx[4] = {1, 0, 0, 0};
+    bn_forward_train(y, xh, &m, &v, &rm, &rv, x, s, b, 4, 1, 1);
+    bn_backward(dx, NULL, NULL, dx, xh, &v, s, 4, 1, 1);
+    assert_float_equal(dx[0] + dx[1] + dx[2] + dx[3], 0.f, 1e-6); /* shift invariance */
+}
+
+static const char bn_net[] = "[net]\nbatch=4\nheight=3\nwidth=5\nchannels=3\n[batchnorm]\n";
+
+static void test_layer_params(void **state)
+{
+    (void)state;
+    struct net *n = test_net(bn_net, 0, 1);
+    static const char *const names[4] = {"scales", "rolling_mean", "rolling_variance", "biases"};
+    static const float init[4] = {1, 0, 1, 0};
+    assert_int_equal(n->nparams, 4);
+    for (int i = 0; i < 4; i++) {
+        struct param *p = &n->params[i];
+        assert_string_equal(p->name, names[i]);
+        assert_int_equal(p->n, 3);
+        assert_int_equal(!!(p->flags & PARAM_TRAIN), i == 0 || i == 3);
+        assert_int_equal(p->grad != NULL, i == 0 || i == 3);
+        for (int c = 0; c < 3; c++)
+            assert_float_equal(p->data[c], init[i], 0);
+    }
+    struct layer *l = net_last(n);
+    assert_int_equal(l->out.c, 3);
+    assert_int_equal(l->out.h, 3);
+    assert_int_equal(l->out.w, 5);
+    char desc[64];
+    l->ops->describe(l, desc, sizeof desc);
+    assert_string_equal(desc, "3 channels");
+    assert_float_equal(l->ops->flops(l), 2.0 * 45, 0);
+    net_destroy(n);
+    test_net_fails("[net]\nbatch=2\nheight=2\nwidth=2\nchannels=1\n[batchnorm]\nsize=3\n",
+                   "unknown key 'size'");
+}
+
+static void test_layer_gradcheck(void **state)
+{
+    (void)state;
+    static const char *const cfgs[] = {
+        bn_net,
+        "[net]\nbatch=5\nheight=1\nwidth=1\nchannels=7\n[batchnorm]\n",
+        "[net]\nbatch=1\nheight=7\nwidth=3\nchannels=2\n[batchnorm]\n[batchnorm]\n",
+    };
+    for (size_t k = 0; k < sizeof cfgs / sizeof cfgs[0]; k++) {
+        struct net *n = test_net(cfgs[k], 0, 1);
+        /* Non-trivial affine parameters so the scale path is exercised. */
+        for (int i = 0; i < n->nparams; i++)
+            if (n->params[i].flags & PARAM_TRAIN)
+                for (size_t c = 0; c < n->params[i].n; c++)
+                    n->params[i].data[c] += 0.3f * (float)c - 0.2f;
+        assert_int_equal(gradcheck_net(n, &(struct gradcheck_opts){.seed = 5 + k}), 0);
+        assert_int_equal(gradcheck_net(n, &(struct gradcheck_opts){.seed = 9, .eval = 1}), 0);
+        net_destroy(n);
+    }
+}
+
+/* The hand case of test_forward_by_hand through a net: two images of 2 channels x 1 x 2. */
+static void test_layer_forward_by_hand(void **state)
+{
+    (void)state;
+    struct net *n = test_net("[net]\nbatch=2\nheight=1\nwidth=2\nchannels=2\n[batchnorm]\n", 0, 1);
+    const float x[8] = {1, 2, 10, 10, 3, 4, 10, 14};
+    memcpy(n->input, x, sizeof x);
+    n->params[0].data[0] = 2; /* scales */
+    n->params[3].data[0] = 1; /* biases */
+    struct pass p;
+    net_pass_init(n, &p, 1, 0);
+    net_forward(n, &p);
+    const float *y = net_output(n);
+    assert_float_equal(y[0], -1.6832816f, 1e-5);
+    assert_float_equal(y[5], 3.6832816f, 1e-5);
+    assert_float_equal(y[7], 1.7320508f, 1e-5);
+    assert_float_equal(n->params[1].data[1], 0.11f, 1e-7); /* rolling mean of channel 1 */
+    assert_float_equal(n->params[2].data[1], 1.03f, 1e-6); /* rolling variance of channel 1 */
+    /* Inference: rolling mean 0.11, variance 1.03 for channel 1: (14 - 0.11)/sqrt(1.03). */
+    net_pass_init(n, &p, 0, 0);
+    net_forward(n, &p);
+    assert_float_equal(y[7], 13.686217f, 1e-4);
+    net_destroy(n);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_forward_matches_naive),
+        cmocka_unit_test(test_forward_by_hand),
+        cmocka_unit_test(test_backward_matches_differences),
+        cmocka_unit_test(test_layer_params),
+        cmocka_unit_test(test_layer_gradcheck),
+        cmocka_unit_test(test_layer_forward_by_hand),
+    };
+    return cmocka_run_group_tests_name("batchnorm", tests, NULL, NULL);
+}
