@@ -119,7 +119,7 @@ fashion: deps-demo net data/fashion/train.list
 demo: deps-demo
 	$(MAKE) --no-print-directory net
 	$(MAKE) --no-print-directory data/fashion/train.list
-	./net classifier train data/fashion.data cfg/lenet5.cfg -clear -max_seconds 170
+	./net classifier train data/fashion.data cfg/lenet5.cfg -clear
 	./net classifier valid data/fashion.data cfg/lenet5.cfg backup/lenet5.weights
 	./net classifier predict data/fashion.data cfg/lenet5.cfg backup/lenet5.weights data/fashion/test/00000_boot.png
 

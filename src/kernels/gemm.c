@@ -11,7 +11,7 @@
  *
  * Micro-kernel: MR = 6 rows by NR columns of accumulators in vector registers, written with GCC
  * vector extensions and compiled three times: AVX-512 (NR = 32: 12 zmm accumulators), AVX2+FMA
- * (NR = 16: 12 ymm) and portable C (NR = 16; the compiler picks the vector width). The variant
+ * (NR = 16: 12 ymm) and portable C (NR = 8, 4-wide vectors: SSE or NEON). The variant
  * is chosen once per call from the CPU's features. The kernels ask for fused multiply-adds
  * explicitly, since -std=c11 turns off floating-point contraction.
  *
@@ -54,8 +54,14 @@
 #define GEMM_X86 0
 #endif
 
+/* Native vectors of each ISA: a kernel built on a vector wider than its target's registers makes
+ * GCC keep the accumulators on the stack, a tenfold slowdown. */
 typedef float vec16 __attribute__((vector_size(64)));
 typedef float vec16u __attribute__((vector_size(64), aligned(4)));
+typedef float vec8 __attribute__((vector_size(32)));
+typedef float vec8u __attribute__((vector_size(32), aligned(4)));
+typedef float vec4 __attribute__((vector_size(16)));
+typedef float vec4u __attribute__((vector_size(16), aligned(4)));
 
 typedef void (*gemm_kernel_fn)(int kc, const float *a, const float *b, size_t ldb, float *c,
                                size_t ldc, float alpha, float beta);
@@ -75,32 +81,38 @@ struct gemm_arch {
     void (*pack_b)(float *dst, const struct gemm_args *g, int p0, int kc, int j0, int nc);
 };
 
-/* The micro-kernel body for NV vec16 columns (NR = 16 * NV): c[0..MR) x [0..NR) (row stride
- * ldc) = alpha * a_panel * b_panel + beta * c, over kc steps; a: kc x MR, b: kc x NR, both
- * packed. Inlined into each target-specific wrapper, so it is compiled for that ISA. */
-static inline __attribute__((always_inline)) GEMM_CONTRACT void
-gemm_micro(int nv, int kc, const float *restrict a, const float *restrict b, size_t ldb,
-           float *restrict c, size_t ldc, float alpha, float beta)
-{
-    vec16 acc[GEMM_MR][2];
-    for (int i = 0; i < GEMM_MR; i++)
-        for (int v = 0; v < nv; v++)
-            acc[i][v] = (vec16){0};
-    for (int k = 0; k < kc; k++, a += GEMM_MR, b += ldb) {
-        const vec16u *bv = (const vec16u *)(const void *)b;
-        for (int i = 0; i < GEMM_MR; i++)
-            for (int v = 0; v < nv; v++)
-                acc[i][v] += a[i] * bv[v];
+/* The micro-kernel for vectors VT of VW floats, two per row (NR = 2 * VW): c[0..MR) x [0..NR)
+ * (row stride ldc) = alpha * a_panel * b_panel + beta * c, over kc steps; a: kc x MR, b: kc x NR
+ * with row stride ldb. 12 accumulators, 2 B vectors and a broadcast fit the 16 registers of
+ * AVX2 and leave AVX-512 room; the loops are unrolled completely by the compiler. */
+#define GEMM_MICRO(NAME, VT, VTU, VW)                                                              \
+    static inline __attribute__((always_inline)) GEMM_CONTRACT void NAME(                          \
+        int kc, const float *restrict a, const float *restrict b, size_t ldb, float *restrict c,   \
+        size_t ldc, float alpha, float beta)                                                       \
+    {                                                                                              \
+        VT acc[GEMM_MR][2];                                                                        \
+        for (int i = 0; i < GEMM_MR; i++)                                                          \
+            acc[i][0] = acc[i][1] = (VT){0};                                                       \
+        for (int k = 0; k < kc; k++, a += GEMM_MR, b += ldb) {                                     \
+            VT b0 = *(const VTU *)(const void *)b, b1 = *(const VTU *)(const void *)(b + (VW));    \
+            for (int i = 0; i < GEMM_MR; i++) {                                                    \
+                acc[i][0] += a[i] * b0;                                                            \
+                acc[i][1] += a[i] * b1;                                                            \
+            }                                                                                      \
+        }                                                                                          \
+        for (int i = 0; i < GEMM_MR; i++)                                                          \
+            for (int v = 0; v < 2; v++) {                                                          \
+                VTU *cp = (VTU *)(void *)(c + (size_t)i * ldc + (size_t)((VW) * v));               \
+                VT r = alpha * acc[i][v];                                                          \
+                if (beta != 0)                                                                     \
+                    r += beta * *cp;                                                               \
+                *cp = r;                                                                           \
+            }                                                                                      \
     }
-    for (int i = 0; i < GEMM_MR; i++)
-        for (int v = 0; v < nv; v++) {
-            vec16u *cp = (vec16u *)(void *)(c + (size_t)i * ldc + 16 * (size_t)v);
-            vec16 r = alpha * acc[i][v];
-            if (beta != 0)
-                r += beta * *cp;
-            *cp = r;
-        }
-}
+
+GEMM_MICRO(gemm_micro16, vec16, vec16u, 16)
+GEMM_MICRO(gemm_micro8, vec8, vec8u, 8)
+GEMM_MICRO(gemm_micro4, vec4, vec4u, 4)
 
 /* Packs op(A)[i0 .. i0+mc) x [p0 .. p0+kc) as ceil(mc/MR) panels of kc x MR, zero-padded. */
 static inline __attribute__((always_inline)) void
@@ -160,12 +172,12 @@ gemm_pack_b(float *restrict dst, const struct gemm_args *g, int p0, int kc, int 
 }
 
 /* Each ISA gets its own compiled copy of the micro-kernel and the packing loops. */
-#define GEMM_ISA(SUF, ATTR, NV)                                                                    \
+#define GEMM_ISA(SUF, ATTR, MICRO, VW)                                                                    \
     ATTR GEMM_CONTRACT static void gemm_kernel_##SUF(int kc, const float *a, const float *b,       \
                                                      size_t ldb, float *c, size_t ldc,             \
                                                      float alpha, float beta)                      \
     {                                                                                              \
-        gemm_micro(NV, kc, a, b, ldb, c, ldc, alpha, beta);                                        \
+        MICRO(kc, a, b, ldb, c, ldc, alpha, beta);                                        \
     }                                                                                              \
     ATTR static void gemm_pack_a_##SUF(float *dst, const struct gemm_args *g, int i0, int mc,      \
                                        int p0, int kc)                                             \
@@ -175,19 +187,19 @@ gemm_pack_b(float *restrict dst, const struct gemm_args *g, int p0, int kc, int 
     ATTR static void gemm_pack_b_##SUF(float *dst, const struct gemm_args *g, int p0, int kc,      \
                                        int j0, int nc)                                             \
     {                                                                                              \
-        gemm_pack_b(dst, g, p0, kc, j0, nc, 16 * (NV));                                            \
+        gemm_pack_b(dst, g, p0, kc, j0, nc, 2 * (VW));                                            \
     }
 
 #if GEMM_X86
-GEMM_ISA(avx512, __attribute__((target("avx512f,avx2,fma"))), 2)
-GEMM_ISA(avx2, __attribute__((target("avx2,fma"))), 1)
+GEMM_ISA(avx512, __attribute__((target("avx512f,avx2,fma"))), gemm_micro16, 16)
+GEMM_ISA(avx2, __attribute__((target("avx2,fma"))), gemm_micro8, 8)
 #endif
-GEMM_ISA(portable, , 1)
+GEMM_ISA(portable, , gemm_micro4, 4)
 
 /* The kernel set for isa, or NULL when this CPU (or build) lacks it; AUTO picks the best. */
 static const struct gemm_arch *gemm_arch_for(enum gemm_isa isa)
 {
-    static const struct gemm_arch portable = {16, gemm_kernel_portable, gemm_pack_a_portable,
+    static const struct gemm_arch portable = {8, gemm_kernel_portable, gemm_pack_a_portable,
                                               gemm_pack_b_portable};
 #if GEMM_X86
     static const struct gemm_arch avx2 = {16, gemm_kernel_avx2, gemm_pack_a_avx2, gemm_pack_b_avx2};
