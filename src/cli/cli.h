@@ -3,9 +3,29 @@
 #ifndef CN_CLI_H
 #define CN_CLI_H
 
+#include <stddef.h>
+
+#include "core/common.h"
+
 int cli_summary(int argc, char **argv);
 int cli_classifier(int argc, char **argv);
 int cli_prepare(int argc, char **argv);
+
+/* `net classifier` subcommands (argv[0] is the subcommand name) and what they share. */
+int cli_classifier_train(int argc, char **argv);
+int cli_classifier_valid(int argc, char **argv);
+int cli_classifier_predict(int argc, char **argv);
+extern const char cli_classifier_usage[];
+double cli_now_seconds(void); /* monotonic */
+/* "cfg/lenet5.cfg" -> "lenet5" */
+void cli_cfg_base(char *out, size_t n, const char *cfg);
+struct data_cfg;
+struct net;
+/* classes= of the .data file must equal the net's outputs per image. */
+int cli_check_classes(const struct data_cfg *d, const struct net *n, const char *data_path,
+                      cn_error *e);
+/* Indices of the k largest of v[0..n) into idx, best first. */
+void cli_top_k(int *idx, const float *v, int n, int k);
 
 /* Prints "net: <msg>" to stderr and returns 1. */
 int cli_error(const char *msg);
