@@ -35,7 +35,7 @@ ifneq ($(SANITIZE),)
 BUILD := build/$(SANITIZE)
 CFLAGS := $(filter-out -O3,$(CFLAGS)) -O1 -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=$(SANITIZE)
-ifeq ($(SANITIZE),undefined)
+ifneq ($(findstring undefined,$(SANITIZE)),)
 CFLAGS += -fno-sanitize-recover=all
 LDFLAGS += -fno-sanitize-recover=all
 endif
@@ -57,15 +57,25 @@ TESTS    := $(TEST_SRC:test/%.c=$(BUILD)/test/%)
 LIB      := $(BUILD)/libcfgnet.a
 NET      := $(BUILD)/net
 
+# The shared library: the same sources compiled again, position-independent, in their own object
+# directory, exporting only the cfgnet_* functions of include/cfgnet.h (the rest is hidden).
+api_version = $(shell sed -n 's/^.define CFGNET_VERSION_$(1) \([0-9]*\).*/\1/p' include/cfgnet.h)
+SO_MAJOR := $(call api_version,MAJOR)
+VERSION  := $(SO_MAJOR).$(call api_version,MINOR).$(call api_version,PATCH)
+SONAME   := libcfgnet.so.$(SO_MAJOR)
+SO       := $(BUILD)/$(SONAME)
+PIC_OBJ  := $(LIB_SRC:%.c=$(BUILD)/pic/%.o)
+
 # Debian packages each job needs (the README's set-up is `make demo` and `make test`).
 DEMO_PKGS := libstb-dev dataset-fashion-mnist
-TEST_PKGS := $(DEMO_PKGS) libcmocka-dev
+TEST_PKGS := $(DEMO_PKGS) libcmocka-dev pkgconf python3-numpy python3-pytest python3-pip
 BENCH_PKGS := $(DEMO_PKGS) darknet python3-torch python3-numpy
 
-.PHONY: all demo test deps-demo deps-test deps-bench clean lint format bench fashion
+.PHONY: all demo test deps-demo deps-test deps-bench clean lint format bench fashion lib install \
+        uninstall
 .SUFFIXES:
 
-all: net
+all: net lib
 
 ifeq ($(SANITIZE)$(filter-out 1,$(OPENMP)),)
 net: $(NET)
@@ -87,6 +97,19 @@ $(NET): $(CLI_OBJ) $(LIB)
 
 $(BUILD)/test/%: $(BUILD)/test/%.o $(TLIB_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $< $(TLIB_OBJ) $(LIB) $(LDLIBS) -lcmocka
+
+lib: $(LIB) $(SO) $(BUILD)/libcfgnet.so
+
+$(BUILD)/pic/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fPIC -fvisibility=hidden -MMD -MP -c $< -o $@
+
+$(SO): $(PIC_OBJ) src/api/cfgnet.map
+	$(CC) $(LDFLAGS) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=src/api/cfgnet.map \
+	      -o $@ $(PIC_OBJ) $(LDLIBS)
+
+$(BUILD)/libcfgnet.so: $(SO)
+	ln -sf $(SONAME) $@
 
 -include $(shell find build -name '*.d' 2>/dev/null)
 
@@ -123,9 +146,11 @@ demo: deps-demo
 	./net classifier valid data/fashion.data cfg/lenet5.cfg backup/lenet5.weights
 	./net classifier predict data/fashion.data cfg/lenet5.cfg backup/lenet5.weights data/fashion/test/00000_boot.png
 
+# The script suites (test/test_*.sh) re-enter make for install/uninstall with the same settings.
 test: deps-test
-	$(MAKE) --no-print-directory $(NET) $(TESTS)
-	test/run.sh $(BUILD) $(SUITE)
+	$(MAKE) --no-print-directory $(NET) $(TESTS) lib
+	CFGNET_MAKE_ARGS="BUILD=$(BUILD) OPENMP=$(OPENMP) SANITIZE=$(SANITIZE)" \
+	CFGNET_SANITIZE="$(SANITIZE)" test/run.sh $(BUILD) $(SUITE)
 
 bench: deps-bench net
 	bench/lenet5_train.sh
@@ -136,18 +161,67 @@ lint:
 format:
 	clang-format -i $(LIB_SRC) $(CLI_SRC) $(TEST_SRC) $(TLIB_SRC) $(wildcard src/*/*.h test/harness/*.h include/*.h)
 
-clean:
-	rm -rf build net
+# make install PREFIX=/usr/local (the default) DESTDIR=(staging root): the libraries, the header,
+# cfgnet.pc, the net command and its man page; `make uninstall` with the same PREFIX and DESTDIR
+# removes exactly those files. ldconfig runs after a real (DESTDIR-less) install.
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+LDCONFIG   ?= ldconfig
+BINDIR     := $(PREFIX)/bin
+LIBDIR     := $(PREFIX)/lib
+INCLUDEDIR := $(PREFIX)/include
+PCDIR      := $(LIBDIR)/pkgconfig
+MAN1DIR    := $(PREFIX)/share/man/man1
+PC_PRIVATE := $(STB_LIBS) -lm -lpthread$(if $(filter 1,$(OPENMP)), -lgomp)
+INSTALLED  := $(BINDIR)/net $(LIBDIR)/$(SONAME) $(LIBDIR)/libcfgnet.so $(LIBDIR)/libcfgnet.a \
+              $(INCLUDEDIR)/cfgnet.h $(PCDIR)/cfgnet.pc $(MAN1DIR)/net.1
 
-# libFuzzer targets (clang): the cfg reader and net builder. FUZZ_SECONDS bounds a run.
+$(BUILD)/cfgnet.pc: src/api/cfgnet.pc.in include/cfgnet.h FORCE
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|' -e 's|@LIBS_PRIVATE@|$(PC_PRIVATE)|' $< > $@
+
+install: $(NET) $(LIB) $(SO) $(BUILD)/cfgnet.pc
+	install -d $(addprefix $(DESTDIR),$(BINDIR) $(LIBDIR) $(INCLUDEDIR) $(PCDIR) $(MAN1DIR))
+	install -m 755 $(NET) $(DESTDIR)$(BINDIR)/net
+	install -m 755 $(SO) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libcfgnet.so
+	install -m 644 $(LIB) $(DESTDIR)$(LIBDIR)/libcfgnet.a
+	install -m 644 include/cfgnet.h $(DESTDIR)$(INCLUDEDIR)/cfgnet.h
+	install -m 644 $(BUILD)/cfgnet.pc $(DESTDIR)$(PCDIR)/cfgnet.pc
+	install -m 644 docs/net.1 $(DESTDIR)$(MAN1DIR)/net.1
+	@if [ -z "$(DESTDIR)" ]; then $(LDCONFIG) || echo "($(LDCONFIG) failed: run it as root)"; fi
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	@if [ -z "$(DESTDIR)" ]; then $(LDCONFIG) || true; fi
+
+.PHONY: FORCE
+FORCE:
+
+clean:
+	rm -rf build net examples/build
+
+# libFuzzer targets (clang): cfg reading + net build, .weights/.state loading, image decoding,
+# .data/label/list parsing. `make fuzz` runs each for FUZZ_SECONDS on a copy of its seed corpus
+# (test/fuzz/corpus-NAME); any crash, leak, timeout or sanitizer report fails it.
 FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := cfg weights image data
 FUZZ_FLAGS := -std=c11 -g -O1 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -Isrc -Iinclude \
-              $(STB_CFLAGS) -fsanitize=fuzzer,address,undefined
-build/fuzz/fuzz_cfg: test/fuzz/fuzz_cfg.c $(LIB_SRC)
+              $(STB_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+FUZZ_RUN := -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 -print_final_stats=1
+FUZZ_RUN += -artifact_prefix=build/fuzz/
+deps-fuzz:
+	$(call install_missing,clang)
+FUZZ_OBJ := $(LIB_SRC:%.c=build/fuzz/obj/%.o) build/fuzz/obj/test/fuzz/stb_impl.o
+build/fuzz/obj/%.o: %.c | deps-fuzz
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_FLAGS) -o $@ $^ $(LDLIBS)
-fuzz-cfg: build/fuzz/fuzz_cfg
-	@mkdir -p build/fuzz/corpus-cfg
-	cp cfg/*.cfg build/fuzz/corpus-cfg/
-	build/fuzz/fuzz_cfg -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 build/fuzz/corpus-cfg
-.PHONY: fuzz-cfg
+	clang $(FUZZ_FLAGS) -MMD -MP -c $< -o $@
+build/fuzz/fuzz_%: test/fuzz/fuzz_%.c test/fuzz/fuzz_util.h $(FUZZ_OBJ) | deps-fuzz
+	clang $(FUZZ_FLAGS) -o $@ $(filter-out %.h,$^) $(filter-out $(STB_LIBS),$(LDLIBS))
+.PRECIOUS: build/fuzz/fuzz_%
+# New inputs go to build/fuzz/corpus-NAME (kept between runs); the seeds are only read.
+fuzz-%: build/fuzz/fuzz_%
+	@mkdir -p build/fuzz/corpus-$*
+	build/fuzz/fuzz_$* $(FUZZ_RUN) build/fuzz/corpus-$* test/fuzz/corpus-$*
+fuzz: $(FUZZ_TARGETS:%=fuzz-%)
+.PHONY: fuzz deps-fuzz $(FUZZ_TARGETS:%=fuzz-%)

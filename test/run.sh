@@ -1,20 +1,28 @@
 #!/bin/sh
 # run.sh BUILD_DIR [SUITE] - runs every cmocka suite (or the one named) and ends with one summary
 # line, "N passed, N failed", counting individual tests. Exit status 1 if anything failed.
+# Script suites, test/test_NAME.sh, run after the binaries (with sh, from the top of the tree, the
+# build directory in $CFGNET_BUILD) and print cmocka's PASSED/FAILED lines, so they count alike.
 build=${1:?usage: run.sh BUILD_DIR [SUITE]}
 suite=${2:-}
 passed=0 failed=0 broken=""
 # The CLI suite runs the `net` of the same build (plain, sanitizer or no-OpenMP).
-CFGNET_NET=$(cd "$build" && pwd)/net
-export CFGNET_NET
+CFGNET_BUILD=$(cd "$build" && pwd)
+CFGNET_NET=$CFGNET_BUILD/net
+export CFGNET_NET CFGNET_BUILD
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-for t in "$build"/test/test_*; do
-    [ -x "$t" ] || continue
+for t in "$build"/test/test_* "$(cd "$(dirname "$0")" && pwd)"/test_*.sh; do
+    [ -f "$t" ] && { [ -x "$t" ] || [ "${t%.sh}" != "$t" ]; } || continue
     name=${t##*/test_}
+    name=${name%.sh}
     [ -n "$suite" ] && [ "$name" != "$suite" ] && continue
+    ran=1
     printf '== %s\n' "$name"
-    ( cd "$(dirname "$0")/.." && "$t" ) >"$log" 2>&1
+    case $t in
+    *.sh) ( cd "$(dirname "$0")/.." && sh "$t" ) >"$log" 2>&1 ;;
+    *) ( cd "$(dirname "$0")/.." && "$t" ) >"$log" 2>&1 ;;
+    esac
     rc=$?
     cat "$log"
     p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
@@ -25,7 +33,7 @@ for t in "$build"/test/test_*; do
     passed=$((passed + p)) failed=$((failed + f))
     [ "$rc" -ne 0 ] && broken="$broken $name"
 done
-if [ -n "$suite" ] && [ $((passed + failed)) -eq 0 ]; then
+if [ -n "$suite" ] && [ -z "${ran:-}" ]; then
     echo "no suite named '$suite' in $build/test" >&2
     exit 1
 fi

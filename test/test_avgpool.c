@@ -1,7 +1,8 @@
 /* test_avgpool.c - the [avgpool] layer: global (Darknet) and windowed (LeNet subsampling) modes,
  * their key defaults and output sizes, forward and backward cases worked by hand (including the
- * size*size divisor at padded borders), gradient checks on odd, overlapping and padded shapes, and
- * the cfg errors. */
+ * size*size divisor at padded borders, count_pad=0 and ceil_mode), gradient checks on odd,
+ * overlapping, padded and ceil-mode shapes, F.avg_pool2d's numbers when python3-torch is there,
+ * and the cfg errors. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +13,7 @@
 
 #include "gradcheck.h"
 #include "net/net.h"
+#include "torchref.h"
 
 #define NET(h, w, c) "[net]\nbatch=2\nheight=" #h "\nwidth=" #w "\nchannels=" #c "\n"
 
@@ -39,6 +41,13 @@ static void test_shapes_and_defaults(void **state)
     assert_out(NET(7, 5, 1) "[avgpool]\nsize=3\nstride=1\n", 1, 5, 3, "3x3/1", 15 * 10);
     assert_out(NET(7, 5, 1) "[avgpool]\nsize=3\nstride=1\npadding=1\n", 1, 7, 5, "3x3/1 padding 1",
                35 * 10);
+    /* GoogLeNet's auxiliary 5x5/3 on 14 -> 4; ceil_mode; count_pad=0 (shown: it changes the
+     * divisor only where there is padding). */
+    assert_out(NET(14, 14, 2) "[avgpool]\nsize=5\nstride=3\n", 2, 4, 4, "5x5/3", 32 * 26);
+    assert_out(NET(4, 4, 1) "[avgpool]\nsize=3\nstride=2\npadding=1\nceil_mode=1\n", 1, 3, 3,
+               "3x3/2 padding 1 ceil", 9 * 10);
+    assert_out(NET(4, 4, 1) "[avgpool]\nsize=3\nstride=1\npadding=1\ncount_pad=0\n", 1, 4, 4,
+               "3x3/1 padding 1 excl-pad", 16 * 10);
 }
 
 /* Forward then backward with dy = 1..n for the one-layer net in cfg and a 1-image input. */
@@ -89,6 +98,66 @@ static void test_windowed_by_hand(void **state)
     net_destroy(n);
 }
 
+/* count_pad=0 on the 3x3 example: corners divide by 4, edges by 6. ceil on x = 1..9 with 2x2/2:
+ * 2x2 outputs, the last column and row of windows one cell wide (divisors 2, 2 and 1). */
+static void test_count_pad_and_ceil_by_hand(void **state)
+{
+    (void)state;
+    const float p[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+    float dx[9] = {0};
+    struct net *n = run_by_hand("[net]\nbatch=1\nheight=3\nwidth=3\nchannels=1\n"
+                                "[avgpool]\nsize=3\nstride=1\npadding=1\ncount_pad=0\n",
+                                p, 9, dx);
+    assert_float_equal(net_output(n)[0], 12 / 4.f, 1e-6);
+    assert_float_equal(net_output(n)[1], 21 / 6.f, 1e-6);
+    assert_float_equal(net_output(n)[4], 5.f, 1e-6);
+    /* dx[0] gathers dy 1, 2, 4, 5 over divisors 4, 6, 6, 9. */
+    assert_float_equal(dx[0], 1 / 4.f + 2 / 6.f + 4 / 6.f + 5 / 9.f, 1e-6);
+    net_destroy(n);
+    memset(dx, 0, sizeof dx);
+    n = run_by_hand("[net]\nbatch=1\nheight=3\nwidth=3\nchannels=1\n"
+                    "[avgpool]\nsize=2\nstride=2\nceil_mode=1\n",
+                    p, 9, dx);
+    const float want[4] = {3, 4.5f, 7.5f, 9};
+    for (int i = 0; i < 4; i++)
+        assert_float_equal(net_output(n)[i], want[i], 1e-6);
+    assert_float_equal(dx[8], 4.f, 1e-6); /* dy = 4 over a divisor of 1 */
+    assert_float_equal(dx[2], 1.f, 1e-6); /* dy = 2 over 2 */
+    net_destroy(n);
+}
+
+static void test_matches_torch(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *cfg, *spec;
+    } cases[] = {
+        {NET(7, 6, 3) "[avgpool]\nsize=3\nstride=1\npadding=1\n", "avgpool 2 3 7 6 3 1 1 1 0 1"},
+        {NET(7, 6, 3) "[avgpool]\nsize=3\nstride=1\npadding=1\ncount_pad=0\n",
+         "avgpool 2 3 7 6 3 1 1 1 0 0"},
+        {NET(14, 14, 2) "[avgpool]\nsize=5\nstride=3\n", "avgpool 2 2 14 14 5 3 3 0 0 1"},
+        {NET(8, 9, 2) "[avgpool]\nsize=3\nstride=2\npadding=1\nceil_mode=1\n",
+         "avgpool 2 2 8 9 3 2 2 1 1 1"},
+        {NET(8, 9, 2) "[avgpool]\nsize=3\nstride=2\npadding=1\nceil_mode=1\ncount_pad=0\n",
+         "avgpool 2 2 8 9 3 2 2 1 1 0"},
+        {NET(5, 7, 1) "[avgpool]\nsize=2\nstride=3\nceil_mode=1\n", "avgpool 2 1 5 7 2 3 3 0 1 1"},
+        {NET(6, 6, 2) "[avgpool]\nsize=4\nstride=2\npadding=2\nceil_mode=1\n",
+         "avgpool 2 2 6 6 4 2 2 2 1 1"},
+    };
+    enum { N = sizeof cases / sizeof cases[0] };
+    struct net *nets[N];
+    const char *specs[N];
+    for (int k = 0; k < N; k++) {
+        nets[k] = test_net(cases[k].cfg, 0, 1);
+        specs[k] = cases[k].spec;
+    }
+    int rc = torchref_compare(nets, specs, N, 19, 1e-5f, "avgpool against F.avg_pool2d");
+    for (int k = 0; k < N; k++)
+        net_destroy(nets[k]);
+    if (rc != TORCHREF_SKIPPED)
+        assert_int_equal(rc, 0);
+}
+
 static void test_global_by_hand(void **state)
 {
     (void)state;
@@ -112,6 +181,9 @@ static void test_gradcheck(void **state)
         NET(6, 7, 2) "[avgpool]\nsize=3\nstride=1\npadding=1\n", /* overlapping, padded */
         NET(9, 8, 1) "[avgpool]\nsize=4\nstride=3\npadding=2\n",
         NET(5, 5, 2) "[avgpool]\nsize=2\nstride=1\n[avgpool]\n",
+        NET(6, 7, 2) "[avgpool]\nsize=3\nstride=1\npadding=1\ncount_pad=0\n",
+        NET(8, 9, 1) "[avgpool]\nsize=3\nstride=2\npadding=1\nceil_mode=1\n",
+        NET(8, 9, 1) "[avgpool]\nsize=3\nstride=2\npadding=1\nceil_mode=1\ncount_pad=0\n",
     };
     for (size_t k = 0; k < sizeof cfgs / sizeof cfgs[0]; k++) {
         struct net *n = test_net(cfgs[k], 0, 1);
@@ -129,6 +201,10 @@ static void test_cfg_errors(void **state)
     test_net_fails(NET(8, 8, 1) "[avgpool]\nstride=0\n", "[avgpool] stride=0: out of range");
     test_net_fails(NET(8, 8, 1) "[avgpool]\npadding=1\n",
                    "[avgpool] padding=1: needs size= or stride= (global pooling has no padding)");
+    test_net_fails(
+        NET(8, 8, 1) "[avgpool]\nceil_mode=1\n",
+        "[avgpool] ceil_mode=1: needs size= or stride= (global pooling has no ceil_mode)");
+    test_net_fails(NET(8, 8, 1) "[avgpool]\nsize=2\ncount_pad=3\n", "count_pad=3");
     test_net_fails(NET(8, 8, 1) "[avgpool]\nsize=3\npadding=2\n",
                    "[avgpool] padding=2: must be <= size/2 = 1");
     test_net_fails(NET(8, 8, 1) "[avgpool]\nsize=2\npadding=-1\n", "padding=-1: out of range");
@@ -140,8 +216,12 @@ static void test_cfg_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_shapes_and_defaults), cmocka_unit_test(test_windowed_by_hand),
-        cmocka_unit_test(test_global_by_hand),      cmocka_unit_test(test_gradcheck),
+        cmocka_unit_test(test_shapes_and_defaults),
+        cmocka_unit_test(test_windowed_by_hand),
+        cmocka_unit_test(test_count_pad_and_ceil_by_hand),
+        cmocka_unit_test(test_matches_torch),
+        cmocka_unit_test(test_global_by_hand),
+        cmocka_unit_test(test_gradcheck),
         cmocka_unit_test(test_cfg_errors),
     };
     return cmocka_run_group_tests_name("avgpool", tests, NULL, NULL);

@@ -1,8 +1,9 @@
 /* test_image.c - image decoding through image_load: PNG/BMP/TGA/JPEG in gray, gray+alpha, RGB and
  * RGBA, paletted and 16-bit PNG and 16-bit PGM (written by hand), loaded as 1, 3 and 4 channels
  * with exact expected values; CHW layout; resizing; header checks (missing, not an image,
- * truncated, absurd dimensions rejected before any allocation). Files are written at test time
- * into a temporary directory. */
+ * truncated, absurd dimensions rejected before any allocation); Darknet's resize and letterbox
+ * against values worked by hand, and the aliasing it has and image_resize_u8 has not. Files are
+ * written at test time into a temporary directory. */
 #include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -467,6 +468,96 @@ static void test_bad_files(void **state)
     fails_with(fx->path, "not an image stb_image can read", 1);
 }
 
+/* Darknet's resize_image by hand: 3 -> 5 columns samples at x * 2/4; 2x2 -> 3x3 puts the mean of
+ * the four at the centre; w = 1 takes the last column (Darknet's c == w-1 rule). */
+static void test_resize_darknet(void **state)
+{
+    (void)state;
+    const float row[3] = {0, .4f, 1};
+    float out[5];
+    assert_int_equal(image_resize_darknet(out, 5, 1, row, 3, 1, 1), 0);
+    const float want[5] = {0, .2f, .4f, .7f, 1};
+    for (int i = 0; i < 5; i++)
+        assert_float_equal(out[i], want[i], 1e-6f);
+    const float sq[4] = {0, 1, 2, 3};
+    float big[9];
+    assert_int_equal(image_resize_darknet(big, 3, 3, sq, 2, 2, 1), 0);
+    const float want9[9] = {0, .5f, 1, 1, 1.5f, 2, 2, 2.5f, 3};
+    for (int i = 0; i < 9; i++)
+        assert_float_equal(big[i], want9[i], 1e-6f);
+    float one;
+    assert_int_equal(image_resize_darknet(&one, 1, 1, sq, 2, 2, 1), 0);
+    assert_float_equal(one, 1, 0); /* row 0 (h scale 0), last column */
+}
+
+/* 4x2 into 4x4: resized to 4x2, centred at row 1, rows 0 and 3 are 0.5; 2 channels. */
+static void test_letterbox(void **state)
+{
+    (void)state;
+    float src[2 * 8], dst[2 * 16];
+    for (int i = 0; i < 16; i++)
+        src[i] = (float)i / 16;
+    assert_int_equal(image_letterbox_darknet(dst, 4, 4, src, 4, 2, 2), 0);
+    for (int k = 0; k < 2; k++)
+        for (int y = 0; y < 4; y++)
+            for (int x = 0; x < 4; x++) {
+                float v = dst[(k * 4 + y) * 4 + x];
+                if (y == 0 || y == 3)
+                    assert_float_equal(v, .5f, 0);
+                else
+                    assert_float_equal(v, src[(k * 2 + y - 1) * 4 + x], 1e-6f);
+            }
+}
+
+/* A 1-pixel checkerboard shrunk 8x: the anti-aliased resize averages to mid-gray, Darknet's
+ * point sampling keeps pure black and white. */
+static void test_aliasing(void **state)
+{
+    (void)state;
+    enum { S = 64, D = 8 };
+    static uint8_t board[S * S];
+    static float fboard[S * S];
+    for (int y = 0; y < S; y++)
+        for (int x = 0; x < S; x++) {
+            board[y * S + x] = (uint8_t)((x + y) % 2 ? 255 : 0);
+            fboard[y * S + x] = board[y * S + x] / 255.0f;
+        }
+    uint8_t small[D * D];
+    float dk[D * D];
+    assert_int_equal(image_resize_u8(small, D, D, board, S, S, 1), 0);
+    assert_int_equal(image_resize_darknet(dk, D, D, fboard, S, S, 1), 0);
+    int extreme = 0;
+    for (int i = 0; i < D * D; i++) {
+        assert_true(abs(small[i] - 128) <= 12);
+        extreme += dk[i] < .05f || dk[i] > .95f;
+    }
+    assert_true(extreme > D * D / 2);
+}
+
+/* Every size from 1 to 41 into every size from 1 to 45 (Debian's stb_image_resize aborts on
+ * 19 -> 13 and thousands more): a constant stays constant, a ramp stays monotonic. */
+static void test_resize_all_ratios(void **state)
+{
+    (void)state;
+    static uint8_t flat[41 * 3], ramp[41 * 3], out[45 * 3];
+    memset(flat, 77, sizeof flat);
+    for (int i = 0; i < 41 * 3; i++)
+        ramp[i] = (uint8_t)(6 * (i % 41));
+    for (int iw = 1; iw <= 41; iw++)
+        for (int w = 1; w <= 45; w++) {
+            assert_int_equal(image_resize_u8(out, w, 3, flat, iw, 3, 1), 0);
+            for (int i = 0; i < w * 3; i++)
+                assert_int_equal(out[i], 77);
+            uint8_t src[41 * 3];
+            for (int y = 0; y < 3; y++)
+                for (int x = 0; x < iw; x++)
+                    src[y * iw + x] = ramp[x];
+            assert_int_equal(image_resize_u8(out, w, 3, src, iw, 3, 1), 0);
+            for (int x = 1; x < w; x++)
+                assert_true(out[x] >= out[x - 1]);
+        }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -478,6 +569,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_resize, setup, teardown),
         cmocka_unit_test_setup_teardown(test_huge_header, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_files, setup, teardown),
+        cmocka_unit_test(test_resize_darknet),
+        cmocka_unit_test(test_letterbox),
+        cmocka_unit_test(test_aliasing),
+        cmocka_unit_test(test_resize_all_ratios),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,7 +1,11 @@
 /* test_loader.c - the batch loader over a list of small PNGs written at test time: every image
  * exactly once per epoch, the same order for the same seed, identical batches with and without
- * the cache, sequential validation slices, decode errors naming the list line and path, and
- * loader_check_all listing every bad image. */
+ * the cache, sequential validation slices, undecodable images skipped and reported once in the
+ * stream but errors in validation, and loader_check_all listing every bad image. The threaded
+ * stream: identical batches for 0-3 workers (with augmentation, cached or not), loader_seek equal
+ * to an uninterrupted run, batch-size changes, random and balanced sampling, class weights,
+ * label smoothing, mixup truth, mean/std in validation. `make SANITIZE=thread` runs this suite
+ * under ThreadSanitizer. */
 #include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +19,7 @@
 #include <cmocka.h>
 #include <stb_image_write.h>
 
+#include "data/augment.h"
 #include "data/list.h"
 #include "data/loader.h"
 
@@ -258,7 +263,8 @@ static void put_text(const char *path, const char *text)
     fclose(f);
 }
 
-/* Image 7 replaced by text: the batch holding it fails, naming list line 8 and the path. */
+/* Image 7 replaced by text: the stream skips it (the sample takes image 8), reports it once with
+ * list line 8 and the path, and counts it; validation fails naming them. */
 static void test_decode_error(void **state)
 {
     struct fixture *fx = *state;
@@ -266,13 +272,28 @@ static void test_decode_error(void **state)
     char want[512];
     snprintf(want, sizeof want, "%s:8: %s: not an image stb_image can read", fx->list,
              fx->l->paths[7]);
-    for (int cached = 0; cached < 2; cached++) {
-        struct loader *ld = make(fx->l, 5, cached ? 1 << 20 : 0);
-        float x[N * IPX], truth[N * CLASSES];
+    for (int workers = 0; workers < 3; workers += 2) {
+        struct loader_opts o;
+        loader_opts_default(&o, IW, IH, 1, CLASSES, 5);
+        o.workers = workers;
+        o.cache_bytes = workers ? 1 << 20 : 0;
+        struct loader *ld;
         cn_error e;
-        assert_int_equal(loader_next(ld, x, truth, N, &e), -1);
-        if (!strstr(e.msg, want))
-            fail_msg("expected '%s' in '%s'", want, e.msg);
+        assert_int_equal(loader_open(&ld, fx->l, &o, &e), 0);
+        float x[N * IPX], truth[N * CLASSES];
+        int count[N] = {0};
+        for (int rep = 0; rep < 3; rep++) {
+            assert_int_equal(loader_next(ld, x, truth, N, &e), 0);
+            for (int b = 0; b < N; b++)
+                count[identify(x, truth, b)]++;
+        }
+        assert_int_equal(count[7], 0);
+        assert_int_equal(count[8], 6); /* itself and image 7's place, in each of 3 epochs */
+        assert_int_equal(loader_skipped(ld), 1);
+        assert_int_equal(loader_warning(ld, &e), 1);
+        if (!strstr(e.msg, want) || !strstr(e.msg, "(skipped)"))
+            fail_msg("expected '%s ... (skipped)' in '%s'", want, e.msg);
+        assert_int_equal(loader_warning(ld, &e), 0); /* reported once */
         assert_int_equal(loader_fill(ld, x, truth, 0, 7, &e), 0);
         assert_int_equal(loader_fill(ld, x, truth, 6, 2, &e), -1);
         assert_non_null(strstr(e.msg, want));
@@ -310,6 +331,287 @@ static void test_check_all(void **state)
     assert_string_equal(e.msg, want);
 }
 
+
+/* ---- the threaded stream ---- */
+
+#define RW 10
+#define RH 8
+
+/* Replaces the fixture's list by n RGB images of RW x RH (rgbNN_<label>.png) with varied
+ * content, labels i % CLASSES. */
+static void use_rgb_set(struct fixture *fx, int n)
+{
+    char lines[32][256];
+    assert_true(n <= 32);
+    for (int i = 0; i < n; i++) {
+        uint8_t px[RW * RH * 3];
+        for (int j = 0; j < RW * RH * 3; j++)
+            px[j] = (uint8_t)((i * 37 + j * 11 + (j % 3) * 60) & 0xff);
+        snprintf(lines[i], 256, "%s/rgb%02d_%s.png", fx->dir, i, animals[i % CLASSES]);
+        assert_true(stbi_write_png(lines[i], RW, RH, 3, px, RW * 3));
+    }
+    write_list(fx, lines, n);
+}
+
+/* Every augmentation on at once, for 8x8 RGB input. */
+static void all_augment(struct loader_opts *o)
+{
+    struct aug_config *a = &o->aug;
+    a->crop = 1;
+    a->min_crop = 6;
+    a->max_crop = 12;
+    a->aspect = 1.5f;
+    a->angle = 10;
+    a->translate = .1f;
+    a->flip = 1;
+    a->hue = .1f;
+    a->saturation = a->exposure = 1.5f;
+    a->shift[0] = a->shift[1] = a->shift[2] = 20;
+    a->mixup = a->cutmix = 1;
+    a->label_smooth = .1f;
+    a->nmean = 3;
+    for (int k = 0; k < 3; k++) {
+        a->mean[k] = .5f;
+        a->std[k] = .25f;
+    }
+}
+
+static struct loader *open_opts(const struct image_list *l, const struct loader_opts *o)
+{
+    struct loader *ld;
+    cn_error e;
+    if (loader_open(&ld, l, o, &e))
+        fail_msg("%s", e.msg);
+    return ld;
+}
+
+#define SW 8
+#define SSZ (SW * SW * 3)
+#define STEPS 6
+#define SB 5
+
+/* STEPS batches of SB from a fresh loader with the given workers and cache. */
+static void stream(const struct image_list *l, struct loader_opts *o, int workers, size_t cache,
+                   float *x, float *t)
+{
+    o->workers = workers;
+    o->cache_bytes = cache;
+    struct loader *ld = open_opts(l, o);
+    cn_error e;
+    for (int s = 0; s < STEPS; s++)
+        assert_int_equal(loader_next(ld, x + s * SB * SSZ, t + s * SB * CLASSES, SB, &e), 0);
+    assert_int_equal(loader_seen(ld), STEPS * SB);
+    loader_destroy(ld);
+}
+
+/* Same seed: the same batches with 0, 1, 2 and 3 workers, with and without the cache, with
+ * every augmentation on; another seed differs. */
+static void test_workers_identical(void **state)
+{
+    struct fixture *fx = *state;
+    use_rgb_set(fx, 11);
+    static float x[5][STEPS * SB * SSZ], t[5][STEPS * SB * CLASSES];
+    struct loader_opts o;
+    loader_opts_default(&o, SW, SW, 3, CLASSES, 123);
+    all_augment(&o);
+    for (int w = 0; w < 4; w++)
+        stream(fx->l, &o, w, w == 2 ? 1 << 20 : 0, x[w], t[w]);
+    for (int w = 1; w < 4; w++) {
+        assert_memory_equal(x[0], x[w], sizeof x[0]);
+        assert_memory_equal(t[0], t[w], sizeof t[0]);
+    }
+    o.seed = 124;
+    stream(fx->l, &o, 2, 0, x[4], t[4]);
+    assert_true(memcmp(x[0], x[4], sizeof x[0]));
+    /* The augmentation does something: values leave [0, 1] only through mean/std, and the
+     * truth rows are soft (label smoothing 0.1 over 3 classes: no row is one-hot). */
+    for (int i = 0; i < STEPS * SB; i++) {
+        float sum = 0;
+        for (int k = 0; k < CLASSES; k++) {
+            float v = t[0][i * CLASSES + k];
+            assert_true(v >= .1f / 3 - 1e-6f && v <= .9f + .1f / 3 + 1e-6f);
+            sum += v;
+        }
+        assert_float_equal(sum, 1.0f, 1e-5f);
+    }
+}
+
+/* loader_seek(k) then batches == the batches of an uninterrupted run after k images, whatever
+ * the batch size of either and the workers. */
+static void test_seek(void **state)
+{
+    struct fixture *fx = *state;
+    use_rgb_set(fx, 11);
+    struct loader_opts o;
+    loader_opts_default(&o, SW, SW, 3, CLASSES, 9);
+    all_augment(&o);
+    static float full[STEPS * SB * SSZ], ft[STEPS * SB * CLASSES];
+    stream(fx->l, &o, 1, 0, full, ft);
+    static float x[3 * SB * SSZ], t[3 * SB * CLASSES];
+    cn_error e;
+    for (int w = 0; w < 3; w++) {
+        o.workers = w;
+        struct loader *ld = open_opts(fx->l, &o);
+        assert_int_equal(loader_next(ld, x, t, 2, &e), 0); /* some other point first */
+        for (int k = 0; k < 2; k++) {
+            uint64_t at = k ? 17 : 10; /* 17: not a multiple of the batch */
+            assert_int_equal(loader_seek(ld, at, &e), 0);
+            assert_int_equal(loader_seen(ld), at);
+            assert_int_equal(loader_next(ld, x, t, 3 * SB - 2, &e), 0);
+            assert_memory_equal(x, full + at * SSZ, sizeof(float) * (3 * SB - 2) * SSZ);
+            assert_memory_equal(t, ft + at * CLASSES, sizeof(float) * (3 * SB - 2) * CLASSES);
+        }
+        /* a batch-size change continues the same stream */
+        assert_int_equal(loader_seek(ld, 4, &e), 0);
+        assert_int_equal(loader_next(ld, x, t, 3, &e), 0);
+        assert_int_equal(loader_next(ld, x + 3 * SSZ, t + 3 * CLASSES, 7, &e), 0);
+        assert_memory_equal(x, full + 4 * SSZ, sizeof(float) * 10 * SSZ);
+        loader_destroy(ld);
+    }
+}
+
+/* sampling=random repeats images within an epoch's worth of samples; balanced gives each class
+ * about the same share from a list with one dog among many cats. */
+static void test_sampling(void **state)
+{
+    struct fixture *fx = *state;
+    struct loader_opts o;
+    loader_opts_default(&o, IW, IH, 1, CLASSES, 77);
+    o.sampling = SAMPLING_RANDOM;
+    o.workers = 2;
+    struct loader *ld = open_opts(fx->l, &o);
+    int ids[N];
+    take(ld, ids, N, N);
+    int seen[N] = {0}, repeats = 0;
+    for (int i = 0; i < N; i++)
+        repeats += seen[ids[i]]++ > 0;
+    assert_true(repeats > 0);
+    loader_destroy(ld);
+
+    char lines[N][256];
+    for (int i = 0, k = 0; i < N; i++) /* images 0 (cat) and 1 (dog) and 2 (emu), cats after */
+        if (i < 3 || i % CLASSES == 0)
+            snprintf(lines[k++], 256, "%s", fx->l->paths[i]);
+    int n = 3 + (N - 1) / CLASSES; /* 3 + cats 3, 6, 9, 12 = 7 */
+    write_list(fx, lines, n);
+    o.sampling = SAMPLING_BALANCED;
+    ld = open_opts(fx->l, &o);
+    enum { DRAWS = 600 };
+    int per[CLASSES] = {0};
+    float x[60 * IPX], t[60 * CLASSES];
+    cn_error e;
+    for (int got = 0; got < DRAWS; got += 60) {
+        assert_int_equal(loader_next(ld, x, t, 60, &e), 0);
+        for (int b = 0; b < 60; b++)
+            for (int k = 0; k < CLASSES; k++)
+                per[k] += t[b * CLASSES + k] == 1.0f;
+    }
+    for (int k = 0; k < CLASSES; k++) /* 200 expected each; 5 sigma is about 58 */
+        assert_true(per[k] > 140 && per[k] < 260);
+    loader_destroy(ld);
+}
+
+/* Class weights scale the truth row, in the stream and in validation; label smoothing. */
+static void test_truth(void **state)
+{
+    struct fixture *fx = *state;
+    struct loader_opts o;
+    loader_opts_default(&o, IW, IH, 1, CLASSES, 3);
+    const float w[CLASSES] = {1, 2.5f, .5f};
+    o.class_weights = w;
+    struct loader *ld = open_opts(fx->l, &o);
+    float x[N * IPX], t[N * CLASSES];
+    cn_error e;
+    assert_int_equal(loader_fill(ld, x, t, 0, N, &e), 0);
+    for (int b = 0; b < N; b++)
+        for (int k = 0; k < CLASSES; k++)
+            assert_true(t[b * CLASSES + k] == (k == b % CLASSES ? w[k] : 0.0f));
+    loader_destroy(ld);
+    o.class_weights = NULL;
+    o.aug.label_smooth = .3f;
+    ld = open_opts(fx->l, &o);
+    assert_int_equal(loader_next(ld, x, t, N, &e), 0);
+    for (int b = 0; b < N; b++) {
+        int hot = -1;
+        for (int k = 0; k < CLASSES; k++)
+            if (t[b * CLASSES + k] > .5f)
+                hot = k;
+        assert_true(hot >= 0);
+        for (int k = 0; k < CLASSES; k++)
+            assert_float_equal(t[b * CLASSES + k], k == hot ? .7f + .1f : .1f, 1e-6f);
+    }
+    loader_destroy(ld);
+}
+
+/* mixup alone: each truth row is l on one class and 1-l on another (or 1 on one class when the
+ * partner has the same class), and the image is the same blend of two list images. */
+static void test_mixup_truth(void **state)
+{
+    struct fixture *fx = *state;
+    struct loader_opts o;
+    loader_opts_default(&o, IW, IH, 1, CLASSES, 5);
+    o.aug.mixup = 1;
+    o.aug.mix_alpha = .4f;
+    struct loader *ld = open_opts(fx->l, &o);
+    float x[20 * IPX], t[20 * CLASSES];
+    cn_error e;
+    assert_int_equal(loader_next(ld, x, t, 20, &e), 0);
+    int mixed = 0;
+    for (int b = 0; b < 20; b++) {
+        float sum = 0;
+        int nz = 0;
+        for (int k = 0; k < CLASSES; k++) {
+            sum += t[b * CLASSES + k];
+            nz += t[b * CLASSES + k] > 0;
+        }
+        assert_float_equal(sum, 1.0f, 1e-6f);
+        assert_true(nz == 1 || nz == 2);
+        mixed += nz == 2;
+    }
+    assert_true(mixed > 5);
+    loader_destroy(ld);
+}
+
+/* mean/std normalisation applies in validation too: (v - mean) / std per channel. */
+static void test_fill_normalised(void **state)
+{
+    struct fixture *fx = *state;
+    use_rgb_set(fx, 4);
+    struct loader_opts o;
+    loader_opts_default(&o, RW, RH, 3, CLASSES, 1);
+    struct loader *plain = open_opts(fx->l, &o);
+    o.aug.nmean = 3;
+    const float mean[3] = {.485f, .456f, .406f}, sd[3] = {.229f, .224f, .225f};
+    memcpy(o.aug.mean, mean, sizeof mean);
+    memcpy(o.aug.std, sd, sizeof sd);
+    struct loader *norm = open_opts(fx->l, &o);
+    static float a[4 * RW * RH * 3], b[4 * RW * RH * 3];
+    cn_error e;
+    assert_int_equal(loader_fill(plain, a, NULL, 0, 4, &e), 0);
+    assert_int_equal(loader_fill(norm, b, NULL, 0, 4, &e), 0);
+    for (int i = 0; i < 4 * RW * RH * 3; i++) {
+        int k = (i / (RW * RH)) % 3;
+        assert_float_equal(b[i], (a[i] - mean[k]) / sd[k], 1e-5f);
+    }
+    loader_destroy(plain);
+    loader_destroy(norm);
+}
+
+/* A fresh loader's reports are empty; destroy with prefetch in flight is clean (TSan). */
+static void test_prefetch_destroy(void **state)
+{
+    struct fixture *fx = *state;
+    struct loader_opts o;
+    loader_opts_default(&o, IW, IH, 1, CLASSES, 2);
+    o.workers = 3;
+    o.batch = 4;
+    struct loader *ld = open_opts(fx->l, &o);
+    cn_error e;
+    assert_int_equal(loader_warning(ld, &e), 0);
+    assert_int_equal(loader_skipped(ld), 0);
+    loader_destroy(ld);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -321,6 +623,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_create_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_decode_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_check_all, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_workers_identical, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_seek, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sampling, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_truth, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mixup_truth, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fill_normalised, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prefetch_destroy, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,6 @@
 /* test_maxpool.c - the [maxpool] layer: Darknet's keys, defaults and output sizes, a forward and
- * backward case worked by hand, gradient checks on odd, overlapping and padded shapes, and the
+ * backward case worked by hand (and a ceil_mode one), gradient checks on odd, overlapping, padded,
+ * ceil-mode and unequal-stride shapes, F.max_pool2d's numbers when python3-torch is there, and the
  * cfg errors. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +12,7 @@
 
 #include "gradcheck.h"
 #include "net/net.h"
+#include "torchref.h"
 
 #define NET(h, w, c) "[net]\nbatch=2\nheight=" #h "\nwidth=" #w "\nchannels=" #c "\n"
 
@@ -38,6 +40,17 @@ static void test_shapes_and_defaults(void **state)
     assert_out(NET(7, 5, 2) "[maxpool]\n", 2, 7, 5, "1x1/1");
     assert_out(NET(9, 9, 1) "[maxpool]\nsize=3\nstride=2\npadding=0\n", 1, 4, 4, "3x3/2 padding 0");
     assert_out(NET(5, 4, 1) "[maxpool]\nsize=3\nstride=1\npadding=4\n", 1, 7, 6, "3x3/1 padding 4");
+    /* AlexNet's overlapping 3/2 (55 -> 27), Inception's stride-1 branch 3/1 padding 2 ("same"),
+     * GoogLeNet's ceil_mode 3/2 (112 -> 56, floor 55), AlexeyAB's stride_x / stride_y. */
+    assert_out(NET(55, 55, 2) "[maxpool]\nsize=3\nstride=2\npadding=0\n", 2, 27, 27,
+               "3x3/2 padding 0");
+    assert_out(NET(5, 7, 2) "[maxpool]\nsize=3\nstride=1\npadding=2\n", 2, 5, 7, "3x3/1");
+    assert_out(NET(112, 112, 1) "[maxpool]\nsize=3\nstride=2\npadding=0\nceil_mode=1\n", 1, 56, 56,
+               "3x3/2 padding 0 ceil");
+    assert_out(NET(5, 5, 1) "[maxpool]\nsize=2\nstride=2\npadding=2\nceil_mode=1\n", 1, 3, 3,
+               "2x2/2 padding 2 ceil");
+    assert_out(NET(7, 9, 1) "[maxpool]\nsize=3\nstride_x=2\nstride_y=1\npadding=0\n", 1, 5, 4,
+               "3x3/2x1 padding 0");
     struct net *n = test_net(NET(6, 6, 4) "[maxpool]\nsize=2\nstride=2\n", 0, 0);
     assert_float_equal(net_last(n)->ops->flops(net_last(n)), 4 * 3 * 3 * 4, 0);
     net_destroy(n);
@@ -82,6 +95,57 @@ static void test_forward_backward_by_hand(void **state)
     net_destroy(n);
 }
 
+/* ceil_mode on a 3x3 plane x = 1..9, 2x2/2 padding 0: floor would give 1x1; ceil gives 2x2, the
+ * right and bottom windows holding only column 2 / row 2: (5, 6, 8, 9). */
+static void test_ceil_by_hand(void **state)
+{
+    (void)state;
+    struct net *n = test_net("[net]\nbatch=1\nheight=3\nwidth=3\nchannels=1\n"
+                             "[maxpool]\nsize=2\nstride=2\npadding=0\nceil_mode=1\n",
+                             0, 1);
+    for (int i = 0; i < 9; i++)
+        n->input[i] = (float)(i + 1);
+    struct pass p;
+    net_pass_init(n, &p, 1, 0);
+    net_forward(n, &p);
+    const float want[4] = {5, 6, 8, 9};
+    for (int i = 0; i < 4; i++)
+        assert_float_equal(net_output(n)[i], want[i], 0);
+    net_destroy(n);
+}
+
+static void test_matches_torch(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *cfg, *spec;
+    } cases[] = {
+        {NET(9, 8, 3) "[maxpool]\nsize=3\nstride=2\npadding=0\n", "maxpool 2 3 9 8 3 2 2 0 0"},
+        {NET(6, 7, 2) "[maxpool]\nsize=3\nstride=1\n", "maxpool 2 2 6 7 3 1 1 2 0"},
+        {NET(7, 5, 2) "[maxpool]\nsize=2\nstride=2\n", "maxpool 2 2 7 5 2 2 2 1 0"},
+        {NET(8, 7, 2) "[maxpool]\nsize=3\nstride=2\npadding=0\nceil_mode=1\n",
+         "maxpool 2 2 8 7 3 2 2 0 1"},
+        {NET(5, 6, 2) "[maxpool]\nsize=2\nstride=2\npadding=2\nceil_mode=1\n",
+         "maxpool 2 2 5 6 2 2 2 2 1"},
+        {NET(9, 10, 1) "[maxpool]\nsize=3\nstride_x=3\nstride_y=2\npadding=2\nceil_mode=1\n",
+         "maxpool 2 1 9 10 3 2 3 2 1"},
+        {NET(7, 9, 2) "[maxpool]\nsize=4\nstride_x=1\nstride_y=3\npadding=3\n",
+         "maxpool 2 2 7 9 4 3 1 3 0"},
+    };
+    enum { N = sizeof cases / sizeof cases[0] };
+    struct net *nets[N];
+    const char *specs[N];
+    for (int k = 0; k < N; k++) {
+        nets[k] = test_net(cases[k].cfg, 0, 1);
+        specs[k] = cases[k].spec;
+    }
+    int rc = torchref_compare(nets, specs, N, 9, 1e-6f, "maxpool against F.max_pool2d");
+    for (int k = 0; k < N; k++)
+        net_destroy(nets[k]);
+    if (rc != TORCHREF_SKIPPED)
+        assert_int_equal(rc, 0);
+}
+
 static void test_gradcheck(void **state)
 {
     (void)state;
@@ -91,6 +155,10 @@ static void test_gradcheck(void **state)
         NET(9, 6, 2) "[maxpool]\nsize=3\nstride=2\npadding=0\n", /* no padding */
         NET(4, 5, 1) "[maxpool]\nsize=2\nstride=3\npadding=2\n", /* gaps between windows */
         NET(6, 6, 2) "[maxpool]\nsize=2\nstride=1\n[maxpool]\nsize=3\nstride=2\n",
+        NET(9, 8, 2) "[maxpool]\nsize=3\nstride=2\npadding=0\n",              /* AlexNet 3/2 */
+        NET(8, 7, 2) "[maxpool]\nsize=3\nstride=2\npadding=0\nceil_mode=1\n", /* GoogLeNet */
+        NET(5, 6, 1) "[maxpool]\nsize=2\nstride=2\npadding=2\nceil_mode=1\n",
+        NET(7, 9, 2) "[maxpool]\nsize=3\nstride_x=2\nstride_y=1\n",
     };
     /* eps 1e-4: max pooling copies values exactly, so a small step costs no precision, and it
      * narrows the band around near-ties (two inputs within eps) that the harness must skip. */
@@ -113,6 +181,8 @@ static void test_cfg_errors(void **state)
     test_net_fails(NET(8, 8, 1) "[maxpool]\nsize=two\n", "size=two: not an integer");
     test_net_fails(NET(8, 8, 1) "[maxpool]\nsize=2\npadding=3\n",
                    "[maxpool] padding=3: must be <= 2*(size-1) = 2");
+    test_net_fails(NET(8, 8, 1) "[maxpool]\nsize=2\nceil_mode=2\n", "ceil_mode=2");
+    test_net_fails(NET(8, 8, 1) "[maxpool]\nsize=2\nstride_x=0\n", "stride_x=0: out of range");
     test_net_fails(NET(8, 8, 1) "[maxpool]\npadding=-1\n", "padding=-1: out of range");
     test_net_fails(NET(3, 8, 1) "[maxpool]\nsize=5\npadding=0\n",
                    "test.cfg:6: [maxpool]: a 5x5 window does not fit the 8x3 input with padding 0");
@@ -122,10 +192,9 @@ static void test_cfg_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_shapes_and_defaults),
-        cmocka_unit_test(test_forward_backward_by_hand),
-        cmocka_unit_test(test_gradcheck),
-        cmocka_unit_test(test_cfg_errors),
+        cmocka_unit_test(test_shapes_and_defaults), cmocka_unit_test(test_forward_backward_by_hand),
+        cmocka_unit_test(test_ceil_by_hand),        cmocka_unit_test(test_matches_torch),
+        cmocka_unit_test(test_gradcheck),           cmocka_unit_test(test_cfg_errors),
     };
     return cmocka_run_group_tests_name("maxpool", tests, NULL, NULL);
 }

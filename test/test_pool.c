@@ -20,38 +20,60 @@ static void test_max_geometry(void **state)
     (void)state;
     struct pool_geom g;
     /* Darknet's defaults (padding = size-1): 28 -> 14 for 2/2, 13 -> 13 for 2/1, 7 -> 4 for 2/2. */
-    assert_int_equal(pool_max_geom(&g, 28, 28, 2, 2, 1), 0);
+    assert_int_equal(pool_max_geom(&g, 28, 28, 2, 2, 2, 1, 0), 0);
     assert_int_equal(g.oh, 14);
-    assert_int_equal(g.offset, 0);
-    assert_int_equal(pool_max_geom(&g, 13, 13, 2, 1, 1), 0);
+    assert_int_equal(g.oy, 0);
+    assert_int_equal(pool_max_geom(&g, 13, 13, 2, 1, 1, 1, 0), 0);
     assert_int_equal(g.oh, 13);
-    assert_int_equal(pool_max_geom(&g, 7, 5, 2, 2, 1), 0);
+    assert_int_equal(pool_max_geom(&g, 7, 5, 2, 2, 2, 1, 0), 0);
     assert_int_equal(g.oh, 4);
     assert_int_equal(g.ow, 3);
-    assert_int_equal(pool_max_geom(&g, 5, 5, 3, 1, 2), 0);
+    assert_int_equal(pool_max_geom(&g, 5, 5, 3, 1, 1, 2, 0), 0);
     assert_int_equal(g.oh, 5);
-    assert_int_equal(g.offset, 1);
-    assert_int_equal(pool_max_geom(&g, 5, 5, 3, 2, 0), 0);
+    assert_int_equal(g.oy, 1);
+    assert_int_equal(pool_max_geom(&g, 5, 5, 3, 2, 2, 0, 0), 0);
     assert_int_equal(g.oh, 2);
     /* Rejected: a window wholly outside the image, and an empty output. */
-    assert_int_equal(pool_max_geom(&g, 5, 5, 2, 1, 3), -1);
-    assert_int_equal(pool_max_geom(&g, 2, 5, 4, 1, 1), -1);
-    assert_int_equal(pool_max_geom(&g, 5, 5, 0, 1, 0), -1);
+    assert_int_equal(pool_max_geom(&g, 5, 5, 2, 1, 1, 3, 0), -1);
+    assert_int_equal(pool_max_geom(&g, 2, 5, 4, 1, 1, 1, 0), -1);
+    assert_int_equal(pool_max_geom(&g, 5, 5, 0, 1, 1, 0, 0), -1);
+    /* ceil_mode: GoogLeNet's 3/2 on 112 gives 56 (floor: 55); 2/2 with padding 2 on 5 rounds
+     * (5 + 2 - 2)/2 up to 3, plus one, then drops the window that would start at row 6 - 1 = 5,
+     * past the image: 3, as PyTorch's MaxPool2d(2, 2, padding=1, ceil_mode=True). */
+    assert_int_equal(pool_max_geom(&g, 112, 112, 3, 2, 2, 0, 1), 0);
+    assert_int_equal(g.oh, 56);
+    assert_int_equal(pool_max_geom(&g, 112, 112, 3, 2, 2, 0, 0), 0);
+    assert_int_equal(g.oh, 55);
+    assert_int_equal(pool_max_geom(&g, 5, 5, 2, 2, 2, 2, 1), 0);
+    assert_int_equal(g.oh, 3);
+    assert_int_equal(pool_max_geom(&g, 6, 6, 2, 2, 2, 2, 1), 0);
+    assert_int_equal(g.oh, 4);
+    /* stride_y 1, stride_x 2 on 7 x 9 with a 3x3 window, no padding: 5 x 4. */
+    assert_int_equal(pool_max_geom(&g, 7, 9, 3, 1, 2, 0, 0), 0);
+    assert_int_equal(g.oh, 5);
+    assert_int_equal(g.ow, 4);
 }
 
 static void test_avg_geometry(void **state)
 {
     (void)state;
     struct pool_geom g;
-    assert_int_equal(pool_avg_geom(&g, 28, 28, 2, 2, 0), 0);
+    assert_int_equal(pool_avg_geom(&g, 28, 28, 2, 2, 2, 0, 0, 1), 0);
     assert_int_equal(g.oh, 14);
-    assert_int_equal(pool_avg_geom(&g, 7, 5, 2, 2, 0), 0);
+    assert_int_equal(pool_avg_geom(&g, 7, 5, 2, 2, 2, 0, 0, 1), 0);
     assert_int_equal(g.oh, 3);
     assert_int_equal(g.ow, 2);
-    assert_int_equal(pool_avg_geom(&g, 3, 3, 3, 1, 1), 0);
+    assert_int_equal(pool_avg_geom(&g, 3, 3, 3, 1, 1, 1, 0, 1), 0);
     assert_int_equal(g.oh, 3);
-    assert_int_equal(g.offset, 1);
-    assert_int_equal(pool_avg_geom(&g, 1, 3, 2, 1, 0), -1);
+    assert_int_equal(g.oy, 1);
+    assert_int_equal(pool_avg_geom(&g, 1, 3, 2, 1, 1, 0, 0, 1), -1);
+    /* GoogLeNet's auxiliary 5x5/3 on 14: 4. ceil: 3x3/2 pad 1 on 4 -> ceil(3/2) + 1 = 3. */
+    assert_int_equal(pool_avg_geom(&g, 14, 14, 5, 3, 3, 0, 0, 1), 0);
+    assert_int_equal(g.oh, 4);
+    assert_int_equal(pool_avg_geom(&g, 4, 4, 3, 2, 2, 1, 0, 1), 0);
+    assert_int_equal(g.oh, 2);
+    assert_int_equal(pool_avg_geom(&g, 4, 4, 3, 2, 2, 1, 1, 1), 0);
+    assert_int_equal(g.oh, 3);
 }
 
 /* One 3x3 plane, 2x2 windows at stride 1 with Darknet's default padding 1: out 3x3, the last row
@@ -69,7 +91,7 @@ static void test_max_by_hand(void **state)
     /* clang-format on */
     const int32_t want_idx[9] = {3, 1, 5, 7, 7, 5, 7, 7, 8};
     struct pool_geom g;
-    assert_int_equal(pool_max_geom(&g, 3, 3, 2, 1, 1), 0);
+    assert_int_equal(pool_max_geom(&g, 3, 3, 2, 1, 1, 1, 0), 0);
     float y[9];
     int32_t idx[9];
     pool_max_forward(y, idx, x, 1, &g);
@@ -95,7 +117,7 @@ static void test_max_ties_and_negative(void **state)
                         -3, -3, -1, -2};
     /* clang-format on */
     struct pool_geom g;
-    assert_int_equal(pool_max_geom(&g, 2, 4, 2, 2, 0), 0);
+    assert_int_equal(pool_max_geom(&g, 2, 4, 2, 2, 2, 0, 0), 0);
     float y[2], yn[2];
     int32_t idx[2], idxn[2];
     pool_max_forward(y, idx, x, 1, &g);
@@ -120,7 +142,7 @@ static void test_avg_by_hand(void **state)
     /* clang-format on */
     struct pool_geom g;
     float y[9];
-    assert_int_equal(pool_avg_geom(&g, 2, 4, 2, 2, 0), 0);
+    assert_int_equal(pool_avg_geom(&g, 2, 4, 2, 2, 2, 0, 0, 1), 0);
     pool_avg_forward(y, x, 1, &g);
     assert_float_equal(y[0], 3.5f, 1e-6);
     assert_float_equal(y[1], 5.75f, 1e-6);
@@ -129,7 +151,7 @@ static void test_avg_by_hand(void **state)
                         4, 5, 6,
                         7, 8, 9};
     /* clang-format on */
-    assert_int_equal(pool_avg_geom(&g, 3, 3, 3, 1, 1), 0);
+    assert_int_equal(pool_avg_geom(&g, 3, 3, 3, 1, 1, 1, 0, 1), 0);
     pool_avg_forward(y, p, 1, &g);
     /* clang-format off */
     const float want[9] = {12 / 9.f, 21 / 9.f, 16 / 9.f,
@@ -145,6 +167,32 @@ static void test_avg_by_hand(void **state)
     assert_float_equal(dx[0], 4 / 9.f, 1e-6);
     assert_float_equal(dx[1], 6 / 9.f, 1e-6);
     assert_float_equal(dx[4], 1.f, 1e-6);
+    /* count_pad=0: the same windows divide by their in-image cells: corners 4, edges 6. */
+    assert_int_equal(pool_avg_geom(&g, 3, 3, 3, 1, 1, 1, 0, 0), 0);
+    pool_avg_forward(y, p, 1, &g);
+    assert_float_equal(y[0], 12 / 4.f, 1e-6);
+    assert_float_equal(y[1], 21 / 6.f, 1e-6);
+    assert_float_equal(y[4], 5.f, 1e-6);
+    memset(dx, 0, sizeof dx);
+    pool_avg_backward(dx, ones, 1, &g);
+    assert_float_equal(dx[0], 1 / 4.f + 2 / 6.f + 1 / 9.f, 1e-6);
+    /* ceil, 4x4 plane k = 0..15, 3x3/2 pad 1: 3x3 outputs; the last row of windows starts at
+     * row 3 and reaches the padded extent's end (row 5) after 2 rows: count_pad divides the
+     * bottom-right window (cells 15 and 3 padded) by 2 * 2 = 4, count_pad=0 by 1. */
+    float q[16];
+    for (int i = 0; i < 16; i++)
+        q[i] = (float)i;
+    assert_int_equal(pool_avg_geom(&g, 4, 4, 3, 2, 2, 1, 1, 1), 0);
+    assert_int_equal(g.oh * g.ow, 9);
+    pool_avg_forward(y, q, 1, &g);
+    assert_float_equal(y[0], (0 + 1 + 4 + 5) / 9.f, 1e-6);
+    assert_float_equal(y[2], (3 + 7) / 6.f, 1e-6);
+    assert_float_equal(y[8], 15 / 4.f, 1e-6);
+    assert_int_equal(pool_avg_geom(&g, 4, 4, 3, 2, 2, 1, 1, 0), 0);
+    pool_avg_forward(y, q, 1, &g);
+    assert_float_equal(y[0], (0 + 1 + 4 + 5) / 4.f, 1e-6);
+    assert_float_equal(y[2], (3 + 7) / 2.f, 1e-6);
+    assert_float_equal(y[8], 15.f, 1e-6);
 }
 
 static void test_global_avg(void **state)
@@ -186,10 +234,12 @@ static void test_max_fast_matches_naive(void **state)
     (void)state;
     cn_rng r;
     cn_rng_seed(&r, 11);
-    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
-        const struct case_shape *c = &shapes[k];
+    for (size_t v = 0; v < 3 * sizeof shapes / sizeof shapes[0]; v++) {
+        const struct case_shape *c = &shapes[v / 3];
+        int ceil_mode = v % 3 == 1, sx = c->stride + (v % 3 == 2); /* plain, ceil, sx != sy */
         struct pool_geom g;
-        assert_int_equal(pool_max_geom(&g, c->h, c->w, c->size, c->stride, c->pad), 0);
+        assert_int_equal(pool_max_geom(&g, c->h, c->w, c->size, c->stride, sx, c->pad, ceil_mode),
+                         0);
         size_t ni = (size_t)c->P * (size_t)(c->h * c->w), no = (size_t)c->P * (size_t)(g.oh * g.ow);
         float *x = random_floats(&r, ni), *y = xmalloc(sizeof(float) * no);
         float *yn = xmalloc(sizeof(float) * no);
@@ -213,11 +263,13 @@ static void test_avg_fast_matches_naive(void **state)
     (void)state;
     cn_rng r;
     cn_rng_seed(&r, 12);
-    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
-        const struct case_shape *c = &shapes[k];
+    for (size_t v = 0; v < 4 * sizeof shapes / sizeof shapes[0]; v++) {
+        const struct case_shape *c = &shapes[v / 4];
+        int ceil_mode = (v & 1) != 0, count_pad = (v & 2) != 0, sx = c->stride + ceil_mode;
         struct pool_geom g;
         int pad = CN_MIN(c->pad, c->size / 2);
-        assert_int_equal(pool_avg_geom(&g, c->h, c->w, c->size, c->stride, pad), 0);
+        assert_int_equal(
+            pool_avg_geom(&g, c->h, c->w, c->size, c->stride, sx, pad, ceil_mode, count_pad), 0);
         size_t ni = (size_t)c->P * (size_t)(c->h * c->w), no = (size_t)c->P * (size_t)(g.oh * g.ow);
         float *x = random_floats(&r, ni), *dy = random_floats(&r, no);
         float *y = xmalloc(sizeof(float) * no), *yn = xmalloc(sizeof(float) * no);

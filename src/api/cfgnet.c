@@ -1,71 +1,271 @@
-/* cfgnet.c - the public API of include/cfgnet.h over the internal net, weights and image code. */
+/* cfgnet.c - the public API of include/cfgnet.h, part 1: versions, handles, loading and saving,
+ * shape queries, and the argument checks every part shares. run.c holds inference, train.c the
+ * training step. Everything here calls the internal net, weights and optimiser code; nothing is
+ * computed twice.
+ *
+ * Every entry point checks its handle first (a NULL handle returns CFGNET_ERROR, with no handle
+ * to hold a message) and its arguments next, before it changes anything.
+ */
 #include "cfgnet.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "data/image.h"
-#include "net/net.h"
+#include "api/api.h"
+#include "core/fileio.h"
 #include "net/weights.h"
 
 #define STR2(x) #x
 #define STR(x) STR2(x)
 
-struct cfgnet_net {
-    struct net *n;
-    cn_error err;
-};
+#define API_CFG_MAX ((size_t)64 << 20) /* as cfg_read_file: a cfg larger than this is not one */
 
 const char *cfgnet_version(void)
 {
     return STR(CFGNET_VERSION_MAJOR) "." STR(CFGNET_VERSION_MINOR) "." STR(CFGNET_VERSION_PATCH);
 }
 
-static void copy_error(char *err, size_t errlen, const char *msg)
+int cfgnet_version_number(void)
 {
-    if (err && errlen)
-        snprintf(err, errlen, "%s", msg);
+    return CFGNET_VERSION_NUMBER;
 }
 
-cfgnet_net *cfgnet_load(const char *cfg_path, const char *weights_path, int batch, char *err,
-                        size_t errlen)
+cfgnet_net *cfgnet_create(void)
 {
-    cn_error e;
-    if (!cfg_path || batch < 1) {
-        copy_error(err, errlen, !cfg_path ? "cfgnet_load: cfg_path is NULL"
-                                          : "cfgnet_load: batch must be >= 1");
-        return NULL;
-    }
-    struct net *n;
-    if (net_create(&n, cfg_path, batch, 0, &e) ||
-        (weights_path && weights_load(n, weights_path, &e))) {
-        net_destroy(n);
-        copy_error(err, errlen, e.msg);
-        return NULL;
-    }
-    cfgnet_net *h = xcalloc(1, sizeof *h);
-    h->n = n;
-    return h;
+    return calloc(1, sizeof(cfgnet_net));
+}
+
+/* Frees what a handle holds, leaving it empty. */
+static void release(cfgnet_net *h)
+{
+    optimizer_destroy(h->opt);
+    net_destroy(h->n);
+    free(h->text);
+    free(h->name);
+    free(h->pixels);
+    h->opt = NULL;
+    h->n = NULL;
+    h->text = h->name = NULL;
+    h->pixels = NULL;
+    h->last_n = 0;
 }
 
 void cfgnet_free(cfgnet_net *net)
 {
     if (!net)
         return;
-    net_destroy(net->n);
+    release(net);
     free(net);
 }
 
 const char *cfgnet_error(const cfgnet_net *net)
 {
-    return net ? net->err.msg : "NULL handle";
+    return net ? net->err.msg
+               : "cfgnet: the handle is NULL (cfgnet_create failed or was not called)";
 }
 
-int cfgnet_input_shape(const cfgnet_net *net, int *c, int *h, int *w)
+int api_need_net(cfgnet_net *h, const char *fn)
+{
+    return h->n ? 0 : cn_fail(&h->err, "%s: no network loaded (call cfgnet_load first)", fn);
+}
+
+int api_layer_index(cfgnet_net *h, const char *fn, int layer, int *out)
+{
+    if (api_need_net(h, fn))
+        return -1;
+    int count = h->n->n;
+    long i = layer < 0 ? (long)layer + count : layer;
+    if (i < 0 || i >= count)
+        return cn_fail(&h->err,
+                       "%s: layer %d is out of range: the network has %d layers (0..%d, or %d..-1 "
+                       "from the end)",
+                       fn, layer, count, count - 1, -count);
+    *out = (int)i;
+    return 0;
+}
+
+int api_check_images(cfgnet_net *h, const char *fn, const void *data, int n, int c, int hh, int w,
+                     int training)
+{
+    if (api_need_net(h, fn))
+        return -1;
+    struct net *net = h->n;
+    if (!data)
+        return cn_fail(&h->err, "%s: the input is NULL", fn);
+    if (c != net->in.c || hh != net->in.h || w != net->in.w)
+        return cn_fail(&h->err,
+                       "%s: the images are %dx%dx%d (channels x height x width), but the network "
+                       "takes %dx%dx%d",
+                       fn, c, hh, w, net->in.c, net->in.h, net->in.w);
+    if (training && (n < 1 || n % net->batch))
+        return cn_fail(&h->err,
+                       "%s: %d images is not a positive multiple of the batch size %d (one pass "
+                       "per batch; cfgnet_set_batch changes it)",
+                       fn, n, net->batch);
+    if (!training && (n < 1 || n > net->batch))
+        return cn_fail(&h->err,
+                       "%s: %d images, but a pass takes 1 to %d (the batch size; cfgnet_set_batch "
+                       "changes it)",
+                       fn, n, net->batch);
+    return 0;
+}
+
+int api_check_output(cfgnet_net *h, const char *fn, const float *out, size_t len, int n)
+{
+    size_t need = net_outputs(h->n) * (size_t)n;
+    if (out && len < need)
+        return cn_fail(&h->err,
+                       "%s: the output holds %zu floats, but %d images need %zu (%zu each)", fn,
+                       len, n, need, net_outputs(h->n));
+    return 0;
+}
+
+/* Builds a net (and optimiser) from cfg text; only on success does it replace what h holds. */
+static int build(cfgnet_net *h, const char *text, const char *name, const char *weights, int batch,
+                 unsigned flags)
+{
+    if (flags & ~CFGNET_TRAIN)
+        return cn_fail(&h->err, "%s: unknown flags 0x%x (only CFGNET_TRAIN is defined)", name,
+                       flags & ~CFGNET_TRAIN);
+    if (batch < 0)
+        return cn_fail(&h->err, "%s: batch %d: must be >= 1, or 0 for the cfg's", name, batch);
+    int train = (flags & CFGNET_TRAIN) != 0;
+    struct net *n;
+    struct optimizer *o = NULL;
+    if (net_create_from_string(&n, text, name, batch, train, &h->err))
+        return -1;
+    if ((weights && weights_load(n, weights, &h->err)) ||
+        (train && optimizer_create(&o, n, &h->err))) {
+        net_destroy(n);
+        return -1;
+    }
+    uint8_t *pixels = malloc(net_inputs(n));
+    if (!pixels) {
+        optimizer_destroy(o);
+        net_destroy(n);
+        return cn_fail(&h->err, "%s: out of memory", name);
+    }
+    release(h);
+    h->n = n;
+    h->text = xstrdup(text);
+    h->name = xstrdup(name);
+    h->flags = flags;
+    h->opt = o;
+    h->pixels = pixels;
+    return 0;
+}
+
+int cfgnet_load_string(cfgnet_net *net, const char *cfg_text, const char *name,
+                       const char *weights_path, int batch, unsigned flags)
 {
     if (!net)
+        return CFGNET_ERROR;
+    if (!cfg_text)
+        return cn_fail(&net->err, "cfgnet_load_string: the cfg text is NULL");
+    return build(net, cfg_text, name ? name : "<string>", weights_path, batch, flags);
+}
+
+int cfgnet_load(cfgnet_net *net, const char *cfg_path, const char *weights_path, int batch,
+                unsigned flags)
+{
+    if (!net)
+        return CFGNET_ERROR;
+    if (!cfg_path)
+        return cn_fail(&net->err, "cfgnet_load: the cfg path is NULL");
+    char *text;
+    size_t len;
+    if (fileio_read_all(cfg_path, API_CFG_MAX, &text, &len, &net->err))
         return -1;
+    int rc = strlen(text) != len
+                 ? cn_fail(&net->err, "%s: contains a NUL byte, not a text file", cfg_path)
+                 : build(net, text, cfg_path, weights_path, batch, flags);
+    free(text);
+    return rc;
+}
+
+int cfgnet_load_weights(cfgnet_net *net, const char *path)
+{
+    if (!net || api_need_net(net, "cfgnet_load_weights"))
+        return CFGNET_ERROR;
+    if (!path)
+        return cn_fail(&net->err, "cfgnet_load_weights: the path is NULL");
+    if (weights_load(net->n, path, &net->err))
+        return -1;
+    if (net->opt) {
+        size_t len;
+        float *state = optimizer_state(net->opt, &len);
+        memset(state, 0, sizeof(float) * len);
+        optimizer_set_steps(net->opt, 0);
+    }
+    return 0;
+}
+
+int cfgnet_save_weights(cfgnet_net *net, const char *path)
+{
+    if (!net || api_need_net(net, "cfgnet_save_weights"))
+        return CFGNET_ERROR;
+    if (!path)
+        return cn_fail(&net->err, "cfgnet_save_weights: the path is NULL");
+    return weights_save(net->n, path, &net->err);
+}
+
+/* Copies parameters, images seen, the dropout stream and the optimiser state of `from` into the
+ * same cfg built at another batch size: parameter and state slabs have the same layout. */
+static void carry_over(struct net *to, struct optimizer *to_opt, const struct net *from,
+                       struct optimizer *from_opt)
+{
+    CN_ASSERT(to->nparams == from->nparams && to->nparam_floats == from->nparam_floats);
+    for (int i = 0; i < to->nparams; i++)
+        memcpy(to->params[i].data, from->params[i].data, sizeof(float) * to->params[i].n);
+    to->seen = from->seen;
+    to->rng = from->rng;
+    if (to_opt) {
+        size_t a, b;
+        float *dst = optimizer_state(to_opt, &a);
+        const float *src = optimizer_state(from_opt, &b);
+        CN_ASSERT(a == b);
+        memcpy(dst, src, sizeof(float) * a);
+        optimizer_set_steps(to_opt, optimizer_steps(from_opt));
+    }
+}
+
+int cfgnet_set_batch(cfgnet_net *net, int batch)
+{
+    if (!net || api_need_net(net, "cfgnet_set_batch"))
+        return CFGNET_ERROR;
+    if (batch < 1)
+        return cn_fail(&net->err, "cfgnet_set_batch: batch %d: must be >= 1", batch);
+    if (batch == net->n->batch)
+        return 0;
+    struct net *n;
+    struct optimizer *o = NULL;
+    int train = (net->flags & CFGNET_TRAIN) != 0;
+    if (net_create_from_string(&n, net->text, net->name, batch, train, &net->err))
+        return -1;
+    if (train && optimizer_create(&o, n, &net->err)) {
+        net_destroy(n);
+        return -1;
+    }
+    carry_over(n, o, net->n, net->opt);
+    optimizer_destroy(net->opt);
+    net_destroy(net->n);
+    net->n = n;
+    net->opt = o;
+    net->last_n = 0;
+    return 0;
+}
+
+int cfgnet_batch(cfgnet_net *net)
+{
+    if (!net || api_need_net(net, "cfgnet_batch"))
+        return CFGNET_ERROR;
+    return net->n->batch;
+}
+
+int cfgnet_input_shape(cfgnet_net *net, int *c, int *h, int *w)
+{
+    if (!net || api_need_net(net, "cfgnet_input_shape"))
+        return CFGNET_ERROR;
     if (c)
         *c = net->n->in.c;
     if (h)
@@ -75,47 +275,52 @@ int cfgnet_input_shape(const cfgnet_net *net, int *c, int *h, int *w)
     return 0;
 }
 
-int cfgnet_batch(const cfgnet_net *net)
+int cfgnet_outputs(cfgnet_net *net)
 {
-    return net ? net->n->batch : -1;
+    if (!net || api_need_net(net, "cfgnet_outputs"))
+        return CFGNET_ERROR;
+    return (int)net_outputs(net->n);
 }
 
-int cfgnet_outputs(const cfgnet_net *net)
+int cfgnet_layer_count(cfgnet_net *net)
 {
-    return net ? (int)net_outputs(net->n) : -1;
+    if (!net || api_need_net(net, "cfgnet_layer_count"))
+        return CFGNET_ERROR;
+    return net->n->n;
 }
 
-static void run(cfgnet_net *net, int count, float *output)
+int cfgnet_layer_shape(cfgnet_net *net, int layer, int *c, int *h, int *w)
 {
-    struct pass p;
-    net_pass_init(net->n, &p, 0, 0);
-    net_forward(net->n, &p);
-    memcpy(output, net_output(net->n), sizeof(float) * net_outputs(net->n) * (size_t)count);
-}
-
-int cfgnet_predict(cfgnet_net *net, const float *input, int n, float *output)
-{
-    if (!net)
-        return -1;
-    if (!input || !output)
-        return cn_fail(&net->err, "cfgnet_predict: input or output is NULL");
-    if (n < 1 || n > net->n->batch)
-        return cn_fail(&net->err, "cfgnet_predict: %d images, but the batch holds 1..%d", n,
-                       net->n->batch);
-    memcpy(net->n->input, input, sizeof(float) * net_inputs(net->n) * (size_t)n);
-    run(net, n, output);
+    int i = 0;
+    if (!net || api_layer_index(net, "cfgnet_layer_shape", layer, &i))
+        return CFGNET_ERROR;
+    struct shape s = net->n->layers[i].out;
+    if (c)
+        *c = s.c;
+    if (h)
+        *h = s.h;
+    if (w)
+        *w = s.w;
     return 0;
 }
 
-int cfgnet_predict_image(cfgnet_net *net, const char *path, float *output)
+int cfgnet_layer_type(cfgnet_net *net, int layer, const char **type)
 {
-    if (!net)
-        return -1;
-    if (!path || !output)
-        return cn_fail(&net->err, "cfgnet_predict_image: path or output is NULL");
-    struct net *n = net->n;
-    if (image_load(n->input, path, n->in.w, n->in.h, n->in.c, &net->err))
-        return -1;
-    run(net, 1, output);
+    int i = 0;
+    if (!net || api_layer_index(net, "cfgnet_layer_type", layer, &i))
+        return CFGNET_ERROR;
+    if (!type)
+        return cn_fail(&net->err, "cfgnet_layer_type: type is NULL");
+    *type = net->n->layers[i].ops->name;
+    return 0;
+}
+
+int cfgnet_images_seen(cfgnet_net *net, unsigned long long *seen)
+{
+    if (!net || api_need_net(net, "cfgnet_images_seen"))
+        return CFGNET_ERROR;
+    if (!seen)
+        return cn_fail(&net->err, "cfgnet_images_seen: seen is NULL");
+    *seen = (unsigned long long)net->n->seen;
     return 0;
 }

@@ -10,6 +10,8 @@
 #include <string.h>
 
 #define CFG_MAX_FILE (64u << 20) /* a cfg larger than this is not a cfg */
+#define CFG_MAX_SECTIONS 65536   /* more sections than any net (whose own limit is lower) */
+#define CFG_MAX_KEYS 4096        /* keys in one section (duplicates are checked pairwise) */
 
 static char *trim(char *s)
 {
@@ -56,6 +58,9 @@ static int parse_header(struct cfg_file *f, char *p, int line, cn_error *e)
     char *name = trim(p + 1);
     if (!*name)
         return cn_fail(e, "%s:%d: empty section name '[]'", f->path, line);
+    if (f->nsec >= CFG_MAX_SECTIONS)
+        return cn_fail(e, "%s:%d: more than the limit of %d sections", f->path, line,
+                       CFG_MAX_SECTIONS);
     for (char *q = name; *q; q++)
         *q = (char)tolower((unsigned char)*q);
     add_section(f, name, line);
@@ -77,6 +82,9 @@ static int parse_pair(struct cfg_file *f, char *p, int line, cn_error *e)
         return cn_fail(e, "%s:%d: '%s=%s' comes before any [section]; the file must start with [net]",
                        f->path, line, key, val);
     struct cfg_section *s = &f->sec[f->nsec - 1];
+    if (s->nkv >= CFG_MAX_KEYS)
+        return cn_fail(e, "%s:%d: [%s] more than the limit of %d keys in one section", f->path,
+                       line, s->name, CFG_MAX_KEYS);
     struct cfg_kv *old = cfg_find(s, key);
     if (old)
         return cn_fail(e, "%s:%d: [%s] duplicate key '%s' (first set on line %d)", f->path, line,

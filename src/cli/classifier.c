@@ -13,13 +13,26 @@ const char cli_classifier_usage[] =
     "usage: net classifier <train|valid|predict> DATA CFG [WEIGHTS] [args]\n"
     "\n"
     "  train   DATA CFG [WEIGHTS]   train on train=, checkpoints to backup=\n"
-    "      -clear            start from iteration 0 (keep the loaded weights)\n"
-    "      -seed N           override [net] seed= (initialisation, data order, dropout)\n"
-    "      -print_every N    one progress line every N iterations (default 100)\n"
-    "      -backup_every N   write <backup>/<cfg>.backup every N iterations (default 1000)\n"
-    "  valid   DATA CFG WEIGHTS     top-1 and top-k (k = top= in DATA) on valid=\n"
-    "      -batch N          images per forward pass (default 100)\n"
-    "  predict DATA CFG WEIGHTS IMAGE...   top-k labels with probabilities\n";
+    "      -clear -seed N -print_every N -backup_every N -snapshot_every N -keep K\n"
+    "      -valid_every N|epoch -stop_after N   ('net classifier train -h' explains each)\n"
+    "  valid   DATA CFG WEIGHTS     on valid=: top-1, top-k (k = top= in DATA), per-class\n"
+    "                               accuracy, precision and F1, confusion matrix\n"
+    "      -o FILE.csv       write the confusion matrix and per-class figures as CSV\n"
+    "  predict DATA CFG WEIGHTS INPUT...   top-k labels with probabilities; an INPUT is an\n"
+    "                               image, a .list/.txt of paths, or a directory (its files,\n"
+    "                               sorted by name; each must be an image)\n"
+    "      -o FILE.csv       write path,label_1,p_1,...,label_k,p_k per image\n"
+    "  valid and predict (both preprocess alike: README 'Evaluation'):\n"
+    "      -crops N          1 (centre, default), 2 (+ mirror), 5 (centre + 4 corners),\n"
+    "                        10 (those 5 + mirrors); softmax outputs are averaged\n"
+    "      -scale R          crops from the image resized to R x the net input, 1..8\n"
+    "                        (default 1 for 1-2 crops, 256/224 = 1.1429 for 5-10)\n"
+    "      -scales N1,N2..   multi-scale: average over resizes to shorter side N1, N2.. px\n"
+    "      -ensemble CFG2,WEIGHTS2[,W2]   average with another model, weight W2 (default 1);\n"
+    "                        repeat for more; every model needs DATA's classes\n"
+    "      -weight W1        weight of CFG WEIGHTS (default 1); weights are normalised\n"
+    "      -top K            k for top-k (default top= in DATA)\n"
+    "      -batch N          views per forward pass (default 100)\n";
 
 double cli_now_seconds(void)
 {

@@ -10,6 +10,8 @@
 int cli_summary(int argc, char **argv);
 int cli_classifier(int argc, char **argv);
 int cli_prepare(int argc, char **argv);
+int cli_data(int argc, char **argv); /* `net data preview` (data.c) */
+int cli_plot(int argc, char **argv);
 
 /* `net classifier` subcommands (argv[0] is the subcommand name) and what they share. */
 int cli_classifier_train(int argc, char **argv);

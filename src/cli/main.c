@@ -10,11 +10,13 @@ static const char usage[] =
     "usage: net <command> [args]\n"
     "\n"
     "commands:\n"
-    "  classifier train   DATA CFG [WEIGHTS] [-clear] [-seed N]   train a classifier\n"
+    "  classifier train   DATA CFG [WEIGHTS] [flags]              train (flags: add -h)\n"
     "  classifier valid   DATA CFG WEIGHTS                        top-1 and top-k on valid=\n"
     "  classifier predict DATA CFG WEIGHTS IMAGE...               top-k labels of images\n"
     "  summary CFG                       layers, shapes, parameters and FLOPs\n"
+    "  plot LOG.csv [-o OUT.svg]         chart of a training log (loss, validation accuracy)\n"
     "  prepare fashion-mnist [SRC] [DST] IDX files of Debian's dataset-fashion-mnist -> PNGs\n"
+    "  data preview DATA CFG -o OUT.png  grid of augmented training samples with their labels\n"
     "  help                              this text ('net classifier help' for training flags)\n";
 
 int cli_error(const char *msg)
@@ -102,6 +104,10 @@ int main(int argc, char **argv)
         return cli_classifier(argc - 1, argv + 1);
     if (!strcmp(argv[1], "prepare"))
         return cli_prepare(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "data"))
+        return cli_data(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "plot"))
+        return cli_plot(argc - 1, argv + 1);
     fprintf(stderr, "net: unknown command '%s'\n\n%s", argv[1], usage);
     return 1;
 }

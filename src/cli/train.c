@@ -1,9 +1,33 @@
 /* train.c - `net classifier train`: builds the net, loader and optimiser, runs the optimiser steps,
- * prints progress and writes checkpoints. */
+ * shows progress, validates, logs, and writes checkpoints; resumes exactly from one.
+ *
+ * Files in the .data file's backup= directory, for cfg/<base>.cfg (net/checkpoint.h):
+ *   <base>_last.weights    every -backup_every iterations, on -stop_after, and on SIGINT/SIGTERM
+ *   <base>_<iter>.weights  every -snapshot_every iterations; -keep K keeps the newest K
+ *   <base>_final.weights and <base>.weights at the end
+ *   each with a .state side file (optimiser state, dropout RNG, data seed), and
+ *   <base>.csv and <base>.svg, the training log and its chart (net/trainlog.h), rewritten at
+ *   every checkpoint, validation and at most every LOG_SECONDS otherwise.
+ *
+ * Validation (valid_every= in [net] or -valid_every) runs the training net itself in inference
+ * mode on valid= (loader_fill, in list order): it reads no random numbers and changes nothing a
+ * later step reads (activations are rewritten by the next forward; parameter gradients are zero
+ * between steps), so validating leaves the training trajectory bit for bit as it was
+ * (test/test_train.c checks this).
+ *
+ * Signals: the one mutable global of cfgnet is stop_signal below. A signal handler can only
+ * communicate through a volatile sig_atomic_t with static storage (C11 7.14.1.1), so there is
+ * no way to pass it state. The first SIGINT or SIGTERM asks the loop to finish its batch, write
+ * <base>_last.weights and exit with 128 + the signal number (130 for Ctrl-C, 143 for SIGTERM);
+ * a second one _exit()s at once, before any further file is replaced.
+ */
+#include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "core/fileio.h"
@@ -11,49 +35,159 @@
 #include "data/image.h"
 #include "data/list.h"
 #include "data/loader.h"
+#include "net/checkpoint.h"
 #include "net/lr.h"
 #include "net/net.h"
 #include "net/optimizer.h"
+#include "net/trainlog.h"
 #include "net/weights.h"
+
+#define LOG_SECONDS 10.0    /* CSV and SVG rewritten at least this often while rows arrive */
+#define LIVE_SECONDS 0.1    /* the terminal's progress line is redrawn at most this often */
+#define VALID_FROM_CFG (-2) /* -valid_every not given */
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig)
+{
+    static const char msg[] = "\nnet: second signal: exiting now, the last checkpoint is kept\n";
+    if (stop_signal) {
+        ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+        (void)w;
+        _exit(128 + sig);
+    }
+    stop_signal = sig;
+}
 
 struct train_opts {
     const char *data, *cfg, *weights;
-    int clear, print_every, backup_every;
-    long seed; /* -1: from the cfg */
+    int clear, print_every, backup_every, snapshot_every, keep, valid_every;
+    long stop_after; /* 0: run to max_batches */
+    long seed;       /* -1: from the cfg */
+    long workers;    /* loader threads; -1: [net] workers= */
+};
+
+struct progress {
+    double start, last_t, last_log;
+    uint64_t start_iter, last_iter;
+    double avg; /* moving average of the loss, < 0 before the first step */
+    int tty;
 };
 
 struct trainer {
     struct train_opts o;
     struct data_cfg *d;
-    struct image_list *list;
+    struct image_list *list, *vlist;
     struct net *n;
-    struct loader *ld;
+    struct loader *ld, *vld;
     struct optimizer *opt;
-    char backup_path[4096], final_path[4096];
+    struct trainlog log;
+    struct progress pr;
+    uint64_t seed;
+    char *base, *last, *final, *plain, *csv, *svg;
 };
 
 static void trainer_free(struct trainer *t)
 {
     loader_destroy(t->ld);
+    loader_destroy(t->vld);
     optimizer_destroy(t->opt);
     net_destroy(t->n);
     image_list_destroy(t->list);
+    image_list_destroy(t->vlist);
     data_cfg_destroy(t->d);
+    trainlog_free(&t->log);
+    free(t->base);
+    free(t->last);
+    free(t->final);
+    free(t->plain);
+    free(t->csv);
+    free(t->svg);
+}
+
+/* "cfg/lenet5.cfg" -> "lenet5", malloc'd. */
+static char *cfg_base(const char *cfg)
+{
+    const char *slash = strrchr(cfg, '/');
+    char *b = xstrdup(slash ? slash + 1 : cfg);
+    char *dot = strrchr(b, '.');
+    if (dot && dot != b)
+        *dot = '\0';
+    return b;
 }
 
 static int trainer_paths(struct trainer *t, cn_error *e)
 {
-    char base[1024];
-    cli_cfg_base(base, sizeof base, t->o.cfg);
     const char *dir = t->d->backup;
-    size_t len = strlen(dir);
-    const char *sep = len && dir[len - 1] == '/' ? "" : "/";
-    if (snprintf(t->backup_path, sizeof t->backup_path, "%s%s%s.backup", dir, sep, base) >=
-            (int)sizeof t->backup_path ||
-        snprintf(t->final_path, sizeof t->final_path, "%s%s%s.weights", dir, sep, base) >=
-            (int)sizeof t->final_path)
-        return cn_fail(e, "%s: backup path too long", t->o.data);
+    t->base = cfg_base(t->o.cfg);
+    t->last = checkpoint_name(dir, t->base, "_last.weights");
+    t->final = checkpoint_name(dir, t->base, "_final.weights");
+    t->plain = checkpoint_name(dir, t->base, ".weights");
+    t->csv = checkpoint_name(dir, t->base, ".csv");
+    t->svg = checkpoint_name(dir, t->base, ".svg");
     return fileio_check_dir_writable(dir, e);
+}
+
+/* Loads the weights to resume from and, unless -clear, the optimiser state beside them. */
+static int trainer_resume(struct trainer *t, cn_error *e)
+{
+    struct net *n = t->n;
+    if (!t->o.weights)
+        return 0;
+    if (weights_load(n, t->o.weights, e))
+        return -1;
+    if (t->o.clear) {
+        n->seen = 0;
+        return 0;
+    }
+    int restored;
+    if (checkpoint_load_state(n, t->opt, t->seed, t->o.weights, &restored, e))
+        return -1;
+    if (!restored && n->seen)
+        printf("%s: no %s%s beside it: the optimiser state starts from zero\n", t->o.weights,
+               t->o.weights, CHECKPOINT_STATE_SUFFIX);
+    return 0;
+}
+
+/* Positions the data stream where the run being resumed left it. */
+static int trainer_seek(struct trainer *t, cn_error *e)
+{
+    return t->n->seen ? loader_seek(t->ld, t->n->seen, e) : 0;
+}
+
+static int valid_every(const struct trainer *t)
+{
+    return t->o.valid_every == VALID_FROM_CFG ? t->n->cfg.valid_every : t->o.valid_every;
+}
+
+/* The training stream (train: [net] workers, sampling, augmentation, class_weights, batch) or
+ * the validation loader (the same mean/std and class weights, no threads, no cache). */
+static int trainer_loader(struct trainer *t, const struct image_list *l, int train,
+                          struct loader **out, cn_error *e)
+{
+    const struct net *n = t->n;
+    struct loader_opts o;
+    loader_opts_default(&o, n->in.w, n->in.h, n->in.c, t->d->classes, train ? t->seed : 0);
+    o.aug = n->cfg.input.aug;
+    o.class_weights = t->d->class_weights;
+    if (train) {
+        o.workers = t->o.workers >= 0 ? (int)t->o.workers : n->cfg.input.workers;
+        o.sampling = n->cfg.input.sampling;
+        o.cache_bytes = (size_t)2 << 30;
+        o.batch = n->batch;
+    }
+    return loader_open(out, l, &o, e);
+}
+
+static int trainer_valid_setup(struct trainer *t, cn_error *e)
+{
+    if (!valid_every(t))
+        return 0;
+    if (!t->d->valid)
+        return cn_fail(e, "%s: validation during training (valid_every) needs valid= in %s",
+                       t->o.cfg, t->o.data);
+    return image_list_load(&t->vlist, t->d->valid, t->d->labels, t->d->classes, e) ||
+           loader_check_all(t->vlist, e) || trainer_loader(t, t->vlist, 0, &t->vld, e);
 }
 
 static int trainer_setup(struct trainer *t, cn_error *e)
@@ -68,20 +202,54 @@ static int trainer_setup(struct trainer *t, cn_error *e)
         n->cfg.seed = (uint64_t)t->o.seed;
         net_init_params(n, n->cfg.seed);
     }
-    if (t->o.weights && weights_load(n, t->o.weights, e))
+    t->seed = n->cfg.seed;
+    if (optimizer_create(&t->opt, n, e) || trainer_resume(t, e) ||
+        image_list_load(&t->list, t->d->train, t->d->labels, t->d->classes, e) ||
+        loader_check_all(t->list, e) || trainer_valid_setup(t, e))
         return -1;
-    if (t->o.clear)
-        n->seen = 0;
-    if (image_list_load(&t->list, t->d->train, t->d->labels, t->d->classes, e) ||
-        loader_check_all(t->list, e))
-        return -1;
-    return loader_create(&t->ld, t->list, n->in.w, n->in.h, n->in.c, t->d->classes,
-                         n->cfg.seed, (size_t)2 << 30, e) ||
-           optimizer_create(&t->opt, n, e);
+    return trainer_loader(t, t->list, 1, &t->ld, e) || trainer_seek(t, e);
+}
+
+/* After a non-finite loss: the first layer whose output holds a NaN or an infinity. */
+static void name_nonfinite(const struct trainer *t, double loss, int sub, cn_error *e)
+{
+    const struct net *n = t->n;
+    uint64_t iter = n->seen / (uint64_t)n->cfg.batch + 1;
+    for (int i = 0; i < n->n; i++) {
+        const struct layer *l = &n->layers[i];
+        size_t count = shape_size(l->out) * (size_t)n->batch;
+        for (size_t j = 0; j < count; j++) {
+            if (isfinite(l->output[j]))
+                continue;
+            cn_fail(e,
+                    "%s: the loss became %g at iteration %llu (pass %d of %d); the first "
+                    "non-finite value is output %zu of layer %d [%s] (line %d); stopped without "
+                    "updating: the last checkpoint is kept; try a lower learning_rate=",
+                    t->o.cfg, loss, (unsigned long long)iter, sub + 1, n->cfg.subdivisions, j,
+                    i, l->ops->name, l->line);
+            return;
+        }
+    }
+    cn_fail(e,
+            "%s: the loss became %g at iteration %llu (pass %d of %d), with every layer output "
+            "finite (in the loss itself); stopped without updating: the last checkpoint is kept",
+            t->o.cfg, loss, (unsigned long long)iter, sub + 1, n->cfg.subdivisions);
+}
+
+/* The loss layer's output (a NaN there can hide behind a finite loss: fmax(NaN, floor) is the
+ * floor). Cheap: classes values per image. */
+static int outputs_finite(const struct net *n)
+{
+    const float *y = net_output(n);
+    size_t count = net_outputs(n) * (size_t)n->batch;
+    for (size_t j = 0; j < count; j++)
+        if (!isfinite(y[j]))
+            return 0;
+    return 1;
 }
 
 /* One optimiser step: subdivisions forward/backward passes, then the update. Returns the mean
- * loss per image. */
+ * loss per image. A non-finite loss stops before the update. */
 static int train_step(struct trainer *t, float lr, double *loss, cn_error *e)
 {
     struct net *n = t->n;
@@ -92,75 +260,315 @@ static int train_step(struct trainer *t, float lr, double *loss, cn_error *e)
         struct pass p;
         net_pass_init(n, &p, 1, 1);
         net_forward(n, &p);
+        if (!isfinite(p.loss) || !outputs_finite(n)) {
+            name_nonfinite(t, p.loss, s, e);
+            return -1;
+        }
         net_backward(n, &p);
         sum += p.loss;
     }
     optimizer_step(t->opt, n, lr);
     n->seen += (uint64_t)n->cfg.batch;
     *loss = sum / n->cfg.batch;
-    if (!isfinite(*loss))
-        return cn_fail(e, "%s: the loss became %g at iteration %llu; lower learning_rate=",
-                       t->o.cfg, *loss, (unsigned long long)(n->seen / (uint64_t)n->cfg.batch));
     return 0;
 }
 
+/* Top-1 and top-k on valid= with the training net in inference mode (see the file comment). */
+static int validate(struct trainer *t, double *top1, double *topk, cn_error *e)
+{
+    struct net *n = t->n;
+    int classes = t->d->classes, k = t->d->top;
+    long hit1 = 0, hitk = 0;
+    int *idx = xmalloc(sizeof *idx * (size_t)k);
+    for (int first = 0; first < t->vlist->n; first += n->batch) {
+        int count = CN_MIN(n->batch, t->vlist->n - first);
+        if (loader_fill(t->vld, n->input, n->truth, first, count, e)) {
+            free(idx);
+            return -1;
+        }
+        struct pass p;
+        net_pass_init(n, &p, 0, 0);
+        net_forward(n, &p);
+        for (int b = 0; b < count; b++) {
+            int label = t->vlist->labels[first + b];
+            cli_top_k(idx, net_output(n) + (size_t)b * (size_t)classes, classes, k);
+            hit1 += idx[0] == label;
+            for (int j = 0; j < k; j++)
+                hitk += idx[j] == label;
+        }
+    }
+    free(idx);
+    *top1 = (double)hit1 / t->vlist->n;
+    *topk = (double)hitk / t->vlist->n;
+    return 0;
+}
+
+static int valid_due(const struct trainer *t, uint64_t iter)
+{
+    int every = valid_every(t);
+    if (every == NET_VALID_EPOCH) {
+        uint64_t b = (uint64_t)t->n->cfg.batch, len = (uint64_t)t->list->n;
+        return iter * b / len != (iter - 1) * b / len;
+    }
+    return every > 0 && (iter % (uint64_t)every == 0 || iter == (uint64_t)t->n->cfg.max_batches);
+}
+
+static void format_eta(char *buf, size_t n, double s)
+{
+    if (!isfinite(s) || s < 0)
+        snprintf(buf, n, "?");
+    else if (s >= 3600)
+        snprintf(buf, n, "%dh%02dm", (int)(s / 3600), (int)fmod(s / 60, 60));
+    else
+        snprintf(buf, n, "%dm%02ds", (int)(s / 60), (int)fmod(s, 60));
+}
+
+/* The progress line: the live one on a terminal (rewritten in place), else a plain line. */
+static void show_progress(struct trainer *t, const struct trainlog_row *r, int final_line)
+{
+    struct progress *pr = &t->pr;
+    uint64_t max = (uint64_t)t->n->cfg.max_batches;
+    double now = cli_now_seconds(), done = (double)(r->iter - pr->start_iter);
+    char eta[32], val[64] = "";
+    format_eta(eta, sizeof eta, (now - pr->start) / done * (double)(max - r->iter));
+    if (!isnan(r->top1))
+        snprintf(val, sizeof val, ", valid top-1 %.4f top-%d %.4f", r->top1, t->d->top, r->topk);
+    if (pr->tty)
+        printf("\r%llu/%llu (%.1f%%) epoch %.2f  loss %.4f  avg %.4f  lr %.3g  %.0f img/s  "
+               "ETA %s%s\033[K%s",
+               (unsigned long long)r->iter, (unsigned long long)max, 100.0 * (double)r->iter / max,
+               r->epoch, r->loss, r->avg, r->lr, r->ips, eta, val, final_line ? "\n" : "");
+    else
+        printf("%llu/%llu: epoch %.2f, loss %.4f, avg %.4f, rate %g, %.0f img/s, %.1f s, ETA "
+               "%s%s\n",
+               (unsigned long long)r->iter, (unsigned long long)max, r->epoch, r->loss, r->avg,
+               r->lr, r->ips, now - pr->start, eta, val);
+    fflush(stdout);
+}
+
+static int write_log(struct trainer *t, cn_error *e)
+{
+    t->pr.last_log = cli_now_seconds();
+    return trainlog_write_csv(&t->log, t->csv, e) ||
+           trainlog_write_svg(&t->log, t->o.cfg, t->svg, e);
+}
+
+/* Writes a checkpoint to path and the log beside it. */
+static int save(struct trainer *t, const char *path, cn_error *e)
+{
+    return checkpoint_save(t->n, t->opt, t->seed, path, e) || write_log(t, e);
+}
+
+/* Numbered copy <base>_<iter>.weights, then pruning to the newest -keep. */
+static int snapshot(struct trainer *t, uint64_t iter, cn_error *e)
+{
+    char suffix[48];
+    snprintf(suffix, sizeof suffix, "_%llu.weights", (unsigned long long)iter);
+    char *path = checkpoint_name(t->d->backup, t->base, suffix);
+    int removed, rc = save(t, path, e) || checkpoint_prune(t->d->backup, t->base, t->o.keep,
+                                                           &removed, e);
+    free(path);
+    return rc;
+}
+
+/* Everything after a step: the moving average, validation, the log, progress, checkpoints. */
+static int after_step(struct trainer *t, uint64_t iter, double loss, float lr, cn_error *e)
+{
+    struct net *n = t->n;
+    struct progress *pr = &t->pr;
+    uint64_t max = (uint64_t)n->cfg.max_batches;
+    pr->avg = pr->avg < 0 ? loss : .9 * pr->avg + .1 * loss;
+    double now = cli_now_seconds();
+    struct trainlog_row r = {iter, (double)n->seen / t->list->n, loss, pr->avg, lr,
+                             (double)(iter - pr->last_iter) * n->cfg.batch / (now - pr->last_t),
+                             NAN, NAN};
+    int validated = valid_due(t, iter), logged = iter % (uint64_t)t->o.print_every == 0;
+    if (validated && validate(t, &r.top1, &r.topk, e))
+        return -1;
+    if (validated || logged || iter == max)
+        trainlog_add(&t->log, &r);
+    if (validated || logged || iter == max || (pr->tty && now - pr->last_t >= LIVE_SECONDS)) {
+        show_progress(t, &r, iter == max || (pr->tty && validated));
+        pr->last_t = now;
+        pr->last_iter = iter;
+    }
+    if (iter % (uint64_t)t->o.backup_every == 0 && save(t, t->last, e))
+        return -1;
+    if (t->o.snapshot_every && iter % (uint64_t)t->o.snapshot_every == 0 && snapshot(t, iter, e))
+        return -1;
+    if ((validated || logged) && now - pr->last_log >= LOG_SECONDS && write_log(t, e))
+        return -1;
+    return 0;
+}
+
+/* Ends a run stopped early (-stop_after or a signal): a checkpoint and how to resume. */
+static int stop_early(struct trainer *t, uint64_t iter, cn_error *e)
+{
+    if (t->pr.tty)
+        putchar('\n');
+    if (save(t, t->last, e))
+        return -1;
+    int sig = stop_signal;
+    printf("%s at iteration %llu; saved %s\nresume with: net classifier train %s %s %s\n",
+           sig == SIGINT ? "interrupted (SIGINT)" : sig ? "stopped by SIGTERM" : "stopped",
+           (unsigned long long)iter, t->last, t->o.data, t->o.cfg, t->last);
+    fflush(stdout);
+    return sig ? 128 + sig : 0;
+}
+
+static void print_start(const struct trainer *t, uint64_t iter)
+{
+    const struct net *n = t->n;
+    printf("%s: training %s from iteration %llu to %llu, %d images per step, %d classes, %s\n",
+           t->o.cfg, t->d->train, (unsigned long long)iter,
+           (unsigned long long)n->cfg.max_batches, n->cfg.batch, t->d->classes,
+           optimizer_kind_name(optimizer_kind(t->opt)));
+    if (valid_every(t))
+        printf("validating on %s (%d images) every %s\n", t->d->valid, t->vlist->n,
+               valid_every(t) == NET_VALID_EPOCH ? "epoch" : "few iterations (valid_every)");
+    printf("checkpoints and log in %s: %s, %s\n", t->d->backup, t->last, t->csv);
+    fflush(stdout);
+}
+
+/* The log continues the one beside the checkpoint when resuming; it restarts otherwise. */
+static void log_setup(struct trainer *t, uint64_t iter)
+{
+    cn_error ignored;
+    trainlog_init(&t->log, t->d->top);
+    t->pr.avg = -1;
+    if (!iter || trainlog_read(&t->log, t->csv, &ignored))
+        return;
+    t->log.k = t->d->top;
+    trainlog_truncate(&t->log, iter);
+    if (t->log.n && t->log.rows[t->log.n - 1].iter == iter)
+        t->pr.avg = t->log.rows[t->log.n - 1].avg;
+}
+
+/* Returns 0 when done, -1 on error, 128 + signal when interrupted (after a checkpoint). */
 static int train_loop(struct trainer *t, cn_error *e)
 {
     struct net *n = t->n;
     uint64_t iter = n->seen / (uint64_t)n->cfg.batch, max = (uint64_t)n->cfg.max_batches;
-    double avg = -1, start = cli_now_seconds(), last = start;
-    uint64_t last_iter = iter;
-    printf("%s: training %s from iteration %llu to %llu, %d images per step, %d classes\n",
-           t->o.cfg, t->d->train, (unsigned long long)iter, (unsigned long long)max,
-           n->cfg.batch, t->d->classes);
+    log_setup(t, iter);
+    double now = cli_now_seconds();
+    t->pr = (struct progress){now, now, now, iter, iter, t->pr.avg, isatty(STDOUT_FILENO)};
+    print_start(t, iter);
+    uint64_t first = iter;
     while (iter < max) {
+        if (stop_signal || (t->o.stop_after && iter - first >= (uint64_t)t->o.stop_after))
+            return stop_early(t, iter, e);
         float lr = lr_at(&n->cfg, iter);
         double loss;
-        if (train_step(t, lr, &loss, e))
+        if (train_step(t, lr, &loss, e) || after_step(t, iter + 1, loss, lr, e))
             return -1;
         iter++;
-        avg = avg < 0 ? loss : .9 * avg + .1 * loss;
-        if (iter % (uint64_t)t->o.print_every == 0 || iter == max) {
-            double tnow = cli_now_seconds();
-            double ips = (double)(iter - last_iter) * n->cfg.batch / (tnow - last);
-            printf("%llu/%llu: epoch %.2f, loss %.4f, avg %.4f, rate %g, %.0f img/s, %.1f s\n",
-                   (unsigned long long)iter, (unsigned long long)max,
-                   (double)n->seen / t->list->n, loss, avg, lr, ips, tnow - start);
-            fflush(stdout);
-            last = tnow;
-            last_iter = iter;
-        }
-        if (iter % (uint64_t)t->o.backup_every == 0 && weights_save(n, t->backup_path, e))
-            return -1;
     }
-    if (weights_save(n, t->final_path, e))
+    if (save(t, t->final, e) || save(t, t->plain, e))
         return -1;
-    printf("saved %s after %.1f s\n", t->final_path, cli_now_seconds() - start);
+    printf("saved %s and %s after %.1f s\n", t->final, t->plain, cli_now_seconds() - t->pr.start);
     return 0;
+}
+
+static const char train_usage[] =
+    "usage: net classifier train DATA CFG [WEIGHTS] [flags]\n"
+    "  trains on train= of DATA; with WEIGHTS (a checkpoint) resumes where it stopped:\n"
+    "  iteration, learning-rate schedule, optimiser state, data order and dropout stream\n"
+    "  -clear             start from iteration 0 with a fresh optimiser (keep WEIGHTS' values)\n"
+    "  -seed N            override [net] seed= (initialisation, data order, dropout)\n"
+    "  -print_every N     log a row (and print a line when stdout is not a terminal) every N\n"
+    "                     iterations (default 100); a terminal gets a live line\n"
+    "  -backup_every N    write <backup>/<cfg>_last.weights every N iterations (default 1000)\n"
+    "  -snapshot_every N  keep a numbered <backup>/<cfg>_<iter>.weights every N iterations\n"
+    "                     (default 10000; 0: never)\n"
+    "  -keep K            keep only the newest K numbered copies (default 0: all)\n"
+    "  -valid_every N|epoch  top-1/top-k on valid= every N iterations or every epoch;\n"
+    "                     0: never (default: [net] valid_every=, itself 0 by default)\n"
+    "  -stop_after N      stop after N iterations of this run, writing <cfg>_last.weights\n"
+    "  -workers N         loader threads (default: [net] workers=, itself 2 by default)\n"
+    "  -h                 this text\n"
+    "  Also written: <cfg>_final.weights and <cfg>.weights at the end, a .state file beside\n"
+    "  every .weights, the log <backup>/<cfg>.csv and its chart <backup>/<cfg>.svg.\n"
+    "  SIGINT/SIGTERM: finish the batch, write <cfg>_last.weights, exit 130/143; a second\n"
+    "  signal exits at once. Exit status 1 on any error (a non-finite loss included).\n";
+
+static int take_valid_every(int *argc, char **argv, int *out)
+{
+    const char *v = cli_take_str(argc, argv, "-valid_every");
+    char *end;
+    *out = VALID_FROM_CFG;
+    if (!v)
+        return 0;
+    if (!strcmp(v, "epoch")) {
+        *out = NET_VALID_EPOCH;
+        return 0;
+    }
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (end == v || *end || errno || x < 0 || x > 1000000000) {
+        fprintf(stderr, "net: -valid_every %s: expected 'epoch' or an integer in [0, 1000000000]\n",
+                v);
+        return -1;
+    }
+    *out = (int)x;
+    return 0;
+}
+
+static int parse_flags(struct train_opts *o, int *argc, char **argv)
+{
+    long pe, be, se, keep;
+    o->clear = cli_take_flag(argc, argv, "-clear");
+    if (cli_take_int(argc, argv, "-seed", 0, 2147483647, -1, &o->seed) ||
+        cli_take_int(argc, argv, "-print_every", 1, 1000000000, 100, &pe) ||
+        cli_take_int(argc, argv, "-backup_every", 1, 1000000000, 1000, &be) ||
+        cli_take_int(argc, argv, "-snapshot_every", 0, 1000000000, 10000, &se) ||
+        cli_take_int(argc, argv, "-keep", 0, 1000000000, 0, &keep) ||
+        cli_take_int(argc, argv, "-stop_after", 0, 1000000000, 0, &o->stop_after) ||
+        cli_take_int(argc, argv, "-workers", 0, 64, -1, &o->workers) ||
+        take_valid_every(argc, argv, &o->valid_every) || cli_no_flags_left(*argc, argv))
+        return -1;
+    o->print_every = (int)pe;
+    o->backup_every = (int)be;
+    o->snapshot_every = (int)se;
+    o->keep = (int)keep;
+    return 0;
+}
+
+static void catch_signals(struct sigaction *old_int, struct sigaction *old_term)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGINT, &sa, old_int);
+    sigaction(SIGTERM, &sa, old_term);
 }
 
 int cli_classifier_train(int argc, char **argv)
 {
     struct trainer t = {0};
-    long pe, be;
-    t.o.clear = cli_take_flag(&argc, argv, "-clear");
-    if (cli_take_int(&argc, argv, "-seed", 0, 2147483647, -1, &t.o.seed) ||
-        cli_take_int(&argc, argv, "-print_every", 1, 1000000000, 100, &pe) ||
-        cli_take_int(&argc, argv, "-backup_every", 1, 1000000000, 1000, &be) ||
-        cli_no_flags_left(argc, argv))
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            fputs(train_usage, stdout);
+            return 0;
+        }
+    if (parse_flags(&t.o, &argc, argv))
         return 1;
     if (argc < 3 || argc > 4) {
-        fputs(cli_classifier_usage, stderr);
+        fputs(train_usage, stderr);
         return 1;
     }
-    t.o.print_every = (int)pe;
-    t.o.backup_every = (int)be;
     t.o.data = argv[1];
     t.o.cfg = argv[2];
     t.o.weights = argc == 4 ? argv[3] : NULL;
     cn_error e;
-    int rc = trainer_setup(&t, &e) || train_loop(&t, &e);
+    struct sigaction old_int, old_term;
+    catch_signals(&old_int, &old_term);
+    int rc = trainer_setup(&t, &e) ? -1 : train_loop(&t, &e);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
     trainer_free(&t);
-    return rc ? cli_error(e.msg) : 0;
+    if (rc < 0 && t.pr.tty)
+        putchar('\n');
+    return rc < 0 ? cli_error(e.msg) : rc;
 }
-

@@ -1,14 +1,18 @@
 /* datafile.c - the .data file and its label and name files. See datafile.h for the keys.
  *
- * Duplicate labels are found by sorting (n log n), so label files with tens of thousands of
+ * Without labels=, the labels of a directory tree are its sorted class folders (ImageFolder's
+ * order) and those of an IDX set the class numbers. Duplicate labels are found by sorting (n log n), so label files with tens of thousands of
  * classes load at once.
  */
 #include "data/datafile.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cfg/cfg.h"
+#include "data/list.h"
 #include "data/textfile.h"
 
 #define DATA_MAX_TEXT ((size_t)64 << 20)
@@ -116,6 +120,41 @@ int data_labels_read(const char *path, char ***out, int *n, cn_error *e)
     return read_strings(path, 1, out, n, e);
 }
 
+static int is_directory(const char *path)
+{
+    struct stat st;
+    return !stat(path, &st) && S_ISDIR(st.st_mode);
+}
+
+/* class_weights=: classes positive numbers. */
+static int read_weights(struct data_cfg *d, struct cfg_section *s, cn_error *e)
+{
+    int n;
+    if (cfg_get_float_list(s, "class_weights", 1e-6f, 1e6f, &d->class_weights, &n, e))
+        return -1;
+    if (d->class_weights && n != d->classes)
+        return cfg_fail_kv(s, cfg_find(s, "class_weights"), e, "has %d value%s but classes=%d", n,
+                           n == 1 ? "" : "s", d->classes);
+    return 0;
+}
+
+/* Labels when labels= is absent: the sorted class folders of a directory tree, or the class
+ * numbers "0".."classes-1" of an IDX set. */
+static int derive_labels(struct data_cfg *d, int *n, cn_error *e)
+{
+    const char *set = d->train ? d->train : d->valid;
+    if (is_directory(set))
+        return image_dir_classes(set, &d->labels, n, e);
+    d->labels = xcalloc((size_t)d->classes, sizeof *d->labels);
+    for (int i = 0; i < d->classes; i++) {
+        char num[16];
+        snprintf(num, sizeof num, "%d", i);
+        d->labels[i] = xstrdup(num);
+    }
+    *n = d->classes;
+    return 0;
+}
+
 /* Reads every key of the flat section into d (paths copied), then rejects unknown keys. */
 static int read_keys(struct data_cfg *d, struct cfg_section *s, cn_error *e)
 {
@@ -126,18 +165,21 @@ static int read_keys(struct data_cfg *d, struct cfg_section *s, cn_error *e)
         cfg_get_str(s, "backup", "backup/", &backup, e))
         return -1;
     cfg_ask(s, "top");
+    cfg_ask(s, "class_weights");
     if (cfg_check_unused(s, e))
         return -1;
     if (!cfg_find(s, "classes"))
         return cn_fail(e, "%s: classes= is missing (the number of classes, >= 1)", d->path);
-    if (!labels)
+    const char *set = train ? train : valid;
+    int derived = set && (is_directory(set) || image_list_is_idx(set));
+    if (!labels && !derived)
         return cn_fail(e, "%s: labels= is missing (a file with one label per line)", d->path);
-    if (cfg_get_int(s, "top", 1, 1, d->classes, &d->top, e))
+    if (cfg_get_int(s, "top", 1, 1, d->classes, &d->top, e) || read_weights(d, s, e))
         return -1;
     d->train = train ? xstrdup(train) : NULL;
     d->valid = valid ? xstrdup(valid) : NULL;
-    d->labels_path = xstrdup(labels);
-    d->names_path = xstrdup(names ? names : labels);
+    d->labels_path = labels ? xstrdup(labels) : NULL;
+    d->names_path = names ? xstrdup(names) : labels ? xstrdup(labels) : NULL;
     d->backup = xstrdup(backup);
     return 0;
 }
@@ -146,15 +188,17 @@ static int read_keys(struct data_cfg *d, struct cfg_section *s, cn_error *e)
 static int read_label_files(struct data_cfg *d, cn_error *e)
 {
     int n;
-    if (read_strings(d->labels_path, 1, &d->labels, &n, e))
+    if (d->labels_path ? read_strings(d->labels_path, 1, &d->labels, &n, e)
+                       : derive_labels(d, &n, e))
         return -1;
     if (n != d->classes) {
         data_strings_free(d->labels, n);
         d->labels = NULL;
         return cn_fail(e, "%s: classes=%d but %s has %d label%s", d->path, d->classes,
-                       d->labels_path, n, n == 1 ? "" : "s");
+                       d->labels_path ? d->labels_path : d->train ? d->train : d->valid, n,
+                       n == 1 ? "" : "s");
     }
-    if (!strcmp(d->names_path, d->labels_path)) {
+    if (!d->names_path || (d->labels_path && !strcmp(d->names_path, d->labels_path))) {
         d->names = xcalloc((size_t)n, sizeof *d->names);
         for (int i = 0; i < n; i++)
             d->names[i] = xstrdup(d->labels[i]);
@@ -167,7 +211,7 @@ static int read_label_files(struct data_cfg *d, cn_error *e)
         data_strings_free(d->names, m);
         d->names = NULL;
         return cn_fail(e, "%s: %s has %d name%s but %s has %d labels", d->path, d->names_path, m,
-                       m == 1 ? "" : "s", d->labels_path, n);
+                       m == 1 ? "" : "s", d->labels_path ? d->labels_path : "the labels", n);
     }
     return 0;
 }
@@ -202,5 +246,6 @@ void data_cfg_destroy(struct data_cfg *d)
     free(d->labels_path);
     free(d->names_path);
     free(d->backup);
+    free(d->class_weights);
     free(d);
 }

@@ -3,10 +3,16 @@
  * A .data file is key=value lines without sections (cfg.h's flat mode, so comments, CRLF and
  * "did you mean" for unknown keys come from the cfg reader). Keys, with their defaults:
  *   classes=  (required, >= 1)     number of classes
- *   labels=   (required)           file of labels, one per line, in class order; a training image's
- *                                  class is the label its path contains (list.h)
+ *   labels=   (required, except for   file of labels, one per line, in class order; a training image's
+ *             directory trees and  class is the label its path contains, its class folder, or the
+ *             IDX sets)            label given on its line (list.h). Without it: a directory
+ *                                  tree's sorted class folders (ImageFolder), or "0".."classes-1"
  *   names=    (default: labels)    file of display names, one per line, same count as labels
- *   train=, valid=  (default: none) list files, one image path per line
+ *   class_weights= (default: none) classes positive numbers, per-class loss weights: the truth
+ *                                  row of an image of class k is scaled by weight k (so the
+ *                                  softmax cross-entropy of that image is weighted)
+ *   train=, valid=  (default: none) image sets: a list file, a directory tree or an IDX file
+ *                                  (list.h)
  *   backup=   (default "backup/")  checkpoint directory
  *   top=      (default 1, 1..classes) k for top-k accuracy and predictions
  * Every other key is an error. Relative paths are used as written, i.e. relative to the current
@@ -26,8 +32,9 @@ struct data_cfg {
     int classes;
     char *train; /* NULL when the key is absent */
     char *valid; /* NULL when the key is absent */
-    char *labels_path;
-    char *names_path; /* equals labels_path when names= is absent */
+    char *labels_path; /* NULL when labels= is absent (labels derived, see above) */
+    char *names_path;  /* equals labels_path when names= is absent */
+    float *class_weights; /* classes values, or NULL */
     char *backup;
     int top;
     char **labels; /* classes strings, class order */

@@ -177,6 +177,26 @@ int idx_read_gz(struct idx_array *a, const char *path, int ndim, cn_error *e)
     return 0;
 }
 
+int idx_read(struct idx_array *a, const char *path, int ndim, cn_error *e)
+{
+    CN_ASSERT(ndim >= 1 && ndim <= IDX_MAX_DIMS);
+    memset(a, 0, sizeof *a);
+    char *file;
+    size_t len;
+    if (fileio_read_all(path, ((size_t)1 << 30) + 64, &file, &len, e))
+        return -1;
+    if (len >= 2 && (uint8_t)file[0] == 0x1f && (uint8_t)file[1] == 0x8b) {
+        free(file);
+        return idx_read_gz(a, path, ndim, e);
+    }
+    a->bytes = (uint8_t *)file;
+    if (idx_parse(a, len, ndim, path, e)) {
+        idx_free(a);
+        return -1;
+    }
+    return 0;
+}
+
 void idx_free(struct idx_array *a)
 {
     free(a->bytes);

@@ -37,6 +37,9 @@ struct idx_array {
  * Returns 0, or -1 with "path: problem" (wrong magic, zero size, length mismatch...). */
 int idx_read_gz(struct idx_array *a, const char *path, int ndim, cn_error *e);
 
+/* idx_read_gz for a gzipped file (first bytes 1f 8b), else the same checks on the raw file. */
+int idx_read(struct idx_array *a, const char *path, int ndim, cn_error *e);
+
 /* Frees a's memory and zeroes it. */
 void idx_free(struct idx_array *a);
 

@@ -1,7 +1,9 @@
 /* image.c - decode, convert, resize, HWC -> CHW. See image.h for the conventions.
  *
- * stb_image and stb_image_resize come from Debian's libstb (linked with -lstb); only their
- * declarations are included here. stb_image reads through our FILE so that a missing file is
+ * stb_image comes from Debian's libstb (linked with -lstb); only its declarations are included
+ * here. Resizing is our own separable triangle filter: Debian's stb_image_resize 0.96 aborts
+ * (assert "total < 1.1f" in stbir__normalize_downsample_coefficients) on many shrink ratios,
+ * e.g. 19 -> 13 or 224 -> 171. stb_image reads through our FILE so that a missing file is
  * reported with errno, and its failure reason is thread-local, so decoding in parallel is safe.
  *
  * 16-bit PNM (P5/P6 with maxval > 255) is read here instead: stb_image 2.27, Debian's, takes its
@@ -14,6 +16,7 @@
 #include "data/image.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +24,8 @@
 #include <sys/stat.h>
 
 #include <stb_image.h>
-#include <stb_image_resize.h>
+
+#include "data/jpegcheck.h"
 
 /* Opens path and reads its header; on success *fp is open at the start of the file. */
 static int open_checked(FILE **fp, const char *path, int *w, int *h, cn_error *e)
@@ -34,6 +38,10 @@ static int open_checked(FILE **fp, const char *path, int *w, int *h, cn_error *e
     if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode)) {
         fclose(f);
         return cn_fail(e, "%s: not a regular file", path);
+    }
+    if (jpeg_check(f, path, e)) { /* stb 2.27 overflows on some corrupt JPEGs: jpegcheck.h */
+        fclose(f);
+        return -1;
     }
     int iw, ih, ic;
     if (!stbi_info_from_file(f, &iw, &ih, &ic)) {
@@ -84,20 +92,94 @@ static void hwc_to_chw(uint8_t *dst, const uint8_t *src, size_t pixels, int c)
     }
 }
 
-/* Bilinear resize of interleaved pixels; *out is malloc'd (NULL on failure). */
-static int resize(uint8_t **out, const uint8_t *in, int iw, int ih, int w, int h, int c)
+/* One axis of the resize: output i reads count[i] source samples from first[i] with weights
+ * w[i * max ...], already normalised and clamped to the edges. Triangle filter centred on the
+ * output pixel's centre in source coordinates, (i + 1/2) n_in / n_out - 1/2, with half-width 1
+ * when enlarging (bilinear) and n_in / n_out when shrinking (the filter widens: anti-aliasing). */
+struct taps {
+    int *first, *count, max;
+    float *w;
+};
+
+static int taps_make(struct taps *t, int nin, int nout)
 {
-    *out = malloc((size_t)w * (size_t)h * (size_t)c);
-    if (!*out)
+    double inv = (double)nin / nout, radius = inv > 1 ? inv : 1;
+    t->max = (int)ceil(2 * radius) + 2;
+    t->first = malloc(sizeof *t->first * (size_t)nout);
+    t->count = malloc(sizeof *t->count * (size_t)nout);
+    t->w = malloc(sizeof *t->w * (size_t)nout * (size_t)t->max);
+    if (!t->first || !t->count || !t->w)
         return -1;
-    if (!stbir_resize_uint8_generic(in, iw, ih, 0, *out, w, h, 0, c, STBIR_ALPHA_CHANNEL_NONE, 0,
-                                    STBIR_EDGE_CLAMP, STBIR_FILTER_TRIANGLE,
-                                    STBIR_COLORSPACE_LINEAR, NULL)) {
-        free(*out);
-        *out = NULL;
-        return -1;
+    for (int i = 0; i < nout; i++) {
+        double c = (i + .5) * inv - .5;
+        int lo = (int)ceil(c - radius), hi = (int)floor(c + radius);
+        int first = lo < 0 ? 0 : lo, last = hi > nin - 1 ? nin - 1 : hi;
+        if (first > last) /* a centre beyond the last pixel: only that pixel */
+            first = last = c < 0 ? 0 : nin - 1;
+        int n = last - first + 1;
+        float *w = t->w + (size_t)i * (size_t)t->max, sum = 0;
+        memset(w, 0, sizeof *w * (size_t)n);
+        for (int j = lo; j <= hi; j++) { /* taps past an edge read the edge pixel (clamp) */
+            double d = fabs(j - c) / radius;
+            int at = (j < first ? first : j > last ? last : j) - first;
+            w[at] += d < 1 ? (float)(1 - d) : 0.f;
+        }
+        for (int k = 0; k < n; k++)
+            sum += w[k];
+        if (sum <= 0)
+            w[0] = sum = 1;
+        for (int k = 0; k < n; k++)
+            w[k] /= sum;
+        t->first[i] = first;
+        t->count[i] = n;
     }
     return 0;
+}
+
+static void taps_free(struct taps *t)
+{
+    free(t->first);
+    free(t->count);
+    free(t->w);
+}
+
+/* One plane: rows through tx into tmp (ih x w floats), then columns through ty into dst. */
+static void resize_plane(uint8_t *dst, int w, int h, const uint8_t *src, int iw, int ih,
+                         const struct taps *tx, const struct taps *ty, float *tmp)
+{
+    for (int y = 0; y < ih; y++)
+        for (int x = 0; x < w; x++) {
+            const uint8_t *s = src + (size_t)y * (size_t)iw + tx->first[x];
+            const float *wt = tx->w + (size_t)x * (size_t)tx->max;
+            float v = 0;
+            for (int k = 0; k < tx->count[x]; k++)
+                v += wt[k] * s[k];
+            tmp[(size_t)y * (size_t)w + (size_t)x] = v;
+        }
+    for (int y = 0; y < h; y++) {
+        const float *wt = ty->w + (size_t)y * (size_t)ty->max;
+        uint8_t *d = dst + (size_t)y * (size_t)w;
+        for (int x = 0; x < w; x++) {
+            float v = 0;
+            for (int k = 0; k < ty->count[y]; k++)
+                v += wt[k] * tmp[(size_t)(ty->first[y] + k) * (size_t)w + (size_t)x];
+            d[x] = (uint8_t)(v <= 0 ? 0 : v >= 255 ? 255 : (int)(v + .5f));
+        }
+    }
+}
+
+int image_resize_u8(uint8_t *dst, int w, int h, const uint8_t *src, int iw, int ih, int c)
+{
+    struct taps tx = {0}, ty = {0};
+    float *tmp = malloc(sizeof *tmp * (size_t)ih * (size_t)w);
+    int rc = !tmp || taps_make(&tx, iw, w) || taps_make(&ty, ih, h) ? -1 : 0;
+    for (int k = 0; k < c && !rc; k++)
+        resize_plane(dst + (size_t)k * (size_t)w * (size_t)h, w, h,
+                     src + (size_t)k * (size_t)iw * (size_t)ih, iw, ih, &tx, &ty, tmp);
+    taps_free(&tx);
+    taps_free(&ty);
+    free(tmp);
+    return rc;
 }
 
 /* Skips blanks and '#' comments, reads a decimal number and the one blank after it. */
@@ -187,9 +269,10 @@ static uint8_t *decode(FILE *f, int iw, int ih, int c, const char *path, cn_erro
     return px;
 }
 
-int image_load_u8(uint8_t *dst, const char *path, int w, int h, int c, cn_error *e)
+int image_decode(uint8_t **out, int *w, int *h, const char *path, int c, cn_error *e)
 {
-    CN_ASSERT(w >= 1 && h >= 1 && c >= 1 && c <= 4);
+    CN_ASSERT(c >= 1 && c <= 4);
+    *out = NULL;
     FILE *f;
     int iw = 0, ih = 0;
     if (open_checked(&f, path, &iw, &ih, e))
@@ -198,16 +281,35 @@ int image_load_u8(uint8_t *dst, const char *path, int w, int h, int c, cn_error 
     fclose(f);
     if (!px)
         return -1;
-    if (iw != w || ih != h) {
-        uint8_t *scaled;
-        int bad = resize(&scaled, px, iw, ih, w, h, c);
+    size_t pixels = (size_t)iw * (size_t)ih;
+    uint8_t *chw = malloc(pixels * (size_t)c);
+    if (!chw) {
         free(px);
-        if (bad)
-            return cn_fail(e, "%s: out of memory resizing %dx%d to %dx%d", path, iw, ih, w, h);
-        px = scaled;
+        return cn_fail(e, "%s: out of memory for a %dx%dx%d image", path, iw, ih, c);
     }
-    hwc_to_chw(dst, px, (size_t)w * (size_t)h, c);
+    hwc_to_chw(chw, px, pixels, c);
     free(px);
+    *out = chw;
+    *w = iw;
+    *h = ih;
+    return 0;
+}
+
+int image_load_u8(uint8_t *dst, const char *path, int w, int h, int c, cn_error *e)
+{
+    CN_ASSERT(w >= 1 && h >= 1 && c >= 1 && c <= 4);
+    uint8_t *px;
+    int iw, ih;
+    if (image_decode(&px, &iw, &ih, path, c, e))
+        return -1;
+    int bad = 0;
+    if (iw != w || ih != h)
+        bad = image_resize_u8(dst, w, h, px, iw, ih, c);
+    else
+        memcpy(dst, px, (size_t)w * (size_t)h * (size_t)c);
+    free(px);
+    if (bad)
+        return cn_fail(e, "%s: out of memory resizing %dx%d to %dx%d", path, iw, ih, w, h);
     return 0;
 }
 
@@ -229,4 +331,82 @@ int image_load(float *dst, const char *path, int w, int h, int c, cn_error *e)
         image_u8_to_float(dst, buf, n);
     free(buf);
     return rc;
+}
+
+/* First pass of Darknet's resize_image: every row of src (iw wide) to w columns. */
+static void darknet_columns(float *part, int w, const float *src, int iw, int ih, int c)
+{
+    float ws = w > 1 ? (float)(iw - 1) / (float)(w - 1) : 0.f;
+    for (int k = 0; k < c; k++)
+        for (int r = 0; r < ih; r++) {
+            const float *row = src + ((size_t)k * (size_t)ih + (size_t)r) * (size_t)iw;
+            float *out = part + ((size_t)k * (size_t)ih + (size_t)r) * (size_t)w;
+            for (int x = 0; x < w; x++) {
+                if (x == w - 1 || iw == 1) {
+                    out[x] = row[iw - 1];
+                    continue;
+                }
+                float sx = x * ws;
+                int ix = (int)sx;
+                float dx = sx - ix;
+                out[x] = (1 - dx) * row[ix] + dx * row[ix + 1];
+            }
+        }
+}
+
+int image_resize_darknet(float *dst, int w, int h, const float *src, int iw, int ih, int c)
+{
+    float *part = malloc(sizeof *part * (size_t)w * (size_t)ih * (size_t)c);
+    if (!part)
+        return -1;
+    darknet_columns(part, w, src, iw, ih, c);
+    float hs = h > 1 ? (float)(ih - 1) / (float)(h - 1) : 0.f;
+    for (int k = 0; k < c; k++)
+        for (int r = 0; r < h; r++) {
+            float sy = r * hs;
+            int iy = (int)sy;
+            float dy = sy - iy;
+            const float *p0 = part + ((size_t)k * (size_t)ih + (size_t)iy) * (size_t)w;
+            float *out = dst + ((size_t)k * (size_t)h + (size_t)r) * (size_t)w;
+            for (int x = 0; x < w; x++)
+                out[x] = (1 - dy) * p0[x];
+            if (r == h - 1 || ih == 1)
+                continue;
+            for (int x = 0; x < w; x++)
+                out[x] += dy * p0[(size_t)w + (size_t)x];
+        }
+    free(part);
+    return 0;
+}
+
+int image_letterbox_darknet(float *dst, int w, int h, const float *src, int iw, int ih, int c)
+{
+    int nw = iw, nh = ih;
+    if ((float)w / (float)iw < (float)h / (float)ih) {
+        nw = w;
+        nh = (int)((long long)ih * w / iw);
+    } else {
+        nh = h;
+        nw = (int)((long long)iw * h / ih);
+    }
+    nw = nw < 1 ? 1 : nw;
+    nh = nh < 1 ? 1 : nh;
+    float *resized = malloc(sizeof *resized * (size_t)nw * (size_t)nh * (size_t)c);
+    if (!resized)
+        return -1;
+    if (image_resize_darknet(resized, nw, nh, src, iw, ih, c)) {
+        free(resized);
+        return -1;
+    }
+    size_t n = (size_t)w * (size_t)h * (size_t)c;
+    for (size_t i = 0; i < n; i++)
+        dst[i] = .5f;
+    int dx = (w - nw) / 2, dy = (h - nh) / 2;
+    for (int k = 0; k < c; k++)
+        for (int y = 0; y < nh; y++)
+            memcpy(dst + ((size_t)k * (size_t)h + (size_t)(y + dy)) * (size_t)w + (size_t)dx,
+                   resized + ((size_t)k * (size_t)nh + (size_t)y) * (size_t)nw,
+                   sizeof *dst * (size_t)nw);
+    free(resized);
+    return 0;
 }

@@ -4,9 +4,12 @@
  * GIF (first frame), TGA, PSD (composite), PNM. Channel conversion is stb_image's: gray from
  * colour is (77 R + 150 G + 29 B) >> 8, alpha is dropped (not composited), gray becomes R=G=B;
  * 16-bit images are converted at 16 bits, then keep the high byte of each sample. Resizing is
- * bilinear (stb_image_resize's triangle filter, edges clamped, linear colour space); when shrinking
- * the filter widens with the scale, so it averages rather than aliases. Output is planar CHW (all
+ * bilinear (a triangle filter on pixel centres, edges clamped, no gamma, each channel plane on
+ * its own, rounded to bytes); when shrinking the filter widens with the scale, so it averages
+ * rather than aliases (as stb_image_resize's triangle filter). Output is planar CHW (all
  * of channel 0, then channel 1...), rows top to bottom, values v/255 in [0, 1].
+ *
+ * Darknet's own resize (no anti-aliasing) and letterbox are kept for Darknet-parity predictions.
  *
  * Left out: EXIF orientation, colour profiles, gamma, HDR (stb decodes .hdr, but it is not 8-bit
  * data and is converted with stb's default tone curve), animation.
@@ -43,5 +46,28 @@ int image_load(float *dst, const char *path, int w, int h, int c, cn_error *e);
 
 /* dst[i] = src[i] / 255.0f for i < n: how cached bytes become network input. */
 void image_u8_to_float(float *dst, const uint8_t *src, size_t n);
+
+/* Resizes each of the c planes of src (iw x ih bytes each, CHW) to w x h into dst: bilinear,
+ * widened when shrinking (anti-aliased), as image_load_u8. Returns 0, or -1 without memory. */
+int image_resize_u8(uint8_t *dst, int w, int h, const uint8_t *src, int iw, int ih, int c);
+
+/* Decodes path at its own size into *out: (*w) x (*h) x c bytes, planar CHW, malloc'd (free it).
+ * Same checks and conversions as image_load_u8, without the resize. Returns 0, or -1 with
+ * "path: problem" and *out NULL. Thread safe. */
+int image_decode(uint8_t **out, int *w, int *h, const char *path, int c, cn_error *e);
+
+/* Darknet's resize_image (pjreddie image.c), exactly: two passes of bilinear interpolation
+ * (columns, then rows) on the grid x * (iw-1)/(w-1), with no anti-aliasing, so shrinking by more
+ * than 2x skips pixels. src is iw x ih x c floats, dst w x h x c floats, both CHW. For
+ * Darknet-parity predictions; training and validation use the anti-aliased resize. Where
+ * Darknet divides by zero (w or h of 1) the scale is taken as 0 (the first column or row).
+ * Returns 0, or -1 when memory for the intermediate image runs out. */
+int image_resize_darknet(float *dst, int w, int h, const float *src, int iw, int ih, int c);
+
+/* Darknet's letterbox_image: resize src (iw x ih x c floats, CHW) with image_resize_darknet to
+ * fit inside w x h keeping its aspect ratio (new side = old * w / iw in integer arithmetic, as
+ * Darknet), centre it at ((w - nw) / 2, (h - nh) / 2) and fill the rest with 0.5. dst holds
+ * w x h x c floats. Returns 0, or -1 when memory for the intermediate image runs out. */
+int image_letterbox_darknet(float *dst, int w, int h, const float *src, int iw, int ih, int c);
 
 #endif

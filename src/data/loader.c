@@ -1,15 +1,21 @@
-/* loader.c - shuffled and sequential batches over an image list, with an optional cache of
- * decoded bytes. See loader.h for the contract.
+/* loader.c - the training stream (ring of batches filled by persistent pthreads), validation
+ * slices, the decoded-image cache and skipped-image reports. See loader.h for the contract.
  *
- * A batch is loaded in two steps. With the cache: (1) the batch's images not yet cached are
- * listed once each (a batch may hold an image twice), serially, then decoded into their cache
- * slots in parallel; (2) every slot converts its cached bytes to floats, in parallel. Without it:
- * each slot decodes into its own scratch bytes and converts, in parallel. Every parallel
- * iteration writes only its own slot; a failure is recorded under a critical section, keeping the
- * one earliest in the batch, so the error reported does not depend on thread timing.
+ * Locking: ld->mu guards the ring (slot states, batch numbers, next_claim, next_take, base, B),
+ * the epoch permutation and the report queue. A worker claims a batch under the lock (it also
+ * picks the batch's images there, since the permutation is shared), fills it without the lock,
+ * and marks it ready under the lock. Cache entries and bad-image flags are C11 atomics: an entry
+ * goes EMPTY -> BUSY (one writer, by compare-exchange) -> READY (release store), and readers use
+ * it only after an acquire load sees READY; anyone else decodes the image itself.
+ *
+ * Stream numbering: the samples of ring batch k are base + k*B .. base + k*B + B - 1, where base
+ * is the stream position at the last reposition (creation, loader_seek, batch-size change).
  */
 #include "data/loader.h"
 
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,231 +23,740 @@
 #include "core/rng.h"
 #include "data/image.h"
 
-enum { SLOT_EMPTY = 0, SLOT_READY = 1, SLOT_PENDING = 2 };
+#if defined(__SANITIZE_THREAD__)
+#define FILL_PARALLEL 0 /* TSan does not see libgomp's synchronisation */
+#else
+#define FILL_PARALLEL 1
+#endif
+
+#define STREAM_EPOCH (UINT64_C(1) << 63)  /* stream ids of epoch permutations */
+#define STREAM_PICK (UINT64_C(1) << 62)   /* of random and balanced picks */
+#define STREAM_MIX (UINT64_C(1) << 61)    /* of mixing partners' augmentation */
+#define MAX_REPORTS 64
+
+enum { CACHE_EMPTY, CACHE_BUSY, CACHE_READY, CACHE_NONE };
+enum { SLOT_FREE, SLOT_FILLING, SLOT_READY, SLOT_TAKING };
+
+struct cache_entry {
+    atomic_int state;
+    int w, h;
+    uint8_t *px; /* w x h x c bytes, CHW */
+};
+
+/* One batch of the ring. */
+struct slot {
+    float *x, *truth;
+    int *idx; /* the set index of each sample */
+    int state;
+    uint64_t number;
+    int failed;
+    cn_error err;
+};
+
+/* Scratch of one thread making samples. */
+struct maker {
+    uint8_t *bytes, *tmp;
+    size_t bytes_cap, tmp_cap;
+    float *mix, *mix_truth; /* the mixing partner */
+};
+
+struct worker_arg {
+    struct loader *ld;
+    struct maker mk;
+};
 
 struct loader {
     const struct image_list *list;
-    int w, h, c, classes;
-    size_t isize; /* bytes (and floats) per image: w*h*c */
-    cn_rng rng;
-    int *perm, pos; /* the current epoch's order; next position in it */
+    struct loader_opts o;
+    float *weights; /* classes values, or NULL */
+    size_t isize;   /* floats per image: w*h*c */
+    int geometry;   /* training samples warp native-size sources */
+    struct cache_entry *cache; /* list->n entries, or NULL */
+    uint8_t *cache_slab;       /* fixed-size entries: list->n * isize bytes */
+    atomic_size_t cache_used;
+    atomic_uchar *bad;         /* list->n flags: failed to decode, reported */
+    atomic_uint_least64_t skipped;
+    int *by_class, *class_start, *nonempty, nnonempty; /* balanced sampling */
+    pthread_mutex_t mu;
+    pthread_cond_t ready, space;
+    struct slot *slots;
+    int nslots, B, stop, filling;
+    uint64_t base, next_claim, next_take;
+    int *perm;
+    uint64_t perm_epoch; /* UINT64_MAX: none yet */
+    cn_error *reports;
+    int nreports, report_head;
     uint64_t seen;
-    uint8_t *cache;   /* list->n * isize bytes, or NULL */
-    uint8_t *state;   /* list->n SLOT_* flags for the cache */
-    int cap;          /* capacity of the per-batch arrays below */
-    int *idx, *todo;  /* list index of each batch slot; images to decode */
-    uint8_t *scratch; /* cap * isize bytes, without the cache */
+    struct maker own; /* the caller's scratch (workers = 0) */
+    pthread_t *threads;
+    struct worker_arg *args;
+    int nthreads;
 };
 
-/* The first failure of a batch, by slot. */
-struct first_fail {
-    int at;
-    cn_error e;
-};
-
-static void fail_note(struct first_fail *f, int at, const cn_error *e)
+static void maker_free(struct maker *m)
 {
-#pragma omp critical(loader_fail)
-    {
-        if (f->at < 0 || at < f->at) {
-            f->at = at;
-            f->e = *e;
-        }
-    }
+    free(m->bytes);
+    free(m->tmp);
+    free(m->mix);
+    free(m->mix_truth);
+    memset(m, 0, sizeof *m);
 }
 
-static int fail_report(const struct loader *ld, const struct first_fail *f, int i, cn_error *e)
+static int grow(uint8_t **p, size_t *cap, size_t n)
 {
-    if (e)
-        *e = f->e;
-    return cn_wrap(e, "%s:%d", ld->list->path, ld->list->lines[i]);
-}
-
-static void new_epoch(struct loader *ld)
-{
-    for (int i = 0; i < ld->list->n; i++)
-        ld->perm[i] = i;
-    cn_rng_shuffle(&ld->rng, ld->perm, ld->list->n);
-    ld->pos = 0;
-}
-
-/* Allocates the cache when the decoded list fits in cache_bytes; without memory, goes on
- * without it (the cache only saves time). */
-static void cache_setup(struct loader *ld, size_t cache_bytes)
-{
-    size_t total;
-    if (!cache_bytes || cn_mul(&total, ld->isize, (size_t)ld->list->n) || total > cache_bytes)
-        return;
-    ld->cache = malloc(total);
-    ld->state = calloc((size_t)ld->list->n, 1);
-    if (!ld->cache || !ld->state) {
-        free(ld->cache);
-        free(ld->state);
-        ld->cache = ld->state = NULL;
-    }
-}
-
-static int check_args(const struct image_list *list, int w, int h, int c, int classes, cn_error *e)
-{
-    if (w < 1 || h < 1 || c < 1 || c > 4 || classes < 1 || list->n < 1)
-        return cn_fail(e, "%s: cannot load %dx%dx%d images for %d classes from %d images",
-                       list->path, w, h, c, classes, list->n);
-    size_t isize;
-    if (cn_mul(&isize, (size_t)w * (size_t)h, (size_t)c) || isize > IMAGE_MAX_PIXELS * 4)
-        return cn_fail(e, "%s: %dx%dx%d input is too large", list->path, w, h, c);
-    for (int i = 0; i < list->n; i++)
-        if (list->labels[i] < 0 || list->labels[i] >= classes)
-            return cn_fail(e, "%s:%d: label %d is outside 0..%d", list->path, list->lines[i],
-                           list->labels[i], classes - 1);
-    return 0;
-}
-
-int loader_create(struct loader **out, const struct image_list *list, int w, int h, int c,
-                  int classes, uint64_t seed, size_t cache_bytes, cn_error *e)
-{
-    *out = NULL;
-    if (check_args(list, w, h, c, classes, e))
-        return -1;
-    struct loader *ld = xcalloc(1, sizeof *ld);
-    ld->list = list;
-    ld->w = w;
-    ld->h = h;
-    ld->c = c;
-    ld->classes = classes;
-    ld->isize = (size_t)w * (size_t)h * (size_t)c;
-    cn_rng_seed(&ld->rng, seed);
-    ld->perm = xmalloc(sizeof *ld->perm * (size_t)list->n);
-    new_epoch(ld);
-    cache_setup(ld, cache_bytes);
-    *out = ld;
-    return 0;
-}
-
-void loader_destroy(struct loader *ld)
-{
-    if (!ld)
-        return;
-    free(ld->perm);
-    free(ld->cache);
-    free(ld->state);
-    free(ld->idx);
-    free(ld->todo);
-    free(ld->scratch);
-    free(ld);
-}
-
-/* Grows the per-batch arrays to hold n slots. */
-static int reserve(struct loader *ld, int n, cn_error *e)
-{
-    if (n <= ld->cap)
+    if (n <= *cap)
         return 0;
-    ld->idx = xrealloc(ld->idx, sizeof *ld->idx * (size_t)n);
-    ld->todo = xrealloc(ld->todo, sizeof *ld->todo * (size_t)n);
-    if (!ld->cache) {
-        size_t bytes;
-        uint8_t *p = NULL;
-        if (!cn_mul(&bytes, ld->isize, (size_t)n))
-            p = realloc(ld->scratch, bytes);
-        if (!p)
-            return cn_fail(e, "%s: out of memory for a batch of %d images", ld->list->path, n);
-        ld->scratch = p;
-    }
-    ld->cap = n;
+    uint8_t *q = realloc(*p, n);
+    if (!q)
+        return -1;
+    *p = q;
+    *cap = n;
     return 0;
 }
 
-static void fill_truth(const struct loader *ld, float *truth, int count)
+/* ---- picking the images of the stream ---- */
+
+static void make_perm(struct loader *ld, uint64_t epoch)
 {
-    if (!truth)
-        return;
-    memset(truth, 0, sizeof *truth * (size_t)count * (size_t)ld->classes);
-    for (int b = 0; b < count; b++)
-        truth[(size_t)b * (size_t)ld->classes + (size_t)ld->list->labels[ld->idx[b]]] = 1.0f;
+    int n = ld->list->n;
+    for (int i = 0; i < n; i++)
+        ld->perm[i] = i;
+    cn_rng r;
+    cn_rng_seed_stream(&r, ld->o.seed, STREAM_EPOCH | epoch);
+    cn_rng_shuffle(&r, ld->perm, n);
+    ld->perm_epoch = epoch;
 }
 
-/* Decodes the batch's uncached images into the cache, then converts every slot. */
-static int load_cached(struct loader *ld, float *x, int count, cn_error *e)
+/* The set index of stream sample g. Called under ld->mu (the permutation is shared). */
+static int pick(struct loader *ld, uint64_t g)
 {
-    int ntodo = 0;
-    for (int b = 0; b < count; b++) {
-        int i = ld->idx[b];
-        if (ld->state[i] == SLOT_EMPTY) {
-            ld->state[i] = SLOT_PENDING;
-            ld->todo[ntodo++] = i;
+    uint64_t n = (uint64_t)ld->list->n;
+    if (ld->o.sampling == SAMPLING_EPOCH) {
+        if (ld->perm_epoch != g / n)
+            make_perm(ld, g / n);
+        return ld->perm[g % n];
+    }
+    cn_rng r;
+    cn_rng_seed_stream(&r, ld->o.seed, STREAM_PICK | g);
+    if (ld->o.sampling == SAMPLING_RANDOM)
+        return (int)cn_rng_below(&r, n);
+    int k = ld->nonempty[cn_rng_below(&r, (uint64_t)ld->nnonempty)];
+    int cnt = ld->class_start[k + 1] - ld->class_start[k];
+    return ld->by_class[ld->class_start[k] + (int)cn_rng_below(&r, (uint64_t)cnt)];
+}
+
+static void balanced_setup(struct loader *ld)
+{
+    const struct image_list *l = ld->list;
+    int C = ld->o.classes;
+    ld->class_start = xcalloc((size_t)C + 1, sizeof *ld->class_start);
+    ld->by_class = xmalloc(sizeof *ld->by_class * (size_t)l->n);
+    ld->nonempty = xmalloc(sizeof *ld->nonempty * (size_t)C);
+    for (int i = 0; i < l->n; i++)
+        ld->class_start[l->labels[i] + 1]++;
+    for (int k = 0; k < C; k++) {
+        if (ld->class_start[k + 1])
+            ld->nonempty[ld->nnonempty++] = k;
+        ld->class_start[k + 1] += ld->class_start[k];
+    }
+    int *fill = xmalloc(sizeof *fill * (size_t)C);
+    memcpy(fill, ld->class_start, sizeof *fill * (size_t)C);
+    for (int i = 0; i < l->n; i++)
+        ld->by_class[fill[l->labels[i]]++] = i;
+    free(fill);
+}
+
+/* ---- sources: decoded bytes of one image ---- */
+
+/* IDX images are gray; c channels as stb_image converts gray (copies, alpha 255). */
+static void gray_to_channels(uint8_t *dst, const uint8_t *g, size_t plane, int c)
+{
+    for (int k = 0; k < c; k++)
+        if (k == (c == 2 ? 1 : 3))
+            memset(dst + (size_t)k * plane, 255, plane);
+        else
+            memcpy(dst + (size_t)k * plane, g, plane);
+}
+
+/* A native-size source: the image's bytes, CHW, c channels, iw x ih. */
+struct source {
+    const uint8_t *px;
+    int iw, ih;
+    uint8_t *owned; /* malloc'd when not from the cache or the IDX set */
+};
+
+/* Offers a decoded image to the cache (native mode): it keeps px when it wins the entry and the
+ * budget allows; returns 1 when it kept it. */
+static int cache_offer(struct loader *ld, int i, uint8_t *px, int iw, int ih)
+{
+    struct cache_entry *ce = &ld->cache[i];
+    int expect = CACHE_EMPTY;
+    if (!atomic_compare_exchange_strong(&ce->state, &expect, CACHE_BUSY))
+        return 0;
+    size_t bytes = (size_t)iw * (size_t)ih * (size_t)ld->o.c;
+    size_t before = atomic_fetch_add(&ld->cache_used, bytes);
+    if (before + bytes > ld->o.cache_bytes) {
+        atomic_fetch_sub(&ld->cache_used, bytes);
+        atomic_store_explicit(&ce->state, CACHE_NONE, memory_order_release);
+        return 0;
+    }
+    ce->px = px;
+    ce->w = iw;
+    ce->h = ih;
+    atomic_store_explicit(&ce->state, CACHE_READY, memory_order_release);
+    return 1;
+}
+
+/* The native-size source of image i (geometry mode). */
+static int native_source(struct loader *ld, struct maker *mk, int i, struct source *s, cn_error *e)
+{
+    const struct image_list *l = ld->list;
+    memset(s, 0, sizeof *s);
+    if (l->pixels) {
+        size_t plane = (size_t)l->pw * (size_t)l->ph;
+        if (grow(&mk->bytes, &mk->bytes_cap, plane * (size_t)ld->o.c))
+            return cn_fail(e, "%s: out of memory", l->paths[i]);
+        gray_to_channels(mk->bytes, l->pixels + (size_t)i * plane, plane, ld->o.c);
+        *s = (struct source){mk->bytes, l->pw, l->ph, NULL};
+        return 0;
+    }
+    struct cache_entry *ce = ld->cache ? &ld->cache[i] : NULL;
+    if (ce && atomic_load_explicit(&ce->state, memory_order_acquire) == CACHE_READY) {
+        *s = (struct source){ce->px, ce->w, ce->h, NULL};
+        return 0;
+    }
+    uint8_t *px;
+    int iw, ih;
+    if (image_decode(&px, &iw, &ih, l->paths[i], ld->o.c, e))
+        return -1;
+    *s = (struct source){px, iw, ih, px};
+    if (ce && cache_offer(ld, i, px, iw, ih))
+        s->owned = NULL;
+    return 0;
+}
+
+/* Image i at w x h as bytes (fixed mode): from the cache slab, or decoded (and cached). */
+static int fixed_bytes(struct loader *ld, struct maker *mk, int i, const uint8_t **out,
+                       cn_error *e)
+{
+    const struct image_list *l = ld->list;
+    const struct loader_opts *o = &ld->o;
+    if (l->pixels) {
+        size_t plane = (size_t)l->pw * (size_t)l->ph, need = plane * (size_t)o->c;
+        if (grow(&mk->tmp, &mk->tmp_cap, need) || grow(&mk->bytes, &mk->bytes_cap, ld->isize))
+            return cn_fail(e, "%s: out of memory", l->paths[i]);
+        gray_to_channels(mk->tmp, l->pixels + (size_t)i * plane, plane, o->c);
+        if (image_resize_u8(mk->bytes, o->w, o->h, mk->tmp, l->pw, l->ph, o->c))
+            return cn_fail(e, "%s: out of memory resizing", l->paths[i]);
+        *out = mk->bytes;
+        return 0;
+    }
+    struct cache_entry *ce = ld->cache_slab ? &ld->cache[i] : NULL; /* native entries: not here */
+    uint8_t *slot = ce ? ld->cache_slab + (size_t)i * ld->isize : NULL;
+    if (ce && atomic_load_explicit(&ce->state, memory_order_acquire) == CACHE_READY) {
+        *out = slot;
+        return 0;
+    }
+    if (grow(&mk->bytes, &mk->bytes_cap, ld->isize))
+        return cn_fail(e, "%s: out of memory", l->paths[i]);
+    if (image_load_u8(mk->bytes, l->paths[i], o->w, o->h, o->c, e))
+        return -1;
+    *out = mk->bytes;
+    int expect = CACHE_EMPTY;
+    if (ce && atomic_compare_exchange_strong(&ce->state, &expect, CACHE_BUSY)) {
+        memcpy(slot, mk->bytes, ld->isize);
+        atomic_store_explicit(&ce->state, CACHE_READY, memory_order_release);
+    }
+    return 0;
+}
+
+/* ---- making one sample ---- */
+
+/* Image i into x (w x h x c floats in [0, 1]); train adds the random steps 1-4. Returns 0, -1
+ * when the image cannot be decoded (e says why), -2 on out of memory. */
+static int load_image(struct loader *ld, struct maker *mk, int i, float *x, int train, cn_rng *r,
+                      cn_error *e)
+{
+    const struct loader_opts *o = &ld->o;
+    if (train && ld->geometry) {
+        struct source s;
+        if (native_source(ld, mk, i, &s, e))
+            return -1;
+        int bad = aug_geometry(x, o->w, o->h, s.px, s.iw, s.ih, o->c, &o->aug, r, &mk->tmp,
+                               &mk->tmp_cap);
+        free(s.owned);
+        if (bad) {
+            cn_fail(e, "%s: out of memory augmenting", ld->list->paths[i]);
+            return -2;
+        }
+    } else {
+        const uint8_t *px = NULL;
+        if (fixed_bytes(ld, mk, i, &px, e))
+            return -1;
+        image_u8_to_float(x, px, ld->isize);
+    }
+    if (train)
+        aug_photometric(x, o->w, o->h, o->c, &o->aug, r);
+    return 0;
+}
+
+static void report_bad(struct loader *ld, int i, const cn_error *why)
+{
+    if (atomic_exchange(&ld->bad[i], 1))
+        return;
+    atomic_fetch_add(&ld->skipped, 1);
+    pthread_mutex_lock(&ld->mu);
+    if (ld->nreports < MAX_REPORTS) {
+        cn_error *m = &ld->reports[ld->nreports++];
+        const struct image_list *l = ld->list;
+        if (l->kind == LIST_FILE)
+            cn_fail(m, "%s:%d: %s (skipped)", l->path, l->lines[i], why->msg);
+        else
+            cn_fail(m, "%s (skipped)", why->msg);
+    }
+    pthread_mutex_unlock(&ld->mu);
+}
+
+/* load_image for the stream: an image that fails is reported and replaced by the next one in set
+ * order that decodes. *label gets the class of the image used. */
+static int load_stream(struct loader *ld, struct maker *mk, int i, float *x, cn_rng *r,
+                       int *label, cn_error *e)
+{
+    int n = ld->list->n;
+    for (int tries = 0; tries < n; tries++, i = (i + 1) % n) {
+        if (atomic_load_explicit(&ld->bad[i], memory_order_relaxed))
+            continue;
+        cn_error why;
+        int rc = load_image(ld, mk, i, x, 1, r, &why);
+        if (rc == 0) {
+            *label = ld->list->labels[i];
+            return 0;
+        }
+        if (rc == -2) {
+            *e = why;
+            return -1;
+        }
+        report_bad(ld, i, &why);
+    }
+    return cn_fail(e, "%s: no image of the set can be decoded", ld->list->path);
+}
+
+static float weight_of(const struct loader *ld, int label)
+{
+    return ld->weights ? ld->weights[label] : 1.0f;
+}
+
+/* Stream sample g, a draw of image i: steps 1-7 of augment.h. */
+static int make_sample(struct loader *ld, struct maker *mk, uint64_t g, int i, float *x, float *t,
+                       cn_error *e)
+{
+    const struct loader_opts *o = &ld->o;
+    cn_rng r;
+    cn_rng_seed_stream(&r, o->seed, g);
+    int label, label2;
+    if (load_stream(ld, mk, i, x, &r, &label, e))
+        return -1;
+    float lambda = 1, weight = weight_of(ld, label);
+    int cut;
+    memset(t, 0, sizeof *t * (size_t)o->classes);
+    if (aug_mix_draw(&o->aug, &r, &lambda, &cut)) {
+        int j = (int)cn_rng_below(&r, (uint64_t)ld->list->n);
+        cn_rng r2;
+        cn_rng_seed_stream(&r2, o->seed, STREAM_MIX | g);
+        if (load_stream(ld, mk, j, mk->mix, &r2, &label2, e))
+            return -1;
+        lambda = aug_mix_apply(x, mk->mix, o->w, o->h, o->c, lambda, cut, &r);
+        t[label2] += 1 - lambda;
+        weight = lambda * weight + (1 - lambda) * weight_of(ld, label2);
+    }
+    t[label] += lambda;
+    float eps = o->aug.label_smooth;
+    for (int k = 0; k < o->classes; k++)
+        t[k] = ((1 - eps) * t[k] + eps / (float)o->classes) * weight;
+    aug_normalize(x, 1, o->w, o->h, o->c, &o->aug);
+    return 0;
+}
+
+/* Fills count stream samples starting at g with the images idx[0..count). */
+static int fill_batch(struct loader *ld, struct maker *mk, float *x, float *truth, const int *idx,
+                      uint64_t g, int count, cn_error *e)
+{
+    size_t C = (size_t)ld->o.classes;
+    float *scratch = truth ? NULL : xmalloc(sizeof *scratch * C);
+    int rc = 0;
+    for (int b = 0; b < count && !rc; b++)
+        rc = make_sample(ld, mk, g + (uint64_t)b, idx[b], x + (size_t)b * ld->isize,
+                         truth ? truth + (size_t)b * C : scratch, e);
+    free(scratch);
+    return rc;
+}
+
+/* ---- the ring ---- */
+
+static void *worker_main(void *p)
+{
+    struct worker_arg *a = p;
+    struct loader *ld = a->ld;
+    sigset_t all; /* signals (SIGINT from the train loop's handler) go to the caller's thread */
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    pthread_mutex_lock(&ld->mu);
+    for (;;) {
+        while (!ld->stop && !(ld->B > 0 && ld->next_claim < ld->next_take + (uint64_t)ld->nslots))
+            pthread_cond_wait(&ld->space, &ld->mu);
+        if (ld->stop)
+            break;
+        struct slot *s = &ld->slots[ld->next_claim % (uint64_t)ld->nslots];
+        CN_ASSERT(s->state == SLOT_FREE);
+        s->number = ld->next_claim++;
+        s->state = SLOT_FILLING;
+        ld->filling++;
+        uint64_t g = ld->base + s->number * (uint64_t)ld->B;
+        int count = ld->B;
+        for (int b = 0; b < count; b++)
+            s->idx[b] = pick(ld, g + (uint64_t)b);
+        pthread_mutex_unlock(&ld->mu);
+        cn_error err;
+        int rc = fill_batch(ld, &a->mk, s->x, s->truth, s->idx, g, count, &err);
+        pthread_mutex_lock(&ld->mu);
+        s->failed = rc != 0;
+        if (rc)
+            s->err = err;
+        s->state = SLOT_READY;
+        ld->filling--;
+        pthread_cond_broadcast(&ld->ready);
+    }
+    pthread_mutex_unlock(&ld->mu);
+    return NULL;
+}
+
+static void slots_free(struct loader *ld)
+{
+    for (int k = 0; k < ld->nslots && ld->slots; k++) {
+        cn_free_floats(ld->slots[k].x);
+        cn_free_floats(ld->slots[k].truth);
+        free(ld->slots[k].idx);
+    }
+    free(ld->slots);
+    ld->slots = NULL;
+    ld->B = 0;
+}
+
+/* Allocates the ring for batches of B images (workers > 0). */
+static int slots_alloc(struct loader *ld, int B, cn_error *e)
+{
+    size_t nx, nt;
+    if (cn_mul(&nx, ld->isize, (size_t)B) || cn_mul(&nt, (size_t)ld->o.classes, (size_t)B))
+        return cn_fail(e, "%s: batch of %d images is too large", ld->list->path, B);
+    ld->slots = xcalloc((size_t)ld->nslots, sizeof *ld->slots);
+    for (int k = 0; k < ld->nslots; k++) {
+        struct slot *s = &ld->slots[k];
+        s->x = cn_alloc_floats(nx, "loader batch", e);
+        s->truth = s->x ? cn_alloc_floats(nt, "loader truth", e) : NULL;
+        s->idx = xmalloc(sizeof *s->idx * (size_t)B);
+        if (!s->truth) {
+            slots_free(ld);
+            return -1;
         }
     }
-    const struct image_list *l = ld->list;
-    struct first_fail f = {.at = -1};
-#pragma omp parallel for schedule(dynamic, 4)
-    for (int t = 0; t < ntodo; t++) {
-        int i = ld->todo[t];
-        cn_error err;
-        int bad = image_load_u8(ld->cache + (size_t)i * ld->isize, l->paths[i], ld->w, ld->h, ld->c,
-                                &err);
-        ld->state[i] = bad ? SLOT_EMPTY : SLOT_READY;
-        if (bad)
-            fail_note(&f, t, &err);
-    }
-    if (f.at >= 0)
-        return fail_report(ld, &f, ld->todo[f.at], e);
-#pragma omp parallel for schedule(static)
-    for (int b = 0; b < count; b++)
-        image_u8_to_float(x + (size_t)b * ld->isize, ld->cache + (size_t)ld->idx[b] * ld->isize,
-                          ld->isize);
+    ld->B = B;
     return 0;
 }
 
-static int load_uncached(struct loader *ld, float *x, int count, cn_error *e)
+/* Under ld->mu: waits for the workers to finish what they are filling, drops the ring's
+ * contents and restarts it at stream position seen with batches of B (0: idle). */
+static int reposition(struct loader *ld, uint64_t seen, int B, cn_error *e)
 {
-    const struct image_list *l = ld->list;
-    struct first_fail f = {.at = -1};
-#pragma omp parallel for schedule(dynamic, 4)
-    for (int b = 0; b < count; b++) {
-        uint8_t *bytes = ld->scratch + (size_t)b * ld->isize;
-        cn_error err;
-        if (image_load_u8(bytes, l->paths[ld->idx[b]], ld->w, ld->h, ld->c, &err))
-            fail_note(&f, b, &err);
-        else
-            image_u8_to_float(x + (size_t)b * ld->isize, bytes, ld->isize);
+    while (ld->filling > 0)
+        pthread_cond_wait(&ld->ready, &ld->mu);
+    int rc = 0;
+    if (B != ld->B && ld->nthreads) {
+        slots_free(ld);
+        rc = B ? slots_alloc(ld, B, e) : 0;
     }
-    if (f.at >= 0)
-        return fail_report(ld, &f, ld->idx[f.at], e);
-    return 0;
+    for (int k = 0; k < ld->nslots && ld->slots; k++)
+        ld->slots[k].state = SLOT_FREE;
+    ld->base = ld->seen = seen;
+    ld->next_claim = ld->next_take = 0;
+    if (!ld->nthreads)
+        ld->B = B;
+    pthread_cond_broadcast(&ld->space);
+    return rc;
 }
 
-/* Loads the images ld->idx[0..count) into x and truth. */
-static int load_slots(struct loader *ld, float *x, float *truth, int count, cn_error *e)
+int loader_seek(struct loader *ld, uint64_t seen, cn_error *e)
 {
-    fill_truth(ld, truth, count);
-    return ld->cache ? load_cached(ld, x, count, e) : load_uncached(ld, x, count, e);
+    pthread_mutex_lock(&ld->mu);
+    int rc = reposition(ld, seen, ld->B, e);
+    pthread_mutex_unlock(&ld->mu);
+    return rc;
+}
+
+/* workers = 0: the batch is made here, into the caller's buffers. */
+static int next_inline(struct loader *ld, float *x, float *truth, int batch, cn_error *e)
+{
+    int *idx = xmalloc(sizeof *idx * (size_t)batch);
+    pthread_mutex_lock(&ld->mu);
+    for (int b = 0; b < batch; b++)
+        idx[b] = pick(ld, ld->seen + (uint64_t)b);
+    pthread_mutex_unlock(&ld->mu);
+    int rc = fill_batch(ld, &ld->own, x, truth, idx, ld->seen, batch, e);
+    free(idx);
+    ld->seen += (uint64_t)batch;
+    return rc;
 }
 
 int loader_next(struct loader *ld, float *x, float *truth, int batch, cn_error *e)
 {
     if (batch < 1)
         return cn_fail(e, "%s: batch of %d images", ld->list->path, batch);
-    if (reserve(ld, batch, e))
+    if (!ld->nthreads)
+        return next_inline(ld, x, truth, batch, e);
+    pthread_mutex_lock(&ld->mu);
+    if (batch != ld->B && reposition(ld, ld->seen, batch, e)) {
+        pthread_mutex_unlock(&ld->mu);
         return -1;
-    for (int b = 0; b < batch; b++) {
-        if (ld->pos == ld->list->n)
-            new_epoch(ld);
-        ld->idx[b] = ld->perm[ld->pos++];
     }
+    uint64_t number = ld->next_take;
+    struct slot *s = &ld->slots[number % (uint64_t)ld->nslots];
+    while (!(s->state == SLOT_READY && s->number == number))
+        pthread_cond_wait(&ld->ready, &ld->mu);
+    s->state = SLOT_TAKING;
+    pthread_mutex_unlock(&ld->mu);
+    int failed = s->failed;
+    if (failed && e)
+        *e = s->err;
+    memcpy(x, s->x, sizeof *x * ld->isize * (size_t)batch);
+    if (truth)
+        memcpy(truth, s->truth, sizeof *truth * (size_t)ld->o.classes * (size_t)batch);
+    pthread_mutex_lock(&ld->mu);
+    s->state = SLOT_FREE;
+    ld->next_take++;
     ld->seen += (uint64_t)batch;
-    return load_slots(ld, x, truth, batch, e);
+    pthread_cond_broadcast(&ld->space);
+    pthread_mutex_unlock(&ld->mu);
+    return failed ? -1 : 0;
+}
+
+/* ---- creation ---- */
+
+void loader_opts_default(struct loader_opts *o, int w, int h, int c, int classes, uint64_t seed)
+{
+    memset(o, 0, sizeof *o);
+    o->w = w;
+    o->h = h;
+    o->c = c;
+    o->classes = classes;
+    o->seed = seed;
+    o->sampling = SAMPLING_EPOCH;
+    aug_config_default(&o->aug);
+}
+
+static int check_args(const struct image_list *list, const struct loader_opts *o, cn_error *e)
+{
+    if (o->w < 1 || o->h < 1 || o->c < 1 || o->c > 4 || o->classes < 1 || list->n < 1)
+        return cn_fail(e, "%s: cannot load %dx%dx%d images for %d classes from %d images",
+                       list->path, o->w, o->h, o->c, o->classes, list->n);
+    if (o->workers < 0 || o->workers > 64 || o->batch < 0)
+        return cn_fail(e, "%s: %d workers, batch %d", list->path, o->workers, o->batch);
+    size_t isize;
+    if (cn_mul(&isize, (size_t)o->w * (size_t)o->h, (size_t)o->c) || isize > IMAGE_MAX_PIXELS * 4)
+        return cn_fail(e, "%s: %dx%dx%d input is too large", list->path, o->w, o->h, o->c);
+    for (int i = 0; i < list->n; i++) {
+        if (list->labels[i] >= 0 && list->labels[i] < o->classes)
+            continue;
+        if (list->kind == LIST_FILE)
+            return cn_fail(e, "%s:%d: label %d is outside 0..%d", list->path, list->lines[i],
+                           list->labels[i], o->classes - 1);
+        return cn_fail(e, "%s: label %d is outside 0..%d", list->paths[i], list->labels[i],
+                       o->classes - 1);
+    }
+    return 0;
+}
+
+/* The cache: fixed-size entries (all or nothing) or native-size ones within the budget. */
+static void cache_setup(struct loader *ld)
+{
+    size_t total, n = (size_t)ld->list->n;
+    if (!ld->o.cache_bytes || ld->list->pixels)
+        return;
+    if (!ld->geometry) {
+        if (cn_mul(&total, ld->isize, n) || total > ld->o.cache_bytes ||
+            !(ld->cache_slab = malloc(total)))
+            return;
+    }
+    ld->cache = calloc(n, sizeof *ld->cache);
+    if (!ld->cache) {
+        free(ld->cache_slab);
+        ld->cache_slab = NULL;
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        atomic_init(&ld->cache[i].state, CACHE_EMPTY);
+}
+
+static int start_workers(struct loader *ld, cn_error *e)
+{
+    int n = ld->o.workers;
+    ld->threads = xcalloc((size_t)n, sizeof *ld->threads);
+    ld->args = xcalloc((size_t)n, sizeof *ld->args);
+    for (int k = 0; k < n; k++) {
+        ld->args[k].ld = ld;
+        ld->args[k].mk.mix = xmalloc(sizeof(float) * ld->isize);
+        if (pthread_create(&ld->threads[k], NULL, worker_main, &ld->args[k]))
+            return cn_fail(e, "%s: cannot start loader thread %d of %d", ld->list->path, k + 1, n);
+        ld->nthreads = k + 1;
+    }
+    return 0;
+}
+
+int loader_open(struct loader **out, const struct image_list *list, const struct loader_opts *o,
+                cn_error *e)
+{
+    *out = NULL;
+    if (check_args(list, o, e))
+        return -1;
+    struct loader *ld = xcalloc(1, sizeof *ld);
+    ld->list = list;
+    ld->o = *o;
+    ld->isize = (size_t)o->w * (size_t)o->h * (size_t)o->c;
+    ld->geometry = aug_has_geometry(&o->aug);
+    if (o->class_weights) {
+        ld->weights = xmalloc(sizeof *ld->weights * (size_t)o->classes);
+        memcpy(ld->weights, o->class_weights, sizeof *ld->weights * (size_t)o->classes);
+        ld->o.class_weights = ld->weights;
+    }
+    ld->perm = xmalloc(sizeof *ld->perm * (size_t)list->n);
+    ld->perm_epoch = UINT64_MAX;
+    ld->bad = xcalloc((size_t)list->n, sizeof *ld->bad);
+    ld->reports = xcalloc(MAX_REPORTS, sizeof *ld->reports);
+    ld->own.mix = xmalloc(sizeof(float) * ld->isize);
+    if (o->sampling == SAMPLING_BALANCED)
+        balanced_setup(ld);
+    cache_setup(ld);
+    pthread_mutex_init(&ld->mu, NULL);
+    pthread_cond_init(&ld->ready, NULL);
+    pthread_cond_init(&ld->space, NULL);
+    ld->nslots = o->workers + 1;
+    *out = ld;
+    if (o->workers && start_workers(ld, e)) {
+        loader_destroy(ld);
+        *out = NULL;
+        return -1;
+    }
+    if (o->batch) {
+        pthread_mutex_lock(&ld->mu);
+        int rc = reposition(ld, 0, o->batch, e);
+        pthread_mutex_unlock(&ld->mu);
+        if (rc) {
+            loader_destroy(ld);
+            *out = NULL;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int loader_create(struct loader **out, const struct image_list *list, int w, int h, int c,
+                  int classes, uint64_t seed, size_t cache_bytes, cn_error *e)
+{
+    struct loader_opts o;
+    loader_opts_default(&o, w, h, c, classes, seed);
+    o.cache_bytes = cache_bytes;
+    return loader_open(out, list, &o, e);
+}
+
+static void cache_free(struct loader *ld)
+{
+    if (ld->cache && !ld->cache_slab)
+        for (int i = 0; i < ld->list->n; i++)
+            if (atomic_load(&ld->cache[i].state) == CACHE_READY)
+                free(ld->cache[i].px);
+    free(ld->cache);
+    free(ld->cache_slab);
+}
+
+void loader_destroy(struct loader *ld)
+{
+    if (!ld)
+        return;
+    pthread_mutex_lock(&ld->mu);
+    ld->stop = 1;
+    pthread_cond_broadcast(&ld->space);
+    pthread_mutex_unlock(&ld->mu);
+    for (int k = 0; k < ld->nthreads; k++)
+        pthread_join(ld->threads[k], NULL);
+    for (int k = 0; ld->args && k < ld->o.workers; k++)
+        maker_free(&ld->args[k].mk);
+    free(ld->threads);
+    free(ld->args);
+    slots_free(ld);
+    pthread_cond_destroy(&ld->ready);
+    pthread_cond_destroy(&ld->space);
+    pthread_mutex_destroy(&ld->mu);
+    maker_free(&ld->own);
+    cache_free(ld);
+    free(ld->weights);
+    free(ld->perm);
+    free((void *)ld->bad);
+    free(ld->reports);
+    free(ld->by_class);
+    free(ld->class_start);
+    free(ld->nonempty);
+    free(ld);
+}
+
+/* ---- validation slices ---- */
+
+/* Image first+b of a slice into x and truth (no random steps, normalised). */
+static int fill_one(struct loader *ld, struct maker *mk, int i, float *x, float *t, cn_error *e)
+{
+    const struct loader_opts *o = &ld->o;
+    int rc = load_image(ld, mk, i, x, 0, NULL, e);
+    if (rc)
+        return rc;
+    aug_normalize(x, 1, o->w, o->h, o->c, &o->aug);
+    if (t) {
+        memset(t, 0, sizeof *t * (size_t)o->classes);
+        t[ld->list->labels[i]] = weight_of(ld, ld->list->labels[i]);
+    }
+    return 0;
 }
 
 int loader_fill(struct loader *ld, float *x, float *truth, int first, int count, cn_error *e)
 {
-    if (first < 0 || count < 1 || count > ld->list->n - first)
-        return cn_fail(e, "%s: images %d..%d requested, but the list has %d", ld->list->path, first,
-                       first + count - 1, ld->list->n);
-    if (reserve(ld, count, e))
-        return -1;
-    for (int b = 0; b < count; b++)
-        ld->idx[b] = first + b;
-    return load_slots(ld, x, truth, count, e);
+    const struct image_list *l = ld->list;
+    if (first < 0 || count < 1 || count > l->n - first)
+        return cn_fail(e, "%s: images %d..%d requested, but the list has %d", l->path, first,
+                       first + count - 1, l->n);
+    int fail_at = -1;
+    cn_error first_err;
+#pragma omp parallel if (FILL_PARALLEL && count > 1)
+    {
+        struct maker mk = {0};
+#pragma omp for schedule(dynamic, 4)
+        for (int b = 0; b < count; b++) {
+            cn_error err;
+            if (fill_one(ld, &mk, first + b, x + (size_t)b * ld->isize,
+                         truth ? truth + (size_t)b * (size_t)ld->o.classes : NULL, &err)) {
+#pragma omp critical(loader_fill_fail)
+                if (fail_at < 0 || b < fail_at) {
+                    fail_at = b;
+                    first_err = err;
+                }
+            }
+        }
+        maker_free(&mk);
+    }
+    if (fail_at < 0)
+        return 0;
+    if (e)
+        *e = first_err;
+    int i = first + fail_at;
+    return l->kind == LIST_FILE ? cn_wrap(e, "%s:%d", l->path, l->lines[i]) : -1;
 }
+
+/* ---- queries ---- */
 
 uint64_t loader_epoch(const struct loader *ld)
 {
@@ -258,7 +773,25 @@ int loader_cached(const struct loader *ld)
     return ld->cache != NULL;
 }
 
-/* Appends "; <message of image i>" for the first few bad images, then the count left. */
+uint64_t loader_skipped(const struct loader *ld)
+{
+    return atomic_load(&((struct loader *)ld)->skipped);
+}
+
+int loader_warning(struct loader *ld, cn_error *e)
+{
+    pthread_mutex_lock(&ld->mu);
+    int have = ld->report_head < ld->nreports;
+    if (have && e)
+        *e = ld->reports[ld->report_head];
+    ld->report_head += have;
+    pthread_mutex_unlock(&ld->mu);
+    return have;
+}
+
+/* ---- checking a set before training ---- */
+
+/* Appends "; <where>: <message of image i>" for the first few bad images, then the count left. */
 static void describe_bad(const struct image_list *l, const uint8_t *bad, int nbad, cn_error *e)
 {
     enum { SHOWN = 3 };
@@ -269,8 +802,11 @@ static void describe_bad(const struct image_list *l, const uint8_t *bad, int nba
             continue;
         cn_error one;
         image_check(l->paths[i], &one);
-        int w = snprintf(e->msg + len, sizeof e->msg - len, "%s%s:%d: %s", shown ? "; " : "",
-                         l->path, l->lines[i], one.msg);
+        int w = l->kind == LIST_FILE
+                    ? snprintf(e->msg + len, sizeof e->msg - len, "%s%s:%d: %s", shown ? "; " : "",
+                               l->path, l->lines[i], one.msg)
+                    : snprintf(e->msg + len, sizeof e->msg - len, "%s%s", shown ? "; " : "",
+                               one.msg);
         len = w < 0 ? len : CN_MIN(len + (size_t)w, sizeof e->msg - 1);
         shown++;
     }
@@ -280,8 +816,10 @@ static void describe_bad(const struct image_list *l, const uint8_t *bad, int nba
 
 int loader_check_all(const struct image_list *list, cn_error *e)
 {
+    if (list->pixels)
+        return 0;
     uint8_t *bad = xcalloc((size_t)list->n, 1);
-#pragma omp parallel for schedule(dynamic, 64)
+#pragma omp parallel for schedule(dynamic, 64) if (FILL_PARALLEL)
     for (int i = 0; i < list->n; i++)
         bad[i] = image_check(list->paths[i], NULL) != 0;
     int nbad = 0;

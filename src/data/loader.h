@@ -1,20 +1,37 @@
-/* loader.h - batches of network input and one-hot truth from an image list.
+/* loader.h - batches of network input and truth from an image set, made by background threads.
  *
- * Training (loader_next): epochs of a shuffled order. Each epoch is a fresh permutation drawn from
- * the loader's own cn_rng, seeded once from the seed at creation, so the sequence of batches is a
- * function of the seed and the list alone (not of threads, timing or the cache). A batch that
- * runs past the end of an epoch continues with the next one, so the same image can appear twice
- * in a batch only when the batch is larger than the list or straddles two epochs.
- * Validation (loader_fill): a slice of the list in list order.
+ * The stream (loader_next): sample g = 0, 1, 2... of the training stream is a pure function of
+ * (seed, g, the image set, the options): its image comes from the sampling rule, and every random
+ * choice of its augmentation from its own cn_rng stream, cn_rng_seed_stream(seed, g). So the
+ * batches are the same, bit for bit, whatever the number of workers, the cache or the timing,
+ * and any point of the stream can be reached without replaying it (loader_seek). Sampling
+ * (augment.h, sampling=):
+ *   epoch    - epoch k = samples k*n .. k*n+n-1 is a permutation of the n images, shuffled from
+ *              stream (seed, 2^63 + k); a batch that runs past an epoch continues in the next.
+ *   random   - each sample an image uniform over the set, with replacement (Darknet's way).
+ *   balanced - each sample a class uniform over the classes that have images, then an image of
+ *              that class uniform (for imbalanced sets).
+ * Batches: ring of workers+1 preallocated batches; each of `workers` persistent threads claims
+ * the next batch number, fills it (decode, augment, truth) and marks it ready, while loader_next
+ * hands them out in order (it copies one into the caller's buffers). Mutex and two condition
+ * variables; no thread is created per batch. With workers = 0, loader_next makes each batch in
+ * the caller's thread. Input rows are CHW floats (in [0, 1] before mean/std normalisation),
+ * batch major; truth rows are `classes` floats (augment.h steps 5-6; class weights scale them).
  *
- * Images in a batch are decoded in parallel (OpenMP over images). When the whole list, decoded to
- * w*h*c bytes per image, fits in cache_bytes, each image is decoded once and later reads come from
- * memory (Fashion-MNIST at 28x28x1: 60,000 x 784 bytes = 47 MB). Cached or not, an image yields
- * the same bytes, so batches are identical either way. Input rows are CHW floats in [0, 1], batch
- * major; truth rows are `classes` floats, 1 at the image's label and 0 elsewhere.
+ * Images that fail to decode in the stream (the header passed loader_check_all but the data is
+ * truncated, or a file vanished) are skipped: the sample takes the next image of the set, in set
+ * order, that decodes. Each such image is reported once (loader_warning) and counted
+ * (loader_skipped). Since a file fails every time, the substitute does not depend on timing.
  *
- * Left out: augmentation (crops, flips, colour jitter) and background threads; the decode runs
- * in the caller's thread team while it waits.
+ * Validation (loader_fill): images first..first+count-1 in set order, no random augmentation
+ * (mean/std normalisation still applies), decode errors are errors. It runs in the caller (OpenMP
+ * over images, serial under ThreadSanitizer, whose runtime does not see libgomp's barriers).
+ *
+ * Cache: when the decoded set fits in cache_bytes, each image is decoded once. Without geometric
+ * augmentation the cache holds w x h x c bytes per image and is all or nothing (decided at
+ * creation); with it, images are kept at their own size until cache_bytes is used up. A cached
+ * and a decoded image give the same bytes, so batches are identical either way. Resizing is
+ * anti-aliased bilinear (image.h).
  */
 #ifndef CN_DATA_LOADER_H
 #define CN_DATA_LOADER_H
@@ -23,41 +40,80 @@
 #include <stdint.h>
 
 #include "core/common.h"
+#include "data/augment.h"
 #include "data/list.h"
 
 struct loader;
 
-/* Creates a loader over list (borrowed: it must outlive the loader) producing w x h x c images
- * and truth rows of length classes (every label of list must be < classes). cache_bytes bounds
- * the decoded-image cache; 0 turns it off. Returns 0, or -1 with a message. */
+struct loader_opts {
+    int w, h, c, classes;
+    uint64_t seed;
+    size_t cache_bytes;   /* 0 turns the cache off */
+    int workers;          /* background threads, 0..64; 0 = in the caller's thread */
+    int batch;            /* images per loader_next, to start prefetching at once; 0 = learn it
+                             from the first loader_next */
+    enum sampling sampling;
+    const float *class_weights; /* classes positive weights (copied), or NULL */
+    struct aug_config aug;      /* training augmentation; loader_fill only normalises */
+};
+
+/* Options with w x h x c, classes and seed set, no cache, no workers, epoch sampling, no
+ * augmentation. */
+void loader_opts_default(struct loader_opts *o, int w, int h, int c, int classes, uint64_t seed);
+
+/* Creates a loader over list (borrowed: it must outlive the loader). Every label of list must be
+ * < classes; balanced sampling needs an image in at least one class. Starts the workers. Returns
+ * 0, or -1 with a message. */
+int loader_open(struct loader **out, const struct image_list *list, const struct loader_opts *o,
+                cn_error *e);
+
+/* loader_open with loader_opts_default and cache_bytes: no threads, no augmentation. */
 int loader_create(struct loader **out, const struct image_list *list, int w, int h, int c,
                   int classes, uint64_t seed, size_t cache_bytes, cn_error *e);
 
-/* Frees ld; NULL is a no-op. */
+/* Stops the workers and frees ld; NULL is a no-op. */
 void loader_destroy(struct loader *ld);
 
-/* Writes the next batch images of the shuffled stream: x gets batch*w*h*c floats, truth (unless
- * NULL) batch*classes floats. On a decode failure returns -1 with "listfile:line: path: problem"
- * for the first failing image of the batch; the stream has still advanced past the batch. */
+/* Writes the next batch images of the stream: x gets batch*w*h*c floats, truth (unless NULL)
+ * batch*classes floats. A batch size other than the previous one repositions the ring at the
+ * current point (work prepared ahead is dropped, the stream is unchanged). Returns 0, or -1
+ * with a message when a batch cannot be made (out of memory, every image of the set failing);
+ * the stream has then still advanced past the batch. */
 int loader_next(struct loader *ld, float *x, float *truth, int batch, cn_error *e);
 
-/* Writes images first..first+count-1 of the list, in list order, like loader_next. Does not
- * touch the shuffled stream. */
+/* Positions the stream as if `seen` images had been handed out by loader_next since creation,
+ * so that the following batches equal, bit for bit, those an uninterrupted run would give after
+ * `seen` images (whatever the batch sizes that run used, since samples are numbered globally).
+ * For exact resume from a checkpoint's image count. Drops work prepared ahead; cheap (no image
+ * is decoded to get there). Afterwards loader_seen() == seen. Returns 0. */
+int loader_seek(struct loader *ld, uint64_t seen, cn_error *e);
+
+/* Writes images first..first+count-1 of the set, in set order, like loader_next but without
+ * random augmentation; a decode failure is an error "listfile:line: path: problem" for the first
+ * failing image. Does not touch the stream. */
 int loader_fill(struct loader *ld, float *x, float *truth, int first, int count, cn_error *e);
 
-/* Whole epochs handed out by loader_next so far: loader_seen / list size. */
+/* Whole epochs handed out by loader_next so far: loader_seen / set size. */
 uint64_t loader_epoch(const struct loader *ld);
 
-/* Images handed out by loader_next so far. */
+/* Images handed out by loader_next so far (or set by loader_seek). */
 uint64_t loader_seen(const struct loader *ld);
 
 /* 1 when decoded images are kept in memory. */
 int loader_cached(const struct loader *ld);
 
-/* Checks that every listed image exists and has a header stb_image reads, within image.h's size
- * limits (headers only: fast, but a truncated body passes). All images are checked; the message
- * lists the first few failures and the total, e.g. "data/x.list: 2 of 100 images cannot be used:
- * data/x.list:3: a.png: cannot open: No such file or directory; ...". Returns 0 or -1. */
+/* Images of the set found undecodable by the stream so far (each counted once). Thread safe. */
+uint64_t loader_skipped(const struct loader *ld);
+
+/* Takes the next not yet taken report of a skipped image: returns 1 with "where: problem
+ * (skipped)" in e, or 0 when there is none. Reports beyond the first 64 are only counted. */
+int loader_warning(struct loader *ld, cn_error *e);
+
+/* Checks that every image of the set exists and has a header stb_image reads, within image.h's
+ * size limits (headers only: fast, but a truncated body passes). All images are checked; the
+ * message lists the first few failures and the total, e.g. "data/x.list: 2 of 100 images cannot
+ * be used: data/x.list:3: a.png: cannot open: No such file or directory; ...". IDX sets are in
+ * memory and always pass. Returns 0 or -1. */
 int loader_check_all(const struct image_list *list, cn_error *e);
 
 #endif

@@ -1,28 +1,62 @@
-/* batchnorm.h - batch normalisation over N x C x S (S = spatial size, 1 for [connected]).
+/* batchnorm.h - batch normalisation over N x C x S (S = spatial size, 1 for [connected]), in one
+ * of two conventions chosen by [net] bn_style= (struct bn_conf; docs/batchnorm.md):
  *
- * Training: per channel, mean and variance over N*S values (variance biased, 1/(N*S), as used for
- * normalising; the rolling variance gets the unbiased estimate), x_hat = (x - mean)/sqrt(var+eps),
- * y = scale * x_hat + bias; rolling = (1 - momentum) * rolling + momentum * batch statistic.
- * Inference: the rolling statistics. Darknet's eps (1e-6 in pjreddie/darknet normalize_cpu) and
- * momentum (0.01) are the defaults so Darknet weights give Darknet's outputs. The backward
- * derivation is in docs/batchnorm.md.
+ *   darknet (default; pjreddie/darknet blas.c variance_cpu, normalize_cpu, batchnorm_layer.c):
+ *     var = unbiased variance, 1/(M-1) over the M = N*S values of a channel, for normalising and
+ *     for the rolling variance alike; x_hat = (x - mean) / (sqrt(var) + eps), eps = 1e-6;
+ *     momentum 0.01 (rolling = .99 rolling + .01 batch).
+ *   torch (torch.nn.BatchNorm2d): biased variance 1/M for normalising, unbiased for the running
+ *     variance; x_hat = (x - mean) / sqrt(var + eps), eps = 1e-5; momentum 0.1.
+ *
+ * Either way y = scale * x_hat + bias, and inference uses the rolling statistics in the same
+ * formula. With M = 1 the variance is 0 (not 0/0). The backward pass is the exact derivative of
+ * the chosen forward (Darknet's own backward mixes in sqrt(var + 1e-5); cfgnet does not copy it).
  */
 #ifndef CN_BATCHNORM_H
 #define CN_BATCHNORM_H
 
 #include <stddef.h>
 
-#define BN_EPS 1e-6f
-#define BN_MOMENTUM 0.01f
+enum bn_style { BN_STYLE_DARKNET, BN_STYLE_TORCH, BN_STYLE_COUNT };
 
-/* y, x_hat: N*C*S; mean, var: C (batch statistics, written). x may equal y. */
+#define BN_DARKNET_EPS 1e-6f
+#define BN_DARKNET_MOMENTUM 0.01f
+#define BN_TORCH_EPS 1e-5f
+#define BN_TORCH_MOMENTUM 0.1f
+
+struct bn_conf {
+    enum bn_style style;
+    float eps;      /* darknet: added to sqrt(var); torch: added to var */
+    float momentum; /* rolling = (1 - momentum) * rolling + momentum * batch statistic */
+};
+
+/* The style's defaults (eps, momentum). */
+struct bn_conf bn_conf_default(enum bn_style style);
+
+/* The divisor of x - mean for variance var: sqrt(var) + eps or sqrt(var + eps). */
+float bn_denom(float var, const struct bn_conf *c);
+
+/* Training. y, x_hat: N*C*S; mean, var: C (the batch statistics used, written: var is the
+ * style's normalising variance); rolling statistics updated. x may equal y. */
 void bn_forward_train(float *y, float *x_hat, float *mean, float *var, float *rolling_mean,
                       float *rolling_var, const float *x, const float *scale, const float *bias,
-                      int N, int C, int S);
+                      int N, int C, int S, const struct bn_conf *c);
+/* Inference: y = scale * (x - rolling_mean) / bn_denom(rolling_var) + bias. x may equal y. */
 void bn_forward_infer(float *y, const float *x, const float *scale, const float *bias,
-                      const float *rolling_mean, const float *rolling_var, int N, int C, int S);
-/* Given dy: dx (written, may alias dy), dscale and dbias (accumulated, +=). */
+                      const float *rolling_mean, const float *rolling_var, int N, int C, int S,
+                      const struct bn_conf *c);
+/* x_hat of an inference pass, kept by training nets so backward can follow such a pass. */
+void bn_x_hat_infer(float *x_hat, const float *x, const float *rolling_mean,
+                    const float *rolling_var, int N, int C, int S, const struct bn_conf *c);
+/* Backward of bn_forward_train given dy: dx (written, may alias dy), dscale and dbias
+ * (accumulated, +=; either may be NULL). var is what bn_forward_train wrote. */
 void bn_backward(float *dx, float *dscale, float *dbias, const float *dy, const float *x_hat,
-                 const float *var, const float *scale, int N, int C, int S);
+                 const float *var, const float *scale, int N, int C, int S,
+                 const struct bn_conf *c);
+/* Backward of an inference pass (frozen statistics: y is affine in x): dx = dy * scale / denom
+ * (written, may alias dy), dscale += sum dy * x_hat, dbias += sum dy. */
+void bn_backward_infer(float *dx, float *dscale, float *dbias, const float *dy, const float *x_hat,
+                       const float *rolling_var, const float *scale, int N, int C, int S,
+                       const struct bn_conf *c);
 
 #endif

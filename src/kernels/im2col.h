@@ -1,11 +1,12 @@
 /* im2col.h - unrolling one NCHW image into the patch matrix of a convolution, and back.
  *
- * Dimensions (struct im2col_geom): the image is C x H x W; the kernel kh x kw moves with strides
- * sh, sw over the image padded by ph rows and pw columns of zeros on each side, giving
- * OH = (H + 2*ph - kh)/sh + 1 by OW = (W + 2*pw - kw)/sw + 1 output positions.
+ * Dimensions (struct im2col_geom): the image is C x H x W; the kernel has kh x kw taps spaced by
+ * the dilations dh, dw (1: adjacent), so it spans EH = dh*(kh-1)+1 rows by EW = dw*(kw-1)+1
+ * columns; it moves with strides sh, sw over the image padded by ph rows and pw columns of zeros
+ * on each side, giving OH = (H + 2*ph - EH)/sh + 1 by OW = (W + 2*pw - EW)/sw + 1 positions.
  *
  * Layouts, with r = (c*kh + ki)*kw + kj (a kernel tap) and p = oy*OW + ox (an output position),
- * the tap reading image cell (c, oy*sh - ph + ki, ox*sw - pw + kj), zero when that lies outside:
+ * the tap reading image cell (c, oy*sh - ph + ki*dh, ox*sw - pw + kj*dw), zero when outside:
  *   col: R x P, R = C*kh*kw rows of P = OH*OW; the convolution is then W[F x R] * col (Darknet's
  *        and Caffe's im2col layout).
  *   row: P x R, the transpose, so the weight gradient dz[F x P] * row is a GEMM without a
@@ -13,7 +14,7 @@
  * im2col/im2row write every entry; col2im ADDS each entry into the image cell it was read from
  * (padding entries are dropped), which is the adjoint of im2col and accumulates into im.
  * Single-threaded: callers parallelise over images. The *_naive references test every cell.
- * Left out: dilation, groups.
+ * Groups are the caller's business: it unrolls one group's channels (C = channels per group).
  */
 #ifndef CN_IM2COL_H
 #define CN_IM2COL_H
@@ -22,16 +23,22 @@
 
 struct im2col_geom {
     int c, h, w; /* input image */
-    int kh, kw;  /* kernel */
+    int kh, kw;  /* kernel taps */
     int sh, sw;  /* strides */
     int ph, pw;  /* zero padding on each side */
+    int dh, dw;  /* dilations: taps ki*dh rows and kj*dw columns from the window's corner */
     int oh, ow;  /* output positions */
 };
 
-/* Fills g. Returns 0, or -1 when some size is out of range (c, h, w, kh, kw, sh, sw >= 1,
- * ph, pw >= 0) or the kernel does not fit the padded image (H + 2*ph < kh or the same for W). */
+/* Fills g. Returns 0, or -1 when some size is out of range (c, h, w, kh, kw, sh, sw, dh, dw >= 1,
+ * ph, pw >= 0) or the dilated kernel does not fit the padded image (H + 2*ph < EH, or the same
+ * for W). */
 int im2col_geom_init(struct im2col_geom *g, int c, int h, int w, int kh, int kw, int sh, int sw,
-                     int ph, int pw);
+                     int ph, int pw, int dh, int dw);
+
+/* The outputs o in [*lo, *hi) (within [0, nout)) whose tap o*stride - pad + k lies inside
+ * [0, n); k is the tap's offset in the window (its index times the dilation). */
+void im2col_tap_range(int *lo, int *hi, int nout, int stride, int pad, int k, int n);
 
 /* Rows (C*kh*kw) and columns (OH*OW) of the col matrix. */
 size_t im2col_rows(const struct im2col_geom *g);

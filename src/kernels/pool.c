@@ -11,29 +11,57 @@
 
 #include "core/common.h"
 
-int pool_max_geom(struct pool_geom *g, int h, int w, int size, int stride, int padding)
+/* Outputs along one axis: floor or ceil of (n + total - size)/stride, plus one; in ceil mode the
+ * last window is dropped when it would start at or past the end of the input (lead = offset). */
+static int out_side(int n, int size, int stride, int total, int lead, int ceil_mode)
 {
-    if (size < 1 || stride < 1 || padding < 0 || padding > 2 * (size - 1))
+    int span = n + total - size;
+    int o = (ceil_mode ? (span + stride - 1) / stride : span / stride) + 1;
+    if (ceil_mode && (o - 1) * stride >= n + lead)
+        o--;
+    return o;
+}
+
+int pool_max_geom(struct pool_geom *g, int h, int w, int size, int sy, int sx, int padding,
+                  int ceil_mode)
+{
+    if (size < 1 || sy < 1 || sx < 1 || padding < 0 || padding > 2 * (size - 1))
         return -1;
     if (h + padding < size || w + padding < size)
         return -1;
-    *g = (struct pool_geom){h,
-                            w,
-                            (h + padding - size) / stride + 1,
-                            (w + padding - size) / stride + 1,
-                            size,
-                            stride,
-                            padding / 2};
+    int o = padding / 2;
+    *g = (struct pool_geom){.h = h,
+                            .w = w,
+                            .oh = out_side(h, size, sy, padding, o, ceil_mode),
+                            .ow = out_side(w, size, sx, padding, o, ceil_mode),
+                            .size = size,
+                            .sy = sy,
+                            .sx = sx,
+                            .oy = o,
+                            .ox = o,
+                            .eh = h + padding - o,
+                            .ew = w + padding - o,
+                            .count_pad = 0};
     return 0;
 }
 
-int pool_avg_geom(struct pool_geom *g, int h, int w, int size, int stride, int pad)
+int pool_avg_geom(struct pool_geom *g, int h, int w, int size, int sy, int sx, int pad,
+                  int ceil_mode, int count_pad)
 {
-    if (size < 1 || stride < 1 || pad < 0 || h + 2 * pad < size || w + 2 * pad < size)
+    if (size < 1 || sy < 1 || sx < 1 || pad < 0 || h + 2 * pad < size || w + 2 * pad < size)
         return -1;
-    *g = (struct pool_geom){
-        h,      w,  (h + 2 * pad - size) / stride + 1, (w + 2 * pad - size) / stride + 1, size,
-        stride, pad};
+    *g = (struct pool_geom){.h = h,
+                            .w = w,
+                            .oh = out_side(h, size, sy, 2 * pad, pad, ceil_mode),
+                            .ow = out_side(w, size, sx, 2 * pad, pad, ceil_mode),
+                            .size = size,
+                            .sy = sy,
+                            .sx = sx,
+                            .oy = pad,
+                            .ox = pad,
+                            .eh = h + pad,
+                            .ew = w + pad,
+                            .count_pad = count_pad != 0};
     return 0;
 }
 
@@ -48,10 +76,10 @@ static void max_plane(float *o, int32_t *ix, const float *x, const struct pool_g
 {
     for (int i = 0; i < g->oh; i++) {
         int r0, r1;
-        clamp_window(&r0, &r1, i * g->stride - g->offset, g->size, g->h);
+        clamp_window(&r0, &r1, i * g->sy - g->oy, g->size, g->h);
         for (int j = 0; j < g->ow; j++) {
             int c0, c1;
-            clamp_window(&c0, &c1, j * g->stride - g->offset, g->size, g->w);
+            clamp_window(&c0, &c1, j * g->sx - g->ox, g->size, g->w);
             int best = r0 * g->w + c0;
             float m = x[best];
             for (int r = r0; r < r1; r++)
@@ -88,7 +116,7 @@ void pool_max_forward_naive(float *out, int32_t *idx, const float *in, int P,
                 int best = -1;
                 for (int a = 0; a < g->size; a++)
                     for (int b = 0; b < g->size; b++) {
-                        int r = i * g->stride - g->offset + a, c = j * g->stride - g->offset + b;
+                        int r = i * g->sy - g->oy + a, c = j * g->sx - g->ox + b;
                         if (r < 0 || r >= g->h || c < 0 || c >= g->w)
                             continue;
                         if (best < 0 || x[r * g->w + c] > m) {
@@ -117,20 +145,35 @@ void pool_max_backward(float *din, const float *dout, const int32_t *idx, int P,
     }
 }
 
+/* Cells of a window starting at `start` that the divisor counts along one axis: up to the padded
+ * extent `end` with count_pad (start >= -pad always), else the in-image ones. */
+static int divisor_side(int start, int size, int n, int end, int count_pad)
+{
+    if (count_pad)
+        return CN_MIN(start + size, end) - start;
+    return CN_MIN(start + size, n) - CN_MAX(start, 0);
+}
+
+static float avg_inverse(const struct pool_geom *g, int ys, int xs)
+{
+    int d = divisor_side(ys, g->size, g->h, g->eh, g->count_pad) *
+            divisor_side(xs, g->size, g->w, g->ew, g->count_pad);
+    return 1.f / (float)d;
+}
+
 static void avg_plane(float *o, const float *x, const struct pool_geom *g)
 {
-    float inv = 1.f / (float)(g->size * g->size);
     for (int i = 0; i < g->oh; i++) {
-        int r0, r1;
-        clamp_window(&r0, &r1, i * g->stride - g->offset, g->size, g->h);
+        int r0, r1, ys = i * g->sy - g->oy;
+        clamp_window(&r0, &r1, ys, g->size, g->h);
         for (int j = 0; j < g->ow; j++) {
-            int c0, c1;
-            clamp_window(&c0, &c1, j * g->stride - g->offset, g->size, g->w);
+            int c0, c1, xs = j * g->sx - g->ox;
+            clamp_window(&c0, &c1, xs, g->size, g->w);
             float s = 0;
             for (int r = r0; r < r1; r++)
                 for (int c = c0; c < c1; c++)
                     s += x[r * g->w + c];
-            o[i * g->ow + j] = s * inv;
+            o[i * g->ow + j] = s * avg_inverse(g, ys, xs);
         }
     }
 }
@@ -143,23 +186,31 @@ void pool_avg_forward(float *out, const float *in, int P, const struct pool_geom
         avg_plane(out + (size_t)p * osz, in + (size_t)p * isz, g);
 }
 
-/* Adds v to (forward) or gathers from (backward) the in-image cells of window (i, j), the naive
- * way: every window cell, tested. Returns the gathered sum. */
+/* The naive way over window (i, j): every window cell, tested. Adds v to the in-image cells of dx
+ * (when dx), and returns the in-image sum of x (when x) divided by the divisor, which it counts
+ * cell by cell. */
 static float naive_window(float *dx, const float *x, float v, const struct pool_geom *g, int i,
                           int j)
 {
     float s = 0;
+    int count = 0;
     for (int a = 0; a < g->size; a++)
         for (int b = 0; b < g->size; b++) {
-            int r = i * g->stride - g->offset + a, c = j * g->stride - g->offset + b;
-            if (r < 0 || r >= g->h || c < 0 || c >= g->w)
+            int r = i * g->sy - g->oy + a, c = j * g->sx - g->ox + b;
+            int inside = r >= 0 && r < g->h && c >= 0 && c < g->w;
+            count += g->count_pad ? (r < g->eh && c < g->ew) : inside;
+            if (!inside)
                 continue;
             if (x)
                 s += x[r * g->w + c];
-            if (dx)
-                dx[r * g->w + c] += v;
         }
-    return s;
+    for (int a = 0; dx && a < g->size; a++)
+        for (int b = 0; b < g->size; b++) {
+            int r = i * g->sy - g->oy + a, c = j * g->sx - g->ox + b;
+            if (r >= 0 && r < g->h && c >= 0 && c < g->w)
+                dx[r * g->w + c] += v / (float)count;
+        }
+    return s / (float)count;
 }
 
 void pool_avg_forward_naive(float *out, const float *in, int P, const struct pool_geom *g)
@@ -168,25 +219,23 @@ void pool_avg_forward_naive(float *out, const float *in, int P, const struct poo
     for (int p = 0; p < P; p++)
         for (int i = 0; i < g->oh; i++)
             for (int j = 0; j < g->ow; j++)
-                *out++ = naive_window(NULL, in + (size_t)p * isz, 0, g, i, j) /
-                         (float)(g->size * g->size);
+                *out++ = naive_window(NULL, in + (size_t)p * isz, 0, g, i, j);
 }
 
 void pool_avg_backward(float *din, const float *dout, int P, const struct pool_geom *g)
 {
     size_t isz = (size_t)g->h * (size_t)g->w, osz = (size_t)g->oh * (size_t)g->ow;
-    float inv = 1.f / (float)(g->size * g->size);
 #pragma omp parallel for schedule(static)
     for (int p = 0; p < P; p++) {
         float *d = din + (size_t)p * isz;
         const float *dy = dout + (size_t)p * osz;
         for (int i = 0; i < g->oh; i++) {
-            int r0, r1;
-            clamp_window(&r0, &r1, i * g->stride - g->offset, g->size, g->h);
+            int r0, r1, ys = i * g->sy - g->oy;
+            clamp_window(&r0, &r1, ys, g->size, g->h);
             for (int j = 0; j < g->ow; j++) {
-                int c0, c1;
-                clamp_window(&c0, &c1, j * g->stride - g->offset, g->size, g->w);
-                float v = dy[i * g->ow + j] * inv;
+                int c0, c1, xs = j * g->sx - g->ox;
+                clamp_window(&c0, &c1, xs, g->size, g->w);
+                float v = dy[i * g->ow + j] * avg_inverse(g, ys, xs);
                 for (int r = r0; r < r1; r++)
                     for (int c = c0; c < c1; c++)
                         d[r * g->w + c] += v;
@@ -201,8 +250,7 @@ void pool_avg_backward_naive(float *din, const float *dout, int P, const struct 
     for (int p = 0; p < P; p++)
         for (int i = 0; i < g->oh; i++)
             for (int j = 0; j < g->ow; j++)
-                naive_window(din + (size_t)p * isz, NULL, *dout++ / (float)(g->size * g->size), g,
-                             i, j);
+                naive_window(din + (size_t)p * isz, NULL, *dout++, g, i, j);
 }
 
 void pool_global_avg_forward(float *out, const float *in, int P, int hw)

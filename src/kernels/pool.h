@@ -1,13 +1,17 @@
 /* pool.h - max and average pooling over P independent H x W planes (P = batch * channels, NCHW).
  *
  * Geometry (struct pool_geom): output cell (i, j) pools the size x size window whose top-left
- * input cell is (i*stride - offset, j*stride - offset); window cells outside the image are
- * ignored by max pooling and count as zeros for average pooling.
+ * input cell is (i*sy - oy, j*sx - ox); window cells outside the image are ignored by max pooling
+ * and count as zeros for average pooling.
  *   Max (Darknet's maxpool_layer.c): padding is the TOTAL padding, oh = (h + padding - size) /
- *     stride + 1, offset = padding / 2. An ignored cell is never selected.
- *   Average (windowed): pad is per side, oh = (h + 2*pad - size) / stride + 1, offset = pad, and
- *     the divisor is always size*size, padded cells included (count_include_pad, PyTorch's
- *     default and Caffe's AVE pooling).
+ *     sy + 1, oy = ox = padding / 2. An ignored cell is never selected.
+ *   Average (windowed): pad is per side, oh = (h + 2*pad - size) / sy + 1, oy = ox = pad.
+ *     Divisor: with count_pad (PyTorch's count_include_pad=True, its default; Caffe's AVE) the
+ *     window's cells inside the padded extent [-pad, h + pad) - size*size except where a ceil-mode
+ *     window hangs past it; without, only its in-image cells.
+ *   ceil_mode (PyTorch's name): the division rounds up instead of down, then an output is dropped
+ *     again if its window would start at or past the end of the image (i*s - o >= h): PyTorch's
+ *     rule that every window starts inside the image or the leading padding.
  *   Global average: one output per plane, the mean of its h*w cells (Darknet's avgpool_layer.c).
  * Forward writes its output; backward ADDS into din. The fast kernels clamp each window to the
  * image once instead of testing every cell; the *_naive references test every cell as Darknet
@@ -22,17 +26,22 @@
 struct pool_geom {
     int h, w;   /* input plane */
     int oh, ow; /* output plane */
-    int size, stride;
-    int offset; /* window (i, j) starts at row i*stride - offset, column j*stride - offset */
+    int size;
+    int sy, sx;    /* strides down and across */
+    int oy, ox;    /* window (i, j) starts at row i*sy - oy, column j*sx - ox */
+    int eh, ew;    /* average: the padded extent ends at row eh, column ew (h + pad, w + pad) */
+    int count_pad; /* average: the divisor counts padded cells (else in-image cells only) */
 };
 
-/* Fill g for max pooling with total padding `padding` (>= 0). Returns 0, or -1 when the output
- * would be empty (h + padding < size) or some window would lie wholly outside the image
- * (padding > 2*(size-1)); then g is unspecified. size, stride >= 1. */
-int pool_max_geom(struct pool_geom *g, int h, int w, int size, int stride, int padding);
+/* Fill g for max pooling with total padding `padding` (>= 0) and strides sy, sx. Returns 0, or -1
+ * when the output would be empty (h + padding < size) or some window would lie wholly outside
+ * the image (padding > 2*(size-1)); then g is unspecified. size, sy, sx >= 1. */
+int pool_max_geom(struct pool_geom *g, int h, int w, int size, int sy, int sx, int padding,
+                  int ceil_mode);
 /* Fill g for windowed average pooling with `pad` zeros on each side (0 <= pad). Returns 0, or -1
  * when the output would be empty (h + 2*pad < size). */
-int pool_avg_geom(struct pool_geom *g, int h, int w, int size, int stride, int pad);
+int pool_avg_geom(struct pool_geom *g, int h, int w, int size, int sy, int sx, int pad,
+                  int ceil_mode, int count_pad);
 
 /* out: P x oh x ow maxima; idx (P x oh x ow, may be NULL): the offset r*w + c within the input
  * plane of each maximum, the first in row-major window order on ties. */
@@ -43,10 +52,10 @@ void pool_max_forward_naive(float *out, int32_t *idx, const float *in, int P,
 void pool_max_backward(float *din, const float *dout, const int32_t *idx, int P,
                        const struct pool_geom *g);
 
-/* out = (sum of the window's in-image cells) / (size*size). */
+/* out = (sum of the window's in-image cells) / (the window's divisor, see above). */
 void pool_avg_forward(float *out, const float *in, int P, const struct pool_geom *g);
 void pool_avg_forward_naive(float *out, const float *in, int P, const struct pool_geom *g);
-/* din[cell] += dout / (size*size) for every in-image cell of every window. */
+/* din[cell] += dout / divisor for every in-image cell of every window. */
 void pool_avg_backward(float *din, const float *dout, int P, const struct pool_geom *g);
 void pool_avg_backward_naive(float *din, const float *dout, int P, const struct pool_geom *g);
 

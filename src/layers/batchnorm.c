@@ -6,10 +6,10 @@
  * layer (load_batchnorm_weights) even though its forward adds the biases; cfgnet appends the
  * biases after them, so a Darknet file's [batchnorm] data is followed by C extra floats here.
  * Initial values: scales 1, biases 0, rolling mean 0, rolling variance 1.
+ * The net's bn_style (darknet or torch: where eps goes, which variance; kernels/batchnorm.h).
  * Training passes use batch statistics; inference passes the rolling ones. A training net run in
  * inference mode still keeps x_hat, so backward then differentiates the frozen affine map.
  */
-#include <math.h>
 #include <stdio.h>
 
 #include "kernels/batchnorm.h"
@@ -19,6 +19,7 @@ struct bnorm {
     float *scales, *dscales, *biases, *dbiases, *rolling_mean, *rolling_var;
     float *x_hat;      /* batch x in (training nets only) */
     float *mean, *var; /* C: the last training pass's batch statistics (training nets only) */
+    struct bn_conf bnc; /* the net's batch-norm convention */
 };
 
 static int batchnorm_build(struct layer *l, struct cfg_section *s, struct build *b, cn_error *e)
@@ -29,6 +30,7 @@ static int batchnorm_build(struct layer *l, struct cfg_section *s, struct build 
     size_t C = (size_t)l->in.c, all = shape_size(l->in) * (size_t)build_batch(b);
     l->priv = n;
     l->out = l->in;
+    n->bnc = *build_bn(b);
     build_param(b, &n->scales, &n->dscales, C, "scales", PARAM_TRAIN);
     build_param(b, &n->rolling_mean, NULL, C, "rolling_mean", 0);
     build_param(b, &n->rolling_var, NULL, C, "rolling_variance", 0);
@@ -53,20 +55,6 @@ static void batchnorm_init(struct layer *l, cn_rng *rng)
     }
 }
 
-/* x_hat from the rolling statistics, for backward through an inference-mode pass. */
-static void batchnorm_eval_x_hat(struct layer *l)
-{
-    struct bnorm *n = l->priv;
-    size_t S = (size_t)l->in.h * (size_t)l->in.w;
-    for (int b = 0; b < l->batch; b++)
-        for (int c = 0; c < l->in.c; c++) {
-            size_t off = ((size_t)b * (size_t)l->in.c + (size_t)c) * S;
-            float m = n->rolling_mean[c], inv = 1.f / sqrtf(n->rolling_var[c] + BN_EPS);
-            for (size_t k = 0; k < S; k++)
-                n->x_hat[off + k] = (l->input[off + k] - m) * inv;
-        }
-}
-
 static void batchnorm_forward(struct layer *l, struct pass *p)
 {
     struct bnorm *n = l->priv;
@@ -74,45 +62,30 @@ static void batchnorm_forward(struct layer *l, struct pass *p)
     if (p->train) {
         CN_ASSERT(n->x_hat);
         bn_forward_train(l->output, n->x_hat, n->mean, n->var, n->rolling_mean, n->rolling_var,
-                         l->input, n->scales, n->biases, l->batch, l->in.c, S);
+                         l->input, n->scales, n->biases, l->batch, l->in.c, S, &n->bnc);
         return;
     }
     bn_forward_infer(l->output, l->input, n->scales, n->biases, n->rolling_mean, n->rolling_var,
-                     l->batch, l->in.c, S);
-    if (n->x_hat)
-        batchnorm_eval_x_hat(l);
+                     l->batch, l->in.c, S, &n->bnc);
+    if (n->x_hat) /* for backward through an inference-mode pass */
+        bn_x_hat_infer(n->x_hat, l->input, n->rolling_mean, n->rolling_var, l->batch, l->in.c, S,
+                       &n->bnc);
 }
 
-/* Inference-mode backward: y = scale * x_hat + bias with x_hat an affine map of x. */
-static void batchnorm_backward_eval(struct layer *l)
-{
-    struct bnorm *n = l->priv;
-    size_t S = (size_t)l->in.h * (size_t)l->in.w;
-    for (int b = 0; b < l->batch; b++)
-        for (int c = 0; c < l->in.c; c++) {
-            size_t off = ((size_t)b * (size_t)l->in.c + (size_t)c) * S;
-            float k = n->scales[c] / sqrtf(n->rolling_var[c] + BN_EPS);
-            for (size_t i = 0; i < S; i++) {
-                float dy = l->doutput[off + i];
-                n->dbiases[c] += dy;
-                n->dscales[c] += dy * n->x_hat[off + i];
-                if (l->dinput)
-                    l->dinput[off + i] += dy * k;
-            }
-        }
-}
-
+/* Training passes: through the batch statistics; inference passes: through the frozen affine
+ * map. dx goes to the workspace, then is added into dinput. */
 static void batchnorm_backward(struct layer *l, struct pass *p)
 {
     struct bnorm *n = l->priv;
-    if (!p->train) {
-        batchnorm_backward_eval(l);
-        return;
-    }
     size_t all = shape_size(l->in) * (size_t)l->batch;
     float *dx = p->workspace;
-    bn_backward(dx, n->dscales, n->dbiases, l->doutput, n->x_hat, n->var, n->scales, l->batch,
-                l->in.c, l->in.h * l->in.w);
+    int S = l->in.h * l->in.w;
+    if (p->train)
+        bn_backward(dx, n->dscales, n->dbiases, l->doutput, n->x_hat, n->var, n->scales, l->batch,
+                    l->in.c, S, &n->bnc);
+    else
+        bn_backward_infer(dx, n->dscales, n->dbiases, l->doutput, n->x_hat, n->rolling_var,
+                          n->scales, l->batch, l->in.c, S, &n->bnc);
     if (l->dinput)
         for (size_t i = 0; i < all; i++)
             l->dinput[i] += dx[i];

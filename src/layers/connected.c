@@ -8,7 +8,7 @@
  * plus init=he (Darknet's: sqrt(2/I) * uniform(-1, 1)) | xavier (uniform in +-sqrt(6/(I+O))).
  * Parameters in Darknet's .weights order: biases (O; the batch norm's shift with
  * batch_normalize=1), weights [O][I], then [scales, rolling_mean, rolling_variance] (O each).
- * Batch norm normalises each output over the batch (S = 1).
+ * Batch norm normalises each output over the batch (S = 1), in the net's bn_style.
  * Backward: dW += dz^T * x, dinput += dz * W (GEMMs over the whole batch, threads inside).
  * Workspace (training nets): dz, batch x O.
  * Left out: Darknet's transposed-weights .weights variant (the loader rejects it).
@@ -32,6 +32,7 @@ struct connected {
     float *weights, *dweights, *biases, *dbiases, *scales, *dscales, *rolling_mean, *rolling_var;
     float *z;                  /* batch x O pre-activation, kept when the activation needs it */
     float *x_hat, *mean, *var; /* batch norm caches (training nets) */
+    struct bn_conf bnc;        /* the net's batch-norm convention */
 };
 
 static int connected_build(struct layer *l, struct cfg_section *s, struct build *b, cn_error *e)
@@ -48,6 +49,7 @@ static int connected_build(struct layer *l, struct cfg_section *s, struct build 
         return cfg_fail_section(s, e, "%d outputs from %dx%dx%d inputs is too large", c->outputs,
                                 l->in.c, l->in.h, l->in.w);
     c->inputs = (int)shape_size(l->in);
+    c->bnc = *build_bn(b);
     l->out = (struct shape){c->outputs, 1, 1};
     build_param(b, &c->biases, &c->dbiases, O, "biases", PARAM_TRAIN);
     build_param(b, &c->weights, &c->dweights, nw, "weights", PARAM_TRAIN | PARAM_DECAY);
@@ -93,17 +95,13 @@ static void connected_bn_forward(struct layer *l, const struct pass *p, float *p
     if (p->train) {
         CN_ASSERT(c->x_hat);
         bn_forward_train(pre, c->x_hat, c->mean, c->var, c->rolling_mean, c->rolling_var, pre,
-                         c->scales, c->biases, l->batch, O, 1);
+                         c->scales, c->biases, l->batch, O, 1, &c->bnc);
         return;
     }
     if (c->x_hat)
-        for (int b = 0; b < l->batch; b++)
-            for (int o = 0; o < O; o++) {
-                size_t i = (size_t)b * (size_t)O + (size_t)o;
-                c->x_hat[i] = (pre[i] - c->rolling_mean[o]) / sqrtf(c->rolling_var[o] + BN_EPS);
-            }
+        bn_x_hat_infer(c->x_hat, pre, c->rolling_mean, c->rolling_var, l->batch, O, 1, &c->bnc);
     bn_forward_infer(pre, pre, c->scales, c->biases, c->rolling_mean, c->rolling_var, l->batch, O,
-                     1);
+                     1, &c->bnc);
 }
 
 static void connected_forward(struct layer *l, struct pass *p)
@@ -127,18 +125,18 @@ static void connected_affine_backward(struct layer *l, const struct pass *p, flo
     struct connected *c = l->priv;
     int O = c->outputs;
     if (c->bn && p->train) {
-        bn_backward(dz, c->dscales, c->dbiases, dz, c->x_hat, c->var, c->scales, l->batch, O, 1);
+        bn_backward(dz, c->dscales, c->dbiases, dz, c->x_hat, c->var, c->scales, l->batch, O, 1,
+                    &c->bnc);
+        return;
+    }
+    if (c->bn) { /* inference-mode pass: the frozen affine map */
+        bn_backward_infer(dz, c->dscales, c->dbiases, dz, c->x_hat, c->rolling_var, c->scales,
+                          l->batch, O, 1, &c->bnc);
         return;
     }
     for (int b = 0; b < l->batch; b++)
-        for (int o = 0; o < O; o++) {
-            size_t i = (size_t)b * (size_t)O + (size_t)o;
-            c->dbiases[o] += dz[i];
-            if (c->bn) { /* inference-mode pass: the frozen affine map */
-                c->dscales[o] += dz[i] * c->x_hat[i];
-                dz[i] *= c->scales[o] / sqrtf(c->rolling_var[o] + BN_EPS);
-            }
-        }
+        for (int o = 0; o < O; o++)
+            c->dbiases[o] += dz[(size_t)b * (size_t)O + (size_t)o];
 }
 
 static void connected_backward(struct layer *l, struct pass *p)

@@ -4,8 +4,12 @@
  * padding, default size-1). out = (in + padding - size)/stride + 1 per side, windows start at
  * -padding/2, out-of-image cells are never selected (kernels/pool.h). padding is limited to
  * 2*(size-1) so every window overlaps the image (Darknet would emit -FLT_MAX and index -1).
- * Training nets record each output's argmax (int32 offsets in the plane, in a BUF_TRAIN buffer)
- * and backward scatters the gradient through it. Left out: AlexeyAB's stride_x/y, maxpool_depth.
+ * PyTorch's MaxPool2d(k, s, padding=p) is size=k stride=s padding=2p. AlexeyAB's stride_x /
+ * stride_y (default stride) set the strides across and down. ceil_mode=1 (PyTorch's name, as
+ * GoogLeNet uses) rounds the division up, dropping a last window that would start past the
+ * image, as PyTorch does. Training nets record each output's argmax (int32 offsets in the plane,
+ * in a BUF_TRAIN buffer) and backward scatters the gradient through it. Left out: AlexeyAB's
+ * maxpool_depth, antialiasing and out_channels.
  */
 #include <limits.h>
 #include <stdio.h>
@@ -19,6 +23,7 @@ _Static_assert(sizeof(float) == sizeof(int32_t), "argmax offsets are stored in f
 
 struct maxpool {
     int size, stride, padding;
+    int sx, sy, ceil_mode;
     struct pool_geom g;
     float *idx_store; /* batch x out int32 offsets (training nets only) */
 };
@@ -32,7 +37,10 @@ static int maxpool_parse(struct maxpool *m, struct cfg_section *s, cn_error *e)
 {
     if (cfg_get_int(s, "stride", 1, 1, MAXPOOL_MAX_SIDE, &m->stride, e) ||
         cfg_get_int(s, "size", m->stride, 1, MAXPOOL_MAX_SIDE, &m->size, e) ||
-        cfg_get_int(s, "padding", m->size - 1, 0, INT_MAX, &m->padding, e))
+        cfg_get_int(s, "padding", m->size - 1, 0, INT_MAX, &m->padding, e) ||
+        cfg_get_int(s, "stride_x", m->stride, 1, MAXPOOL_MAX_SIDE, &m->sx, e) ||
+        cfg_get_int(s, "stride_y", m->stride, 1, MAXPOOL_MAX_SIDE, &m->sy, e) ||
+        cfg_get_bool(s, "ceil_mode", 0, &m->ceil_mode, e))
         return -1;
     if (m->padding > 2 * (m->size - 1))
         return cfg_fail_kv(s, cfg_find(s, "padding"), e,
@@ -49,7 +57,7 @@ static int maxpool_build(struct layer *l, struct cfg_section *s, struct build *b
         return -1;
     if ((size_t)l->in.h * (size_t)l->in.w > INT32_MAX)
         return cfg_fail_section(s, e, "input plane %dx%d is too large", l->in.w, l->in.h);
-    if (pool_max_geom(&m->g, l->in.h, l->in.w, m->size, m->stride, m->padding))
+    if (pool_max_geom(&m->g, l->in.h, l->in.w, m->size, m->sy, m->sx, m->padding, m->ceil_mode))
         return cfg_fail_section(s, e, "a %dx%d window does not fit the %dx%d input with padding %d",
                                 m->size, m->size, l->in.w, l->in.h, m->padding);
     l->out = (struct shape){l->in.c, m->g.oh, m->g.ow};
@@ -78,10 +86,14 @@ static void maxpool_backward(struct layer *l, struct pass *p)
 static void maxpool_describe(const struct layer *l, char *buf, size_t n)
 {
     const struct maxpool *m = l->priv;
-    if (m->padding == m->size - 1)
-        snprintf(buf, n, "%dx%d/%d", m->size, m->size, m->stride);
+    char stride[32], pad[32] = "";
+    if (m->sx == m->sy)
+        snprintf(stride, sizeof stride, "%d", m->sx);
     else
-        snprintf(buf, n, "%dx%d/%d padding %d", m->size, m->size, m->stride, m->padding);
+        snprintf(stride, sizeof stride, "%dx%d", m->sx, m->sy);
+    if (m->padding != m->size - 1)
+        snprintf(pad, sizeof pad, " padding %d", m->padding);
+    snprintf(buf, n, "%dx%d/%s%s%s", m->size, m->size, stride, pad, m->ceil_mode ? " ceil" : "");
 }
 
 /* One comparison per window cell and output (counted as one operation). */

@@ -6,10 +6,20 @@
 
 extern const struct layer_ops conv_ops, connected_ops, maxpool_ops, avgpool_ops, dropout_ops,
     softmax_ops, batchnorm_ops;
+extern const struct layer_ops route_ops, shortcut_ops, scale_channels_ops;
+extern const struct layer_ops lrn_ops, crop_ops, cost_ops;
+extern const struct layer_ops activation_ops;
 
 const struct layer_ops *const layer_registry[] = {
     &conv_ops, &connected_ops, &maxpool_ops, &avgpool_ops, &dropout_ops, &softmax_ops,
     &batchnorm_ops,
+    &route_ops,
+    &shortcut_ops,
+    &scale_channels_ops,
+    &lrn_ops,
+    &crop_ops,
+    &cost_ops,
+    &activation_ops,
 };
 const int layer_registry_count = (int)(sizeof layer_registry / sizeof layer_registry[0]);
 

@@ -6,9 +6,19 @@
  * shape. With pass->truth: loss = -sum t * log(max(y, 1e-30)) over all values and images, added
  * to pass->loss, and backward starts the chain with the combined gradient
  *   dinput += (y - t) * loss_scale / temperature,
- * exact when each group's targets sum to 1 (one-hot labels); docs/softmax.md derives it. Without
- * truth, backward applies the softmax Jacobian to doutput instead. Left out: Darknet's
- * softmax_tree (hierarchical softmax) and spatial softmax.
+ * exact when each group's targets sum to 1 (one-hot labels); docs/softmax.md derives it. The
+ * code computes (y * sum(t) - t), the same for such targets and the exact gradient when a class
+ * weight scales a group's targets (the loader's class_weights=). Without
+ * truth, backward applies the softmax Jacobian to doutput instead.
+ *
+ * loss_weight=w (default 1) scales the loss and its gradient. A [softmax] that is not the last
+ * layer is one of two things. Followed by a [route] (which may not include it: no layer may read
+ * a loss layer), it is an auxiliary classifier (GoogLeNet's, w = 0.3): it reads the same
+ * pass->truth as the main head (the net checks its size), adds w * its loss to pass->loss, and
+ * starts its own branch of backward, ignoring its doutput. Followed by another loss layer
+ * (Darknet's resnet101.cfg puts a [cost] after it) it is the main head and its output feeds that
+ * loss, so backward adds the Jacobian of doutput to its own gradient. Anything else is an error.
+ * Left out: Darknet's softmax_tree (hierarchical softmax) and spatial softmax.
  */
 #include <float.h>
 #include <math.h>
@@ -18,18 +28,45 @@
 
 #define SOFTMAX_LOG_FLOOR 1e-30f /* log(y) of a vanishing probability stays finite */
 
-struct softmax {
-    int groups;
-    float temperature;
+enum softmax_place {
+    SOFTMAX_LAST, /* the net's output */
+    SOFTMAX_AUX,  /* an auxiliary head: a [route] follows */
+    SOFTMAX_FEEDS /* a loss layer follows and reads the output */
 };
+
+struct softmax {
+    int groups, place;
+    float temperature, loss_weight;
+};
+
+/* Where this softmax sits; "auxiliary head without a route back" when nothing legal follows. */
+static int softmax_place(struct softmax *m, struct cfg_section *s, const struct build *b,
+                         cn_error *e)
+{
+    const struct layer_ops *next = build_next_ops(b);
+    m->place = SOFTMAX_LAST;
+    if (build_index(b) == build_layer_count(b) - 1 || !next)
+        return 0; /* last, or an unknown section follows: its own build reports it */
+    if (next->type == LAYER_ROUTE)
+        m->place = SOFTMAX_AUX;
+    else if (next->is_loss)
+        m->place = SOFTMAX_FEEDS;
+    else
+        return cfg_fail_section(s, e,
+                                "auxiliary head without a route back: layer %d is not the last "
+                                "layer, so a [route] back to the trunk must follow it, not [%s]",
+                                build_index(b), next->name);
+    return 0;
+}
 
 static int softmax_build(struct layer *l, struct cfg_section *s, struct build *b, cn_error *e)
 {
-    (void)b;
     struct softmax *m = xcalloc(1, sizeof *m);
     l->priv = m;
     if (cfg_get_int(s, "groups", 1, 1, INT32_MAX, &m->groups, e) ||
-        cfg_get_float(s, "temperature", 1.f, 0.f, FLT_MAX, &m->temperature, e))
+        cfg_get_float(s, "temperature", 1.f, 0.f, FLT_MAX, &m->temperature, e) ||
+        cfg_get_float(s, "loss_weight", 1.f, 0.f, FLT_MAX, &m->loss_weight, e) ||
+        softmax_place(m, s, b, e))
         return -1;
     if (!(m->temperature > 0.f))
         return cfg_fail_kv(s, cfg_find(s, "temperature"), e, "must be > 0");
@@ -69,7 +106,7 @@ static void softmax_forward(struct layer *l, struct pass *p)
     for (size_t i = 0; i < total; i++)
         if (p->truth[i] != 0)
             loss -= (double)p->truth[i] * log((double)fmaxf(l->output[i], SOFTMAX_LOG_FLOOR));
-    p->loss += loss;
+    p->loss += (double)m->loss_weight * loss;
 }
 
 /* Without a loss: dx = y * (dy - sum(dy * y)) / T per group. */
@@ -93,13 +130,21 @@ static void softmax_backward(struct layer *l, struct pass *p)
     size_t n = shape_size(l->in) / (size_t)m->groups;
     if (!l->dinput)
         return;
-    if (!p->truth) {
+    if (m->place == SOFTMAX_AUX && !p->truth)
+        return; /* nothing reads an auxiliary head: no loss, no gradient */
+    if (m->place != SOFTMAX_AUX && (!p->truth || m->place == SOFTMAX_FEEDS))
         softmax_backward_jacobian(l, n, total / n, m->temperature);
+    if (!p->truth)
         return;
+    float k = m->loss_weight * p->loss_scale / m->temperature;
+    for (size_t r = 0; r < total / n; r++) { /* (y * sum(t) - t): targets need not sum to 1 */
+        const float *y = l->output + r * n, *t = p->truth + r * n;
+        float st = 0, *dx = l->dinput + r * n;
+        for (size_t i = 0; i < n; i++)
+            st += t[i];
+        for (size_t i = 0; i < n; i++)
+            dx[i] += (y[i] * st - t[i]) * k;
     }
-    float k = p->loss_scale / m->temperature;
-    for (size_t i = 0; i < total; i++)
-        l->dinput[i] += (l->output[i] - p->truth[i]) * k;
 }
 
 static void softmax_describe(const struct layer *l, char *buf, size_t len)
@@ -109,7 +154,11 @@ static void softmax_describe(const struct layer *l, char *buf, size_t len)
     int k = m->groups == 1 ? snprintf(buf, len, "%zu classes", n)
                            : snprintf(buf, len, "%d groups of %zu", m->groups, n);
     if (m->temperature != 1.f && k >= 0 && (size_t)k < len)
-        snprintf(buf + k, len - (size_t)k, ", T=%g", (double)m->temperature);
+        k += snprintf(buf + k, len - (size_t)k, ", T=%g", (double)m->temperature);
+    if (m->place == SOFTMAX_AUX && k >= 0 && (size_t)k < len)
+        k += snprintf(buf + k, len - (size_t)k, ", auxiliary");
+    if (m->loss_weight != 1.f && k >= 0 && (size_t)k < len)
+        snprintf(buf + k, len - (size_t)k, ", loss x%g", (double)m->loss_weight);
 }
 
 /* Per value: max compare, subtract-and-divide, exp, add, normalise: 5 operations (exp as one). */

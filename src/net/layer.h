@@ -42,6 +42,13 @@ enum layer_type {
     LAYER_DROPOUT,
     LAYER_SOFTMAX,
     LAYER_BATCHNORM,
+    LAYER_ROUTE,
+    LAYER_SHORTCUT,
+    LAYER_SCALE_CHANNELS,
+    LAYER_LRN,
+    LAYER_CROP,
+    LAYER_COST,
+    LAYER_ACTIVATION,
     LAYER_TYPE_COUNT
 };
 
@@ -84,6 +91,10 @@ struct build; /* opaque: collects declarations while a net is built */
 
 int build_batch(const struct build *b);
 int build_training(const struct build *b);
+/* The net's batch-norm convention ([net] bn_style, bn_eps, bn_momentum; kernels/batchnorm.h):
+ * layers with a batch norm copy it at build time. */
+struct bn_conf;
+const struct bn_conf *build_bn(const struct build *b);
 /* Declares a parameter tensor of n floats. data always gets storage; grad gets storage when
  * PARAM_TRAIN is set and the net is built for training, else stays NULL. */
 void build_param(struct build *b, float **data, float **grad, size_t n, const char *name,
@@ -96,6 +107,24 @@ enum buf_kind {
 void build_buffer(struct build *b, float **ptr, size_t n, enum buf_kind kind);
 /* Declares that forward/backward needs n floats of pass->workspace. */
 void build_workspace(struct build *b, size_t n);
+
+/* References to earlier layers ([route], [shortcut], [scale_channels]). Every layer below the
+ * one being built is built (ops, shapes, priv set), but outputs and doutputs are assigned only
+ * after all layers are: keep the struct layer pointer and read ->output / ->doutput in forward /
+ * backward. Backward ADDS into the referenced layers' doutput; they run later (lower index). */
+int build_index(const struct build *b);       /* the layer being built */
+int build_layer_count(const struct build *b); /* layers in the net */
+/* Layer index, 0 <= index < build_index(b). */
+struct layer *build_layer_ref(struct build *b, int index);
+/* The ops of the layer after the one being built: NULL when this is the last layer or the next
+ * section is unknown (which fails when it is built). */
+const struct layer_ops *build_next_ops(const struct build *b);
+/* Resolves Darknet's layer reference v, read from key kv of s (v < 0: relative, index + v; else
+ * absolute, as parse_route / parse_shortcut), to an earlier layer. Fails with "path:line:
+ * [section] key=value: ..." when it lies before layer 0, points at this layer or a later one, or
+ * at a loss layer (whose output nothing may read: an auxiliary head's only way on is a route). */
+int build_resolve_ref(struct build *b, const struct cfg_section *s, const struct cfg_kv *kv, int v,
+                      struct layer **out, cn_error *e);
 
 struct layer_ops {
     const char *name;  /* canonical section name, e.g. "convolutional" */

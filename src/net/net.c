@@ -7,6 +7,7 @@
 #include "net/netcfg.h"
 
 #define MAX_LAYER_FLOATS ((size_t)1 << 31) /* per image: a cap far above any real network */
+#define NET_MAX_LAYERS 4096                /* layers of one cfg (Darknet's largest: ~400) */
 #define SLAB_ALIGN 16                      /* floats: every buffer starts on a 64-byte line */
 
 enum slab { SLAB_PARAM, SLAB_GRAD, SLAB_ACT, SLAB_TRAIN, SLAB_COUNT };
@@ -19,6 +20,10 @@ struct buf_req {
 
 struct build {
     int batch, training, layer;
+    const struct bn_conf *bn;
+    struct layer *layers; /* the net's: those below `layer` are built */
+    int nlayers;
+    const struct cfg_file *file; /* section i + 1 is layer i */
     struct buf_req *req;
     int nreq, capreq;
     struct param *params;
@@ -36,6 +41,11 @@ int build_batch(const struct build *b)
 int build_training(const struct build *b)
 {
     return b->training;
+}
+
+const struct bn_conf *build_bn(const struct build *b)
+{
+    return b->bn;
 }
 
 static void add_req(struct build *b, float **ptr, size_t n, enum slab slab)
@@ -82,6 +92,50 @@ void build_workspace(struct build *b, size_t n)
     b->workspace = CN_MAX(b->workspace, n);
 }
 
+int build_index(const struct build *b)
+{
+    return b->layer;
+}
+
+int build_layer_count(const struct build *b)
+{
+    return b->nlayers;
+}
+
+struct layer *build_layer_ref(struct build *b, int index)
+{
+    CN_ASSERT(index >= 0 && index < b->layer);
+    return &b->layers[index];
+}
+
+const struct layer_ops *build_next_ops(const struct build *b)
+{
+    return b->layer + 1 < b->nlayers ? layer_lookup(b->file->sec[b->layer + 2].name) : NULL;
+}
+
+int build_resolve_ref(struct build *b, const struct cfg_section *s, const struct cfg_kv *kv, int v,
+                      struct layer **out, cn_error *e)
+{
+    int i = b->layer;
+    long j = v < 0 ? (long)i + v : v;
+    *out = NULL;
+    if (j < 0)
+        return cfg_fail_kv(s, kv, e, "%d lies before the first layer (this is layer %d)", v, i);
+    if (j == i)
+        return cfg_fail_kv(s, kv, e, "%d is this layer itself (layer %d); it must be earlier", v,
+                           i);
+    if (j > i)
+        return cfg_fail_kv(s, kv, e, "%d is not an earlier layer (this is layer %d)", v, i);
+    struct layer *l = &b->layers[j];
+    if (l->ops->is_loss)
+        return cfg_fail_kv(s, kv, e,
+                           "%d is layer %ld, the loss layer [%s] of line %d, which no layer may "
+                           "read (an auxiliary head without a route back to the trunk)",
+                           v, j, l->ops->name, l->line);
+    *out = l;
+    return 0;
+}
+
 static size_t aligned(size_t n)
 {
     return (n + SLAB_ALIGN - 1) / SLAB_ALIGN * SLAB_ALIGN;
@@ -96,6 +150,11 @@ static int allocate_slabs(struct net *n, struct build *b, cn_error *e)
     for (int i = 0; i < b->nreq; i++)
         if (cn_add(&total[b->req[i].slab], total[b->req[i].slab], aligned(b->req[i].n)))
             return cn_fail(e, "%s: network too large to allocate", n->cfg_path);
+    size_t sum = aligned(b->workspace);
+    for (int s = 0; s < SLAB_COUNT; s++)
+        if (cn_add(&sum, sum, total[s]) || sum > n->max_bytes / sizeof(float))
+            return cn_fail(e, "%s: the network needs more than the limit of %zu MiB of buffers",
+                           n->cfg_path, n->max_bytes >> 20);
     float **slab[SLAB_COUNT] = {&n->param_slab, &n->grad_slab, &n->act_slab, &n->train_slab};
     for (int s = 0; s < SLAB_COUNT; s++) {
         *slab[s] = cn_alloc_floats(total[s], names[s], e);
@@ -177,11 +236,30 @@ static void build_free(struct build *b)
     free(b->param_grad);
 }
 
+/* Every loss layer reads pass->truth, which holds the last layer's output size per image: a loss
+ * layer in the middle of the net (an auxiliary head) must have that size too. */
+static int check_loss_layers(const struct net *n, struct cfg_file *f, cn_error *e)
+{
+    const struct layer *last = &n->layers[n->n - 1];
+    for (int i = 0; i < n->n - 1; i++) {
+        const struct layer *l = &n->layers[i];
+        if (l->ops->is_loss && shape_size(l->out) != shape_size(last->out))
+            return cfg_fail_section(&f->sec[i + 1], e,
+                                    "this loss layer has %zu outputs, but the labels it reads "
+                                    "have %zu, the size of the last layer (layer %d [%s], line %d)",
+                                    shape_size(l->out), shape_size(last->out), n->n - 1,
+                                    last->ops->name, last->line);
+    }
+    return 0;
+}
+
 static int build_all(struct net *n, struct cfg_file *f, struct build *b, cn_error *e)
 {
     for (int i = 0; i < n->n; i++)
         if (build_layer(n, b, &f->sec[i + 1], i, e))
             return -1;
+    if (check_loss_layers(n, f, e))
+        return -1;
     size_t in = shape_size(n->in) * (size_t)n->batch;
     size_t outs = shape_size(n->layers[n->n - 1].out) * (size_t)n->batch;
     add_req(b, &n->input, in, SLAB_ACT);
@@ -211,8 +289,12 @@ static int net_build(struct net *n, struct cfg_file *f, int batch, cn_error *e)
     n->n = f->nsec - 1;
     if (n->n == 0)
         return cn_fail(e, "%s: no layers after [%s]", f->path, f->sec[0].name);
+    if (n->n > NET_MAX_LAYERS)
+        return cn_fail(e, "%s: %d layers, more than the limit of %d", f->path, n->n,
+                       NET_MAX_LAYERS);
     n->layers = xcalloc((size_t)n->n, sizeof *n->layers);
-    struct build b = {.batch = n->batch, .training = n->training};
+    struct build b = {.batch = n->batch, .training = n->training, .layers = n->layers,
+                      .nlayers = n->n, .file = f, .bn = &n->cfg.bn};
     int rc = build_all(n, f, &b, e);
     build_free(&b);
     if (rc)
@@ -223,11 +305,12 @@ static int net_build(struct net *n, struct cfg_file *f, int batch, cn_error *e)
 }
 
 static int create_from_cfg(struct net **out, struct cfg_file *f, int batch, int training,
-                           cn_error *e)
+                           size_t max_bytes, cn_error *e)
 {
     struct net *n = xcalloc(1, sizeof *n);
     n->cfg_path = xstrdup(f->path);
     n->training = training;
+    n->max_bytes = max_bytes;
     if (net_build(n, f, batch, e)) {
         net_destroy(n);
         return -1;
@@ -242,7 +325,7 @@ int net_create(struct net **out, const char *cfg_path, int batch, int training, 
     struct cfg_file *f;
     if (cfg_read_file(&f, cfg_path, CFG_SECTIONS, e))
         return -1;
-    int rc = create_from_cfg(out, f, batch, training, e);
+    int rc = create_from_cfg(out, f, batch, training, NET_MAX_BYTES, e);
     cfg_destroy(f);
     return rc;
 }
@@ -250,11 +333,17 @@ int net_create(struct net **out, const char *cfg_path, int batch, int training, 
 int net_create_from_string(struct net **out, const char *text, const char *name, int batch,
                            int training, cn_error *e)
 {
+    return net_create_from_string_capped(out, text, name, batch, training, NET_MAX_BYTES, e);
+}
+
+int net_create_from_string_capped(struct net **out, const char *text, const char *name,
+                                  int batch, int training, size_t max_bytes, cn_error *e)
+{
     *out = NULL;
     struct cfg_file *f;
     if (cfg_read_string(&f, text, name, CFG_SECTIONS, e))
         return -1;
-    int rc = create_from_cfg(out, f, batch, training, e);
+    int rc = create_from_cfg(out, f, batch, training, max_bytes, e);
     cfg_destroy(f);
     return rc;
 }

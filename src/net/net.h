@@ -11,6 +11,8 @@
 
 #include "core/common.h"
 #include "core/rng.h"
+#include "data/augment.h"
+#include "kernels/batchnorm.h"
 #include "net/layer.h"
 
 enum lr_policy {
@@ -39,7 +41,12 @@ struct net_config {
     int adam, adamw;     /* adam=1 (L2 decay in the gradient) or adamw=1 (decoupled decay) */
     float b1, b2, eps;
     uint64_t seed;
+    int valid_every;     /* validate on valid= every N iterations; 0 never, NET_VALID_EPOCH per epoch */
+    struct bn_conf bn;   /* bn_style, bn_eps, bn_momentum: every batch norm of the net */
+    struct input_config input; /* workers, sampling, augmentation (data/augment.h) */
 };
+
+#define NET_VALID_EPOCH (-1) /* valid_every=epoch */
 
 struct net {
     char *cfg_path;
@@ -59,7 +66,10 @@ struct net {
                           that want dL/dinput (gradient checks, visualisation); NULL otherwise */
     uint64_t seen; /* images trained on, as stored in .weights */
     cn_rng rng;    /* dropout stream of this net */
+    size_t max_bytes; /* cap on all its buffers together, checked before allocating them */
 };
+
+#define NET_MAX_BYTES ((size_t)16 << 30) /* every buffer of one net: 16 GiB */
 
 /* Builds a net from a cfg file. batch > 0 overrides the images per forward pass (1 for predict);
  * batch == 0 takes batch/subdivisions from [net]. training allocates gradient buffers. Parameters
@@ -67,6 +77,10 @@ struct net {
 int net_create(struct net **out, const char *cfg_path, int batch, int training, cn_error *e);
 int net_create_from_string(struct net **out, const char *text, const char *name, int batch,
                            int training, cn_error *e);
+/* net_create_from_string with a cap of max_bytes on all buffers together (parameters,
+ * gradients, activations, workspace) instead of NET_MAX_BYTES: for untrusted cfgs (fuzzing). */
+int net_create_from_string_capped(struct net **out, const char *text, const char *name,
+                                  int batch, int training, size_t max_bytes, cn_error *e);
 void net_destroy(struct net *n);
 
 /* Re-draws all parameters from seed (He/Xavier per layer; BN scales 1, rolling variance 1). */

@@ -86,12 +86,41 @@ static int parse_optimiser(struct net_config *c, struct cfg_section *s, cn_error
     return 0;
 }
 
+/* bn_style (darknet: eps on the standard deviation; torch: on the variance) and the style's
+ * eps and momentum, which bn_eps and bn_momentum override (kernels/batchnorm.h). */
+static int parse_batchnorm(struct net_config *c, struct cfg_section *s, cn_error *e)
+{
+    static const char *const styles[BN_STYLE_COUNT] = {"darknet", "torch"};
+    int style;
+    if (cfg_get_choice(s, "bn_style", styles, BN_STYLE_COUNT, BN_STYLE_DARKNET, &style, e))
+        return -1;
+    c->bn = bn_conf_default((enum bn_style)style);
+    return cfg_get_float(s, "bn_eps", c->bn.eps, 1e-20f, 1.f, &c->bn.eps, e) ||
+                   cfg_get_float(s, "bn_momentum", c->bn.momentum, 0.f, 1.f, &c->bn.momentum, e)
+               ? -1
+               : 0;
+}
+
+/* valid_every: iterations between validations during training (0: never), or "epoch". */
+static int parse_valid_every(struct net_config *c, struct cfg_section *s, cn_error *e)
+{
+    struct cfg_kv *kv = cfg_find(s, "valid_every");
+    if (kv && !strcmp(kv->val, "epoch")) {
+        cfg_ask(s, "valid_every");
+        c->valid_every = NET_VALID_EPOCH;
+        return 0;
+    }
+    return cfg_get_int(s, "valid_every", 0, 0, BIG, &c->valid_every, e);
+}
+
 int net_config_parse(struct net_config *c, struct cfg_section *s, cn_error *e)
 {
     memset(c, 0, sizeof *c);
     if (strcmp(s->name, "net") && strcmp(s->name, "network"))
         return cfg_fail_section(s, e, "the first section must be [net] (or [network])");
     if (parse_shape(c, s, e) || parse_policy(c, s, e) || parse_optimiser(c, s, e) ||
+        parse_batchnorm(c, s, e) || parse_valid_every(c, s, e) ||
+        input_config_parse(&c->input, s, c->width, c->height, c->channels, e) ||
         cfg_check_unused(s, e)) {
         net_config_free(c);
         return -1;

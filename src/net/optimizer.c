@@ -31,7 +31,7 @@
 
 #define OMP_MIN 8192 /* tensors smaller than this update on one thread */
 
-enum opt_kind { OPT_SGD, OPT_ADAM, OPT_ADAMW };
+enum opt_kind { OPT_SGD = OPTIMIZER_SGD, OPT_ADAM = OPTIMIZER_ADAM, OPT_ADAMW = OPTIMIZER_ADAMW };
 
 struct optimizer {
     enum opt_kind kind;
@@ -150,4 +150,14 @@ uint64_t optimizer_steps(const struct optimizer *o)
 void optimizer_set_steps(struct optimizer *o, uint64_t steps)
 {
     o->t = steps;
+}
+
+enum optimizer_kind optimizer_kind(const struct optimizer *o)
+{
+    return (enum optimizer_kind)o->kind;
+}
+
+const char *optimizer_kind_name(enum optimizer_kind k)
+{
+    return k == OPTIMIZER_SGD ? "SGD" : k == OPTIMIZER_ADAM ? "Adam" : k == OPTIMIZER_ADAMW ? "AdamW" : "unknown";
 }

@@ -30,4 +30,10 @@ float *optimizer_state(struct optimizer *o, size_t *len);
 uint64_t optimizer_steps(const struct optimizer *o);
 void optimizer_set_steps(struct optimizer *o, uint64_t steps);
 
+/* Which update rule o applies, as stored in checkpoint state files (the numbers are part of that
+ * format and never change). */
+enum optimizer_kind { OPTIMIZER_SGD = 0, OPTIMIZER_ADAM = 1, OPTIMIZER_ADAMW = 2 };
+enum optimizer_kind optimizer_kind(const struct optimizer *o);
+const char *optimizer_kind_name(enum optimizer_kind k);
+
 #endif

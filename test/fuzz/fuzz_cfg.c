@@ -18,8 +18,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     text[size] = '\0';
     struct net *n = NULL;
     cn_error e;
-    /* Batch 1 and no training buffers keep the allocations of absurd-but-valid cfgs bounded. */
-    if (net_create_from_string(&n, text, "fuzz.cfg", 1, 0, &e) == 0)
+    /* Batch 1, no training buffers and a 256 MiB cap keep absurd-but-valid cfgs within the
+     * fuzzer's memory limit; the cap is the same check as NET_MAX_BYTES, only lower. */
+    if (net_create_from_string_capped(&n, text, "fuzz.cfg", 1, 0, (size_t)256 << 20, &e) == 0)
         net_destroy(n);
     free(text);
     return 0;

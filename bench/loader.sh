@@ -1,0 +1,67 @@
+#!/bin/sh
+# loader.sh - the data loader alone (`net data bench`), images/s per number of workers:
+#   1. Fashion-MNIST's 28x28 gray PNGs (data/fashion, made by `net prepare fashion-mnist` when
+#      missing), decoded every time (-nocache) without augmentation, and with Darknet-style
+#      augmentation (crop, rotation, flip, exposure);
+#   2. 224x224 RGB JPEGs cut from /usr/share/darknet/data/*.jpg (Debian's darknet package) at
+#      random positions and scales (python3-pil), in an ImageFolder tree, with the augmentation
+#      of Darknet's ImageNet cfgs (min_crop=224 max_crop=288 aspect=.75 angle=7 hue=.1
+#      saturation=.75 exposure=.75, flip).
+# Each line times BATCHES batches from the first request (prefetch and decoding included).
+# Usage: bench/loader.sh [NET] (default ./net); BATCHES=N, WORKERS="0 1 2" to change the runs.
+# Timings on a shared machine are noisy: run it alone for figures worth quoting.
+set -eu
+NET=${1:-./net}
+BATCHES=${BATCHES:-20}
+WORKERS=${WORKERS:-"0 1 2"}
+cd "$(dirname "$0")/.."
+tmp=$(mktemp -d /tmp/cfgnet_loader_bench.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+
+[ -f data/fashion/train.list ] || "$NET" prepare fashion-mnist
+
+net_section() { # width height channels batch [augmentation lines...]
+    w=$1 h=$2 c=$3 b=$4
+    shift 4
+    printf '[net]\nbatch=%s\nheight=%s\nwidth=%s\nchannels=%s\n' "$b" "$h" "$w" "$c"
+    for line in "$@"; do printf '%s\n' "$line"; done
+    printf '[softmax]\n'
+}
+
+net_section 28 28 1 128 >"$tmp/fashion.cfg"
+net_section 28 28 1 128 min_crop=24 max_crop=36 angle=10 flip=1 exposure=1.5 >"$tmp/fashion_aug.cfg"
+echo "== Fashion-MNIST PNGs, 28x28x1, batch 128, $BATCHES batches"
+for w in $WORKERS; do
+    "$NET" data bench data/fashion.data "$tmp/fashion.cfg" -nocache -workers "$w" -batches "$BATCHES"
+done
+for w in $WORKERS; do
+    "$NET" data bench data/fashion.data "$tmp/fashion_aug.cfg" -nocache -workers "$w" -batches "$BATCHES"
+done
+
+if ! ls /usr/share/darknet/data/*.jpg >/dev/null 2>&1; then
+    echo "skipped the JPEG set: /usr/share/darknet/data/*.jpg (Debian package darknet) is absent"
+    exit 0
+fi
+/usr/bin/python3 - "$tmp/jpeg" <<'EOF'
+import glob, os, random, sys
+from PIL import Image
+out = sys.argv[1]
+rng = random.Random(1)
+for path in sorted(glob.glob('/usr/share/darknet/data/*.jpg')):
+    name = os.path.splitext(os.path.basename(path))[0]
+    os.makedirs(os.path.join(out, name))
+    im = Image.open(path).convert('RGB')
+    for i in range(48):
+        side = rng.randint(min(im.size) // 3, min(im.size))
+        x, y = rng.randint(0, im.width - side), rng.randint(0, im.height - side)
+        tile = im.crop((x, y, x + side, y + side)).resize((224, 224), Image.BILINEAR)
+        tile.save(os.path.join(out, name, '%02d.jpg' % i), quality=90)
+EOF
+classes=$(ls "$tmp/jpeg" | wc -l)
+printf 'classes=%s\ntrain=%s/jpeg/\n' "$classes" "$tmp" >"$tmp/jpeg.data"
+net_section 224 224 3 32 min_crop=224 max_crop=288 aspect=.75 angle=7 hue=.1 saturation=.75 \
+    exposure=.75 flip=1 >"$tmp/jpeg_aug.cfg"
+echo "== $((classes * 48)) JPEGs, 224x224x3, batch 32, $BATCHES batches, augmented"
+for w in $WORKERS; do
+    "$NET" data bench "$tmp/jpeg.data" "$tmp/jpeg_aug.cfg" -nocache -workers "$w" -batches "$BATCHES"
+done

@@ -1,0 +1,122 @@
+/* augment.h - what the [net] section says about feeding images to the network: loader workers,
+ * sampling, and the random augmentation applied to each training image.
+ *
+ * Conventions: images are planar CHW floats, channels in file order (R, G, B[, A] or gray), values
+ * in [0, 1] until mean/std normalisation. Every random choice is drawn from the cn_rng passed in,
+ * in a fixed order, so a sample is a function of (its source image, the config, its stream).
+ *
+ * Per-sample pipeline, in this order (each step is skipped when its keys are at their defaults):
+ *   1. geometry - one affine warp from the source image (native size) to w x h, bilinear with
+ *      edges clamped; when the warp shrinks, the source is first resized with stb_image_resize's
+ *      anti-aliasing filter so that the warp itself never minifies (Darknet's rotate_crop_image
+ *      point-samples and aliases). Darknet's classifier semantics (image.c random_augment_image):
+ *      aspect a = s or 1/s, s uniform in [1, aspect]; r uniform integer in [min_crop, max_crop];
+ *      scale k = r / min(ih, iw * a): the image is scaled by k vertically, k / a horizontally, so
+ *      its shorter side becomes about r pixels, and a w x h window is taken at a uniform offset
+ *      within the scaled image (Darknet uses w for the vertical range too; we use h); rotation
+ *      uniform in [-angle, angle] degrees about the window's centre; translate moves the window by
+ *      up to translate * w (or h) pixels more. Without min_crop=/max_crop= the source is
+ *      stretched to w x h (no crop, no aspect), then rotated and translated.
+ *   2. flip - mirror left-right with probability 1/2.
+ *   3. colour (Darknet's random_distort_image) - in HSV: hue += uniform [-hue, hue] (the hue circle
+ *      is [0, 1), wrapping), saturation and value multiplied by factors drawn like aspect from
+ *      saturation= and exposure=; then back to RGB and clamped to [0, 1]. 1- and 2-channel images
+ *      only get the exposure factor (on the gray value).
+ *   4. channel_shift - channel k += uniform [-shift_k, shift_k] / 255, clamped to [0, 1] (the course
+ *      notes' "R+20, G-20, B+20").
+ *   5. mixup / cutmix (batch level in spirit, per sample here): a second image is drawn from the
+ *      training set with the same sample stream, goes through steps 1-4, and is blended (mixup:
+ *      x = l x1 + (1-l) x2) or pasted into a random box (cutmix: the box covers a fraction 1-l of
+ *      the image, l then corrected to the box actually pasted); l ~ Beta(mix_alpha, mix_alpha);
+ *      the truth rows mix with the same l. With both keys on, each sample picks one at random.
+ *   6. label smoothing - t = (1 - eps) t + eps / classes.
+ *   7. mean/std - channel k becomes (v - mean_k) / std_k. Not random: validation applies it too.
+ *
+ * Left out: Darknet's center=, jitter= (detection), mosaic, random erasing, EXIF orientation.
+ */
+#ifndef CN_DATA_AUGMENT_H
+#define CN_DATA_AUGMENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cfg/cfg.h"
+#include "core/common.h"
+#include "core/rng.h"
+
+#define AUG_MAX_C 4 /* channels an image can have */
+
+enum sampling {
+    SAMPLING_EPOCH,    /* each epoch a fresh permutation of the list (default) */
+    SAMPLING_RANDOM,   /* each sample uniform over the list, with replacement (Darknet) */
+    SAMPLING_BALANCED, /* a class uniform over classes that have images, then an image of it */
+    SAMPLING_COUNT
+};
+
+struct aug_config {
+    int crop;               /* 1 when min_crop= or max_crop= is given */
+    int min_crop, max_crop; /* pixels of the shorter side after scaling (Darknet's) */
+    float aspect;           /* >= 1 */
+    float angle;            /* degrees */
+    float translate;        /* fraction of w and h */
+    int flip;
+    float hue, saturation, exposure;
+    float shift[AUG_MAX_C]; /* channel_shift, in 0..255 units */
+    int nmean;              /* 0 (no normalisation) or channels */
+    float mean[AUG_MAX_C], std[AUG_MAX_C];
+    int mixup, cutmix;
+    float mix_alpha;
+    float label_smooth;
+};
+
+/* The [net] keys about input: workers=, sampling= and augmentation. */
+struct input_config {
+    int workers; /* loader threads, 0 = load in the caller's thread */
+    enum sampling sampling;
+    struct aug_config aug;
+};
+
+/* Names of the sampling= values, in enum order. */
+extern const char *const sampling_names[SAMPLING_COUNT];
+
+/* Reads workers=, sampling= and the augmentation keys of [net] section s, for w x h x c input.
+ * Errors name the key: "path:line: [net] mean=0.5,0.5: has 2 values but channels=3". */
+int input_config_parse(struct input_config *ic, struct cfg_section *s, int w, int h, int c,
+                       cn_error *e);
+
+/* Everything at its default: no augmentation, no normalisation. */
+void aug_config_default(struct aug_config *a);
+
+/* 1 when step 1 (geometry) does anything: the sample then needs its source at native size. */
+int aug_has_geometry(const struct aug_config *a);
+
+/* 1 when steps 1-4 or 5 draw anything (the sample differs from the plain resized image). */
+int aug_is_random(const struct aug_config *a);
+
+/* Step 1: warps src (iw x ih x c bytes, CHW) into dst (w x h x c floats in [0, 1], CHW) with the
+ * random geometry drawn from r. Without geometry keys, a plain anti-aliased resize. scratch is
+ * grown as needed (realloc; *scratch may be NULL at first, free it when done). Returns 0, or -1
+ * when memory runs out. */
+int aug_geometry(float *dst, int w, int h, const uint8_t *src, int iw, int ih, int c,
+                 const struct aug_config *a, cn_rng *r, uint8_t **scratch, size_t *cap);
+
+/* Steps 2-4 on x (w x h x c floats, CHW). */
+void aug_photometric(float *x, int w, int h, int c, const struct aug_config *a, cn_rng *r);
+
+/* The mixing weight for step 5: l ~ Beta(mix_alpha, mix_alpha), and whether to cut (1) or blend
+ * (0); returns 0 (no mixing) when neither mixup nor cutmix is on. */
+int aug_mix_draw(const struct aug_config *a, cn_rng *r, float *lambda, int *cut);
+
+/* Step 5 on x1 (kept) and x2 (the partner): blends or pastes x2 into x1 and returns the weight of
+ * x1's truth (lambda for mixup; the uncovered fraction for cutmix). */
+float aug_mix_apply(float *x1, const float *x2, int w, int h, int c, float lambda, int cut,
+                    cn_rng *r);
+
+/* Step 7 on n images of w x h x c floats (a no-op without mean=). */
+void aug_normalize(float *x, size_t n, int w, int h, int c, const struct aug_config *a);
+
+/* Darknet's rgb_to_hsv / hsv_to_rgb on one pixel, all values in [0, 1] (h wraps). */
+void aug_rgb_to_hsv(float rgb[3], float hsv[3]);
+void aug_hsv_to_rgb(float hsv[3], float rgb[3]);
+
+#endif

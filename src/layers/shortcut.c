@@ -1,0 +1,185 @@
+/* shortcut.c - [shortcut]: residual addition, y = act(alpha * prev + beta * from) (pjreddie
+ * Darknet's shortcut_layer.c and blas.c shortcut_cpu).
+ *
+ * prev is the layer below (the residual branch), from= an earlier layer (the skip, negative =
+ * relative, else absolute; resolved at build time). Keys as pjreddie's parse_shortcut:
+ * activation=linear, alpha=1 (scales the residual branch: Inception-ResNet scales it by
+ * 0.1-0.3), beta=1 (scales the skip). Output shape = prev's shape.
+ *
+ * Darknet's rule for different shapes, reproduced exactly. With from W1xH1xC1 and prev W2xH2xC2:
+ * stride = W1/W2, sample = W2/W1 (each raised to 1 when 0; H must give the same ratios, which
+ * Darknet asserts and this layer checks), and for channels k < min(C1,C2), rows j < min(H1,H2),
+ * columns i < min(W1,W2):
+ *   z[k][y][x] = alpha * prev[k][y][x] + beta * from[k][j*stride][i*stride],
+ *   y = j*sample, x = i*sample.
+ * Every other z is prev unscaled (alpha applies to covered positions only). Equal shapes cover
+ * everything: z = alpha * prev + beta * from.
+ * Backward (ADDS): dz = act'(dy); dprev += alpha * dz on covered positions and dz elsewhere;
+ * dfrom at the sampled position += beta * dz. This is the gradient of the forward above; Darknet's
+ * backward scales every dprev by alpha, which differs only when shapes differ and alpha != 1.
+ * Left out: AlexeyAB's multi-input from=, weights_type and weights_normalizion.
+ */
+#include <float.h>
+#include <limits.h>
+#include <stdio.h>
+
+#include "kernels/activations.h"
+#include "net/layer.h"
+
+struct shortcut {
+    int act;
+    float alpha, beta;
+    struct layer *from;
+    int stride, sample, minw, minh, minc; /* Darknet's sampling between from and prev */
+    int full;                             /* equal shapes: every position is covered */
+    float *z; /* batch x out pre-activation, kept when the activation needs it (training) */
+};
+
+/* Darknet's ratios; -1 when width and height disagree (Darknet's assert). */
+static int shortcut_geom(struct shortcut *sc, struct shape f, struct shape p)
+{
+    sc->stride = f.w / p.w;
+    sc->sample = p.w / f.w;
+    if (sc->stride != f.h / p.h || sc->sample != p.h / f.h)
+        return -1;
+    sc->stride = CN_MAX(sc->stride, 1);
+    sc->sample = CN_MAX(sc->sample, 1);
+    sc->minw = CN_MIN(f.w, p.w);
+    sc->minh = CN_MIN(f.h, p.h);
+    sc->minc = CN_MIN(f.c, p.c);
+    sc->full = f.w == p.w && f.h == p.h && f.c == p.c;
+    return 0;
+}
+
+static int shortcut_build(struct layer *l, struct cfg_section *s, struct build *b, cn_error *e)
+{
+    struct shortcut *sc = xcalloc(1, sizeof *sc);
+    l->priv = sc;
+    int from;
+    if (!cfg_find(s, "from"))
+        return cfg_fail_section(s, e, "from= is required: the earlier layer to add");
+    if (cfg_get_int(s, "from", 0, -INT_MAX, INT_MAX, &from, e) ||
+        build_resolve_ref(b, s, cfg_find(s, "from"), from, &sc->from, e) ||
+        layer_get_activation(s, ACT_LINEAR, &sc->act, e) ||
+        cfg_get_float(s, "alpha", 1.f, -FLT_MAX, FLT_MAX, &sc->alpha, e) ||
+        cfg_get_float(s, "beta", 1.f, -FLT_MAX, FLT_MAX, &sc->beta, e))
+        return -1;
+    struct shape f = sc->from->out;
+    if (shortcut_geom(sc, f, l->in))
+        return cfg_fail_kv(s, cfg_find(s, "from"), e,
+                           "layer %d [%s] is %dx%dx%d and the layer below %dx%dx%d (w x h x c): "
+                           "Darknet's rule needs the same ratio in width and height",
+                           sc->from->index, sc->from->ops->name, f.w, f.h, f.c, l->in.w, l->in.h,
+                           l->in.c);
+    l->out = l->in;
+    size_t all = shape_size(l->out) * (size_t)build_batch(b);
+    if (act_needs_input(sc->act))
+        build_buffer(b, &sc->z, all, BUF_TRAIN);
+    if (build_training(b) && sc->act != ACT_LINEAR)
+        build_workspace(b, all);
+    return 0;
+}
+
+/* z[covered] = alpha * z + beta * from over image b (z holds prev already). */
+static void shortcut_add(const struct shortcut *sc, float *z, const float *x, struct shape p,
+                         struct shape f)
+{
+    for (int k = 0; k < sc->minc; k++)
+        for (int j = 0; j < sc->minh; j++) {
+            float *zr = z + ((size_t)k * p.h + (size_t)j * sc->sample) * p.w;
+            const float *xr = x + ((size_t)k * f.h + (size_t)j * sc->stride) * f.w;
+            for (int i = 0; i < sc->minw; i++)
+                zr[i * sc->sample] = sc->alpha * zr[i * sc->sample] + sc->beta * xr[i * sc->stride];
+        }
+}
+
+static void shortcut_forward(struct layer *l, struct pass *p)
+{
+    (void)p;
+    const struct shortcut *sc = l->priv;
+    struct shape f = sc->from->out;
+    size_t out = shape_size(l->out), fin = shape_size(f);
+    float *z = sc->z ? sc->z : l->output;
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < l->batch; b++) {
+        float *zb = z + (size_t)b * out;
+        const float *prev = l->input + (size_t)b * out;
+        for (size_t i = 0; i < out; i++)
+            zb[i] = prev[i];
+        shortcut_add(sc, zb, sc->from->output + (size_t)b * fin, l->out, f);
+    }
+    act_forward(l->output, z, out * (size_t)l->batch, (enum activation)sc->act);
+}
+
+/* Over image b: dprev += dz (alpha * dz where covered), dfrom[sampled] += beta * dz. */
+static void shortcut_back_image(const struct shortcut *sc, float *dprev, float *dfrom,
+                                const float *dz, struct shape p, struct shape f)
+{
+    size_t out = shape_size(p);
+    if (dprev)
+        for (size_t i = 0; i < out; i++)
+            dprev[i] += (sc->full ? sc->alpha : 1.f) * dz[i];
+    for (int k = 0; k < sc->minc; k++)
+        for (int j = 0; j < sc->minh; j++) {
+            size_t zo = ((size_t)k * p.h + (size_t)j * sc->sample) * p.w;
+            size_t xo = ((size_t)k * f.h + (size_t)j * sc->stride) * f.w;
+            for (int i = 0; i < sc->minw; i++) {
+                float g = dz[zo + (size_t)i * sc->sample];
+                if (dprev && !sc->full)
+                    dprev[zo + (size_t)i * sc->sample] += (sc->alpha - 1.f) * g;
+                dfrom[xo + (size_t)i * sc->stride] += sc->beta * g;
+            }
+        }
+}
+
+static void shortcut_backward(struct layer *l, struct pass *p)
+{
+    const struct shortcut *sc = l->priv;
+    struct shape f = sc->from->out;
+    size_t out = shape_size(l->out), fin = shape_size(f), all = out * (size_t)l->batch;
+    const float *dz = l->doutput;
+    if (sc->act != ACT_LINEAR) {
+        CN_ASSERT(sc->z || !act_needs_input((enum activation)sc->act));
+        act_backward(p->workspace, l->doutput, sc->z, l->output, all, (enum activation)sc->act);
+        dz = p->workspace;
+    }
+    /* Images are independent, but from= may be the layer below (dprev == dfrom): keep one
+     * image per thread so the two adds into one buffer never race. */
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < l->batch; b++)
+        shortcut_back_image(sc, l->dinput ? l->dinput + (size_t)b * out : NULL,
+                            sc->from->doutput + (size_t)b * fin, dz + (size_t)b * out, l->out, f);
+}
+
+/* "from 5, linear"; "from 2 8x8x8, ..." when from's shape differs; ", a=0.2", ", b=2" unless 1. */
+static void shortcut_describe(const struct layer *l, char *buf, size_t n)
+{
+    const struct shortcut *sc = l->priv;
+    char shape[40] = "";
+    if (!sc->full)
+        snprintf(shape, sizeof shape, " %dx%dx%d", sc->from->out.w, sc->from->out.h,
+                 sc->from->out.c);
+    int k = snprintf(buf, n, "from %d%s, %s", sc->from->index, shape, act_names[sc->act]);
+    if (sc->alpha != 1.f && k >= 0 && (size_t)k < n)
+        k += snprintf(buf + k, n - (size_t)k, ", a=%g", (double)sc->alpha);
+    if (sc->beta != 1.f && k >= 0 && (size_t)k < n)
+        snprintf(buf + k, n - (size_t)k, ", b=%g", (double)sc->beta);
+}
+
+/* Per covered position one add, plus a multiply for each of alpha, beta that is not 1. */
+static double shortcut_flops(const struct layer *l)
+{
+    const struct shortcut *sc = l->priv;
+    double ops = 1 + (sc->alpha != 1.f) + (sc->beta != 1.f);
+    return ops * (double)sc->minc * sc->minh * sc->minw;
+}
+
+const struct layer_ops shortcut_ops = {
+    .name = "shortcut",
+    .type = LAYER_SHORTCUT,
+    .build = shortcut_build,
+    .forward = shortcut_forward,
+    .backward = shortcut_backward,
+    .describe = shortcut_describe,
+    .flops = shortcut_flops,
+};
