@@ -392,13 +392,14 @@ static void test_layer_forward_by_hand(void **state)
     assert_float_equal(y[7], 1.49999925f, 1e-6);
     assert_float_equal(n->params[1].data[1], 0.11f, 1e-7); /* rolling mean of channel 1 */
     assert_float_equal(n->params[2].data[1], 1.03f, 1e-6); /* rolling variance of channel 1 */
-    /* Inference: rolling mean 0.11, variance 1.03 for channel 1: (14 - 0.11)/(sqrt(1.03) + 1e-6). */
+    /* Inference: rolling mean 0.11, variance 1.03 for channel 1: (14 - 0.11)/(sqrt(1.03) + 1e-6).
+     */
     net_pass_init(n, &p, 0, 0);
     net_forward(n, &p);
     assert_float_equal(y[7], 13.686210f, 2e-5);
     net_destroy(n);
-    n = test_net("[net]\nbatch=2\nheight=1\nwidth=2\nchannels=2\nbn_style=torch\n[batchnorm]\n",
-                 0, 1);
+    n = test_net("[net]\nbatch=2\nheight=1\nwidth=2\nchannels=2\nbn_style=torch\n[batchnorm]\n", 0,
+                 1);
     memcpy(n->input, x, sizeof x);
     n->params[0].data[0] = 2;
     n->params[3].data[0] = 1;

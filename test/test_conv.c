@@ -74,8 +74,8 @@ static void test_extended_keys(void **state)
                                  "activation=relu\nbatch_normalize=1\n",
                192, 17, 17, "192 7x1/1 pad 3x0, relu, bn", 2.0 * 289 * 192 * 56);
     /* stride_x/stride_y override stride (AlexeyAB's keys); OH = (9 + 2 - 3)/1 + 1, OW = 8/2 + 1. */
-    assert_out(NET(1, 9, 9, 1) "[conv]\nsize=3\nstride=3\nstride_x=2\nstride_y=1\npad=1\n", 1, 9,
-               5, "1 3x3/1x2 pad 1, logistic", 2.0 * 45 * 9);
+    assert_out(NET(1, 9, 9, 1) "[conv]\nsize=3\nstride=3\nstride_x=2\nstride_y=1\npad=1\n", 1, 9, 5,
+               "1 3x3/1x2 pad 1, logistic", 2.0 * 45 * 9);
     /* padding_x/padding_y override padding: OH = (5 + 4 - 3) + 1, OW = (6 + 2 - 3) + 1. */
     assert_out(NET(1, 5, 6, 1) "[conv]\nsize=3\npadding=7\npadding_x=1\npadding_y=2\n", 1, 7, 6,
                "1 3x3/1 pad 2x1, logistic", 2.0 * 42 * 9);
@@ -92,13 +92,13 @@ static void test_extended_keys(void **state)
     assert_out(NET(1, 9, 13, 1) "[conv]\nsize_x=7\nsize_y=1\ndilation=2\npad=1\n", 1, 9, 13,
                "1 1x7/1 pad 0x6, dilation 2, logistic", 2.0 * 117 * 7);
     /* Groups: each filter sees C/G channels, so R = (C/G)*k*k; depthwise when G = C = F. */
-    assert_out(NET(1, 7, 7, 8) "[conv]\nfilters=6\nsize=3\npad=1\ngroups=2\nactivation=relu\n",
-               6, 7, 7, "6 3x3/1 pad 1, groups 2, relu", 2.0 * 49 * 6 * 36);
+    assert_out(NET(1, 7, 7, 8) "[conv]\nfilters=6\nsize=3\npad=1\ngroups=2\nactivation=relu\n", 6,
+               7, 7, "6 3x3/1 pad 1, groups 2, relu", 2.0 * 49 * 6 * 36);
     assert_out(NET(1, 7, 7, 8) "[conv]\nfilters=8\nsize=3\nstride=2\npad=1\ngroups=8\n"
                                "activation=relu6\nbatch_normalize=1\n",
                8, 4, 4, "8 3x3/2 pad 1, groups 8, relu6, bn", 2.0 * 16 * 8 * 9);
-    assert_out(NET(1, 7, 7, 8) "[conv]\nfilters=16\nsize=3\npad=1\ngroups=8\ndilation=2\n", 16,
-               7, 7, "16 3x3/1 pad 2, dilation 2, groups 8, logistic", 2.0 * 49 * 16 * 9);
+    assert_out(NET(1, 7, 7, 8) "[conv]\nfilters=16\nsize=3\npad=1\ngroups=8\ndilation=2\n", 16, 7,
+               7, "16 3x3/1 pad 2, dilation 2, groups 8, logistic", 2.0 * 49 * 16 * 9);
 }
 
 static void test_params_and_init(void **state)
@@ -308,8 +308,8 @@ static void test_dilated_by_hand(void **state)
     for (int i = 0; i < 9; i++)
         w[i] = (float)(i + 1);
     const float b[1] = {0};
-    struct net *n = test_net(NET(1, 5, 5, 1) "[conv]\nsize=3\ndilation=2\nactivation=linear\n", 0,
-                             0);
+    struct net *n =
+        test_net(NET(1, 5, 5, 1) "[conv]\nsize=3\ndilation=2\nactivation=linear\n", 0, 0);
     load(n, x, 25, w, 9, b, 1);
     struct pass p;
     net_pass_init(n, &p, 0, 0);
@@ -471,8 +471,10 @@ static struct net *ref_net(const struct ref_case *rc, uint64_t seed, float **dy)
 {
     const struct ref_geom *g = &rc->g;
     char cfg[512];
-    snprintf(cfg, sizeof cfg, "[net]\nbatch=%d\nheight=%d\nwidth=%d\nchannels=%d\n"
-             "[convolutional]\n%sactivation=linear\n", g->N, g->H, g->W, g->C, rc->keys);
+    snprintf(cfg, sizeof cfg,
+             "[net]\nbatch=%d\nheight=%d\nwidth=%d\nchannels=%d\n"
+             "[convolutional]\n%sactivation=linear\n",
+             g->N, g->H, g->W, g->C, rc->keys);
     struct net *n = test_net(cfg, 0, 1);
     struct layer *l = net_last(n);
     assert_int_equal(l->out.c, g->F);
@@ -502,8 +504,7 @@ static struct net *ref_net(const struct ref_case *rc, uint64_t seed, float **dy)
     return n;
 }
 
-static int count_off(const char *what, const float *got, const double *want, size_t n,
-                     double tol)
+static int count_off(const char *what, const float *got, const double *want, size_t n, double tol)
 {
     int bad = 0;
     for (size_t i = 0; i < n; i++)
@@ -755,7 +756,6 @@ static void threads_agree(const char *cfg)
     net_destroy(nets[1]);
 }
 #endif
-
 
 /* Output bits do not depend on the thread count; weight gradients only up to summation order.
  * Plain, grouped, depthwise (threads over planes with one lane: batch 1) and dilated. */

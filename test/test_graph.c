@@ -342,8 +342,8 @@ static void test_darknet_parity(void **state)
                "(Debian package darknet)\n");
         return;
     }
-    check_darknet_parity(&d, "resnet18", 64);
-    check_darknet_parity(&d, "densenet201", 64);
+    check_darknet_parity(&d, "resnet18", 32);
+    check_darknet_parity(&d, "densenet201", 32);
     /* Not dlclose'd: libdarknet's free_network leaves buffers behind, and LeakSanitizer can only
      * attribute them (and apply the suppression below) while the library stays mapped. */
 }

@@ -74,7 +74,8 @@ static void test_geometry(void **state)
     assert_int_equal(g.oh, 224);
     assert_int_equal(g.ow, 224);
     assert_int_equal(im2col_geom_init(&g, 1, 4, 4, 5, 5, 1, 1, 0, 0, 1, 1), -1); /* does not fit */
-    assert_int_equal(im2col_geom_init(&g, 1, 4, 4, 5, 5, 1, 1, 1, 0, 1, 1), -1); /* fits in h only */
+    assert_int_equal(im2col_geom_init(&g, 1, 4, 4, 5, 5, 1, 1, 1, 0, 1, 1),
+                     -1); /* fits in h only */
     assert_int_equal(im2col_geom_init(&g, 0, 4, 4, 1, 1, 1, 1, 0, 0, 1, 1), -1);
     assert_int_equal(im2col_geom_init(&g, 1, 4, 4, 1, 1, 0, 1, 0, 0, 1, 1), -1);
     assert_int_equal(im2col_geom_init(&g, 1, 4, 4, 1, 1, 1, 1, -1, 0, 1, 1), -1);
@@ -204,7 +205,8 @@ static void test_fast_matches_naive(void **state)
     }
 }
 
-/* out[f][oy][ox] = sum over c, ki, kj of w[f][c][ki][kj] * im[c][oy*sh-ph+ki*dh][ox*sw-pw+kj*dw]. */
+/* out[f][oy][ox] = sum over c, ki, kj of w[f][c][ki][kj] * im[c][oy*sh-ph+ki*dh][ox*sw-pw+kj*dw].
+ */
 static void direct_conv(float *out, const float *im, const float *w, int F,
                         const struct im2col_geom *g)
 {
@@ -276,12 +278,9 @@ static void test_adjoint(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_geometry),
-        cmocka_unit_test(test_by_hand),
-        cmocka_unit_test(test_dilated_by_hand),
-        cmocka_unit_test(test_fast_matches_naive),
-        cmocka_unit_test(test_convolution),
-        cmocka_unit_test(test_adjoint),
+        cmocka_unit_test(test_geometry),        cmocka_unit_test(test_by_hand),
+        cmocka_unit_test(test_dilated_by_hand), cmocka_unit_test(test_fast_matches_naive),
+        cmocka_unit_test(test_convolution),     cmocka_unit_test(test_adjoint),
     };
     return cmocka_run_group_tests_name("im2col", tests, NULL, NULL);
 }

@@ -6,9 +6,9 @@
  * By default that is one view: the image resized, aspect ratio kept, so that it covers the net
  * input, then the centre W x H crop; an image of the input's aspect (all of Fashion-MNIST) is
  * simply resized to W x H, as the training loader does. -crops 2|5|10 adds the mirror, the four
- * corners, or both, cut from the image resized to -scale times the input (default 256/224, the
- * ImageNet protocol's 224 crops of a 256 resize; for Fashion-MNIST 32x32 -> 28x28 crops); -scales
- * lists several resize sizes (shorter side, pixels). Several models (-ensemble) each see the
+ * corners, or both, cut from the image resized to -scale times the input (default 1 for 2 crops;
+ * 256/224 for 5 and 10, the ImageNet protocol's 224 crops of a 256 resize, for Fashion-MNIST
+ * 28x28 crops of a 32x32 resize); -scales lists several resize sizes (shorter side, pixels). Several models (-ensemble) each see the
  * same views at their own input size. Probabilities are averaged over views, then over models
  * with the given weights (net/ensemble.h).
  *

@@ -74,8 +74,8 @@ void bn_forward_train(float *y, float *x_hat, float *mean, float *var, float *ro
         var[ch] = (float)(c->style == BN_STYLE_TORCH ? biased : unbiased);
         rolling_mean[ch] = (1 - mo) * rolling_mean[ch] + mo * (float)m;
         rolling_var[ch] = (1 - mo) * rolling_var[ch] + mo * (float)unbiased;
-        channel_normalise(y, x_hat, x, (float)m, bn_denom(var[ch], c), scale[ch], bias[ch], N, C,
-                          S, ch);
+        channel_normalise(y, x_hat, x, (float)m, bn_denom(var[ch], c), scale[ch], bias[ch], N, C, S,
+                          ch);
     }
 }
 
@@ -93,8 +93,8 @@ void bn_x_hat_infer(float *x_hat, const float *x, const float *rolling_mean,
                     const float *rolling_var, int N, int C, int S, const struct bn_conf *c)
 {
     for (int ch = 0; ch < C; ch++)
-        channel_normalise(x_hat, NULL, x, rolling_mean[ch], bn_denom(rolling_var[ch], c), 1.f,
-                          0.f, N, C, S, ch);
+        channel_normalise(x_hat, NULL, x, rolling_mean[ch], bn_denom(rolling_var[ch], c), 1.f, 0.f,
+                          N, C, S, ch);
 }
 
 /* The factor rho of the x_hat term in dx (docs/batchnorm.md): with D the divisor and s =
@@ -111,8 +111,7 @@ static double bn_rho(float var, double M, const struct bn_conf *c)
 /* dbias += sum dy, dscale += sum dy * x_hat, and dx as in bn_rho. dx may alias dy: each element
  * is read before it is written. */
 void bn_backward(float *dx, float *dscale, float *dbias, const float *dy, const float *x_hat,
-                 const float *var, const float *scale, int N, int C, int S,
-                 const struct bn_conf *c)
+                 const float *var, const float *scale, int N, int C, int S, const struct bn_conf *c)
 {
     double M = (double)N * (double)S;
 #pragma omp parallel for schedule(static)

@@ -73,8 +73,7 @@ void depthwise_forward(float *out, const float *plane, const float *k, const str
                 int x0, x1, off = kj * g->dw - g->pw;
                 im2col_tap_range(&x0, &x1, g->ow, g->sw, g->pw, kj * g->dw, g->w);
                 if (x0 < x1)
-                    run_axpy(o + x0, row + (x0 * g->sw + off), k[ki * g->kw + kj], x1 - x0,
-                             g->sw);
+                    run_axpy(o + x0, row + (x0 * g->sw + off), k[ki * g->kw + kj], x1 - x0, g->sw);
             }
         }
     }
@@ -155,8 +154,8 @@ void depthwise_backward_data_naive(float *dplane, const float *dout, const float
                 for (int kj = 0; kj < g->kw; kj++) {
                     long long c = cell_of(g, ki, kj, oy, ox);
                     if (c >= 0)
-                        dplane[c] += k[ki * g->kw + kj] *
-                                     dout[(size_t)oy * (size_t)g->ow + (size_t)ox];
+                        dplane[c] +=
+                            k[ki * g->kw + kj] * dout[(size_t)oy * (size_t)g->ow + (size_t)ox];
                 }
 }
 

@@ -17,8 +17,8 @@
 
 struct bnorm {
     float *scales, *dscales, *biases, *dbiases, *rolling_mean, *rolling_var;
-    float *x_hat;      /* batch x in (training nets only) */
-    float *mean, *var; /* C: the last training pass's batch statistics (training nets only) */
+    float *x_hat;       /* batch x in (training nets only) */
+    float *mean, *var;  /* C: the last training pass's batch statistics (training nets only) */
     struct bn_conf bnc; /* the net's batch-norm convention */
 };
 

@@ -63,8 +63,8 @@ static const char *const conv_init_names[INIT_COUNT] = {"he", "xavier"};
 struct conv {
     int filters, groups, bn, act, init;
     int kh, kw, sh, sw, ph, pw, dilation; /* kernel taps, strides, padding per side */
-    int fg, cg;           /* filters and input channels per group */
-    struct im2col_geom g; /* one group's channels */
+    int fg, cg;                           /* filters and input channels per group */
+    struct im2col_geom g;                 /* one group's channels */
     int direct;           /* 1x1 kernel, stride 1, no padding: the image is its own col matrix */
     int depthwise;        /* groups > 1 with one input channel each: planes convolved directly */
     int lanes;            /* groups of images run concurrently, each with its own buffers */
@@ -163,8 +163,8 @@ static int conv_shape(struct layer *l, struct conv *cv, struct cfg_section *s, c
         cn_mul(&out, cv->P, cv->filters) || cn_mul(&col, cv->R, cv->P) || out >= CONV_GEMM_MAX)
         return cfg_fail_section(s, e, "%d filters of %dx%dx%d over %dx%d outputs is too large",
                                 cv->filters, cv->cg, cv->kh, cv->kw, cv->g.oh, cv->g.ow);
-    cv->direct = cv->kh == 1 && cv->kw == 1 && cv->sh == 1 && cv->sw == 1 && cv->ph == 0 &&
-                 cv->pw == 0;
+    cv->direct =
+        cv->kh == 1 && cv->kw == 1 && cv->sh == 1 && cv->sw == 1 && cv->ph == 0 && cv->pw == 0;
     /* Not for a plain conv of a 1-channel image: its one GEMM with all F filters is faster. */
     cv->depthwise = cv->cg == 1 && cv->groups > 1 && !cv->direct;
     cv->col = cv->direct || cv->depthwise ? 0 : conv_align(col);
@@ -310,8 +310,7 @@ static void conv_bn_forward(struct layer *l, const struct pass *p, float *pre)
         return;
     }
     if (cv->x_hat) /* kept so backward can follow an inference-mode pass */
-        bn_x_hat_infer(cv->x_hat, pre, cv->rolling_mean, cv->rolling_var, l->batch, F, P,
-                       &cv->bnc);
+        bn_x_hat_infer(cv->x_hat, pre, cv->rolling_mean, cv->rolling_var, l->batch, F, P, &cv->bnc);
     bn_forward_infer(pre, pre, cv->scales, cv->biases, cv->rolling_mean, cv->rolling_var, l->batch,
                      F, P, &cv->bnc);
 }
@@ -338,8 +337,8 @@ static void conv_bn_backward(struct layer *l, const struct pass *p, float *dz)
         bn_backward(dz, cv->dscales, cv->dbiases, dz, cv->x_hat, cv->var, cv->scales, l->batch, F,
                     P, &cv->bnc);
     else
-        bn_backward_infer(dz, cv->dscales, cv->dbiases, dz, cv->x_hat, cv->rolling_var,
-                          cv->scales, l->batch, F, P, &cv->bnc);
+        bn_backward_infer(dz, cv->dscales, cv->dbiases, dz, cv->x_hat, cv->rolling_var, cv->scales,
+                          l->batch, F, P, &cv->bnc);
 }
 
 /* Where a lane adds its gradients: lane 0 straight into the parameters', the others into
@@ -505,8 +504,8 @@ static void conv_describe(const struct layer *l, char *buf, size_t n)
         snprintf(dil, sizeof dil, ", dilation %d", cv->dilation);
     if (cv->groups > 1)
         snprintf(grp, sizeof grp, ", groups %d", cv->groups);
-    snprintf(buf, n, "%d %dx%d/%s%s%s%s, %s%s", cv->filters, cv->kh, cv->kw, stride, pad, dil,
-             grp, act_names[cv->act], cv->bn ? ", bn" : "");
+    snprintf(buf, n, "%d %dx%d/%s%s%s%s, %s%s", cv->filters, cv->kh, cv->kw, stride, pad, dil, grp,
+             act_names[cv->act], cv->bn ? ", bn" : "");
 }
 
 /* 2 * F * R multiply-adds per output position (R: one group's taps); the bias or batch norm is

@@ -450,3 +450,44 @@ size_t net_param_count(const struct net *n)
             total += n->params[i].n;
     return total;
 }
+
+/* Parses [net] and builds the layers of f into n (shapes and declarations only, batch 1). */
+static int count_build(struct net *n, struct cfg_file *f, size_t *count, cn_error *e)
+{
+    if (f->nsec < 2 || f->nsec - 1 > NET_MAX_LAYERS)
+        return cn_fail(e, "%s: %d sections; a cfg is [net] and 1 to %d layers", f->path, f->nsec,
+                       NET_MAX_LAYERS);
+    if (net_config_parse(&n->cfg, &f->sec[0], e))
+        return -1;
+    n->in = (struct shape){n->cfg.channels, n->cfg.height, n->cfg.width};
+    n->batch = 1;
+    n->n = f->nsec - 1;
+    n->layers = xcalloc((size_t)n->n, sizeof *n->layers);
+    struct build b = {.batch = 1, .layers = n->layers, .nlayers = n->n, .file = f,
+                      .bn = &n->cfg.bn};
+    int rc = 0;
+    for (int i = 0; !rc && i < n->n; i++)
+        rc = build_layer(n, &b, &f->sec[i + 1], i, e);
+    if (!rc)
+        rc = check_loss_layers(n, f, e);
+    for (int i = 0; !rc && i < b.nparams; i++)
+        if (b.params[i].flags & PARAM_TRAIN)
+            *count += b.params[i].n;
+    build_free(&b);
+    return rc;
+}
+
+int net_count_params(const char *cfg_path, size_t *count, cn_error *e)
+{
+    *count = 0;
+    struct cfg_file *f;
+    if (cfg_read_file(&f, cfg_path, CFG_SECTIONS, e))
+        return -1;
+    struct net *n = xcalloc(1, sizeof *n);
+    n->cfg_path = xstrdup(f->path);
+    n->max_bytes = NET_MAX_BYTES;
+    int rc = count_build(n, f, count, e);
+    net_destroy(n);
+    cfg_destroy(f);
+    return rc;
+}

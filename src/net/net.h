@@ -99,5 +99,8 @@ struct layer *net_last(const struct net *n);
 size_t net_outputs(const struct net *n); /* per image */
 size_t net_inputs(const struct net *n);  /* per image */
 size_t net_param_count(const struct net *n); /* trainable and stored floats, as in the .weights */
+/* What net_param_count would return for net_create(cfg_path, 1, 0, e), from shape inference
+ * alone: nothing is allocated or initialised (drawing VGG-16's 138M weights takes seconds). */
+int net_count_params(const char *cfg_path, size_t *count, cn_error *e);
 
 #endif
