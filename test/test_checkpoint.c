@@ -136,7 +136,8 @@ static void test_state_mismatches(void **state)
     fake_steps(a, o, 1);
     assert_int_equal(checkpoint_save(a, o, 1, path_in("m.weights"), &e), 0);
     assert_int_equal(weights_load(adam, path_in("m.weights"), &e), 0);
-    assert_int_equal(checkpoint_load_state(adam, oadam, 1, path_in("m.weights"), &restored, &e), -1);
+    assert_int_equal(checkpoint_load_state(adam, oadam, 1, path_in("m.weights"), &restored, &e),
+                     -1);
     assert_non_null(strstr(e.msg, "SGD"));
     assert_non_null(strstr(e.msg, "Adam"));
     assert_int_equal(optimizer_steps(oadam), 0);
@@ -199,9 +200,10 @@ static int exists(const char *name)
 static void test_prune(void **state)
 {
     (void)state;
-    const char *names[] = {"x_100.weights", "x_200.weights", "x_1000.weights", "x_300.weights",
-                           "x_100.weights.state", "x_200.weights.state", "x_final.weights",
-                           "x_last.weights", "y_5.weights", "x_12a.weights", "x_7.weightsX"};
+    const char *names[] = {"x_100.weights",   "x_200.weights",       "x_1000.weights",
+                           "x_300.weights",   "x_100.weights.state", "x_200.weights.state",
+                           "x_final.weights", "x_last.weights",      "y_5.weights",
+                           "x_12a.weights",   "x_7.weightsX"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++)
         touch(names[i]);
     int removed;
@@ -249,7 +251,8 @@ static void test_sigkill_during_write(void **state)
                     for (size_t j = 0; j < n->params[i].n; j++)
                         n->params[i].data[j] = v;
                 cn_error ce;
-                if (checkpoint_save(n, o, 1, path_in("k.weights"), &ce) || write(fd[1], "w", 1) != 1)
+                if (checkpoint_save(n, o, 1, path_in("k.weights"), &ce) ||
+                    write(fd[1], "w", 1) != 1)
                     _exit(3);
             }
         }
@@ -286,8 +289,14 @@ static void test_log_round_trip(void **state)
     struct trainlog t, r;
     trainlog_init(&t, 5);
     for (uint64_t i = 1; i <= 30; i++) {
-        struct trainlog_row row = {i * 10, i * 0.1, 2.0 / (double)i, 1.9 / (double)i, 0.01, 1234.5,
-                                   i % 3 ? NAN : 0.5 + 0.01 * (double)i, i % 3 ? NAN : 0.9};
+        struct trainlog_row row = {i * 10,
+                                   i * 0.1,
+                                   2.0 / (double)i,
+                                   1.9 / (double)i,
+                                   0.01,
+                                   1234.5,
+                                   i % 3 ? NAN : 0.5 + 0.01 * (double)i,
+                                   i % 3 ? NAN : 0.9};
         trainlog_add(&t, &row);
     }
     cn_error e;

@@ -128,11 +128,13 @@ static void test_image_header(void **state)
 
 /* Fuzzer findings, kept as regression inputs under test/fuzz/regress-NAME (the first byte
  * picks the output shape; the file proper follows it). */
-static void test_fuzz_regressions(void **state)
+/* Loads file minus its first byte (the fuzz target's shape byte); returns image_load_u8's
+ * status with its message in e. */
+static int load_fuzz_input(const char *file, cn_error *e)
 {
-    (void)state;
-    FILE *f = fopen("test/fuzz/regress-image/jpeg_dht_overflow", "rb");
-    assert_non_null(f);
+    FILE *f = fopen(file, "rb");
+    if (!f)
+        fail_msg("cannot open %s (run from the source tree)", file);
     unsigned char buf[4096];
     size_t n = fread(buf, 1, sizeof buf, f);
     fclose(f);
@@ -142,23 +144,56 @@ static void test_fuzz_regressions(void **state)
     assert_int_equal(write(fd, buf + 1, n - 1), (ssize_t)(n - 1));
     close(fd);
     uint8_t out[16 * 16 * 3];
-    cn_error e;
-    /* stb 2.27 writes past a 257-byte table on this file; jpegcheck.c rejects it first. */
-    assert_int_equal(image_load_u8(out, path, 16, 16, 3, &e), -1);
-    if (!strstr(e.msg, "corrupt JPEG: a Huffman table declares"))
-        fail_msg("unexpected message: %s", e.msg);
+    int rc = image_load_u8(out, path, 16, 16, 3, e);
     unlink(path);
+    return rc;
+}
+
+static void expect_image_rejected(const char *file, const char *want)
+{
+    cn_error e;
+    assert_int_equal(load_fuzz_input(file, &e), -1);
+    if (!strstr(e.msg, want))
+        fail_msg("%s: unexpected message: %s", file, e.msg);
+}
+
+static void expect_image_loads(const char *file)
+{
+    cn_error e;
+    if (load_fuzz_input(file, &e))
+        fail_msg("%s: %s", file, e.msg);
+}
+
+static void test_fuzz_regressions(void **state)
+{
+    (void)state;
+    /* stb 2.27 writes past a 257-byte table on these; stbcheck.c rejects them first. The
+     * second declares its big table in a DHT segment shorter than one table. */
+    expect_image_rejected("test/fuzz/regress-image/jpeg_dht_overflow",
+                          "corrupt JPEG: a Huffman table declares");
+    expect_image_rejected("test/fuzz/regress-image/jpeg_dht_short_segment",
+                          "corrupt JPEG: a Huffman table declares");
+    /* FF fill bytes before SOI, which stb accepts, then an oversized table. */
+    expect_image_rejected("test/fuzz/regress-image/jpeg_fill_before_soi",
+                          "corrupt JPEG: a Huffman table declares");
+    /* stbi_info's imperfect rewind lets its PNM test read a "P6" inside this JPEG. */
+    expect_image_rejected("test/fuzz/regress-image/pnm_header_inside_jpeg",
+                          "corrupt PNM header: a number of more than 9 digits");
+    /* The checks pass valid files: the baseline and progressive JPEGs of the seed corpus. */
+    expect_image_loads("test/fuzz/corpus-image/x.jpg");
+    expect_image_loads("test/fuzz/corpus-image/p.jpg");
+    expect_image_loads("test/fuzz/corpus-image/x.ppm");
+    /* A PNM width of 10+ digits: signed overflow in stbi__pnm_getinteger. */
+    expect_image_rejected("test/fuzz/regress-image/pnm_huge_number",
+                          "corrupt PNM header: a number of more than 9 digits");
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_net_keys),
-        cmocka_unit_test(test_products),
-        cmocka_unit_test(test_long_line),
-        cmocka_unit_test(test_many_layers_sections_keys),
-        cmocka_unit_test(test_image_header),
-        cmocka_unit_test(test_fuzz_regressions),
+        cmocka_unit_test(test_net_keys),     cmocka_unit_test(test_products),
+        cmocka_unit_test(test_long_line),    cmocka_unit_test(test_many_layers_sections_keys),
+        cmocka_unit_test(test_image_header), cmocka_unit_test(test_fuzz_regressions),
     };
     return cmocka_run_group_tests_name("limits", tests, NULL, NULL);
 }

@@ -36,6 +36,7 @@ static struct net *fake_net(const struct spec *s, int np)
     n->n = 1;
     n->layers = calloc(1, sizeof *n->layers);
     n->layers[0].ops = &fake_ops;
+    n->layers[0].lr_mult = 1.f; /* what net.c parses when a section has no learning_rate= */
     n->params = calloc((size_t)np, sizeof *n->params);
     n->nparams = np;
     size_t total = 0, ngrad = 0;

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/fileio.h"
+
 #define CFG_MAX_FILE (64u << 20) /* a cfg larger than this is not a cfg */
 #define CFG_MAX_SECTIONS 65536   /* more sections than any net (whose own limit is lower) */
 #define CFG_MAX_KEYS 4096        /* keys in one section (duplicates are checked pairwise) */
@@ -152,24 +154,16 @@ int cfg_read_string(struct cfg_file **out, const char *text, const char *name, i
 int cfg_read_file(struct cfg_file **out, const char *path, int flags, cn_error *e)
 {
     *out = NULL;
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
-        return cn_fail(e, "%s: cannot open: %s", path, strerror(errno));
-    char *buf = xmalloc(CFG_MAX_FILE + 1);
-    size_t n = fread(buf, 1, CFG_MAX_FILE + 1, fp);
-    int bad = ferror(fp);
-    fclose(fp);
+    char *buf;
+    size_t n;
+    /* Read as it grows (fileio_read_all), not into a CFG_MAX_FILE buffer: 64 MiB per call. */
+    if (fileio_read_all(path, CFG_MAX_FILE, &buf, &n, e))
+        return -1;
     int rc;
-    if (bad)
-        rc = cn_fail(e, "%s: read error", path);
-    else if (n > CFG_MAX_FILE)
-        rc = cn_fail(e, "%s: larger than %u MiB, not a cfg file", path, CFG_MAX_FILE >> 20);
-    else if (memchr(buf, '\0', n))
+    if (memchr(buf, '\0', n))
         rc = cn_fail(e, "%s: contains a NUL byte, not a text file", path);
-    else {
-        buf[n] = '\0';
+    else
         rc = cfg_read_string(out, buf, path, flags, e);
-    }
     free(buf);
     return rc;
 }

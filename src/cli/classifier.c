@@ -10,7 +10,7 @@
 #include "net/net.h"
 
 const char cli_classifier_usage[] =
-    "usage: net classifier <train|valid|predict> DATA CFG [WEIGHTS] [args]\n"
+    "usage: net classifier <train|valid|predict|features|cam> DATA CFG [WEIGHTS] [args]\n"
     "\n"
     "  train   DATA CFG [WEIGHTS]   train on train=, checkpoints to backup=\n"
     "      -clear -seed N -print_every N -backup_every N -snapshot_every N -keep K\n"
@@ -28,11 +28,18 @@ const char cli_classifier_usage[] =
     "      -scale R          crops from the image resized to R x the net input, 1..8\n"
     "                        (default 1 for 1-2 crops, 256/224 = 1.1429 for 5-10)\n"
     "      -scales N1,N2..   multi-scale: average over resizes to shorter side N1, N2.. px\n"
+    "      -letterbox        Darknet's predict preprocessing instead (parity with darknet):\n"
+    "                        the whole image, Darknet's resize, centred on 0.5 grey\n"
     "      -ensemble CFG2,WEIGHTS2[,W2]   average with another model, weight W2 (default 1);\n"
     "                        repeat for more; every model needs DATA's classes\n"
     "      -weight W1        weight of CFG WEIGHTS (default 1); weights are normalised\n"
     "      -top K            k for top-k (default top= in DATA)\n"
-    "      -batch N          views per forward pass (default 100)\n";
+    "      -batch N          views per forward pass (default 100)\n"
+    "  features DATA CFG WEIGHTS -layer K INPUT... -o FEATS.csv   layer K's activations\n"
+    "                               (global-average-pooled when spatial) per image as CSV\n"
+    "  cam     DATA CFG WEIGHTS IMAGE -o CAM.png [-class NAME] [-zoom Z]   class activation\n"
+    "                               map over the image (CFG ends in global average pooling\n"
+    "                               and a linear classifier)\n";
 
 double cli_now_seconds(void)
 {
@@ -85,6 +92,10 @@ int cli_classifier(int argc, char **argv)
         return cli_classifier_valid(argc - 1, argv + 1);
     if (argc >= 2 && !strcmp(argv[1], "predict"))
         return cli_classifier_predict(argc - 1, argv + 1);
+    if (argc >= 2 && !strcmp(argv[1], "features"))
+        return cli_classifier_features(argc - 1, argv + 1);
+    if (argc >= 2 && !strcmp(argv[1], "cam"))
+        return cli_classifier_cam(argc - 1, argv + 1);
     int help = argc >= 2 && (!strcmp(argv[1], "help") || !strcmp(argv[1], "-h"));
     fputs(cli_classifier_usage, help ? stdout : stderr);
     if (argc >= 2 && !help)

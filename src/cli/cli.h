@@ -29,6 +29,28 @@ int cli_check_classes(const struct data_cfg *d, const struct net *n, const char 
 /* Indices of the k largest of v[0..n) into idx, best first. */
 void cli_top_k(int *idx, const float *v, int n, int k);
 
+/* `net partial` and what `classifier train` needs for transfer learning (partial.c). */
+int cli_partial(int argc, char **argv);
+/* Loads WEIGHTS to train from: a file of this cfg's size loads exactly (a checkpoint; 0 in
+ * *transferred), any other (or any with src_cfg, the cfg it was written for) through
+ * transfer_load, printing each re-initialised layer (1 in *transferred: start from 0). */
+int cli_train_weights(struct net *n, const char *path, const char *src_cfg, int *transferred,
+                      cn_error *e);
+/* -freeze N: net_freeze with N checked against the layers, and a line saying what is frozen. */
+int cli_train_freeze(struct net *n, long prefix, cn_error *e);
+
+/* Seeing inside a trained net: features.c, cam.c, visualize.c, draw.c. */
+int cli_classifier_features(int argc, char **argv);
+int cli_classifier_cam(int argc, char **argv);
+int cli_visualize(int argc, char **argv);
+int cli_draw(int argc, char **argv);
+/* -layer K: 0..layers-1, or negative from the end (-1 the last layer). */
+int cli_layer_index(long k, const struct net *n, int *out, cn_error *e);
+/* net_create(cfg, batch, inference) and weights_load(weights). */
+int cli_open_net(struct net **n, const char *cfg, const char *weights, int batch, cn_error *e);
+/* Image b of n's input from path, preprocessed as `predict` does (one view, [net] mean/std). */
+int cli_load_image(struct net *n, int b, const char *path, cn_error *e);
+
 /* Prints "net: <msg>" to stderr and returns 1. */
 int cli_error(const char *msg);
 

@@ -7,6 +7,8 @@
  *   -scales N1,N2,...     several resizes, given as the shorter side in pixels (multi-scale)
  *   -ensemble CFG,WEIGHTS[,W]   another model (repeatable), weight W (default 1)
  *   -weight W             weight of the model given as CFG WEIGHTS (default 1)
+ *   -letterbox            Darknet's classifier-predict preprocessing (views.h): the whole image
+ *                         letterboxed by Darknet's resize onto 0.5 grey; one view
  * Paths given to -ensemble cannot contain commas.
  */
 #include "cli/evalopts.h"
@@ -105,6 +107,10 @@ static int take_views(struct view_spec *v, int *argc, char **argv)
         return bad("-scale", scale, "expected a ratio from 1 to 8 (times the net input)");
     if (scale)
         v->scale[0] = (float)r;
+    v->letterbox = cli_take_flag(argc, argv, "-letterbox");
+    if (v->letterbox && (crops != 1 || scale || scales))
+        return fprintf(stderr, "net: -letterbox is one view: give no -crops, -scale or -scales "
+                               "with it\n"), 1;
     return scales ? parse_scales(v, scales) : 0;
 }
 

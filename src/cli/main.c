@@ -13,10 +13,15 @@ static const char usage[] =
     "  classifier train   DATA CFG [WEIGHTS] [flags]              train (flags: add -h)\n"
     "  classifier valid   DATA CFG WEIGHTS                        top-1 and top-k on valid=\n"
     "  classifier predict DATA CFG WEIGHTS IMAGE...               top-k labels of images\n"
+    "  classifier features DATA CFG WEIGHTS -layer K INPUT... -o FEATS.csv   activations\n"
+    "  classifier cam     DATA CFG WEIGHTS IMAGE -o CAM.png       class activation map\n"
     "  summary CFG                       layers, shapes, parameters and FLOPs\n"
     "  plot LOG.csv [-o OUT.svg]         chart of a training log (loss, validation accuracy)\n"
     "  prepare fashion-mnist [SRC] [DST] IDX files of Debian's dataset-fashion-mnist -> PNGs\n"
     "  data preview DATA CFG -o OUT.png  grid of augmented training samples with their labels\n"
+    "  partial CFG WEIGHTS OUT N         the first N layers' weights, seen reset (Darknet's)\n"
+    "  visualize CFG WEIGHTS [-layer K] [IMAGE] -o OUT.png   filters, or one image's maps\n"
+    "  draw CFG -o OUT.dot|svg|png       the network as a Graphviz graph\n"
     "  help                              this text ('net classifier help' for training flags)\n";
 
 int cli_error(const char *msg)
@@ -108,6 +113,12 @@ int main(int argc, char **argv)
         return cli_data(argc - 1, argv + 1);
     if (!strcmp(argv[1], "plot"))
         return cli_plot(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "partial"))
+        return cli_partial(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "visualize"))
+        return cli_visualize(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "draw"))
+        return cli_draw(argc - 1, argv + 1);
     fprintf(stderr, "net: unknown command '%s'\n\n%s", argv[1], usage);
     return 1;
 }

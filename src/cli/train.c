@@ -48,19 +48,27 @@
 
 static volatile sig_atomic_t stop_signal;
 
+/* Only async-signal-safe calls here: write(2) and _exit(2). */
 static void on_signal(int sig)
 {
-    static const char msg[] = "\nnet: second signal: exiting now, the last checkpoint is kept\n";
+    static const char first[] = "\nnet: signal received: finishing the batch, then writing a "
+                                "checkpoint (a second signal exits at once)\n";
+    static const char second[] = "\nnet: second signal: exiting now, the last checkpoint is kept\n";
+    ssize_t w;
     if (stop_signal) {
-        ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+        w = write(STDERR_FILENO, second, sizeof second - 1);
         (void)w;
         _exit(128 + sig);
     }
     stop_signal = sig;
+    w = write(STDERR_FILENO, first, sizeof first - 1);
+    (void)w;
 }
 
 struct train_opts {
     const char *data, *cfg, *weights;
+    const char *weights_cfg; /* -weights_cfg: the cfg WEIGHTS was written for (transfer) */
+    long freeze;             /* -freeze N: the first N layers */
     int clear, print_every, backup_every, snapshot_every, keep, valid_every;
     long stop_after; /* 0: run to max_batches */
     long seed;       /* -1: from the cfg */
@@ -134,9 +142,10 @@ static int trainer_resume(struct trainer *t, cn_error *e)
     struct net *n = t->n;
     if (!t->o.weights)
         return 0;
-    if (weights_load(n, t->o.weights, e))
+    int transferred;
+    if (cli_train_weights(n, t->o.weights, t->o.weights_cfg, &transferred, e))
         return -1;
-    if (t->o.clear) {
+    if (t->o.clear || transferred) {
         n->seen = 0;
         return 0;
     }
@@ -203,7 +212,8 @@ static int trainer_setup(struct trainer *t, cn_error *e)
         net_init_params(n, n->cfg.seed);
     }
     t->seed = n->cfg.seed;
-    if (optimizer_create(&t->opt, n, e) || trainer_resume(t, e) ||
+    if (cli_train_freeze(n, t->o.freeze, e) || optimizer_create(&t->opt, n, e) ||
+        trainer_resume(t, e) ||
         image_list_load(&t->list, t->d->train, t->d->labels, t->d->classes, e) ||
         loader_check_all(t->list, e) || trainer_valid_setup(t, e))
         return -1;
@@ -225,8 +235,8 @@ static void name_nonfinite(const struct trainer *t, double loss, int sub, cn_err
                     "%s: the loss became %g at iteration %llu (pass %d of %d); the first "
                     "non-finite value is output %zu of layer %d [%s] (line %d); stopped without "
                     "updating: the last checkpoint is kept; try a lower learning_rate=",
-                    t->o.cfg, loss, (unsigned long long)iter, sub + 1, n->cfg.subdivisions, j,
-                    i, l->ops->name, l->line);
+                    t->o.cfg, loss, (unsigned long long)iter, sub + 1, n->cfg.subdivisions, j, i,
+                    l->ops->name, l->line);
             return;
         }
     }
@@ -365,8 +375,8 @@ static int snapshot(struct trainer *t, uint64_t iter, cn_error *e)
     char suffix[48];
     snprintf(suffix, sizeof suffix, "_%llu.weights", (unsigned long long)iter);
     char *path = checkpoint_name(t->d->backup, t->base, suffix);
-    int removed, rc = save(t, path, e) || checkpoint_prune(t->d->backup, t->base, t->o.keep,
-                                                           &removed, e);
+    int removed,
+        rc = save(t, path, e) || checkpoint_prune(t->d->backup, t->base, t->o.keep, &removed, e);
     free(path);
     return rc;
 }
@@ -379,9 +389,15 @@ static int after_step(struct trainer *t, uint64_t iter, double loss, float lr, c
     uint64_t max = (uint64_t)n->cfg.max_batches;
     pr->avg = pr->avg < 0 ? loss : .9 * pr->avg + .1 * loss;
     double now = cli_now_seconds();
-    struct trainlog_row r = {iter, (double)n->seen / t->list->n, loss, pr->avg, lr,
-                             (double)(iter - pr->last_iter) * n->cfg.batch / (now - pr->last_t),
-                             NAN, NAN};
+    double dt = now - pr->last_t;
+    struct trainlog_row r = {.iter = iter,
+                             .epoch = (double)n->seen / t->list->n,
+                             .loss = loss,
+                             .avg = pr->avg,
+                             .lr = lr,
+                             .ips = dt > 0 ? (double)(iter - pr->last_iter) * n->cfg.batch / dt : 0,
+                             .top1 = NAN,
+                             .topk = NAN};
     int validated = valid_due(t, iter), logged = iter % (uint64_t)t->o.print_every == 0;
     if (validated && validate(t, &r.top1, &r.topk, e))
         return -1;
@@ -410,7 +426,9 @@ static int stop_early(struct trainer *t, uint64_t iter, cn_error *e)
         return -1;
     int sig = stop_signal;
     printf("%s at iteration %llu; saved %s\nresume with: net classifier train %s %s %s\n",
-           sig == SIGINT ? "interrupted (SIGINT)" : sig ? "stopped by SIGTERM" : "stopped",
+           sig == SIGINT ? "interrupted (SIGINT)"
+           : sig         ? "stopped by SIGTERM"
+                         : "stopped",
            (unsigned long long)iter, t->last, t->o.data, t->o.cfg, t->last);
     fflush(stdout);
     return sig ? 128 + sig : 0;
@@ -420,9 +438,8 @@ static void print_start(const struct trainer *t, uint64_t iter)
 {
     const struct net *n = t->n;
     printf("%s: training %s from iteration %llu to %llu, %d images per step, %d classes, %s\n",
-           t->o.cfg, t->d->train, (unsigned long long)iter,
-           (unsigned long long)n->cfg.max_batches, n->cfg.batch, t->d->classes,
-           optimizer_kind_name(optimizer_kind(t->opt)));
+           t->o.cfg, t->d->train, (unsigned long long)iter, (unsigned long long)n->cfg.max_batches,
+           n->cfg.batch, t->d->classes, optimizer_kind_name(optimizer_kind(t->opt)));
     if (valid_every(t))
         printf("validating on %s (%d images) every %s\n", t->d->valid, t->vlist->n,
                valid_every(t) == NET_VALID_EPOCH ? "epoch" : "few iterations (valid_every)");
@@ -485,6 +502,11 @@ static const char train_usage[] =
     "                     0: never (default: [net] valid_every=, itself 0 by default)\n"
     "  -stop_after N      stop after N iterations of this run, writing <cfg>_last.weights\n"
     "  -workers N         loader threads (default: [net] workers=, itself 2 by default)\n"
+    "  -freeze N          freeze the first N layers (as freeze=1 on each): no update, batch\n"
+    "                     norm on fixed rolling statistics, no backward below them\n"
+    "  -weights_cfg CFG0  the cfg WEIGHTS was written for: its layers load where their shapes\n"
+    "                     match CFG's, the others are re-initialised (without it, WEIGHTS of\n"
+    "                     another size loads as a prefix of CFG's layers, e.g. from partial)\n"
     "  -h                 this text\n"
     "  Also written: <cfg>_final.weights and <cfg>.weights at the end, a .state file beside\n"
     "  every .weights, the log <backup>/<cfg>.csv and its chart <backup>/<cfg>.svg.\n"
@@ -517,6 +539,7 @@ static int parse_flags(struct train_opts *o, int *argc, char **argv)
 {
     long pe, be, se, keep;
     o->clear = cli_take_flag(argc, argv, "-clear");
+    o->weights_cfg = cli_take_str(argc, argv, "-weights_cfg");
     if (cli_take_int(argc, argv, "-seed", 0, 2147483647, -1, &o->seed) ||
         cli_take_int(argc, argv, "-print_every", 1, 1000000000, 100, &pe) ||
         cli_take_int(argc, argv, "-backup_every", 1, 1000000000, 1000, &be) ||
@@ -524,6 +547,7 @@ static int parse_flags(struct train_opts *o, int *argc, char **argv)
         cli_take_int(argc, argv, "-keep", 0, 1000000000, 0, &keep) ||
         cli_take_int(argc, argv, "-stop_after", 0, 1000000000, 0, &o->stop_after) ||
         cli_take_int(argc, argv, "-workers", 0, 64, -1, &o->workers) ||
+        cli_take_int(argc, argv, "-freeze", 0, 1000000, 0, &o->freeze) ||
         take_valid_every(argc, argv, &o->valid_every) || cli_no_flags_left(*argc, argv))
         return -1;
     o->print_every = (int)pe;

@@ -25,7 +25,7 @@
 
 #include <stb_image.h>
 
-#include "data/jpegcheck.h"
+#include "data/stbcheck.h"
 
 /* Opens path and reads its header; on success *fp is open at the start of the file. */
 static int open_checked(FILE **fp, const char *path, int *w, int *h, cn_error *e)
@@ -39,7 +39,7 @@ static int open_checked(FILE **fp, const char *path, int *w, int *h, cn_error *e
         fclose(f);
         return cn_fail(e, "%s: not a regular file", path);
     }
-    if (jpeg_check(f, path, e)) { /* stb 2.27 overflows on some corrupt JPEGs: jpegcheck.h */
+    if (stb_check(f, path, e)) { /* inputs stb 2.27 mishandles: stbcheck.h */
         fclose(f);
         return -1;
     }

@@ -65,7 +65,8 @@ static int dir_files(const char *dir, char ***names, int *n, cn_error *e)
         (*names)[(*n)++] = full;
     }
     closedir(d);
-    qsort(*names, (size_t)*n, sizeof **names, by_name);
+    if (*n > 1) /* an empty directory leaves *names NULL, which qsort may not take */
+        qsort(*names, (size_t)*n, sizeof **names, by_name);
     return 0;
 }
 

@@ -32,6 +32,8 @@ int views_check(const struct view_spec *s, int w, int h, cn_error *e)
         return cn_fail(e, "crops %d: must be 1, 2, 5 or 10", s->crops);
     if (s->nscales < 1 || s->nscales > VIEWS_MAX_SCALES)
         return cn_fail(e, "%d scales: must be 1 to %d", s->nscales, VIEWS_MAX_SCALES);
+    if (s->letterbox && (s->crops != 1 || s->nscales != 1 || s->pixels || s->scale[0] != 1.0f))
+        return cn_fail(e, "letterbox: one view only (no -crops, -scale or -scales)");
     for (int i = 0; i < s->nscales; i++) {
         float r = views_ratio(s, i, w, h);
         if (!(r >= 1.0f && r <= VIEWS_MAX_RATIO)) {
@@ -94,9 +96,35 @@ static void cut_all(float *dst, const uint8_t *px, int rw, int rh, int w, int h,
     }
 }
 
+/* Darknet's letterbox of c planes of iw x ih bytes (v/255 first, as Darknet's load_image). */
+static int letterbox_u8(float *dst, const uint8_t *px, int iw, int ih, int w, int h, int c)
+{
+    size_t n = (size_t)iw * (size_t)ih * (size_t)c;
+    float *v = malloc(sizeof *v * n);
+    if (!v)
+        return -1;
+    image_u8_to_float(v, px, n);
+    int rc = image_letterbox_darknet(dst, w, h, v, iw, ih, c);
+    free(v);
+    return rc;
+}
+
+static int letterbox_file(float *dst, const char *path, int w, int h, int c, cn_error *e)
+{
+    uint8_t *px;
+    int iw, ih;
+    if (image_decode(&px, &iw, &ih, path, c, e))
+        return -1;
+    int rc = letterbox_u8(dst, px, iw, ih, w, h, c);
+    free(px);
+    return rc ? cn_fail(e, "%s: out of memory letterboxing %dx%d", path, iw, ih) : 0;
+}
+
 int views_load(float *dst, const char *path, int w, int h, int c, const struct view_spec *s,
                cn_error *e)
 {
+    if (s->letterbox)
+        return letterbox_file(dst, path, w, h, c, e);
     int iw, ih;
     if (image_info(path, &iw, &ih, e))
         return -1;
@@ -133,6 +161,17 @@ static void gray_to_planes(uint8_t *dst, const uint8_t *g, size_t n, int c)
 int views_from_gray(float *dst, const uint8_t *px, int iw, int ih, int w, int h, int c,
                     const struct view_spec *s, const char *where, cn_error *e)
 {
+    if (s->letterbox) {
+        size_t n = (size_t)iw * (size_t)ih;
+        uint8_t *planes = malloc(n * (size_t)c);
+        int bad = !planes;
+        if (!bad) {
+            gray_to_planes(planes, px, n, c);
+            bad = letterbox_u8(dst, planes, iw, ih, w, h, c);
+        }
+        free(planes);
+        return bad ? cn_fail(e, "%s: out of memory letterboxing %dx%d", where, iw, ih) : 0;
+    }
     size_t per = (size_t)w * (size_t)h * (size_t)c;
     for (int i = 0; i < s->nscales; i++) {
         int rw, rh;

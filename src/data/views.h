@@ -19,8 +19,12 @@
  * of another aspect loses the ends of its longer side instead of being stretched.
  * Values are v/255 in [0, 1], planar CHW, like the loader's.
  *
- * Left out: letterboxing, Darknet's own resize (Darknet-parity predictions), mean/std
- * normalisation, vertical flips.
+ * letterbox (`-letterbox`): instead, Darknet's `classifier predict` preprocessing exactly, for
+ * parity with it: the whole image resized by Darknet's two-pass bilinear resize (no
+ * anti-aliasing) to fit W x H with its aspect ratio kept, centred on a 0.5-grey canvas
+ * (image_letterbox_darknet). One view: crops 1, one scale of 1.
+ *
+ * Left out: mean/std normalisation (the caller's), vertical flips.
  */
 #ifndef CN_DATA_VIEWS_H
 #define CN_DATA_VIEWS_H
@@ -39,6 +43,7 @@ struct view_spec {
     int nscales; /* 1..VIEWS_MAX_SCALES */
     int pixels;
     float scale[VIEWS_MAX_SCALES];
+    int letterbox; /* Darknet's letterbox instead of resize-and-crop (one view) */
 };
 #define VIEWS_MAX_RATIO 8.0f
 

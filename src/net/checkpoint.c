@@ -69,8 +69,7 @@ int checkpoint_first_nonfinite_param(const struct net *n)
     return -1;
 }
 
-static struct state_header header_of(const struct net *n, const struct optimizer *o,
-                                     uint64_t seed)
+static struct state_header header_of(const struct net *n, const struct optimizer *o, uint64_t seed)
 {
     struct state_header h = {.version = STATE_VERSION,
                              .kind = (uint32_t)optimizer_kind(o),
@@ -104,8 +103,8 @@ int checkpoint_save(const struct net *n, const struct optimizer *o, uint64_t dat
 }
 
 /* The header fields that say which net and optimiser a state file is for. */
-static int check_kind(const struct state_header *h, const struct state_header *want,
-                      const char *sp, cn_error *e)
+static int check_kind(const struct state_header *h, const struct state_header *want, const char *sp,
+                      cn_error *e)
 {
     if (memcmp(h->magic, STATE_MAGIC, sizeof h->magic))
         return cn_fail(e, "%s: not a cfgnet state file (no " STATE_MAGIC " mark)", sp);
@@ -117,8 +116,9 @@ static int check_kind(const struct state_header *h, const struct state_header *w
                        optimizer_kind_name((enum optimizer_kind)h->kind),
                        optimizer_kind_name((enum optimizer_kind)want->kind));
     if (h->nparam != want->nparam || h->nstate != want->nstate)
-        return cn_fail(e, "%s: state of %llu floats for %llu parameter floats; the cfg needs %llu "
-                          "for %llu (the state of another cfg?)",
+        return cn_fail(e,
+                       "%s: state of %llu floats for %llu parameter floats; the cfg needs %llu "
+                       "for %llu (the state of another cfg?)",
                        sp, (unsigned long long)h->nstate, (unsigned long long)h->nparam,
                        (unsigned long long)want->nstate, (unsigned long long)want->nparam);
     return 0;
@@ -135,8 +135,9 @@ static int check_pairing(const struct state_header *h, const struct state_header
                        "optimiser state",
                        sp, wp, (unsigned long long)h->seen, (unsigned long long)want->seen);
     if (h->seed != want->seed)
-        return cn_fail(e, "%s: the run used seed %llu for its data order, this one %llu; pass "
-                          "-seed %llu to resume it",
+        return cn_fail(e,
+                       "%s: the run used seed %llu for its data order, this one %llu; pass "
+                       "-seed %llu to resume it",
                        sp, (unsigned long long)h->seed, (unsigned long long)want->seed,
                        (unsigned long long)h->seed);
     return 0;
@@ -159,8 +160,9 @@ static int read_state(const char *sp, const char *wp, const struct state_header 
     else if (check_kind(h, want, sp, e))
         rc = -1;
     else if (size != want_size)
-        rc = cn_fail(e, "%s: %llu bytes, but the optimiser state of this cfg needs %llu "
-                        "(header %d + %llu floats)",
+        rc = cn_fail(e,
+                     "%s: %llu bytes, but the optimiser state of this cfg needs %llu "
+                     "(header %d + %llu floats)",
                      sp, (unsigned long long)size, (unsigned long long)want_size, STATE_HEADER,
                      (unsigned long long)want->nstate);
     else if (want->nstate && fread(buf, sizeof(float), want->nstate, f) != want->nstate)
@@ -168,8 +170,8 @@ static int read_state(const char *sp, const char *wp, const struct state_header 
     fclose(f);
     for (size_t i = 0; !rc && i < want->nstate; i++)
         if (!isfinite(buf[i]))
-            rc = cn_fail(e, "%s: state value %zu is %g; the file is damaged", sp, i,
-                         (double)buf[i]);
+            rc =
+                cn_fail(e, "%s: state value %zu is %g; the file is damaged", sp, i, (double)buf[i]);
     return rc ? rc : check_pairing(h, want, sp, wp, e);
 }
 

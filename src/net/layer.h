@@ -85,6 +85,12 @@ struct layer {
     float *dinput;
     float *output, *doutput;
     void *priv;       /* the type's own record, owned by the layer */
+    /* Keys of every section, parsed by the net (net.c): freeze=1 (or -freeze N) leaves the
+     * layer's parameters as they are and runs it in inference mode (batch norm on its rolling
+     * statistics, which stay fixed); set only on layers with trainable parameters. lr_mult
+     * (learning_rate= as Darknet, or lr_mult=) multiplies the step's learning rate for them. */
+    int frozen;
+    float lr_mult;
 };
 
 struct build; /* opaque: collects declarations while a net is built */

@@ -195,6 +195,22 @@ static int unknown_section(struct cfg_section *s, cn_error *e)
     return cn_fail(e, "%s:%d: unknown section [%s]", s->path, s->line, s->name);
 }
 
+/* The keys every layer section takes (Darknet's parse_network_cfg reads learning_rate= on every
+ * section as a multiplier, learning_rate_scale): freeze=0|1, learning_rate= or lr_mult=. */
+static int parse_common_keys(struct layer *l, struct cfg_section *s, cn_error *e)
+{
+    float lr, mult;
+    if (cfg_get_bool(s, "freeze", 0, &l->frozen, e) ||
+        cfg_get_float(s, "learning_rate", 1.f, 0.f, 1e6f, &lr, e) ||
+        cfg_get_float(s, "lr_mult", 1.f, 0.f, 1e6f, &mult, e))
+        return -1;
+    if (cfg_find(s, "learning_rate") && cfg_find(s, "lr_mult"))
+        return cfg_fail_kv(s, cfg_find(s, "lr_mult"), e,
+                           "learning_rate= is set too; they are the same multiplier");
+    l->lr_mult = cfg_find(s, "lr_mult") ? mult : lr;
+    return 0;
+}
+
 /* Builds layer i from its section: input shape from the layer below, declarations, checks. */
 static int build_layer(struct net *n, struct build *b, struct cfg_section *s, int i, cn_error *e)
 {
@@ -207,7 +223,7 @@ static int build_layer(struct net *n, struct build *b, struct cfg_section *s, in
     l->batch = n->batch;
     l->in = i ? n->layers[i - 1].out : n->in;
     b->layer = i;
-    if (l->ops->build(l, s, b, e) || cfg_check_unused(s, e))
+    if (parse_common_keys(l, s, e) || l->ops->build(l, s, b, e) || cfg_check_unused(s, e))
         return -1;
     size_t out = shape_size(l->out);
     if (l->out.c < 1 || l->out.h < 1 || l->out.w < 1 || out > MAX_LAYER_FLOATS)
@@ -226,6 +242,56 @@ static void wire_layers(struct net *n)
         l->input = i ? n->layers[i - 1].output : n->input;
         l->dinput = i ? n->layers[i - 1].doutput : NULL;
     }
+}
+
+/* Whether layer i declared a parameter the optimiser updates. */
+static int has_trainable(const struct net *n, int i)
+{
+    for (int k = 0; k < n->nparams; k++)
+        if (n->params[k].layer == i && (n->params[k].flags & PARAM_TRAIN))
+            return 1;
+    return 0;
+}
+
+/* Drops freeze from layers without trainable parameters (nothing to freeze: they keep their
+ * training behaviour, e.g. dropout), then, when a layer is frozen, places the backward cut:
+ * layers below the lowest trainable one need no gradient, so it gets no dinput and net_backward
+ * stops there. Without frozen layers there is no cut (callers may want dL/dinput). */
+static void place_cut(struct net *n)
+{
+    int any = 0;
+    n->lowest_trainable = n->n;
+    for (int i = n->n - 1; i >= 0; i--) {
+        struct layer *l = &n->layers[i];
+        int trainable = has_trainable(n, i);
+        l->frozen = l->frozen && trainable;
+        any |= l->frozen;
+        if (!l->frozen && trainable)
+            n->lowest_trainable = i;
+    }
+    if (!any)
+        n->lowest_trainable = 0;
+    for (int i = 1; i < n->n; i++)
+        n->layers[i].dinput = n->training ? n->layers[i - 1].doutput : NULL;
+    if (n->lowest_trainable > 0 && n->lowest_trainable < n->n)
+        n->layers[n->lowest_trainable].dinput = NULL;
+}
+
+int net_freeze(struct net *n, int prefix, cn_error *e)
+{
+    CN_ASSERT(prefix >= 0 && prefix <= n->n);
+    for (int i = 0; i < prefix; i++)
+        n->layers[i].frozen = 1;
+    place_cut(n);
+    if (n->lowest_trainable < n->n)
+        return 0;
+    int last = n->n - 1;
+    while (last > 0 && !has_trainable(n, last))
+        last--;
+    return cn_fail(e,
+                   "%s: every layer with parameters is frozen (-freeze %d, freeze=1 keys): "
+                   "nothing would train; the last layer with parameters is layer %d [%s]",
+                   n->cfg_path, prefix, last, n->layers[last].ops->name);
 }
 
 static void build_free(struct build *b)
@@ -300,6 +366,7 @@ static int net_build(struct net *n, struct cfg_file *f, int batch, cn_error *e)
     if (rc)
         return -1;
     wire_layers(n);
+    place_cut(n);
     net_init_params(n, n->cfg.seed);
     return 0;
 }
@@ -397,11 +464,30 @@ void net_pass_init(struct net *n, struct pass *p, int train, int with_loss)
     };
 }
 
+/* A frozen layer runs in inference mode within a training pass (PyTorch's eval() on a frozen
+ * module): batch norm normalises with its rolling statistics and does not update them. */
+static void run_layer(struct layer *l, struct pass *p, int backward)
+{
+    int train = p->train;
+    p->train = train && !l->frozen;
+    if (backward)
+        l->ops->backward(l, p);
+    else
+        l->ops->forward(l, p);
+    p->train = train;
+}
+
+void net_forward_upto(struct net *n, struct pass *p, int last)
+{
+    CN_ASSERT(last >= 0 && last < n->n);
+    p->loss = 0;
+    for (int i = 0; i <= last; i++)
+        run_layer(&n->layers[i], p, 0);
+}
+
 void net_forward(struct net *n, struct pass *p)
 {
-    p->loss = 0;
-    for (int i = 0; i < n->n; i++)
-        n->layers[i].ops->forward(&n->layers[i], p);
+    net_forward_upto(n, p, n->n - 1);
 }
 
 void net_backward(struct net *n, struct pass *p)
@@ -411,8 +497,8 @@ void net_backward(struct net *n, struct pass *p)
         struct layer *l = &n->layers[i];
         memset(l->doutput, 0, sizeof(float) * shape_size(l->out) * (size_t)n->batch);
     }
-    for (int i = n->n - 1; i >= 0; i--)
-        n->layers[i].ops->backward(&n->layers[i], p);
+    for (int i = n->n - 1; i >= n->lowest_trainable; i--)
+        run_layer(&n->layers[i], p, 1);
 }
 
 void net_zero_grads(struct net *n)

@@ -41,7 +41,7 @@ struct net_config {
     int adam, adamw;     /* adam=1 (L2 decay in the gradient) or adamw=1 (decoupled decay) */
     float b1, b2, eps;
     uint64_t seed;
-    int valid_every;     /* validate on valid= every N iterations; 0 never, NET_VALID_EPOCH per epoch */
+    int valid_every;     /* validate every N iterations; 0 never; NET_VALID_EPOCH per epoch */
     struct bn_conf bn;   /* bn_style, bn_eps, bn_momentum: every batch norm of the net */
     struct input_config input; /* workers, sampling, augmentation (data/augment.h) */
 };
@@ -67,6 +67,8 @@ struct net {
     uint64_t seen; /* images trained on, as stored in .weights */
     cn_rng rng;    /* dropout stream of this net */
     size_t max_bytes; /* cap on all its buffers together, checked before allocating them */
+    int lowest_trainable; /* first layer with parameters that are not frozen (n when none):
+                             net_backward skips the layers below it, and its dinput is NULL */
 };
 
 #define NET_MAX_BYTES ((size_t)16 << 30) /* every buffer of one net: 16 GiB */
@@ -93,6 +95,13 @@ void net_forward(struct net *n, struct pass *p);
  * has filled the last layer's doutput. Adds into parameter gradients. */
 void net_backward(struct net *n, struct pass *p);
 void net_zero_grads(struct net *n);
+/* net_forward of layers 0..last only (feature extraction); 0 <= last < n->n. */
+void net_forward_upto(struct net *n, struct pass *p, int last);
+
+/* Freezes the parameters of layers 0..prefix-1 (those with any; -freeze N) on top of the cfg's
+ * freeze=1 keys, and moves the backward cut to the new lowest trainable layer. Fails when no
+ * trainable parameter is left ("freezing every layer"). 0 <= prefix <= n->n. */
+int net_freeze(struct net *n, int prefix, cn_error *e);
 
 const float *net_output(const struct net *n);
 struct layer *net_last(const struct net *n);

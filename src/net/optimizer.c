@@ -21,6 +21,10 @@
  * AdamW (adamw=1): decay decoupled from the moments (Loshchilov and Hutter), as PyTorch's AdamW:
  *     the Adam step on g itself, plus w = w - lr * decay * w.
  *
+ * Per layer (net.c): a frozen layer's parameters are skipped (no update, no decay, their state
+ * untouched; the gradient is cleared), and lr is multiplied by the layer's lr_mult (Darknet's
+ * learning_rate= on a layer, learning_rate_scale: the whole step scales, decay included).
+ *
  * State lives in slabs parallel to n->param_slab (the element at p->data - n->param_slab), so a
  * parameter's state sits at the same offset as its data. OpenMP splits each tensor's elements.
  */
@@ -28,6 +32,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define OMP_MIN 8192 /* tensors smaller than this update on one thread */
 
@@ -124,13 +129,18 @@ void optimizer_step(struct optimizer *o, struct net *n, float lr)
         const struct param *p = &n->params[i];
         if (!(p->flags & PARAM_TRAIN) || !p->grad)
             continue;
+        const struct layer *l = &n->layers[p->layer];
+        if (l->frozen) { /* no update, no decay, no momentum: only the gradient is cleared */
+            memset(p->grad, 0, sizeof(float) * p->n);
+            continue;
+        }
         size_t off = (size_t)(p->data - n->param_slab);
         CN_ASSERT(off + p->n <= o->n);
-        float decay = (p->flags & PARAM_DECAY) ? n->cfg.decay : 0.f;
+        float decay = (p->flags & PARAM_DECAY) ? n->cfg.decay : 0.f, rate = lr * l->lr_mult;
         if (o->kind == OPT_SGD) {
-            sgd_update(p->data, p->grad, o->state + off, p->n, lr, n->cfg.momentum, decay);
+            sgd_update(p->data, p->grad, o->state + off, p->n, rate, n->cfg.momentum, decay);
         } else {
-            struct adam_step s = adam_constants(o, &n->cfg, lr, decay);
+            struct adam_step s = adam_constants(o, &n->cfg, rate, decay);
             adam_update(p->data, p->grad, o->state + off, o->state + o->n + off, p->n, &s);
         }
     }
@@ -159,5 +169,8 @@ enum optimizer_kind optimizer_kind(const struct optimizer *o)
 
 const char *optimizer_kind_name(enum optimizer_kind k)
 {
-    return k == OPTIMIZER_SGD ? "SGD" : k == OPTIMIZER_ADAM ? "Adam" : k == OPTIMIZER_ADAMW ? "AdamW" : "unknown";
+    return k == OPTIMIZER_SGD     ? "SGD"
+           : k == OPTIMIZER_ADAM  ? "Adam"
+           : k == OPTIMIZER_ADAMW ? "AdamW"
+                                  : "unknown";
 }

@@ -4,10 +4,10 @@
  * loss of each logged iteration (light) and its moving average (dark), y from 0. Lower panel:
  * validation top-1 and top-k in percent, dots joined by lines, y from a round number below the
  * lowest value up to 100. Each panel has its own y axis with ticks at 1, 2 or 5 times a power of
- * ten, grid lines, a label and a legend in the band above it. Lines are clipped to their panel, so a loss spike at the
- * start runs off the top instead of squashing the rest (the y range is the larger of the
- * moving average's maximum and the raw loss's 95th percentile). At most MAX_POINTS points per line:
- * longer logs are thinned evenly.
+ * ten, grid lines, a label and a legend in the band above it. Lines are clipped to their panel, so
+ * a loss spike at the start runs off the top instead of squashing the rest (the y range is the
+ * larger of the moving average's maximum and the raw loss's 95th percentile). At most MAX_POINTS
+ * points per line: longer logs are thinned evenly.
  */
 #include <math.h>
 #include <stddef.h>
@@ -26,11 +26,11 @@
 #define MAX_POINTS 2000
 
 struct panel {
-    double top, bottom;  /* pixel rows */
-    double y0, y1;       /* value range */
-    double x0, x1;       /* iteration range */
+    double top, bottom; /* pixel rows */
+    double y0, y1;      /* value range */
+    double x0, x1;      /* iteration range */
     const char *ylabel;
-    int clip;            /* id of its clipPath */
+    int clip; /* id of its clipPath */
 };
 
 static double nice_step(double range, int want)
@@ -62,8 +62,9 @@ static void tick_label(struct strbuf *b, double v, double step)
 /* Frame, grid, ticks and labels of one panel; x tick labels only when labels_x. */
 static void draw_axes(struct strbuf *b, const struct panel *p, int labels_x)
 {
-    strbuf_printf(b, "<clipPath id=\"c%d\"><rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" "
-                     "height=\"%.1f\"/></clipPath>\n",
+    strbuf_printf(b,
+                  "<clipPath id=\"c%d\"><rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" "
+                  "height=\"%.1f\"/></clipPath>\n",
                   p->clip, LEFT - 4, p->top - 4, RIGHT - LEFT + 8, p->bottom - p->top + 8);
     double ys = nice_step(p->y1 - p->y0, 5), xs = nice_step(p->x1 - p->x0, 8);
     for (double y = ceil(p->y0 / ys - 1e-9) * ys; y <= p->y1 + ys * 1e-9; y += ys) {
@@ -84,11 +85,13 @@ static void draw_axes(struct strbuf *b, const struct panel *p, int labels_x)
             strbuf_printf(b, "</text>\n");
         }
     }
-    strbuf_printf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" class=\"frame\"/>\n",
+    strbuf_printf(b,
+                  "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" class=\"frame\"/>\n",
                   LEFT, p->top, RIGHT - LEFT, p->bottom - p->top);
     double mid = (p->top + p->bottom) / 2;
-    strbuf_printf(b, "<text x=\"22\" y=\"%.1f\" text-anchor=\"middle\" "
-                     "transform=\"rotate(-90 22 %.1f)\">%s</text>\n",
+    strbuf_printf(b,
+                  "<text x=\"22\" y=\"%.1f\" text-anchor=\"middle\" "
+                  "transform=\"rotate(-90 22 %.1f)\">%s</text>\n",
                   mid, mid, p->ylabel);
 }
 
@@ -97,8 +100,9 @@ static void draw_series(struct strbuf *b, const struct panel *p, const struct tr
                         size_t offset, const char *color, double width, int dots, double mul)
 {
     int stride = t->n > MAX_POINTS ? (t->n + MAX_POINTS - 1) / MAX_POINTS : 1;
-    strbuf_printf(b, "<g clip-path=\"url(#c%d)\"><polyline fill=\"none\" stroke=\"%s\" "
-                     "stroke-width=\"%.1f\" points=\"",
+    strbuf_printf(b,
+                  "<g clip-path=\"url(#c%d)\"><polyline fill=\"none\" stroke=\"%s\" "
+                  "stroke-width=\"%.1f\" points=\"",
                   p->clip, color, width);
     int count = 0;
     for (int i = 0; i < t->n; i++) {
@@ -122,8 +126,9 @@ static void legend(struct strbuf *b, const struct panel *p, int slot, const char
                    const char *label)
 {
     double x = RIGHT - 300 + 150 * slot, y = p->top - 8;
-    strbuf_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
-                     "stroke-width=\"3\"/><text x=\"%.1f\" y=\"%.1f\">%s</text>\n",
+    strbuf_printf(b,
+                  "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
+                  "stroke-width=\"3\"/><text x=\"%.1f\" y=\"%.1f\">%s</text>\n",
                   x, y - 4, x + 24, y - 4, color, x + 30, y, label);
 }
 
@@ -176,8 +181,9 @@ static void draw_loss(struct strbuf *b, const struct trainlog *t, double x1)
     legend(b, &p, 0, "#9ecae1", "loss");
     legend(b, &p, 1, "#08519c", "moving average");
     if (!t->n)
-        strbuf_printf(b, "<text x=\"%.1f\" y=\"180\" text-anchor=\"middle\">no iterations "
-                         "logged yet</text>\n",
+        strbuf_printf(b,
+                      "<text x=\"%.1f\" y=\"180\" text-anchor=\"middle\">no iterations "
+                      "logged yet</text>\n",
                       (LEFT + RIGHT) / 2);
 }
 
@@ -194,8 +200,9 @@ static void draw_accuracy(struct strbuf *b, const struct trainlog *t, double x1)
     legend(b, &p, 0, "#e6550d", "top-1");
     legend(b, &p, 1, "#31a354", topk);
     if (!measured)
-        strbuf_printf(b, "<text x=\"%.1f\" y=\"445\" text-anchor=\"middle\">no validation yet "
-                         "(valid_every= in [net], or -valid_every N)</text>\n",
+        strbuf_printf(b,
+                      "<text x=\"%.1f\" y=\"445\" text-anchor=\"middle\">no validation yet "
+                      "(valid_every= in [net], or -valid_every N)</text>\n",
                       (LEFT + RIGHT) / 2);
     strbuf_printf(b, "<text x=\"%.1f\" y=\"580\" text-anchor=\"middle\">iteration</text>\n",
                   (LEFT + RIGHT) / 2);
@@ -204,14 +211,16 @@ static void draw_accuracy(struct strbuf *b, const struct trainlog *t, double x1)
 char *trainlog_svg(const struct trainlog *t, const char *title)
 {
     struct strbuf b = {0};
-    strbuf_printf(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg "
-                      "xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-                      "viewBox=\"0 0 %d %d\" font-family=\"sans-serif\" font-size=\"12\">\n",
+    strbuf_printf(&b,
+                  "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg "
+                  "xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+                  "viewBox=\"0 0 %d %d\" font-family=\"sans-serif\" font-size=\"12\">\n",
                   W, H, W, H);
-    strbuf_printf(&b, "<style>.grid{stroke:#e0e0e0;stroke-width:1}.frame{fill:none;"
-                      "stroke:#444;stroke-width:1}</style>\n<rect width=\"%d\" height=\"%d\" "
-                      "fill=\"white\"/>\n<text x=\"%d\" y=\"30\" text-anchor=\"middle\" "
-                      "font-size=\"16\">",
+    strbuf_printf(&b,
+                  "<style>.grid{stroke:#e0e0e0;stroke-width:1}.frame{fill:none;"
+                  "stroke:#444;stroke-width:1}</style>\n<rect width=\"%d\" height=\"%d\" "
+                  "fill=\"white\"/>\n<text x=\"%d\" y=\"30\" text-anchor=\"middle\" "
+                  "font-size=\"16\">",
                   W, H, W / 2);
     strbuf_xml(&b, title);
     strbuf_printf(&b, "</text>\n");
@@ -223,8 +232,7 @@ char *trainlog_svg(const struct trainlog *t, const char *title)
     return strbuf_take(&b);
 }
 
-int trainlog_write_svg(const struct trainlog *t, const char *title, const char *path,
-                       cn_error *e)
+int trainlog_write_svg(const struct trainlog *t, const char *title, const char *path, cn_error *e)
 {
     char *s = trainlog_svg(t, title);
     struct fileio_chunk c = {s, strlen(s)};

@@ -50,7 +50,6 @@ int trainlog_write_csv(const struct trainlog *t, const char *path, cn_error *e);
 /* The SVG chart (malloc'd): title on top, loss and its moving average over iterations in the
  * upper panel, validation top-1 and top-k (percent) in the lower one; and writing it to path. */
 char *trainlog_svg(const struct trainlog *t, const char *title);
-int trainlog_write_svg(const struct trainlog *t, const char *title, const char *path,
-                       cn_error *e);
+int trainlog_write_svg(const struct trainlog *t, const char *title, const char *path, cn_error *e);
 
 #endif
