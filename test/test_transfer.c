@@ -23,12 +23,13 @@
 #include "net/transfer.h"
 #include "net/weights.h"
 
-#define HEAD "[net]\nbatch=4\nheight=6\nwidth=6\nchannels=2\nmomentum=0.9\ndecay=0.01\n" \
-             "learning_rate=0.1\nbn_style=torch\n"
+#define HEAD                                                                                       \
+    "[net]\nbatch=4\nheight=6\nwidth=6\nchannels=2\nmomentum=0.9\ndecay=0.01\n"                    \
+    "learning_rate=0.1\nbn_style=torch\n"
 /* 0 conv bn, 1 conv bn, 2 avgpool (global), 3 connected, 4 softmax */
-#define BODY(extra1, head)                                                                        \
-    "[convolutional]\nfilters=3\nsize=3\npad=1\nbatch_normalize=1\nactivation=relu\n"         \
-    "[convolutional]\nfilters=4\nsize=3\npad=1\nbatch_normalize=1\nactivation=leaky\n" extra1 \
+#define BODY(extra1, head)                                                                         \
+    "[convolutional]\nfilters=3\nsize=3\npad=1\nbatch_normalize=1\nactivation=relu\n"              \
+    "[convolutional]\nfilters=4\nsize=3\npad=1\nbatch_normalize=1\nactivation=leaky\n" extra1      \
     "[avgpool]\n[connected]\noutput=" head "\nactivation=linear\n[softmax]\n"
 
 static void fill(struct net *n, uint64_t seed)
@@ -112,8 +113,7 @@ static void test_freeze_prefix(void **state)
     net_forward(n, &p);
     net_backward(n, &p);
     for (int k = 0; k < n->nparams; k++)
-        for (size_t j = 0; n->params[k].layer == 0 && n->params[k].grad && j < n->params[k].n;
-             j++)
+        for (size_t j = 0; n->params[k].layer == 0 && n->params[k].grad && j < n->params[k].n; j++)
             assert_true(n->params[k].grad[j] == 0.f);
     /* the frozen layer ran in inference mode: its training-pass output is the inference one */
     size_t out = shape_size(n->layers[0].out) * (size_t)n->batch;
@@ -177,7 +177,8 @@ static void test_lr_mult(void **state)
     static const char *const keys[] = {"lr_mult=0.5\n", "learning_rate=0.5\n"};
     for (int v = 0; v < 2; v++) {
         char cfg[1024];
-        snprintf(cfg, sizeof cfg, "%s[connected]\noutput=5\nactivation=relu\n[connected]\n"
+        snprintf(cfg, sizeof cfg,
+                 "%s[connected]\noutput=5\nactivation=relu\n[connected]\n"
                  "output=3\nactivation=linear\n%s[softmax]\n",
                  "[net]\nbatch=4\nheight=2\nwidth=2\nchannels=2\nmomentum=0\ndecay=0\n", keys[v]);
         struct net *a = test_net("[net]\nbatch=4\nheight=2\nwidth=2\nchannels=2\nmomentum=0\n"
@@ -473,8 +474,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    static const char *const files[] = {"p.weights", "ten.cfg", "five.cfg", "ten.weights",
-                                        "trunk.weights", "g.cfg"};
+    static const char *const files[] = {"p.weights",   "ten.cfg",       "five.cfg",
+                                        "ten.weights", "trunk.weights", "g.cfg"};
     for (size_t i = 0; i < sizeof files / sizeof *files; i++)
         unlink(tmp(files[i]));
     rmdir(tmpdir);

@@ -10,15 +10,19 @@
 #   (c) from scratch
 #
 # Environment (defaults in brackets): NET [./net], DATA [data/fashion, from
-# `net prepare fashion-mnist`], OUT [/tmp/cfgnet_transfer], PRETRAIN iterations of 64 [400],
-# FINETUNE iterations of 50 [100], PER_CLASS test images per class [1000].
+# `net prepare fashion-mnist`], OUT [/tmp/cfgnet_transfer], PRETRAIN iterations of 64 [1500],
+# OLD_PER_CLASS pretraining images per class [6000: all], FINETUNE iterations of 50 [30],
+# LR the fine-tuning learning rate, cosine to 0 [0.2], PER_CLASS test images per class [1000].
+# Run it from the top of the tree: the lists hold data/fashion/... paths as they are.
 # The last line is "transfer: (a) A (b) B (c) C" with the three accuracies.
 set -eu
 NET=${NET:-./net}
 DATA=${DATA:-data/fashion}
 OUT=${OUT:-/tmp/cfgnet_transfer}
-PRETRAIN=${PRETRAIN:-400}
-FINETUNE=${FINETUNE:-100}
+PRETRAIN=${PRETRAIN:-1500}
+OLD_PER_CLASS=${OLD_PER_CLASS:-6000}
+FINETUNE=${FINETUNE:-30}
+LR=${LR:-0.2}
 PER_CLASS=${PER_CLASS:-1000}
 here=$(cd "$(dirname "$0")" && pwd)
 [ -f "$DATA/train.list" ] || { echo "run.sh: no $DATA/train.list: run 'net prepare fashion-mnist' first" >&2; exit 1; }
@@ -33,7 +37,7 @@ pick() {
 old="tee trouser pullover dress coat"
 new="sandal shirt sneaker bag boot"
 # shellcheck disable=SC2086
-pick "$DATA/train.list" 100000 $old >"$OUT/old_train.list"
+pick "$DATA/train.list" "$OLD_PER_CLASS" $old >"$OUT/old_train.list"
 # shellcheck disable=SC2086
 pick "$DATA/train.list" 100 $new >"$OUT/new_train.list"
 # shellcheck disable=SC2086
@@ -54,6 +58,7 @@ done
 sed "s/^max_batches=.*/max_batches=$PRETRAIN/" "$here/small.cfg" >"$OUT/pre.cfg"
 for way in a b c; do
     sed -e "s/^max_batches=.*/max_batches=$FINETUNE/" -e 's/^batch=.*/batch=50/' \
+        -e "s/^learning_rate=.*/learning_rate=$LR/" \
         "$here/small.cfg" >"$OUT/ft_$way.cfg"
 done
 

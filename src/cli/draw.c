@@ -43,8 +43,10 @@ static int run_dot(const char *format, const char *in, const char *out, cn_error
     if (waitpid(pid, &st, 0) < 0)
         return cn_fail(e, "waiting for dot: %s", strerror(errno));
     if (WIFEXITED(st) && WEXITSTATUS(st) == 127)
-        return cn_fail(e, "%s: Graphviz's dot is not installed (apt-get install graphviz); "
-                          "-o x.dot writes the graph without it", out);
+        return cn_fail(e,
+                       "%s: Graphviz's dot is not installed (apt-get install graphviz); "
+                       "-o x.dot writes the graph without it",
+                       out);
     if (!WIFEXITED(st) || WEXITSTATUS(st))
         return cn_fail(e, "dot -T%s failed (status %d) on %s", format,
                        WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), in);

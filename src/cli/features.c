@@ -37,7 +37,7 @@ int cli_layer_index(long k, const struct net *n, int *out, cn_error *e)
 
 int cli_load_image(struct net *n, int b, const char *path, cn_error *e)
 {
-    static const struct view_spec one = {1, 1, 0, {1.f}};
+    static const struct view_spec one = {.crops = 1, .nscales = 1, .scale = {1.f}};
     float *dst = n->input + (size_t)b * net_inputs(n);
     if (views_load(dst, path, n->in.w, n->in.h, n->in.c, &one, e))
         return -1;
@@ -68,7 +68,7 @@ static void image_row(struct csv *c, const struct data_cfg *d, const char *path,
     int label;
     csv_field(c, path);
     csv_field(c, label_from_path(path, d->labels, d->classes, &label, &ignored) ? ""
-                                                                              : d->labels[label]);
+                                                                                : d->labels[label]);
     for (size_t j = 0; j < count; j++)
         csv_fieldf(c, "%.9g", (double)f[j]);
     csv_end_row(c);

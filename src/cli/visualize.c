@@ -66,8 +66,7 @@ static int draw_filters(const struct net *n, int layer, struct picture *pic, cn_
     return 0;
 }
 
-static int draw_maps(struct net *n, int layer, const char *image, struct picture *pic,
-                     cn_error *e)
+static int draw_maps(struct net *n, int layer, const char *image, struct picture *pic, cn_error *e)
 {
     if (cli_load_image(n, 0, image, e))
         return -1;
@@ -88,8 +87,8 @@ static int draw_maps(struct net *n, int layer, const char *image, struct picture
         picture_put_tile(pic, x, y, v, l->out.w, l->out.h, 1, z);
     }
     free(v);
-    printf("feature maps of layer %d [%s]: %d of %dx%d\n", layer, l->ops->name, l->out.c,
-           l->out.h, l->out.w);
+    printf("feature maps of layer %d [%s]: %d of %dx%d\n", layer, l->ops->name, l->out.c, l->out.h,
+           l->out.w);
     return 0;
 }
 

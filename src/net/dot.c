@@ -31,16 +31,12 @@ static const char *node_style(const struct layer *l)
     if (l->ops->is_loss)
         return "shape=octagon, fillcolor=\"#f4cccc\"";
     switch (l->ops->type) {
-    case LAYER_ROUTE:
-        return "shape=trapezium, fillcolor=\"#fff2cc\"";
+    case LAYER_ROUTE: return "shape=trapezium, fillcolor=\"#fff2cc\"";
     case LAYER_SHORTCUT:
-    case LAYER_SCALE_CHANNELS:
-        return "shape=circle, fillcolor=\"#d9ead3\"";
+    case LAYER_SCALE_CHANNELS: return "shape=circle, fillcolor=\"#d9ead3\"";
     case LAYER_CONV:
-    case LAYER_CONNECTED:
-        return "shape=box, fillcolor=\"#cfe2f3\"";
-    default:
-        return "shape=box, fillcolor=\"#eeeeee\"";
+    case LAYER_CONNECTED: return "shape=box, fillcolor=\"#cfe2f3\"";
+    default: return "shape=box, fillcolor=\"#eeeeee\"";
     }
 }
 
@@ -72,9 +68,9 @@ static int dot_inputs(struct strbuf *b, const struct net *n, struct cfg_section 
 {
     const struct layer *l = &n->layers[i];
     enum layer_type t = l->ops->type;
-    const char *key = t == LAYER_ROUTE ? "layers"
+    const char *key = t == LAYER_ROUTE                                   ? "layers"
                       : t == LAYER_SHORTCUT || t == LAYER_SCALE_CHANNELS ? "from"
-                                                                          : NULL;
+                                                                         : NULL;
     if (t != LAYER_ROUTE)
         dot_edge(b, n, i - 1, i, 0);
     if (!key)
@@ -108,8 +104,10 @@ int dot_write(const struct net *n, const char *cfg_path, struct strbuf *out, cn_
     dot_quoted(out, cfg_path);
     strbuf_printf(out, " {\n  rankdir=TB;\n  node [style=\"rounded,filled\", fontname=Helvetica, "
                        "fontsize=10];\n  edge [fontname=Helvetica, fontsize=9];\n");
-    strbuf_printf(out, "  input [shape=parallelogram, fillcolor=\"#ffffff\", label=\"input\\n"
-                       "%dx%dx%d\"];\n", n->in.c, n->in.h, n->in.w);
+    strbuf_printf(out,
+                  "  input [shape=parallelogram, fillcolor=\"#ffffff\", label=\"input\\n"
+                  "%dx%dx%d\"];\n",
+                  n->in.c, n->in.h, n->in.w);
     int rc = 0;
     for (int i = 0; i < n->n && !rc; i++) {
         dot_node(out, &n->layers[i]);

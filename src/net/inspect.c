@@ -93,13 +93,13 @@ int cam_find_head(const struct net *n, struct cam_head *h, cn_error *e)
     while (last > 0 && n->layers[last].ops->is_loss)
         last--;
     int top = below_dropouts(n, last);
-    int pool = top >= 0 && n->layers[top].ops->type == LAYER_CONNECTED ? below_dropouts(n, top - 1)
-                                                                        : top;
+    int pool =
+        top >= 0 && n->layers[top].ops->type == LAYER_CONNECTED ? below_dropouts(n, top - 1) : top;
     if (pool < 1 || !is_global_pool(&n->layers[pool]))
         return no_head(n, last, e);
     const struct layer *maps = &n->layers[pool - 1];
-    *h = (struct cam_head){pool - 1, pool, -1, NULL, maps->out.c, maps->out.c, maps->out.h,
-                           maps->out.w};
+    *h = (struct cam_head){pool - 1,    pool,        -1,          NULL,
+                           maps->out.c, maps->out.c, maps->out.h, maps->out.w};
     if (pool != top) {
         if (connected_head(n, top, h, e))
             return -1;

@@ -74,8 +74,8 @@ static int check_layer_values(const struct net *n, int i, const float *v, const 
         int variance = !strcmp(p->name, "rolling_variance");
         for (size_t j = 0; j < p->n; j++)
             if (!isfinite(v[j]) || (variance && v[j] < 0))
-                return cn_fail(e, "%s: layer %d (%s) %s[%zu] is %g: the file is damaged", path,
-                               i, n->layers[i].ops->name, p->name, j, (double)v[j]);
+                return cn_fail(e, "%s: layer %d (%s) %s[%zu] is %g: the file is damaged", path, i,
+                               n->layers[i].ops->name, p->name, j, (double)v[j]);
         v += p->n;
     }
     return 0;
@@ -108,8 +108,10 @@ static int read_header(FILE *f, const char *path, uint64_t size, size_t *floats,
     if (size < 12 || fread(v, sizeof v, 1, f) != 1)
         return cn_fail(e, "%s: too short for a .weights header", path);
     if (v[0] != 0 || v[1] < 0 || v[1] > 2)
-        return cn_fail(e, "%s: unknown .weights version %d.%d.%d; expected Darknet's 0.0, 0.1 "
-                          "or 0.2.x", path, v[0], v[1], v[2]);
+        return cn_fail(e,
+                       "%s: unknown .weights version %d.%d.%d; expected Darknet's 0.0, 0.1 "
+                       "or 0.2.x",
+                       path, v[0], v[1], v[2]);
     uint64_t header = v[1] >= 2 ? 20 : 16;
     if (size < header || (size - header) % 4)
         return cn_fail(e, "%s: %llu bytes is not a header of %llu and whole floats", path,
@@ -132,8 +134,9 @@ static int read_floats(const char *path, size_t max, float **buf, size_t *floats
         return cn_fail(e, "%s: cannot open: %s", path, strerror(errno));
     int rc = read_header(f, path, size, floats, e);
     if (!rc && *floats > max)
-        rc = cn_fail(e, "%s: holds %zu floats, more than the %zu the cfg needs: name the cfg it "
-                        "was written for (-weights_cfg) so its layers can be matched",
+        rc = cn_fail(e,
+                     "%s: holds %zu floats, more than the %zu the cfg needs: name the cfg it "
+                     "was written for (-weights_cfg) so its layers can be matched",
                      path, *floats, max);
     if (!rc) {
         *buf = cn_alloc_floats(*floats ? *floats : 1, "weights", e);
@@ -163,9 +166,10 @@ static int load_prefix(struct net *n, const char *path, transfer_notice_fn fn, v
         off += layer_floats(n, loaded);
     }
     if (!rc && off != floats)
-        rc = cn_fail(e, "%s: ends inside the parameters of layer %d [%s] of %s (%zu of its %zu "
-                        "floats): it was not written for this cfg; name the cfg it was written "
-                        "for with -weights_cfg",
+        rc = cn_fail(e,
+                     "%s: ends inside the parameters of layer %d [%s] of %s (%zu of its %zu "
+                     "floats): it was not written for this cfg; name the cfg it was written "
+                     "for with -weights_cfg",
                      path, loaded, n->layers[loaded].ops->name, n->cfg_path, floats - off,
                      layer_floats(n, loaded));
     off = 0;
@@ -182,7 +186,8 @@ static int load_prefix(struct net *n, const char *path, transfer_notice_fn fn, v
 }
 
 /* Why layer i of src cannot load into layer i of n, or NULL when it can. */
-static const char *mismatch(const struct net *n, const struct net *src, int i, char *why, size_t len)
+static const char *mismatch(const struct net *n, const struct net *src, int i, char *why,
+                            size_t len)
 {
     const struct layer *a = &src->layers[i], *b = &n->layers[i];
     if (a->ops != b->ops) {
@@ -208,8 +213,8 @@ static const char *mismatch(const struct net *n, const struct net *src, int i, c
 
 /* With SRC: the file loads into a net of SRC (every check of weights_load), then layer by layer
  * into n where the shapes agree. */
-static int load_matched(struct net *n, const char *path, const char *src_cfg,
-                        transfer_notice_fn fn, void *ctx, int *reinit, cn_error *e)
+static int load_matched(struct net *n, const char *path, const char *src_cfg, transfer_notice_fn fn,
+                        void *ctx, int *reinit, cn_error *e)
 {
     struct net *src;
     if (net_create(&src, src_cfg, 1, 0, e))
