@@ -68,7 +68,9 @@ PIC_OBJ  := $(LIB_SRC:%.c=$(BUILD)/pic/%.o)
 
 # Debian packages each job needs (the README's set-up is `make demo` and `make test`).
 DEMO_PKGS := libstb-dev dataset-fashion-mnist
-TEST_PKGS := $(DEMO_PKGS) libcmocka-dev pkgconf python3-numpy python3-pytest python3-pip
+# The reference suites (PyTorch, torchvision, Darknet parity) run in `make test`, so it installs them.
+TEST_PKGS := $(DEMO_PKGS) libcmocka-dev pkgconf python3-numpy python3-pytest python3-pip \
+             python3-torch python3-torchvision darknet graphviz
 BENCH_PKGS := $(DEMO_PKGS) darknet python3-torch python3-numpy
 
 .PHONY: all demo test deps-demo deps-test deps-bench clean lint format bench fashion lib install \

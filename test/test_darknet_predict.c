@@ -334,15 +334,15 @@ static int check_cfg(struct darknet *d, const char *name)
     const char *net_bin = getenv("CFGNET_NET") ? getenv("CFGNET_NET") : "./net";
     static char out_dk[1 << 16], out_us[1 << 16];
     char *dk_argv[] = {DARKNET, "classifier", "predict", f.data, cfg, f.weights, f.png, NULL};
-    char *us_argv[] = {(char *)net_bin, "classifier", "predict", f.data,       cfg,
+    char *us_argv[] = {(char *)net_bin, "classifier", "predict",    f.data, cfg,
                        f.weights,       f.png,        "-letterbox", NULL};
     int rd = run_capture(dk_argv, out_dk, sizeof out_dk);
     int ru = run_capture(us_argv, out_us, sizeof out_us);
     remove_files(&f);
     struct top5 a, b;
     if (rd || ru || parse_top5(out_dk, &a) || parse_top5(out_us, &b))
-        fail_msg("%s: darknet exit %d, net (%s) exit %d; outputs:\n%s\n---\n%s", name, rd,
-                 net_bin, ru, out_dk, out_us);
+        fail_msg("%s: darknet exit %d, net (%s) exit %d; outputs:\n%s\n---\n%s", name, rd, net_bin,
+                 ru, out_dk, out_us);
     double dtop = 0;
     int same = 1;
     for (int i = 0; i < TOP; i++) {
@@ -351,8 +351,8 @@ static int check_cfg(struct darknet *d, const char *name)
     }
     printf("%-18s top-5 %s (darknet c%d %.4f ... c%d %.4f), printed max|dp| %.1e; library: "
            "input max|dx| %.1e, probabilities max|dp| %.2e (%.2e of max p %.3f)\n",
-           name, same ? "same" : "DIFFERENT", a.cls[0], a.p[0], a.cls[TOP - 1], a.p[TOP - 1],
-           dtop, dx, dp, dp / pmax, pmax);
+           name, same ? "same" : "DIFFERENT", a.cls[0], a.p[0], a.cls[TOP - 1], a.p[TOP - 1], dtop,
+           dx, dp, dp / pmax, pmax);
     if (same && dtop <= PRINT_TOL && dp <= PROB_TOL && dx <= 1e-6)
         return 0;
     printf("%s: darknet printed:\n%s%s: net printed:\n%s", name, out_dk, name, out_us);
@@ -393,9 +393,9 @@ static void test_letterbox_view(void **state)
     if (views_load(x, path, 8, 8, 3, &v, &e))
         fail_msg("%s", e.msg);
     assert_float_equal(x[0], .5f, 0);
-    assert_float_equal(x[2 * 8 + 0], 0.f, 1e-7);                 /* source (0, 0) */
-    assert_float_equal(x[2 * 8 + 7], 90.f / 255.f, 1e-6);        /* source (3, 0) */
-    assert_float_equal(x[5 * 8 + 0], 120.f / 255.f, 1e-6);       /* source (0, 1) */
+    assert_float_equal(x[2 * 8 + 0], 0.f, 1e-7);           /* source (0, 0) */
+    assert_float_equal(x[2 * 8 + 7], 90.f / 255.f, 1e-6);  /* source (3, 0) */
+    assert_float_equal(x[5 * 8 + 0], 120.f / 255.f, 1e-6); /* source (0, 1) */
     assert_float_equal(x[6 * 8 + 3], .5f, 0);
     remove(path);
     struct view_spec two = v;
@@ -434,10 +434,10 @@ static void test_small_cfgs(void **state)
 static void test_all_cfgs(void **state)
 {
     static const char *const names[] = {
-        "alexnet",     "vgg-16",           "resnet18",         "resnet34",  "resnet50",
-        "resnet101",   "resnet152",        "resnext50",        "resnext101-32x4d",
-        "resnext152-32x4d", "densenet201", "darknet",          "darknet19", "darknet53",
-        "extraction",  "tiny",             "cifar"};
+        "alexnet",     "vgg-16",    "resnet18",  "resnet34",         "resnet50",
+        "resnet101",   "resnet152", "resnext50", "resnext101-32x4d", "resnext152-32x4d",
+        "densenet201", "darknet",   "darknet19", "darknet53",        "extraction",
+        "tiny",        "cifar"};
     const char *all = getenv("CFGNET_DARKNET_ALL");
     if (!all || strcmp(all, "1")) {
         printf("SKIP the 17 Darknet classification cfgs: set CFGNET_DARKNET_ALL=1 "

@@ -117,8 +117,8 @@ static double rel_diff(const float *a, const float *b, size_t n, double *top)
 
 static void remove_outputs(const char *dir)
 {
-    static const char *const names[] = {"net.cfg",  "net.weights", "input.f32",
-                                        "vec.f32",  "output.f32",  "dinput.f32"};
+    static const char *const names[] = {"net.cfg", "net.weights", "input.f32",
+                                        "vec.f32", "output.f32",  "dinput.f32"};
     char path[600];
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);
@@ -165,8 +165,9 @@ static enum verdict compare_net(const struct model_case *c, const char *dir, int
 
 /* The cases of the suite, converted by one python process in the group setup. */
 static const struct model_case cases[] = {
-    {"resnet18", 64, 2, 0, 0},      {"resnext50_32x4d", 64, 1, 0, 0}, {"mobilenet_v2", 64, 2, 0, 0},
-    {"squeezenet1_1", 64, 2, 0, 0}, {"googlenet", 64, 2, 1, 0},      {"inception_v3", 107, 1, 1, 0},
+    {"resnet18", 64, 2, 0, 0},     {"resnext50_32x4d", 64, 1, 0, 0},
+    {"mobilenet_v2", 64, 2, 0, 0}, {"squeezenet1_1", 64, 2, 0, 0},
+    {"googlenet", 80, 2, 1, 0},    {"inception_v3", 107, 1, 1, 0},
 };
 #define NCASES ((int)(sizeof cases / sizeof *cases))
 
@@ -288,9 +289,9 @@ static void test_full_resolution(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_resnet18),      cmocka_unit_test(test_resnext50),
-        cmocka_unit_test(test_mobilenet_v2),  cmocka_unit_test(test_squeezenet1_1),
-        cmocka_unit_test(test_googlenet),     cmocka_unit_test(test_inception_v3),
+        cmocka_unit_test(test_resnet18),        cmocka_unit_test(test_resnext50),
+        cmocka_unit_test(test_mobilenet_v2),    cmocka_unit_test(test_squeezenet1_1),
+        cmocka_unit_test(test_googlenet),       cmocka_unit_test(test_inception_v3),
         cmocka_unit_test(test_full_resolution),
     };
     return cmocka_run_group_tests_name("torch_parity", tests, suite_setup, suite_teardown);
