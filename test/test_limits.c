@@ -180,8 +180,10 @@ static void test_fuzz_regressions(void **state)
     expect_image_rejected("test/fuzz/regress-image/pnm_header_inside_jpeg",
                           "corrupt PNM header: a number of more than 9 digits");
     /* A progressive JPEG on which stb's (debug-only) assertion in stbi__jpeg_huff_decode fires;
-     * Debian's libstb has no asserts and returns an error, which must stay an error. */
-    expect_image_rejected("test/fuzz/regress-image/jpeg_huff_assert", "huffman");
+     * Debian's libstb has no asserts and returns an error, which must stay an error. stb keeps
+     * the reason of the last decoder it tried ("bad huffman code", or under the sanitizer build
+     * "bad png sig"), so only our part of the message is checked. */
+    expect_image_rejected("test/fuzz/regress-image/jpeg_huff_assert", "cannot decode (");
     /* The checks pass valid files: the baseline and progressive JPEGs of the seed corpus. */
     expect_image_loads("test/fuzz/corpus-image/x.jpg");
     expect_image_loads("test/fuzz/corpus-image/p.jpg");
