@@ -207,10 +207,11 @@ clean:
 # .data/label/list parsing. `make fuzz` runs each for FUZZ_SECONDS on a copy of its seed corpus
 # (test/fuzz/corpus-NAME); any crash, leak, timeout or sanitizer report fails it.
 FUZZ_SECONDS ?= 60
+FUZZ_SEED ?= 1 # fixed, so that a CI finding can be replayed; FUZZ_SEED=0 lets libFuzzer choose
 FUZZ_TARGETS := cfg weights image data
 FUZZ_FLAGS := -std=c11 -g -O1 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -Isrc -Iinclude \
               $(STB_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-FUZZ_RUN := -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 -print_final_stats=1
+FUZZ_RUN := -max_total_time=$(FUZZ_SECONDS) -seed=$(FUZZ_SEED) -rss_limit_mb=2048 -timeout=10 -print_final_stats=1
 FUZZ_RUN += -artifact_prefix=build/fuzz/
 deps-fuzz:
 	$(call install_missing,clang)

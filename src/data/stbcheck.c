@@ -6,8 +6,10 @@
 #include "data/stbcheck.h"
 
 #include <ctype.h>
+#include <string.h>
 
 #define MAX_CODES 256
+#define PNG_CHUNK_SLACK (64ul << 20) /* bytes a truncated chunk may claim past the end */
 
 /* Checks the tables of one DHT payload of len bytes as stb reads them: a table is read whole
  * (17 bytes and its symbols) while len > 0, even past the segment's stated end. */
@@ -114,10 +116,52 @@ static int pnm_scan(FILE *f, const char *path, cn_error *e)
     return 0;
 }
 
+/* stb's PNG test: the 8-byte signature. */
+static int is_png(FILE *f)
+{
+    static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+    for (int i = 0; i < 8; i++)
+        if (getc(f) != sig[i])
+            return 0;
+    return 1;
+}
+
+/* PNG chunks (f just past the signature): uint32 big-endian length, 4-byte type, payload, CRC.
+ * stb grows its IDAT buffer to a chunk's declared length before reading it, so a chunk that
+ * claims more bytes than the file has left would make it allocate up to 4 GB (found by the
+ * fuzzer); such a chunk is rejected here when the claim also passes PNG_CHUNK_SLACK. A file cut
+ * short inside a modest chunk passes, so that it fails later, at decoding, as truncated. */
+static int png_walk(FILE *f, long size, const char *path, cn_error *e)
+{
+    for (;;) {
+        unsigned char h[8];
+        if (fread(h, 1, sizeof h, f) != sizeof h)
+            return 0; /* truncated: stb reports it */
+        unsigned long len = (unsigned long)h[0] << 24 | (unsigned long)h[1] << 16 |
+                            (unsigned long)h[2] << 8 | h[3];
+        long left = size - ftell(f);
+        if (len > (unsigned long)left && len > PNG_CHUNK_SLACK)
+            return cn_fail(e, "%s: corrupt PNG: a %.4s chunk declares %lu bytes, %ld remain", path,
+                           (const char *)(h + 4), len, left);
+        if (!memcmp(h + 4, "IEND", 4) || fseek(f, (long)len + 4, SEEK_CUR))
+            return 0;
+    }
+}
+
 int stb_check(FILE *f, const char *path, cn_error *e)
 {
     long start = ftell(f);
-    int rc = is_jpeg(f) ? walk(f, path, e) : 0;
+    int rc = 0;
+    if (is_png(f)) {
+        long here = ftell(f);
+        fseek(f, 0, SEEK_END);
+        long size = ftell(f);
+        fseek(f, here, SEEK_SET);
+        rc = png_walk(f, size, path, e);
+    }
+    fseek(f, start, SEEK_SET);
+    if (!rc)
+        rc = is_jpeg(f) ? walk(f, path, e) : 0;
     fseek(f, start, SEEK_SET);
     if (!rc)
         rc = pnm_scan(f, path, e);
