@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "net/metrics.h"
 #include "data/datafile.h"
 #include "data/image.h"
 #include "data/picture.h"
@@ -29,7 +30,7 @@ static int pick_class(const struct data_cfg *d, const float *p, const char *name
                       cn_error *e)
 {
     if (!name) {
-        cli_top_k(k, p, d->classes, 1);
+        metrics_top_k(k, p, d->classes, 1);
         return 0;
     }
     for (int i = 0; i < d->classes; i++)

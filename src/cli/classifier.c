@@ -68,22 +68,6 @@ int cli_check_classes(const struct data_cfg *d, const struct net *n, const char 
     return 0;
 }
 
-/* Ranks of the k largest of v[0..n) into idx, best first. */
-void cli_top_k(int *idx, const float *v, int n, int k)
-{
-    for (int j = 0; j < k; j++)
-        idx[j] = -1;
-    for (int i = 0; i < n; i++) {
-        for (int j = 0; j < k; j++) {
-            if (idx[j] < 0 || v[i] > v[idx[j]]) {
-                memmove(idx + j + 1, idx + j, sizeof *idx * (size_t)(k - j - 1));
-                idx[j] = i;
-                break;
-            }
-        }
-    }
-}
-
 int cli_classifier(int argc, char **argv)
 {
     if (argc >= 2 && !strcmp(argv[1], "train"))

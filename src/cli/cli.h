@@ -26,8 +26,7 @@ struct net;
 /* classes= of the .data file must equal the net's outputs per image. */
 int cli_check_classes(const struct data_cfg *d, const struct net *n, const char *data_path,
                       cn_error *e);
-/* Indices of the k largest of v[0..n) into idx, best first. */
-void cli_top_k(int *idx, const float *v, int n, int k);
+
 
 /* `net partial` and what `classifier train` needs for transfer learning (partial.c). */
 int cli_partial(int argc, char **argv);

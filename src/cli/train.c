@@ -37,6 +37,7 @@
 #include "data/loader.h"
 #include "net/checkpoint.h"
 #include "net/lr.h"
+#include "net/metrics.h"
 #include "net/net.h"
 #include "net/optimizer.h"
 #include "net/trainlog.h"
@@ -301,7 +302,7 @@ static int validate(struct trainer *t, double *top1, double *topk, cn_error *e)
         net_forward(n, &p);
         for (int b = 0; b < count; b++) {
             int label = t->vlist->labels[first + b];
-            cli_top_k(idx, net_output(n) + (size_t)b * (size_t)classes, classes, k);
+            metrics_top_k(idx, net_output(n) + (size_t)b * (size_t)classes, classes, k);
             hit1 += idx[0] == label;
             for (int j = 0; j < k; j++)
                 hitk += idx[j] == label;

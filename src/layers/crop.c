@@ -8,7 +8,7 @@
  * with flip=1 a coin, from pass->rng (three draws per image, in batch order). A flipped image
  * reads column w - left - 1 - j for output column j, as Darknet's forward_crop_layer (so the
  * flipped window is the mirror image of [w - left - crop_width, w - left)). Darknet draws one
- * crop and one coin per batch with rand(); we draw per image from the seeded stream.
+ * crop and one coin per batch from the C library's global generator; we draw per image from the seeded stream.
  *
  * Backward: Darknet has none (the layer comes first); this one is the exact gradient of the
  * linear map, dx[source cell] += scale * dy, using the offsets the forward pass recorded.

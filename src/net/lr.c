@@ -14,7 +14,7 @@
  * accidental: sigmoid takes b - step as a signed number (Darknet subtracts in size_t, which wraps
  * before the step); poly and cosine clamp b / max_batches to [0, 1] (past max_batches Darknet's
  * poly takes a power of a negative number) and treat max_batches = 0 as "not started". Darknet's
- * `random` policy is left out (it draws from the global rand()).
+ * `random` policy is left out (it draws from the C library's global generator).
  */
 #include "net/lr.h"
 
