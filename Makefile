@@ -6,11 +6,14 @@
 #   make SANITIZE=address|undefined|thread test    the suite under a sanitizer (separate build dir)
 #   make OPENMP=0        build without OpenMP
 #   make WERROR=1        warnings are errors (CI)
+#   make MPI=1           data-parallel training with Open MPI: mpicc, -DCFGNET_MPI, BUILD dir
+#                        suffixed -mpi (docs/distributed.md); the default build has no MPI
 
 CC       ?= gcc
 OPENMP   ?= 1
 SANITIZE ?=
 WERROR   ?= 0
+MPI      ?= 0
 
 STB_CFLAGS := -I/usr/include/stb
 STB_LIBS   := -lstb
@@ -22,6 +25,10 @@ LDLIBS := $(STB_LIBS) -lm -lpthread
 
 ifeq ($(WERROR),1)
 CFLAGS += -Werror
+endif
+ifeq ($(MPI),1)
+CC := mpicc
+CFLAGS += -DCFGNET_MPI
 endif
 ifeq ($(OPENMP),1)
 CFLAGS += -fopenmp
@@ -42,6 +49,9 @@ endif
 endif
 ifeq ($(OPENMP),0)
 BUILD := $(BUILD)-noomp
+endif
+ifeq ($(MPI),1)
+BUILD := $(BUILD)-mpi
 endif
 
 LIB_SRC  := $(sort $(wildcard src/core/*.c src/cfg/*.c src/kernels/*.c src/layers/*.c src/api/*.c \
@@ -70,8 +80,8 @@ PIC_OBJ  := $(LIB_SRC:%.c=$(BUILD)/pic/%.o)
 DEMO_PKGS := libstb-dev dataset-fashion-mnist
 # The reference suites (PyTorch, torchvision, Darknet parity) run in `make test`, so it installs them.
 TEST_PKGS := $(DEMO_PKGS) libcmocka-dev pkgconf python3-numpy python3-pytest python3-pip \
-             python3-torch python3-torchvision darknet graphviz
-BENCH_PKGS := $(DEMO_PKGS) darknet python3-torch python3-numpy
+             python3-torch python3-torchvision darknet graphviz openmpi-bin libopenmpi-dev
+BENCH_PKGS := $(DEMO_PKGS) darknet python3-torch python3-torchvision python3-numpy time
 
 .PHONY: all demo test deps-demo deps-test deps-bench clean lint format bench fashion lib install \
         uninstall
@@ -85,6 +95,10 @@ net: $(NET)
 else
 net: $(NET)
 endif
+
+# The augmentation kernels' selects (clamps, hue sectors) vectorise only when a float comparison
+# may run unconditionally; this changes no value (it is not fast-math: exceptions are not trapped).
+$(BUILD)/src/data/augment.o $(BUILD)/pic/src/data/augment.o: CFLAGS += -fno-trapping-math
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -151,11 +165,23 @@ demo: deps-demo
 # The script suites (test/test_*.sh) re-enter make for install/uninstall with the same settings.
 test: deps-test
 	$(MAKE) --no-print-directory $(NET) $(TESTS) lib
-	CFGNET_MAKE_ARGS="BUILD=$(BUILD) OPENMP=$(OPENMP) SANITIZE=$(SANITIZE)" \
+	CFGNET_MAKE_ARGS="BUILD=$(BUILD) OPENMP=$(OPENMP) SANITIZE=$(SANITIZE) MPI=$(MPI)" \
 	CFGNET_SANITIZE="$(SANITIZE)" test/run.sh $(BUILD) $(SUITE)
 
+# bench/run.sh: cfgnet vs PyTorch, darknet, OpenBLAS and the machine's limits (about 20 minutes);
+# BENCH_ARGS=--quick tries it in a minute or two (bench/README.md).
 bench: deps-bench net
-	bench/lenet5_train.sh
+	BUILD=$(BUILD) bench/run.sh $(BENCH_ARGS)
+
+# cfgnet's gemm against OpenBLAS on square and conv-shaped matrices (bench/README.md);
+# BENCH_GEMM_ARGS="-threads 1 -reps 3 -only vgg16" narrows it.
+BENCH_GEMM := $(BUILD)/bench/bench_gemm
+$(BENCH_GEMM): $(BUILD)/bench/gemm.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) -lopenblas
+bench-gemm: $(BENCH_GEMM)
+	$(call install_missing,libopenblas-dev)
+	$(BENCH_GEMM) $(BENCH_GEMM_ARGS)
+.PHONY: bench-gemm
 
 lint:
 	test/lint.sh
@@ -175,6 +201,9 @@ INCLUDEDIR := $(PREFIX)/include
 PCDIR      := $(LIBDIR)/pkgconfig
 MAN1DIR    := $(PREFIX)/share/man/man1
 PC_PRIVATE := $(STB_LIBS) -lm -lpthread$(if $(filter 1,$(OPENMP)), -lgomp)
+ifeq ($(MPI),1)
+PC_PRIVATE += $(shell mpicc --showme:link)
+endif
 INSTALLED  := $(BINDIR)/net $(LIBDIR)/$(SONAME) $(LIBDIR)/libcfgnet.so $(LIBDIR)/libcfgnet.a \
               $(INCLUDEDIR)/cfgnet.h $(PCDIR)/cfgnet.pc $(MAN1DIR)/net.1
 

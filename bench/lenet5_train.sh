@@ -55,7 +55,12 @@ die() {
 "$PYTHON" -c 'import torch, numpy' 2>/dev/null ||
     die "$PYTHON cannot import torch and numpy: run 'make bench' (installs python3-torch python3-numpy)"
 command -v darknet >/dev/null || die "no darknet binary: run 'make bench' (installs Debian's darknet)"
-make --no-print-directory net >/dev/null || die "'make net' failed"
+# NET (default ./net, built by `make net`) is the cfgnet binary: bench/run.sh passes its own.
+NET=${NET:-}
+if [ -z "$NET" ]; then
+    make --no-print-directory net >/dev/null || die "'make net' failed"
+    NET=./net
+fi
 [ -s data/fashion/train.list ] || make --no-print-directory data/fashion/train.list ||
     die "could not prepare data/fashion"
 [ -f "$DATA" ] || die "$DATA is missing"
@@ -121,7 +126,7 @@ median() {
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "nan" }'; }
 
 run_cfgnet() { # CFG LOG
-    timeout 600 ./net classifier train "$TMP/fashion.data" "$1" -clear -print_every 100 \
+    timeout 600 "$NET" classifier train "$TMP/fashion.data" "$1" -clear -print_every 100 \
         -backup_every 1000000 </dev/null >"$2" 2>&1 || { cat "$2" >&2; die "cfgnet training failed"; }
 }
 run_torch() { # LOG
@@ -186,12 +191,12 @@ echo "  OMP_NUM_THREADS=$THREADS ./net classifier train DATA lenet5-darknet.cfg 
 echo
 echo "== --full: $CFG to max_batches=$(cfg_key "$CFG" max_batches), then top-1 on the test set"
 t0=$(date +%s.%N)
-timeout 3600 ./net classifier train "$TMP/fashion.data" "$CFG" -clear </dev/null | tee "$TMP/full.log" |
+timeout 3600 "$NET" classifier train "$TMP/fashion.data" "$CFG" -clear </dev/null | tee "$TMP/full.log" |
     awk 'NR % 10 == 1' || die "cfgnet full training failed" # one progress line in ten shown
 t1=$(date +%s.%N)
 wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
 base=$(basename "$CFG" .cfg)
-./net classifier valid "$TMP/fashion.data" "$CFG" "$TMP/backup/$base.weights" | tee "$TMP/valid.log" ||
+"$NET" classifier valid "$TMP/fashion.data" "$CFG" "$TMP/backup/$base.weights" | tee "$TMP/valid.log" ||
     die "cfgnet valid failed"
 top1=$(sed -n 's/.*top-1 \([0-9.]*\).*/\1/p' "$TMP/valid.log")
 "$PYTHON" bench/lenet5_torch.py --cfg "$CFG" --threads "$THREADS" --full | tee "$TMP/torch_full.log" ||

@@ -8,17 +8,29 @@
 #      of Darknet's ImageNet cfgs (min_crop=224 max_crop=288 aspect=.75 angle=7 hue=.1
 #      saturation=.75 exposure=.75, flip).
 # Each line times BATCHES batches from the first request (prefetch and decoding included).
-# Usage: bench/loader.sh [NET] (default ./net); BATCHES=N, WORKERS="0 1 2" to change the runs.
+# Usage: bench/loader.sh [NET] (default ./net); BATCHES=N, WORKERS="1 2 3" to change the runs.
+# Prints each command and its line, then a table: images/s, and images/s per worker.
 # Timings on a shared machine are noisy: run it alone for figures worth quoting.
 set -eu
 NET=${1:-./net}
 BATCHES=${BATCHES:-20}
-WORKERS=${WORKERS:-"0 1 2"}
+WORKERS=${WORKERS:-"1 2 3"}
 cd "$(dirname "$0")/.."
 tmp=$(mktemp -d /tmp/cfgnet_loader_bench.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
 [ -f data/fashion/train.list ] || "$NET" prepare fashion-mnist
+
+table=""
+run() { # label workers data cfg
+    echo "command: $NET data bench $3 $4 -nocache -workers $2 -batches $BATCHES"
+    line=$("$NET" data bench "$3" "$4" -nocache -workers "$2" -batches "$BATCHES")
+    echo "  $line"
+    ips=$(echo "$line" | sed 's/.*: \([0-9]*\) images\/s.*/\1/')
+    per=$(awk -v i="$ips" -v w="$2" 'BEGIN { printf "%.0f", (w > 0 ? i / w : i) }')
+    table="$table$(printf '%-44s %7s %10s %12s' "$1" "$2" "$ips" "$per")
+"
+}
 
 net_section() { # width height channels batch [augmentation lines...]
     w=$1 h=$2 c=$3 b=$4
@@ -31,15 +43,18 @@ net_section() { # width height channels batch [augmentation lines...]
 net_section 28 28 1 128 >"$tmp/fashion.cfg"
 net_section 28 28 1 128 min_crop=24 max_crop=36 angle=10 flip=1 exposure=1.5 >"$tmp/fashion_aug.cfg"
 echo "== Fashion-MNIST PNGs, 28x28x1, batch 128, $BATCHES batches"
-for w in $WORKERS; do
-    "$NET" data bench data/fashion.data "$tmp/fashion.cfg" -nocache -workers "$w" -batches "$BATCHES"
-done
-for w in $WORKERS; do
-    "$NET" data bench data/fashion.data "$tmp/fashion_aug.cfg" -nocache -workers "$w" -batches "$BATCHES"
-done
+for w in $WORKERS; do run "Fashion PNGs 28x28, plain" "$w" data/fashion.data "$tmp/fashion.cfg"; done
+for w in $WORKERS; do run "Fashion PNGs 28x28, augmented" "$w" data/fashion.data "$tmp/fashion_aug.cfg"; done
 
+print_table() {
+    echo
+    printf '%-44s %7s %10s %12s\n' "loader alone, $BATCHES batches, -nocache" workers images/s "per worker"
+    printf '%s' "$table"
+    echo "($(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg) at the end)"
+}
 if ! ls /usr/share/darknet/data/*.jpg >/dev/null 2>&1; then
     echo "skipped the JPEG set: /usr/share/darknet/data/*.jpg (Debian package darknet) is absent"
+    print_table
     exit 0
 fi
 /usr/bin/python3 - "$tmp/jpeg" <<'EOF'
@@ -62,6 +77,5 @@ printf 'classes=%s\ntrain=%s/jpeg/\n' "$classes" "$tmp" >"$tmp/jpeg.data"
 net_section 224 224 3 32 min_crop=224 max_crop=288 aspect=.75 angle=7 hue=.1 saturation=.75 \
     exposure=.75 flip=1 >"$tmp/jpeg_aug.cfg"
 echo "== $((classes * 48)) JPEGs, 224x224x3, batch 32, $BATCHES batches, augmented"
-for w in $WORKERS; do
-    "$NET" data bench "$tmp/jpeg.data" "$tmp/jpeg_aug.cfg" -nocache -workers "$w" -batches "$BATCHES"
-done
+for w in $WORKERS; do run "JPEGs 224x224x3, crop/aspect/angle/flip/HSV" "$w" "$tmp/jpeg.data" "$tmp/jpeg_aug.cfg"; done
+print_table

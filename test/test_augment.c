@@ -346,6 +346,119 @@ static void test_darknet_cfgs(void **state)
         printf("skipped: /usr/share/darknet/cfg (Debian package darknet) is not installed\n");
 }
 
+/* The fast warp against its naive reference on awkward shapes (1-pixel sides, odd sizes,
+ * windows beyond the edges, enlarging and shrinking, 1 to 4 channels): bit for bit without
+ * rotation (the separable path computes the same taps), within float rounding with it. */
+static void test_warp_fast_vs_ref(void **state)
+{
+    (void)state;
+    cn_rng r;
+    cn_rng_seed(&r, 11);
+    for (int t = 0; t < 300; t++) {
+        int w = 1 + (int)cn_rng_below(&r, 37), h = 1 + (int)cn_rng_below(&r, 29);
+        int iw = 1 + (int)cn_rng_below(&r, 45), ih = 1 + (int)cn_rng_below(&r, 41);
+        int c = 1 + (int)cn_rng_below(&r, 4), rotated = t % 2;
+        double rad = rotated ? (cn_rng_uniform(&r) - .5) * 2.5 : 0;
+        struct aug_warp wp = {.sx = .3 + 3 * cn_rng_uniform(&r),
+                              .sy = .3 + 3 * cn_rng_uniform(&r),
+                              .ox = (cn_rng_uniform(&r) - .5) * 2 * w,
+                              .oy = (cn_rng_uniform(&r) - .5) * 2 * h,
+                              .cs = cos(rad),
+                              .sn = sin(rad)};
+        size_t n = (size_t)w * (size_t)h * (size_t)c, in = (size_t)iw * (size_t)ih * (size_t)c;
+        uint8_t *src = malloc(in);
+        float *fast = malloc(sizeof *fast * n), *ref = malloc(sizeof *ref * n);
+        void *scratch = malloc(aug_warp_scratch(w, h));
+        for (size_t i = 0; i < in; i++)
+            src[i] = (uint8_t)cn_rng_below(&r, 256);
+        aug_warp(fast, w, h, src, iw, ih, c, &wp, scratch);
+        aug_warp_ref(ref, w, h, src, iw, ih, c, &wp);
+        for (size_t i = 0; i < n; i++) {
+            if (rotated)
+                assert_float_equal(fast[i], ref[i], 2e-4f);
+            else if (fast[i] != ref[i])
+                fail_msg("unrotated warp %dx%d from %dx%d, value %zu: %g != %g", w, h, iw, ih, i,
+                         (double)fast[i], (double)ref[i]);
+        }
+        free(src);
+        free(fast);
+        free(ref);
+        free(scratch);
+    }
+}
+
+/* The one-pass HSV jitter against the reference (rgb -> hsv -> rgb per pixel): random pixels
+ * plus grays, blacks, whites and ties between channels, hue shifts of both signs, saturation
+ * and exposure factors on both sides of 1, 1 to 4 channels (the 4th is left alone). */
+static void test_distort_fast_vs_ref(void **state)
+{
+    (void)state;
+    enum { P = 257 };
+    static const float special[][3] = {{0, 0, 0}, {1, 1, 1}, {.5f, .5f, .5f}, {1, 0, 0},
+                                       {1, 1, 0}, {0, 1, 1}, {.2f, .7f, .7f}, {.7f, .7f, .2f},
+                                       {.3f, .1f, .3f}, {0, 0, 1}};
+    cn_rng r;
+    cn_rng_seed(&r, 12);
+    for (int t = 0; t < 200; t++) {
+        int c = 1 + t % 4;
+        float fast[P * 4], ref[P * 4];
+        for (int i = 0; i < P * c; i++)
+            fast[i] = (float)cn_rng_uniform(&r);
+        for (int i = 0; i < 10 && c >= 3; i++)
+            for (int k = 0; k < 3; k++)
+                fast[k * P + i] = special[i][k];
+        memcpy(ref, fast, sizeof fast);
+        float dhue = t % 5 == 0 ? 0 : (float)(cn_rng_uniform(&r) - .5);
+        float dsat = t % 7 == 0 ? 1 : (float)(.5 + 1.5 * cn_rng_uniform(&r));
+        float dexp = t % 3 == 0 ? 1 : (float)(.5 + 1.5 * cn_rng_uniform(&r));
+        aug_distort(fast, P, c, dhue, dsat, dexp);
+        aug_distort_ref(ref, P, c, dhue, dsat, dexp);
+        for (int i = 0; i < P * c; i++)
+            if (fabsf(fast[i] - ref[i]) > 1e-5f)
+                fail_msg("c=%d hue %g sat %g exp %g, value %d (pixel %d): fast %.7f, ref %.7f", c,
+                         (double)dhue, (double)dsat, (double)dexp, i, i % P, (double)fast[i],
+                         (double)ref[i]);
+    }
+    /* Identity factors leave the image as it is, bit for bit. */
+    float x[P * 3], y[P * 3];
+    for (int i = 0; i < P * 3; i++)
+        x[i] = y[i] = (float)cn_rng_uniform(&r);
+    aug_distort(x, P, 3, 0, 1, 1);
+    assert_memory_equal(x, y, sizeof x);
+}
+
+/* Whole aug_geometry runs (pre-shrink, crop, aspect, rotation, translation) against the same
+ * steps with the reference warp, on one draw stream. */
+static void test_geometry_vs_ref(void **state)
+{
+    (void)state;
+    enum { IW = 61, IH = 47, W = 32, H = 24, C = 3 };
+    uint8_t src[IW * IH * C];
+    float fast[W * H * C], ref[W * H * C];
+    ramp(src, IW, IH, C, 3, 5, 40);
+    for (int i = 0; i < IW * IH * C; i += 7)
+        src[i] ^= 0x5a; /* texture, so that misplaced taps show */
+    struct aug_config a = plain();
+    a.crop = 1;
+    a.min_crop = 20;
+    a.max_crop = 60;
+    a.aspect = 1.5f;
+    a.translate = .1f;
+    uint8_t *scratch = NULL;
+    size_t cap = 0;
+    cn_rng r;
+    for (int t = 0; t < 60; t++) {
+        a.angle = t % 2 ? 15.f : 0.f;
+        cn_rng_seed_stream(&r, 5, (uint64_t)t);
+        assert_int_equal(aug_geometry(fast, W, H, src, IW, IH, C, &a, &r, &scratch, &cap), 0);
+        cn_rng_seed_stream(&r, 5, (uint64_t)t);
+        assert_int_equal(aug_geometry_ref(ref, W, H, src, IW, IH, C, &a, &r), 0);
+        for (int i = 0; i < W * H * C; i++)
+            assert_float_equal(fast[i], ref[i], a.angle > 0 ? 2e-4f : 0.f);
+    }
+    free(scratch);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -354,6 +467,8 @@ int main(void)
         cmocka_unit_test(test_hsv),          cmocka_unit_test(test_exposure_shift),
         cmocka_unit_test(test_mix),          cmocka_unit_test(test_normalize),
         cmocka_unit_test(test_keys),         cmocka_unit_test(test_darknet_cfgs),
+        cmocka_unit_test(test_warp_fast_vs_ref), cmocka_unit_test(test_distort_fast_vs_ref),
+        cmocka_unit_test(test_geometry_vs_ref),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -129,9 +129,7 @@ static void test_count_pad_and_ceil_by_hand(void **state)
 static void test_matches_torch(void **state)
 {
     (void)state;
-    static const struct {
-        const char *cfg, *spec;
-    } cases[] = {
+    static const struct torchref_pair cases[] = {
         {NET(7, 6, 3) "[avgpool]\nsize=3\nstride=1\npadding=1\n", "avgpool 2 3 7 6 3 1 1 1 0 1"},
         {NET(7, 6, 3) "[avgpool]\nsize=3\nstride=1\npadding=1\ncount_pad=0\n",
          "avgpool 2 3 7 6 3 1 1 1 0 0"},
@@ -144,18 +142,8 @@ static void test_matches_torch(void **state)
         {NET(6, 6, 2) "[avgpool]\nsize=4\nstride=2\npadding=2\nceil_mode=1\n",
          "avgpool 2 2 6 6 4 2 2 2 1 1"},
     };
-    enum { N = sizeof cases / sizeof cases[0] };
-    struct net *nets[N];
-    const char *specs[N];
-    for (int k = 0; k < N; k++) {
-        nets[k] = test_net(cases[k].cfg, 0, 1);
-        specs[k] = cases[k].spec;
-    }
-    int rc = torchref_compare(nets, specs, N, 19, 1e-5f, "avgpool against F.avg_pool2d");
-    for (int k = 0; k < N; k++)
-        net_destroy(nets[k]);
-    if (rc != TORCHREF_SKIPPED)
-        assert_int_equal(rc, 0);
+    torchref_check(cases, (int)(sizeof cases / sizeof *cases), 19, 1e-5f,
+                   "avgpool against F.avg_pool2d");
 }
 
 static void test_global_by_hand(void **state)
@@ -185,12 +173,8 @@ static void test_gradcheck(void **state)
         NET(8, 9, 1) "[avgpool]\nsize=3\nstride=2\npadding=1\nceil_mode=1\n",
         NET(8, 9, 1) "[avgpool]\nsize=3\nstride=2\npadding=1\nceil_mode=1\ncount_pad=0\n",
     };
-    for (size_t k = 0; k < sizeof cfgs / sizeof cfgs[0]; k++) {
-        struct net *n = test_net(cfgs[k], 0, 1);
-        assert_int_equal(gradcheck_net(n, &(struct gradcheck_opts){.seed = 31 + k}), 0);
-        assert_int_equal(gradcheck_net(n, &(struct gradcheck_opts){.seed = 2, .eval = 1}), 0);
-        net_destroy(n);
-    }
+    gradcheck_cfgs(cfgs, sizeof cfgs / sizeof *cfgs, &(struct gradcheck_opts){.seed = 31},
+                   &(struct gradcheck_opts){.seed = 2, .eval = 1});
 }
 
 static void test_cfg_errors(void **state)

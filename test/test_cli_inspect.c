@@ -196,7 +196,8 @@ static void test_features_csv(void **state)
     assert_non_null(strstr(csv, "path,label,f0,f1,f2\n"));
     struct net *n;
     cn_error e;
-    if (net_create(&n, path_in("gap.cfg"), 1, 0, &e) || weights_load(n, path_in("gap.weights"), &e))
+    if (net_create(&n, path_in("gap.cfg"), 1, NET_KEEP_OUTPUTS, &e) ||
+        weights_load(n, path_in("gap.weights"), &e))
         fail_msg("%s", e.msg);
     const char *names[2] = {"img_cat1.pgm", "img_dog1.pgm"}, *labels[2] = {"_cat", "_dog"};
     static const struct view_spec one = {.crops = 1, .nscales = 1, .scale = {1.f}};

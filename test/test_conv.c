@@ -6,7 +6,10 @@
  * kernel) forward and backward, the same against torch.nn.functional.conv2d when python3-torch
  * is there (test/ref/conv_torch.py), gradient checks (with and without batch norm in both
  * styles, several activations, strides, paddings, 1x1 kernels, stacked layers), the same
- * results whatever the thread count, and the cfg errors. */
+ * results whatever the thread count, the inference fast paths against the reference paths
+ * (batch norm folded into the epilogue vs a training net's unfolded batch norm in inference mode,
+ * in both styles and after the parameters change; the fused bias and activation vs the unfused
+ * one; batch 1 vs 16, lanes vs threaded GEMM), the algorithm names, and the cfg errors. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -726,6 +729,195 @@ static void test_gradcheck_eval_bn(void **state)
     net_destroy(n);
 }
 
+/* Fills every parameter of n with a deterministic spread (rolling variances positive). */
+static void fill_params(struct net *n, unsigned salt)
+{
+    for (int k = 0; k < n->nparams; k++) {
+        struct param *pr = &n->params[k];
+        int var = !strcmp(pr->name, "rolling_variance");
+        for (size_t i = 0; i < pr->n; i++) {
+            float u = (float)(((i + 1) * 2654435761u + salt * 40503u + (unsigned)k * 977u) % 1000u)
+                      / 1000.f;
+            /* some variances tiny, so that where the eps goes shows */
+            pr->data[i] = !var ? u - 0.5f : u < 0.2f ? 1e-4f + 1e-3f * u : 0.2f + 2.f * u;
+        }
+    }
+}
+
+static void fill_input(struct net *n, unsigned salt)
+{
+    for (size_t i = 0; i < net_inputs(n) * (size_t)n->batch; i++)
+        n->input[i] = (float)(((i + salt) * 37u) % 23u) / 11.f - 1.f;
+}
+
+/* Copies a's parameters into b (same cfg). */
+static void copy_params(struct net *b, const struct net *a)
+{
+    assert_int_equal(a->nparams, b->nparams);
+    for (int k = 0; k < a->nparams; k++)
+        memcpy(b->params[k].data, a->params[k].data, sizeof(float) * a->params[k].n);
+}
+
+/* Runs an inference-mode pass of n on its input. */
+static void infer(struct net *n)
+{
+    struct pass p;
+    net_pass_init(n, &p, 0, 0);
+    net_forward(n, &p);
+}
+
+/* Outputs of a and b agree within tol relative to max(1, |value|); returns the cells that don't. */
+static int outputs_off(const struct net *a, const struct net *b, double tol)
+{
+    size_t ny = net_outputs(a) * (size_t)a->batch;
+    int bad = 0;
+    for (size_t i = 0; i < ny; i++) {
+        double x = net_output(a)[i], y = net_output(b)[i];
+        if (!(fabs(x - y) <= tol * fmax(1.0, fabs(x))) && bad++ < 3)
+            print_message("  output %zu: %.9g vs %.9g\n", i, x, y);
+    }
+    return bad;
+}
+
+/* cfg built for inference (batch norm folded, epilogue fused) against the same cfg built for
+ * training run in inference mode (unfolded batch norm over the batch, the reference path),
+ * with the same parameters; then again after every parameter changed (no stale fold). */
+static void fused_agrees(const char *cfg)
+{
+    struct net *ref = test_net(cfg, 0, 1), *fast = test_net(cfg, 0, 0);
+    for (int round = 0; round < 2; round++) {
+        fill_params(ref, 7u + (unsigned)round);
+        copy_params(fast, ref);
+        fill_input(ref, (unsigned)round);
+        fill_input(fast, (unsigned)round);
+        infer(ref);
+        infer(fast);
+        int bad = outputs_off(ref, fast, 2e-5);
+        if (bad)
+            fail_msg("%d outputs differ (round %d) for\n%s", bad, round, cfg);
+    }
+    net_destroy(ref);
+    net_destroy(fast);
+}
+
+#define BN "batch_normalize=1\n"
+
+/* Folded batch norm in both styles, every kind of kernel (3x3, direct 1x1, strided 1x1,
+ * grouped, depthwise, a 7x7/2 stem), several activations, and bias-only layers whose fused
+ * epilogue is compared against a training net's unfused one (swish keeps z there). */
+static void test_fused_matches_reference(void **state)
+{
+    (void)state;
+    static const char *const layers[] = {
+        "[conv]\nfilters=5\nsize=3\npad=1\nactivation=relu\n" BN
+        "[conv]\nfilters=7\nsize=1\nactivation=leaky\n" BN
+        "[conv]\nfilters=6\nsize=1\nstride=2\nactivation=linear\n" BN,
+        "[conv]\nfilters=6\nsize=7\nstride=2\npad=1\nactivation=logistic\n" BN
+        "[conv]\nfilters=6\nsize=3\npad=1\ngroups=6\nactivation=relu6\n" BN
+        "[conv]\nfilters=4\nsize=3\npad=1\ngroups=2\nactivation=mish\n" BN,
+        "[conv]\nfilters=5\nsize=3\npad=1\nactivation=swish\n"
+        "[conv]\nfilters=3\nsize=1\nactivation=leaky\n"
+        "[conv]\nfilters=4\nsize=3\nstride=2\nactivation=tanh\n",
+    };
+    static const char *const styles[] = {"", "bn_style=torch\n"};
+    static const char *const nets[] = {NET(3, 11, 13, 4), NET(1, 11, 13, 4)};
+    char cfg[1024];
+    for (size_t st = 0; st < 2; st++)
+        for (size_t nt = 0; nt < 2; nt++)
+            for (size_t k = 0; k < sizeof layers / sizeof layers[0]; k++) {
+                snprintf(cfg, sizeof cfg, "%s%s%s", nets[nt], styles[st], layers[k]);
+                fused_agrees(cfg);
+            }
+}
+
+/* The folded batch norm by hand: one 1x1 filter of weight 2 over a 1x1x2 image, darknet style:
+ * y = relu(scale * (2x - mean) / (sqrt(var) + 1e-6) + bias). */
+static void test_fold_by_hand(void **state)
+{
+    (void)state;
+    struct net *n = test_net(NET(1, 1, 2, 1) "[conv]\nfilters=1\nsize=1\nactivation=relu\n" BN,
+                             0, 0);
+    n->params[0].data[0] = 0.5f;  /* bias (shift) */
+    n->params[1].data[0] = 3.f;   /* scale */
+    n->params[2].data[0] = 1.f;   /* rolling mean */
+    n->params[3].data[0] = 4.f;   /* rolling variance: denominator 2 + 1e-6 */
+    n->params[4].data[0] = 2.f;   /* weight */
+    n->input[0] = 2.f;            /* 3 * (4 - 1) / 2 + 0.5 = 5 */
+    n->input[1] = -1.f;           /* 3 * (-2 - 1) / 2 + 0.5 = -4: relu 0 */
+    infer(n);
+    assert_float_equal(net_output(n)[0], 5.0, 1e-5);
+    assert_float_equal(net_output(n)[1], 0.0, 0);
+    net_destroy(n);
+}
+
+#ifdef _OPENMP
+/* cfg at batch 16 (two lanes at two threads), against each image alone at batch 1 (one lane,
+ * threaded GEMM, im2col and epilogue): the same bits, since no path's sum order depends on the
+ * threads. Inference nets, and a training pass's outputs. */
+static void batches_agree(const char *cfg, int training)
+{
+    int saved = omp_get_max_threads();
+    omp_set_num_threads(2);
+    struct net *big = test_net(cfg, 16, training), *one = test_net(cfg, 1, training);
+    omp_set_num_threads(saved);
+    fill_params(big, 3);
+    copy_params(one, big);
+    fill_input(big, 5);
+    struct pass p;
+    net_pass_init(big, &p, training, 0);
+    net_forward(big, &p);
+    size_t in = net_inputs(big), out = net_outputs(big);
+    for (int b = 0; b < 16; b++) {
+        memcpy(one->input, big->input + (size_t)b * in, sizeof(float) * in);
+        net_pass_init(one, &p, 0, 0);
+        net_forward(one, &p);
+        if (!training)
+            assert_memory_equal(net_output(one), net_output(big) + (size_t)b * out,
+                                sizeof(float) * out);
+    }
+    net_destroy(big);
+    net_destroy(one);
+}
+#endif
+
+static void test_batch1_vs_16(void **state)
+{
+    (void)state;
+#ifdef _OPENMP
+    batches_agree(NET(16, 24, 20, 16) "[conv]\nfilters=24\nsize=3\npad=1\nactivation=relu\n" BN
+                  "[conv]\nfilters=32\nsize=1\nstride=2\nactivation=linear\n" BN
+                  "[conv]\nfilters=32\nsize=3\npad=1\ngroups=32\nactivation=leaky\n"
+                  "[conv]\nfilters=17\nsize=1\nactivation=logistic\n",
+                  0);
+    batches_agree(NET(16, 12, 10, 8) "[conv]\nfilters=12\nsize=3\npad=1\nactivation=relu\n" BN,
+                  1);
+#else
+    skip();
+#endif
+}
+
+/* Each layer names its kernel for `net speed`. */
+static void test_algorithm_names(void **state)
+{
+    (void)state;
+    struct net *n = test_net(NET(4, 16, 16, 8) "[conv]\nfilters=8\nsize=3\npad=1\n"
+                                               "algorithm=gemm\n"
+                                               "[conv]\nfilters=8\nsize=1\n"
+                                               "[conv]\nfilters=8\nsize=1\nstride=2\n"
+                                               "[conv]\nfilters=8\nsize=3\npad=1\ngroups=8\n"
+                                               "[conv]\nfilters=8\nsize=3\npad=1\ngroups=2\n",
+                             1, 0);
+    static const char *const want[] = {"implicit gemm", "1x1 gemm", "1x1 strided implicit gemm",
+                                       "depthwise direct", "implicit gemm, 2 groups"};
+    for (int i = 0; i < 5; i++) {
+        char buf[96];
+        assert_non_null(n->layers[i].ops->algorithm);
+        n->layers[i].ops->algorithm(&n->layers[i], buf, sizeof buf);
+        assert_string_equal(buf, want[i]);
+    }
+    net_destroy(n);
+}
+
 #ifdef _OPENMP
 /* Builds cfg at 1 and 3 threads, runs a training pass in each and compares. */
 static void threads_agree(const char *cfg)
@@ -750,7 +942,7 @@ static void threads_agree(const char *cfg)
     assert_memory_equal(net_output(nets[0]), net_output(nets[1]),
                         sizeof(float) * net_outputs(nets[0]) * (size_t)nets[0]->batch);
     for (int k = 0; k < nets[0]->nparams; k++)
-        for (size_t i = 0; i < nets[0]->params[k].n; i++)
+        for (size_t i = 0; nets[0]->params[k].grad && i < nets[0]->params[k].n; i++)
             assert_float_equal(nets[0]->params[k].grad[i], nets[1]->params[k].grad[i], 1e-4);
     net_destroy(nets[0]);
     net_destroy(nets[1]);
@@ -770,6 +962,13 @@ static void test_threads_agree(void **state)
         NET(1, 9, 8, 4) "[convolutional]\nfilters=4\nsize=3\npad=1\ngroups=4\nactivation=leaky\n",
         NET(5, 9, 8, 3) "[convolutional]\nfilters=5\nsize=3\ndilation=2\npad=1\n"
                         "activation=leaky\n",
+        /* three lanes (fresh partials written by the first GEMM), then one lane over three
+         * threads with im2col, im2row, col2im and the epilogue split (col past 32768 floats) */
+        NET(6, 9, 8, 3) "[convolutional]\nfilters=5\nsize=3\npad=1\nactivation=leaky\n"
+                        "[convolutional]\nfilters=4\nsize=1\nstride=2\nactivation=relu\n",
+        NET(2, 24, 20, 16) "[convolutional]\nfilters=12\nsize=3\npad=1\nactivation=relu\n"
+                           "batch_normalize=1\n"
+                           "[convolutional]\nfilters=6\nsize=3\npad=1\nactivation=leaky\n",
     };
     for (size_t c = 0; c < sizeof cfgs / sizeof cfgs[0]; c++)
         threads_agree(cfgs[c]);
@@ -841,6 +1040,10 @@ int main(void)
         cmocka_unit_test(test_gradcheck_mobilenet_block),
         cmocka_unit_test(test_gradcheck_eval_bn),
         cmocka_unit_test(test_threads_agree),
+        cmocka_unit_test(test_fused_matches_reference),
+        cmocka_unit_test(test_fold_by_hand),
+        cmocka_unit_test(test_batch1_vs_16),
+        cmocka_unit_test(test_algorithm_names),
         cmocka_unit_test(test_cfg_errors),
     };
     return cmocka_run_group_tests_name("conv", tests, NULL, NULL);

@@ -316,7 +316,7 @@ static int check_cfg(struct darknet *d, const char *name)
     snprintf(cfg, sizeof cfg, DARKNET_CFG "/%s.cfg", name);
     struct net *n = NULL;
     cn_error e;
-    if (net_create(&n, cfg, 1, 0, &e))
+    if (net_create(&n, cfg, 1, NET_KEEP_OUTPUTS, &e)) /* inner layers are read */
         fail_msg("%s", e.msg);
     struct files f;
     int classes = (int)shape_size(n->layers[softmax_index(n)].out);

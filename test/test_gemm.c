@@ -1,7 +1,9 @@
-/* test_gemm.c - the blocked GEMM against the naive reference: awkward shapes (1, primes, tails
- * of the 6 x 16/32 micro-tile and of the 96 x 256 x 256 blocks), all four transpose combinations,
- * alpha/beta variants, padded leading dimensions, beta = 0 over NaN garbage, every micro-kernel
- * variant the CPU has, and results that do not depend on the thread count. */
+/* test_gemm.c - the blocked GEMM against the naive reference: awkward shapes (1, primes, every
+ * tail of the 6 x 8/16/32 micro-tiles, tails of the 144 x 256 x 2048 blocks), all four transpose
+ * combinations, alpha/beta variants, padded leading dimensions, beta = 0 over NaN garbage, every
+ * micro-kernel variant the CPU has, and results that do not depend on the thread count; the
+ * bias + activation epilogue against gemm followed by the bias and act_apply (bit for bit) and
+ * the naive reference; the implicit-GEMM convolution against im2col + gemm. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,7 +16,9 @@
 
 #include "core/common.h"
 #include "core/rng.h"
+#include "kernels/activations.h"
 #include "kernels/gemm.h"
+#include "kernels/im2col.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -153,6 +157,159 @@ static void test_every_kernel_variant(void **state)
     assert_true(isa_available(GEMM_ISA_PORTABLE));
 }
 
+/* Every tail of the micro-tile in rows (1..MR+1) and columns (1..33, past every NR), with one
+ * and two K blocks, for every variant. */
+static void test_every_tail(void **state)
+{
+    (void)state;
+    static const int ks[] = {3, 300};
+    for (int isa = GEMM_ISA_PORTABLE; isa <= GEMM_ISA_AVX512; isa++) {
+        if (!isa_available((enum gemm_isa)isa))
+            continue;
+        for (int M = 1; M <= 7; M++)
+            for (int N = 1; N <= 33; N++)
+                for (size_t k = 0; k < sizeof ks / sizeof ks[0]; k++) {
+                    int t = (M + N) & 3;
+                    struct operands o = make_operands(M, N, ks[k], t & 1, t >> 1,
+                                                      (uint64_t)(1000 + 40 * M + N));
+                    check_one(&o, (enum gemm_isa)isa, 1, 0);
+                    check_one(&o, (enum gemm_isa)isa, 0.75f, 1);
+                    free_operands(&o);
+                }
+    }
+}
+
+/* C (ldc wide) = act(C + bias[row]) with activations.c's formulas: the epilogue's reference. */
+static void bias_act_ref(float *C, int ldc, int M, int N, const float *bias, enum activation act)
+{
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            float *c = &C[(size_t)i * (size_t)ldc + (size_t)j];
+            *c = act_apply(act, *c + (bias ? bias[i] : 0.f));
+        }
+}
+
+/* The epilogue: bit for bit gemm + bias + act_apply of the same variant, and close to naive. */
+static void check_bias_act(const struct operands *o, enum gemm_isa isa, float alpha, float beta,
+                           const float *bias, enum activation act)
+{
+    float *want = copy_c(o, beta == 0), *got = copy_c(o, beta == 0), *naive = copy_c(o, beta == 0);
+    size_t n = (size_t)o->M * (size_t)o->ldc;
+    assert_int_equal(gemm_isa(isa, want, o->ldc, o->A, o->lda, o->ta, o->B, o->ldb, o->tb, o->M,
+                              o->N, o->K, alpha, beta),
+                     0);
+    bias_act_ref(want, o->ldc, o->M, o->N, bias, act);
+    assert_int_equal(gemm_bias_act_isa(isa, got, o->ldc, o->A, o->lda, o->ta, o->B, o->ldb, o->tb,
+                                       o->M, o->N, o->K, alpha, beta, bias, act),
+                     0);
+    if (memcmp(want, got, sizeof(float) * n) != 0)
+        fail_msg("isa %d M=%d N=%d K=%d act %s bias %s: epilogue differs from gemm + bias + act",
+                 (int)isa, o->M, o->N, o->K, act_names[act], bias ? "yes" : "no");
+    gemm_naive(naive, o->ldc, o->A, o->lda, o->ta, o->B, o->ldb, o->tb, o->M, o->N, o->K, alpha,
+               beta);
+    bias_act_ref(naive, o->ldc, o->M, o->N, bias, act);
+    double tol = 1e-6 * (o->K + 4) * (fabs(alpha) + 1) + 1e-6 * (fabs(beta) + 2);
+    for (size_t i = 0; i < n; i++)
+        if (!(fabs((double)got[i] - (double)naive[i]) <= tol))
+            fail_msg("isa %d M=%d N=%d K=%d act %s: C[%zu] = %.7g, naive %.7g", (int)isa, o->M,
+                     o->N, o->K, act_names[act], i, (double)got[i], (double)naive[i]);
+    free(want);
+    free(got);
+    free(naive);
+}
+
+static void test_bias_act(void **state)
+{
+    (void)state;
+    static const int few[][3] = {{1, 1, 1},   {7, 33, 9}, {13, 17, 300},
+                                 {97, 263, 31}, {6, 8, 5},  {151, 21, 7}};
+    static const enum activation acts[] = {ACT_LINEAR, ACT_RELU, ACT_LEAKY, ACT_LOGISTIC};
+    cn_rng r;
+    cn_rng_seed(&r, 7);
+    float *bias = random_floats(97, &r);
+    for (int isa = GEMM_ISA_PORTABLE; isa <= GEMM_ISA_AVX512; isa++) {
+        if (!isa_available((enum gemm_isa)isa))
+            continue;
+        for (size_t s = 0; s < sizeof few / sizeof few[0]; s++) {
+            int t = (int)s & 3;
+            struct operands o = make_operands(few[s][0], few[s][1], few[s][2], t & 1, t >> 1, 300 + s);
+            for (size_t a = 0; a < sizeof acts / sizeof acts[0]; a++) {
+                check_bias_act(&o, (enum gemm_isa)isa, 1, 0, bias, acts[a]);
+                check_bias_act(&o, (enum gemm_isa)isa, -0.5f, 1, bias, acts[a]);
+                check_bias_act(&o, (enum gemm_isa)isa, 1, 1, NULL, acts[a]);
+            }
+            free_operands(&o);
+        }
+    }
+    /* K == 0: C = act(beta * C + bias); by hand: relu(2 * {1, -3} + {0.5, 1}) = {2.5, 0}. */
+    float C[2] = {1, -3}, b2[2] = {0.5f, 1}, one = 1;
+    gemm_bias_act(C, 1, &one, 1, 0, &one, 1, 0, 2, 1, 0, 1, 2, b2, ACT_RELU);
+    assert_float_equal(C[0], 2.5f, 0);
+    assert_float_equal(C[1], 0, 0);
+    /* leaky(1*2*3 + -7) = -0.1 */
+    float a1 = 2, bb = 3, c1 = 0, bias1 = -7;
+    gemm_bias_act(&c1, 1, &a1, 1, 0, &bb, 1, 0, 1, 1, 1, 1, 0, &bias1, ACT_LEAKY);
+    assert_float_equal(c1, .1f * -1.f, 0);
+    free(bias);
+}
+
+/* gemm_conv on one geometry: bit for bit im2col + gemm_bias_act of the same variant, close to
+ * im2col_naive + gemm_naive. C has PAD spare columns that must stay untouched. */
+static void check_conv(enum gemm_isa isa, int M, int c, int h, int w, int k, int s, int p, int d,
+                       enum activation act, float beta)
+{
+    struct im2col_geom q;
+    assert_int_equal(im2col_geom_init(&q, c, h, w, k, k, s, s, p, p, d, d), 0);
+    int R = (int)im2col_rows(&q), P = (int)im2col_cols(&q), ldc = P + PAD;
+    cn_rng r;
+    cn_rng_seed(&r, (uint64_t)(M * 131 + c * 17 + h + k));
+    float *im = random_floats((size_t)c * h * w, &r), *A = random_floats((size_t)M * R, &r);
+    float *bias = random_floats((size_t)M, &r), *col = xmalloc(sizeof(float) * (size_t)R * P);
+    float *C0 = random_floats((size_t)M * ldc, &r);
+    float *want = xmalloc(sizeof(float) * (size_t)M * ldc), *got = xmalloc(sizeof(float) * (size_t)M * ldc);
+    memcpy(want, C0, sizeof(float) * (size_t)M * ldc);
+    memcpy(got, C0, sizeof(float) * (size_t)M * ldc);
+    im2col(col, im, &q);
+    assert_int_equal(gemm_bias_act_isa(isa, want, ldc, A, R, 0, col, P, 0, M, P, R, 1, beta, bias, act), 0);
+    assert_int_equal(gemm_conv_isa(isa, got, ldc, A, R, im, &q, M, 1, beta, bias, act), 0);
+    if (memcmp(want, got, sizeof(float) * (size_t)M * ldc) != 0)
+        fail_msg("isa %d conv M=%d c=%d %dx%d k=%d s=%d p=%d d=%d: differs from im2col + gemm",
+                 (int)isa, M, c, h, w, k, s, p, d);
+    im2col_naive(col, im, &q);
+    memcpy(want, C0, sizeof(float) * (size_t)M * ldc);
+    gemm_naive(want, ldc, A, R, 0, col, P, 0, M, P, R, 1, beta);
+    bias_act_ref(want, ldc, M, P, bias, act);
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < ldc; j++) {
+            size_t at = (size_t)i * ldc + (size_t)j;
+            double tol = j < P ? 1e-6 * (R + 6) : 0;
+            if (!(fabs((double)got[at] - (double)want[at]) <= tol))
+                fail_msg("isa %d conv M=%d R=%d P=%d: C[%d][%d] = %.7g, naive %.7g", (int)isa, M,
+                         R, P, i, j, (double)got[at], (double)want[at]);
+        }
+    free(im), free(A), free(bias), free(col), free(C0), free(want), free(got);
+}
+
+static void test_conv_implicit(void **state)
+{
+    (void)state;
+    /* M, c, h, w, kernel, stride, pad, dilation: 3x3 same, strided, 1x1, 7x7/2, dilated, an
+     * image narrower than a panel, one output, and enough taps for two K blocks. */
+    static const int geo[][8] = {{5, 3, 9, 11, 3, 1, 1, 1}, {7, 2, 13, 8, 3, 2, 1, 1},
+                                 {6, 4, 7, 7, 1, 1, 0, 1}, {13, 3, 23, 19, 7, 2, 3, 1},
+                                 {4, 2, 12, 12, 3, 1, 2, 2}, {3, 5, 3, 2, 3, 1, 1, 1},
+                                 {2, 1, 3, 3, 3, 1, 0, 1}, {8, 31, 6, 21, 3, 1, 1, 1}};
+    for (int isa = GEMM_ISA_PORTABLE; isa <= GEMM_ISA_AVX512; isa++) {
+        if (!isa_available((enum gemm_isa)isa))
+            continue;
+        for (size_t g = 0; g < sizeof geo / sizeof geo[0]; g++) {
+            const int *x = geo[g];
+            check_conv((enum gemm_isa)isa, x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7],
+                       g & 1 ? ACT_LEAKY : ACT_RELU, g & 2 ? 1.f : 0.f);
+        }
+    }
+}
+
 /* K == 0 and alpha == 0 only scale C; beta == 0 then writes zeros over garbage. */
 static void test_degenerate(void **state)
 {
@@ -200,6 +357,22 @@ static void test_thread_count_invariance(void **state)
     free(one);
     free(many);
     free_operands(&o);
+    /* The same for the fused convolution: a 3x3 layer, 64 filters over 16 x 20 x 20. */
+    struct im2col_geom q;
+    assert_int_equal(im2col_geom_init(&q, 16, 20, 20, 3, 3, 1, 1, 1, 1, 1, 1), 0);
+    int R = (int)im2col_rows(&q), P = (int)im2col_cols(&q), F = 64;
+    cn_rng r;
+    cn_rng_seed(&r, 43);
+    float *im = random_floats((size_t)16 * 400, &r), *w = random_floats((size_t)F * R, &r);
+    float *bias = random_floats((size_t)F, &r);
+    float *c1 = xmalloc(sizeof(float) * (size_t)F * P), *c2 = xmalloc(sizeof(float) * (size_t)F * P);
+    omp_set_num_threads(1);
+    gemm_conv(c1, P, w, R, im, &q, F, 1, 0, bias, ACT_LEAKY);
+    omp_set_num_threads(saved > 1 ? saved : 2);
+    gemm_conv(c2, P, w, R, im, &q, F, 1, 0, bias, ACT_LEAKY);
+    omp_set_num_threads(saved);
+    assert_memory_equal(c1, c2, sizeof(float) * (size_t)F * P);
+    free(im), free(w), free(bias), free(c1), free(c2);
 #else
     skip();
 #endif
@@ -210,6 +383,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shapes_transposes),
         cmocka_unit_test(test_every_kernel_variant),
+        cmocka_unit_test(test_every_tail),
+        cmocka_unit_test(test_bias_act),
+        cmocka_unit_test(test_conv_implicit),
         cmocka_unit_test(test_degenerate),
         cmocka_unit_test(test_thread_count_invariance),
     };

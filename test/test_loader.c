@@ -21,7 +21,9 @@
 
 #include "data/augment.h"
 #include "data/list.h"
+#include "data/image.h"
 #include "data/loader.h"
+#include "data/views.h"
 
 #define N 13 /* images in the list: prime, so batches straddle epochs */
 #define IW 4
@@ -612,6 +614,45 @@ static void test_prefetch_destroy(void **state)
     loader_destroy(ld);
 }
 
+/* 4x3 images into a 3x3 net: the training stream without geometric augmentation, validation
+ * (loader_fill) and `classifier valid`'s default view (views_load, one crop at scale 1) give the
+ * same pixels, bit for bit: resized keeping the aspect to cover 3x3 (4x3 stays 4x3), centre
+ * column window; not a stretch of the whole image to 3x3. Cached or not, 0 or 2 workers. */
+static void test_view_matches_valid(void **state)
+{
+    struct fixture *fx = *state;
+    enum { S = 3 };
+    struct view_spec one = {.crops = 1, .nscales = 1, .scale = {1.0f}};
+    for (int workers = 0; workers < 3; workers += 2) {
+        struct loader_opts o;
+        loader_opts_default(&o, S, S, 1, CLASSES, 9);
+        o.workers = workers;
+        o.cache_bytes = workers ? 1 << 20 : 0;
+        struct loader *ld;
+        cn_error e;
+        assert_int_equal(loader_open(&ld, fx->l, &o, &e), 0);
+        float fill[N * S * S], stream[N * S * S], view[S * S], stretch[S * S];
+        assert_int_equal(loader_fill(ld, fill, NULL, 0, N, &e), 0);
+        assert_int_equal(loader_next(ld, stream, NULL, N, &e), 0); /* one epoch, shuffled */
+        int stretched_differs = 0;
+        for (int i = 0; i < N; i++) {
+            assert_int_equal(views_load(view, fx->l->paths[i], S, S, 1, &one, &e), 0);
+            assert_memory_equal(fill + i * S * S, view, sizeof view);
+            for (int y = 0; y < S; y++) /* the centre window starts at column (4 - 3) / 2 = 0 */
+                for (int x = 0; x < S; x++)
+                    assert_true(view[y * S + x] == pixel(i, y * IW + x) / 255.0f);
+            int found = 0;
+            for (int b = 0; b < N; b++)
+                found += !memcmp(stream + b * S * S, view, sizeof view);
+            assert_int_equal(found, 1);
+            assert_int_equal(image_load(stretch, fx->l->paths[i], S, S, 1, &e), 0);
+            stretched_differs += memcmp(stretch, view, sizeof view) != 0;
+        }
+        assert_int_equal(stretched_differs, N);
+        loader_destroy(ld);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -630,6 +671,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_mixup_truth, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fill_normalised, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prefetch_destroy, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_view_matches_valid, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -104,36 +104,20 @@ static void test_gradcheck(void **state)
         NET(1, 2, 3) "[normalization]\nsize=9\nalpha=0.2\nbeta=1.5\n", /* window > channels */
         NET(2, 2, 4) "[normalization]\nsize=1\nalpha=0.1\nkappa=3\n",
     };
-    for (size_t k = 0; k < sizeof cfgs / sizeof cfgs[0]; k++) {
-        struct net *n = test_net(cfgs[k], 0, 1);
-        assert_int_equal(gradcheck_net(n, &(struct gradcheck_opts){.seed = 41 + k}), 0);
-        net_destroy(n);
-    }
+    gradcheck_cfgs(cfgs, sizeof cfgs / sizeof *cfgs, &(struct gradcheck_opts){.seed = 41}, NULL);
 }
 
 static void test_matches_torch(void **state)
 {
     (void)state;
-    static const struct {
-        const char *cfg, *spec;
-    } cases[] = {
+    static const struct torchref_pair cases[] = {
         {NET(3, 4, 7) "[lrn]\nsize=5\nalpha=0.3\n", "lrn 2 7 3 4 5 0.3 0.75 1"},
         {NET(2, 3, 6) "[lrn]\nsize=4\nalpha=0.5\nbeta=0.9\nkappa=2\n", "lrn 2 6 2 3 4 0.5 0.9 2"},
         {NET(2, 2, 3) "[lrn]\nsize=1\nalpha=0.2\n", "lrn 2 3 2 2 1 0.2 0.75 1"},
         {NET(1, 3, 4) "[lrn]\nsize=7\nalpha=1\nbeta=0.5\n", "lrn 2 4 1 3 7 1 0.5 1"},
     };
-    enum { N = sizeof cases / sizeof cases[0] };
-    struct net *nets[N];
-    const char *specs[N];
-    for (int k = 0; k < N; k++) {
-        nets[k] = test_net(cases[k].cfg, 0, 1);
-        specs[k] = cases[k].spec;
-    }
-    int rc = torchref_compare(nets, specs, N, 5, 1e-5f, "lrn against F.local_response_norm");
-    for (int k = 0; k < N; k++)
-        net_destroy(nets[k]);
-    if (rc != TORCHREF_SKIPPED)
-        assert_int_equal(rc, 0);
+    torchref_check(cases, (int)(sizeof cases / sizeof *cases), 5, 1e-5f,
+                   "lrn against F.local_response_norm");
 }
 
 static void test_cfg_errors(void **state)

@@ -117,9 +117,7 @@ static void test_ceil_by_hand(void **state)
 static void test_matches_torch(void **state)
 {
     (void)state;
-    static const struct {
-        const char *cfg, *spec;
-    } cases[] = {
+    static const struct torchref_pair cases[] = {
         {NET(9, 8, 3) "[maxpool]\nsize=3\nstride=2\npadding=0\n", "maxpool 2 3 9 8 3 2 2 0 0"},
         {NET(6, 7, 2) "[maxpool]\nsize=3\nstride=1\n", "maxpool 2 2 6 7 3 1 1 2 0"},
         {NET(7, 5, 2) "[maxpool]\nsize=2\nstride=2\n", "maxpool 2 2 7 5 2 2 2 1 0"},
@@ -132,18 +130,8 @@ static void test_matches_torch(void **state)
         {NET(7, 9, 2) "[maxpool]\nsize=4\nstride_x=1\nstride_y=3\npadding=3\n",
          "maxpool 2 2 7 9 4 3 1 3 0"},
     };
-    enum { N = sizeof cases / sizeof cases[0] };
-    struct net *nets[N];
-    const char *specs[N];
-    for (int k = 0; k < N; k++) {
-        nets[k] = test_net(cases[k].cfg, 0, 1);
-        specs[k] = cases[k].spec;
-    }
-    int rc = torchref_compare(nets, specs, N, 9, 1e-6f, "maxpool against F.max_pool2d");
-    for (int k = 0; k < N; k++)
-        net_destroy(nets[k]);
-    if (rc != TORCHREF_SKIPPED)
-        assert_int_equal(rc, 0);
+    torchref_check(cases, (int)(sizeof cases / sizeof *cases), 9, 1e-6f,
+                   "maxpool against F.max_pool2d");
 }
 
 static void test_gradcheck(void **state)
@@ -162,14 +150,9 @@ static void test_gradcheck(void **state)
     };
     /* eps 1e-4: max pooling copies values exactly, so a small step costs no precision, and it
      * narrows the band around near-ties (two inputs within eps) that the harness must skip. */
-    for (size_t k = 0; k < sizeof cfgs / sizeof cfgs[0]; k++) {
-        struct net *n = test_net(cfgs[k], 0, 1);
-        assert_int_equal(gradcheck_net(n, &(struct gradcheck_opts){.seed = 21 + k, .eps = 1e-4f}),
-                         0);
-        assert_int_equal(
-            gradcheck_net(n, &(struct gradcheck_opts){.seed = 3, .eps = 1e-4f, .eval = 1}), 0);
-        net_destroy(n);
-    }
+    gradcheck_cfgs(cfgs, sizeof cfgs / sizeof *cfgs,
+                   &(struct gradcheck_opts){.seed = 21, .eps = 1e-4f},
+                   &(struct gradcheck_opts){.seed = 3, .eps = 1e-4f, .eval = 1});
 }
 
 static void test_cfg_errors(void **state)

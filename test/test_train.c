@@ -328,6 +328,47 @@ static void test_nonfinite_loss(void **state)
     assert_int_not_equal(stat(path_in("nb/n_last.weights"), &st), 0);
 }
 
+/* A PNG whose header passes the check before training (signature, IHDR: 8x8 gray) but whose
+ * IDAT is not zlib data: decoding fails only when the loader reaches it. train must say so
+ * once, with the path, and count it in the progress lines, and train on the other images. */
+static void test_skipped_image_reported(void **state)
+{
+    (void)state;
+    static const unsigned char png[] = {
+        0x89, 'P', 'N', 'G', 0x0d, 0x0a, 0x1a, 0x0a,                   /* signature */
+        0, 0, 0, 13, 'I', 'H', 'D', 'R', 0, 0, 0, 8, 0, 0, 0, 8, 8, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 16, 'I', 'D', 'A', 'T', 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0,           /* IDAT: not zlib */
+        0, 0, 0, 0, 'I', 'E', 'N', 'D', 0xae, 0x42, 0x60, 0x82};
+    write_file(path_in("broken_cat.png"), png, sizeof png);
+    char *list = slurp(path_in("train.list"), NULL), text[8192], data[2048];
+    snprintf(text, sizeof text, "%s%s\n", list, path_in("broken_cat.png"));
+    free(list);
+    write_text("skip.list", text); /* 11 images + the broken one: 3 batches of 4 = one epoch */
+    snprintf(data, sizeof data, "classes=2\ntrain=%s\nlabels=%s\nbackup=%s\n",
+             path_in("skip.list"), path_in("labels"), dir);
+    write_text("skip.data", data);
+    write_cfg("skip.cfg", 3, "");
+    struct run r;
+    run_net(&r, (const char *const[]){"classifier", "train", path_in("skip.data"),
+                                      path_in("skip.cfg"), "-print_every", "1", NULL});
+    if (r.status != 0)
+        fail_msg("status %d; stderr: %s", r.status, r.err);
+    char want[600];
+    snprintf(want, sizeof want, "net: warning: %s:12: %s: cannot decode", path_in("skip.list"),
+             path_in("broken_cat.png"));
+    const char *at = strstr(r.err, want);
+    if (!at || !strstr(at, "(skipped)"))
+        fail_msg("expected '%s ... (skipped)' on stderr, got: %s", want, r.err);
+    if (strstr(strchr(at, '\n') ? strchr(at, '\n') : at, "broken_cat.png"))
+        fail_msg("reported more than once: %s", r.err);
+    const char *last = strstr(r.out, "3/3:");
+    if (!last || !strstr(last, ", 1 image skipped"))
+        fail_msg("the progress line does not count the skipped image: %s", r.out);
+    run_free(&r);
+    printf("skipped image: reported once on stderr, counted in the progress line\n");
+}
+
 /* Waits (up to 60 s) until the child's stdout (or stderr) contains want. */
 static void wait_for(const char *stream, const char *want)
 {
@@ -416,6 +457,7 @@ int main(void)
         cmocka_unit_test(test_validation_keeps_trajectory),
         cmocka_unit_test(test_help_lists_every_flag),
         cmocka_unit_test(test_nonfinite_loss),
+        cmocka_unit_test(test_skipped_image_reported),
         cmocka_unit_test(test_sigint_checkpoints),
         cmocka_unit_test(test_second_sigint_exits_at_once),
     };

@@ -368,7 +368,7 @@ static void test_cam_connected(void **state)
                                   "[convolutional]\nfilters=4\nsize=3\npad=1\nactivation=leaky\n"
                                   "[avgpool]\n[dropout]\n[connected]\noutput=3\n"
                                   "activation=linear\n[softmax]\n",
-                             0, 0);
+                             0, NET_KEEP_OUTPUTS); /* cam reads inner layers after the pass */
     struct cam_head h;
     cn_error e;
     if (cam_find_head(n, &h, &e))
@@ -406,7 +406,7 @@ static void test_cam_conv_classifier_and_errors(void **state)
     struct net *n = test_net(HEAD "[convolutional]\nfilters=4\nsize=3\npad=1\nactivation=relu\n"
                                   "[convolutional]\nfilters=3\nsize=1\nactivation=linear\n"
                                   "[avgpool]\n[softmax]\n",
-                             0, 0);
+                             0, NET_KEEP_OUTPUTS);
     struct cam_head h;
     cn_error e;
     assert_int_equal(cam_find_head(n, &h, &e), 0);

@@ -132,7 +132,8 @@ static int build(cfgnet_net *h, const char *text, const char *name, const char *
     int train = (flags & CFGNET_TRAIN) != 0;
     struct net *n;
     struct optimizer *o = NULL;
-    if (net_create_from_string(&n, text, name, batch, train, &h->err))
+    if (net_create_from_string(&n, text, name, batch, train ? NET_TRAIN : NET_KEEP_OUTPUTS,
+                               &h->err))
         return -1;
     if ((weights && weights_load(n, weights, &h->err)) ||
         (train && optimizer_create(&o, n, &h->err))) {
@@ -240,7 +241,8 @@ int cfgnet_set_batch(cfgnet_net *net, int batch)
     struct net *n;
     struct optimizer *o = NULL;
     int train = (net->flags & CFGNET_TRAIN) != 0;
-    if (net_create_from_string(&n, net->text, net->name, batch, train, &net->err))
+    if (net_create_from_string(&n, net->text, net->name, batch,
+                               train ? NET_TRAIN : NET_KEEP_OUTPUTS, &net->err))
         return -1;
     if (train && optimizer_create(&o, n, &net->err)) {
         net_destroy(n);

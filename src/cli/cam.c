@@ -16,6 +16,7 @@
 #include "data/picture.h"
 #include "data/views.h"
 #include "net/inspect.h"
+#include "net/weights.h"
 
 #define CAM_ALPHA 0.5f
 
@@ -98,7 +99,9 @@ static int cam_run(const struct cam_args *a, char **argv, cn_error *e)
     struct picture pic = {0};
     float *map = NULL;
     int k = 0;
-    int rc = data_cfg_load(&d, argv[1], e) || cli_open_net(&n, argv[2], argv[3], 1, e) ||
+    /* The maps are an inner layer's output, read after the whole pass: keep every output. */
+    int rc = data_cfg_load(&d, argv[1], e) || net_create(&n, argv[2], 1, NET_KEEP_OUTPUTS, e) ||
+             weights_load(n, argv[3], e) ||
              cli_check_classes(d, n, argv[1], e) || cam_find_head(n, &h, e) ||
              cli_load_image(n, 0, argv[4], e);
     if (!rc) {

@@ -12,6 +12,7 @@ int cli_classifier(int argc, char **argv);
 int cli_prepare(int argc, char **argv);
 int cli_data(int argc, char **argv); /* `net data preview` (data.c) */
 int cli_plot(int argc, char **argv);
+int cli_speed(int argc, char **argv); /* `net speed`: per-layer timing (speed.c) */
 
 /* `net classifier` subcommands (argv[0] is the subcommand name) and what they share. */
 int cli_classifier_train(int argc, char **argv);

@@ -16,6 +16,7 @@ static const char usage[] =
     "  classifier features DATA CFG WEIGHTS -layer K INPUT... -o FEATS.csv   activations\n"
     "  classifier cam     DATA CFG WEIGHTS IMAGE -o CAM.png       class activation map\n"
     "  summary CFG                       layers, shapes, parameters and FLOPs\n"
+    "  speed CFG [-batch N] [-train]     per-layer time, GFLOP/s and algorithm (-h: flags)\n"
     "  plot LOG.csv [-o OUT.svg]         chart of a training log (loss, validation accuracy)\n"
     "  prepare fashion-mnist [SRC] [DST] IDX files of Debian's dataset-fashion-mnist -> PNGs\n"
     "  data preview DATA CFG -o OUT.png  grid of augmented training samples with their labels\n"
@@ -111,6 +112,8 @@ int main(int argc, char **argv)
         return cli_prepare(argc - 1, argv + 1);
     if (!strcmp(argv[1], "data"))
         return cli_data(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "speed"))
+        return cli_speed(argc - 1, argv + 1);
     if (!strcmp(argv[1], "plot"))
         return cli_plot(argc - 1, argv + 1);
     if (!strcmp(argv[1], "partial"))

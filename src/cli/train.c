@@ -35,10 +35,14 @@
 #include "data/image.h"
 #include "data/list.h"
 #include "data/loader.h"
+#include "cfg/cfg.h"
 #include "net/checkpoint.h"
+#include "net/ddp.h"
+#include "net/dist.h"
 #include "net/lr.h"
 #include "net/metrics.h"
 #include "net/net.h"
+#include "net/netcfg.h"
 #include "net/optimizer.h"
 #include "net/trainlog.h"
 #include "net/weights.h"
@@ -74,6 +78,8 @@ struct train_opts {
     long stop_after; /* 0: run to max_batches */
     long seed;       /* -1: from the cfg */
     long workers;    /* loader threads; -1: [net] workers= */
+    long check_every; /* ranks compare a parameter checksum every N iterations; 0 never */
+    long mpi_timeout; /* seconds any rank may wait for the others (the watchdog) */
 };
 
 struct progress {
@@ -94,6 +100,11 @@ struct trainer {
     struct progress pr;
     uint64_t seed;
     char *base, *last, *final, *plain, *csv, *svg;
+    struct dist *dist; /* the ranks (net/dist.h): one without mpirun */
+    struct ddp *g;  /* gradient buckets */
+    int ranks, root; /* dist_size; 1 on rank 0, which alone writes files and prints */
+    int stop_sig;    /* the signal any rank received, agreed at the end of each step */
+    double comm_wait; /* seconds waited for gradient sums after backward */
 };
 
 static void trainer_free(struct trainer *t)
@@ -101,6 +112,7 @@ static void trainer_free(struct trainer *t)
     loader_destroy(t->ld);
     loader_destroy(t->vld);
     optimizer_destroy(t->opt);
+    ddp_destroy(t->g);
     net_destroy(t->n);
     image_list_destroy(t->list);
     image_list_destroy(t->vlist);
@@ -134,7 +146,7 @@ static int trainer_paths(struct trainer *t, cn_error *e)
     t->plain = checkpoint_name(dir, t->base, ".weights");
     t->csv = checkpoint_name(dir, t->base, ".csv");
     t->svg = checkpoint_name(dir, t->base, ".svg");
-    return fileio_check_dir_writable(dir, e);
+    return t->root ? fileio_check_dir_writable(dir, e) : 0;
 }
 
 /* Loads the weights to resume from and, unless -clear, the optimiser state beside them. */
@@ -159,10 +171,17 @@ static int trainer_resume(struct trainer *t, cn_error *e)
     return 0;
 }
 
-/* Positions the data stream where the run being resumed left it. */
+/* Positions the data stream where the run being resumed left it. A rank's stream counts its
+ * own samples, 1/ranks of the global ones (whatever the number of ranks of the earlier run). */
 static int trainer_seek(struct trainer *t, cn_error *e)
 {
-    return t->n->seen ? loader_seek(t->ld, t->n->seen, e) : 0;
+    uint64_t seen = t->n->seen, B = (uint64_t)t->n->cfg.batch;
+    if (t->ranks > 1 && seen % B)
+        return cn_fail(e,
+                       "%s: resuming at %llu images, not a whole number of batch=%d steps: "
+                       "cannot be split over %d ranks (resume on one, or -clear)",
+                       t->o.cfg, (unsigned long long)seen, (int)B, t->ranks);
+    return seen ? loader_seek(t->ld, seen / (uint64_t)t->ranks, e) : 0;
 }
 
 static int valid_every(const struct trainer *t)
@@ -185,6 +204,9 @@ static int trainer_loader(struct trainer *t, const struct image_list *l, int tra
         o.sampling = n->cfg.input.sampling;
         o.cache_bytes = (size_t)2 << 30;
         o.batch = n->batch;
+        o.shards = t->ranks;
+        o.shard = dist_rank(t->dist);
+        o.shard_batch = n->cfg.batch / t->ranks;
     }
     return loader_open(out, l, &o, e);
 }
@@ -200,10 +222,49 @@ static int trainer_valid_setup(struct trainer *t, cn_error *e)
            loader_check_all(t->vlist, e) || trainer_loader(t, t->vlist, 0, &t->vld, e);
 }
 
+/* The images per forward pass of each rank: batch= / ranks / subdivisions= (0 on one rank: the
+ * net's own batch/subdivisions). batch= stays the global batch. */
+static int rank_batch(const struct trainer *t, int *per_pass, cn_error *e)
+{
+    *per_pass = 0;
+    if (t->ranks == 1)
+        return 0;
+    struct cfg_file *f;
+    struct net_config c;
+    if (cfg_read_file(&f, t->o.cfg, CFG_SECTIONS, e))
+        return -1;
+    int rc = f->nsec ? net_config_parse(&c, &f->sec[0], e) : cn_fail(e, "%s: empty", t->o.cfg);
+    cfg_destroy(f);
+    if (rc)
+        return -1;
+    int B = c.batch, S = c.subdivisions, N = t->ranks;
+    net_config_free(&c);
+    if (B % N)
+        return cn_fail(e, "%s: [net] batch=%d is not divisible by the %d ranks (batch= is the "
+                          "global batch: each rank takes batch/%d)",
+                       t->o.cfg, B, N, N);
+    if ((B / N) % S)
+        return cn_fail(e, "%s: [net] batch=%d on %d ranks is %d images per rank, not divisible "
+                          "by subdivisions=%d",
+                       t->o.cfg, B, N, B / N, S);
+    *per_pass = B / N / S;
+    return 0;
+}
+
+/* Ranks other than 0 draw dropout masks from their own streams (derived from rank 0's). */
+static void rank_rng(struct trainer *t)
+{
+    int r = dist_rank(t->dist);
+    if (r)
+        cn_rng_seed_stream(&t->n->rng, cn_rng_next(&t->n->rng), (uint64_t)r);
+}
+
 static int trainer_setup(struct trainer *t, cn_error *e)
 {
-    if (data_cfg_load(&t->d, t->o.data, e) || trainer_paths(t, e) ||
-        net_create(&t->n, t->o.cfg, 0, 1, e) || cli_check_classes(t->d, t->n, t->o.data, e))
+    int per_pass;
+    if (data_cfg_load(&t->d, t->o.data, e) || trainer_paths(t, e) || rank_batch(t, &per_pass, e) ||
+        net_create(&t->n, t->o.cfg, per_pass, 1, e) ||
+        cli_check_classes(t->d, t->n, t->o.data, e))
         return -1;
     struct net *n = t->n;
     if (n->cfg.max_batches < 1)
@@ -216,8 +277,10 @@ static int trainer_setup(struct trainer *t, cn_error *e)
     if (cli_train_freeze(n, t->o.freeze, e) || optimizer_create(&t->opt, n, e) ||
         trainer_resume(t, e) ||
         image_list_load(&t->list, t->d->train, t->d->labels, t->d->classes, e) ||
-        loader_check_all(t->list, e) || trainer_valid_setup(t, e))
+        loader_check_all(t->list, e) || trainer_valid_setup(t, e) ||
+        ddp_create(&t->g, n, t->dist, DDP_BUCKET_BYTES, e))
         return -1;
+    rank_rng(t);
     return trainer_loader(t, t->list, 1, &t->ld, e) || trainer_seek(t, e);
 }
 
@@ -259,8 +322,31 @@ static int outputs_finite(const struct net *n)
     return 1;
 }
 
-/* One optimiser step: subdivisions forward/backward passes, then the update. Returns the mean
- * loss per image. A non-finite loss stops before the update. */
+/* After the update: the loss summed over the ranks and whether any rank received a signal,
+ * in one reduction, so that every rank stops at the same iteration. */
+static int agree(struct trainer *t, double *sum, cn_error *e)
+{
+    double x[2] = {*sum, stop_signal ? 1.0 : 0.0};
+    if (dist_sum_doubles(t->dist, x, 2, "loss reduction", e))
+        return -1;
+    *sum = x[0];
+    t->stop_sig = stop_signal ? stop_signal : x[1] > 0 ? SIGTERM : 0;
+    return 0;
+}
+
+/* Prints, once each, the images the loader found undecodable and skipped (on a terminal, over
+ * the live line); their count stays in the progress line. */
+static void warn_skipped(const struct trainer *t)
+{
+    cn_error w;
+    while (loader_warning(t->ld, &w))
+        fprintf(stderr, "%snet: warning: %s\n", t->pr.tty ? "\r\033[K" : "", w.msg);
+}
+
+/* One optimiser step: subdivisions forward/backward passes, the gradient sums across ranks
+ * (started during the last backward), then the update. Returns the mean loss per image of the
+ * global batch. A non-finite loss stops before the update. Each rank's loss_scale is 1/batch=
+ * (the global batch), so the sums over the ranks are the gradients of the global mean loss. */
 static int train_step(struct trainer *t, float lr, double *loss, cn_error *e)
 {
     struct net *n = t->n;
@@ -268,8 +354,13 @@ static int train_step(struct trainer *t, float lr, double *loss, cn_error *e)
     for (int s = 0; s < n->cfg.subdivisions; s++) {
         if (loader_next(t->ld, n->input, n->truth, n->batch, e))
             return -1;
+        warn_skipped(t);
         struct pass p;
         net_pass_init(n, &p, 1, 1);
+        if (t->ranks > 1)
+            p.loss_scale = 1.f / (float)n->cfg.batch;
+        if (s == n->cfg.subdivisions - 1)
+            ddp_attach(t->g, &p);
         net_forward(n, &p);
         if (!isfinite(p.loss) || !outputs_finite(n)) {
             name_nonfinite(t, p.loss, s, e);
@@ -278,21 +369,30 @@ static int train_step(struct trainer *t, float lr, double *loss, cn_error *e)
         net_backward(n, &p);
         sum += p.loss;
     }
+    if (ddp_finish(t->g, &t->comm_wait, e))
+        return -1;
     optimizer_step(t->opt, n, lr);
     n->seen += (uint64_t)n->cfg.batch;
+    if (agree(t, &sum, e))
+        return -1;
     *loss = sum / n->cfg.batch;
     return 0;
 }
 
-/* Top-1 and top-k on valid= with the training net in inference mode (see the file comment). */
+/* Top-1 and top-k on valid= with the training net in inference mode (see the file comment).
+ * Rank r takes images [r V / ranks, (r + 1) V / ranks) with rank 0's batch-norm statistics;
+ * the counts are summed. */
 static int validate(struct trainer *t, double *top1, double *topk, cn_error *e)
 {
     struct net *n = t->n;
-    int classes = t->d->classes, k = t->d->top;
-    long hit1 = 0, hitk = 0;
+    int classes = t->d->classes, k = t->d->top, r = dist_rank(t->dist), V = t->vlist->n;
+    int lo = (int)((long long)V * r / t->ranks), hi = (int)((long long)V * (r + 1) / t->ranks);
+    double hit1 = 0, hitk = 0;
+    if (ddp_sync_buffers(t->g, e))
+        return -1;
     int *idx = xmalloc(sizeof *idx * (size_t)k);
-    for (int first = 0; first < t->vlist->n; first += n->batch) {
-        int count = CN_MIN(n->batch, t->vlist->n - first);
+    for (int first = lo; first < hi; first += n->batch) {
+        int count = CN_MIN(n->batch, hi - first);
         if (loader_fill(t->vld, n->input, n->truth, first, count, e)) {
             free(idx);
             return -1;
@@ -309,8 +409,11 @@ static int validate(struct trainer *t, double *top1, double *topk, cn_error *e)
         }
     }
     free(idx);
-    *top1 = (double)hit1 / t->vlist->n;
-    *topk = (double)hitk / t->vlist->n;
+    double hits[2] = {hit1, hitk};
+    if (dist_sum_doubles(t->dist, hits, 2, "validation counts", e))
+        return -1;
+    *top1 = hits[0] / V;
+    *topk = hits[1] / V;
     return 0;
 }
 
@@ -340,10 +443,14 @@ static void show_progress(struct trainer *t, const struct trainlog_row *r, int f
     struct progress *pr = &t->pr;
     uint64_t max = (uint64_t)t->n->cfg.max_batches;
     double now = cli_now_seconds(), done = (double)(r->iter - pr->start_iter);
-    char eta[32], val[64] = "";
+    char eta[32], val[128] = "";
     format_eta(eta, sizeof eta, (now - pr->start) / done * (double)(max - r->iter));
     if (!isnan(r->top1))
         snprintf(val, sizeof val, ", valid top-1 %.4f top-%d %.4f", r->top1, t->d->top, r->topk);
+    unsigned long long skipped = loader_skipped(t->ld);
+    if (skipped)
+        snprintf(val + strlen(val), sizeof val - strlen(val), ", %llu image%s skipped", skipped,
+                 skipped == 1 ? "" : "s");
     if (pr->tty)
         printf("\r%llu/%llu (%.1f%%) epoch %.2f  loss %.4f  avg %.4f  lr %.3g  %.0f img/s  "
                "ETA %s%s\033[K%s",
@@ -360,13 +467,18 @@ static void show_progress(struct trainer *t, const struct trainlog_row *r, int f
 static int write_log(struct trainer *t, cn_error *e)
 {
     t->pr.last_log = cli_now_seconds();
+    if (!t->root)
+        return 0;
     return trainlog_write_csv(&t->log, t->csv, e) ||
            trainlog_write_svg(&t->log, t->o.cfg, t->svg, e);
 }
 
-/* Writes a checkpoint to path and the log beside it. */
+/* Writes a checkpoint to path and the log beside it (rank 0; the others have the same
+ * parameters and optimiser state). */
 static int save(struct trainer *t, const char *path, cn_error *e)
 {
+    if (!t->root)
+        return 0;
     return checkpoint_save(t->n, t->opt, t->seed, path, e) || write_log(t, e);
 }
 
@@ -376,16 +488,30 @@ static int snapshot(struct trainer *t, uint64_t iter, cn_error *e)
     char suffix[48];
     snprintf(suffix, sizeof suffix, "_%llu.weights", (unsigned long long)iter);
     char *path = checkpoint_name(t->d->backup, t->base, suffix);
-    int removed,
-        rc = save(t, path, e) || checkpoint_prune(t->d->backup, t->base, t->o.keep, &removed, e);
+    int removed, rc = save(t, path, e) ||
+                      (t->root && checkpoint_prune(t->d->backup, t->base, t->o.keep, &removed, e));
     free(path);
     return rc;
+}
+
+/* Every -check_every iterations (and at the end) on several ranks: rank 0's batch-norm
+ * statistics everywhere, then every rank's parameters must hash alike. */
+static int check_ranks(struct trainer *t, uint64_t iter, cn_error *e)
+{
+    int due = t->o.check_every && (iter % (uint64_t)t->o.check_every == 0 ||
+                                   iter == (uint64_t)t->n->cfg.max_batches);
+    if (t->ranks == 1 || !due)
+        return 0;
+    return ddp_sync_buffers(t->g, e) || dist_check_same(t->dist, ddp_checksum(t->n),
+                                                       "the parameter checksum", e);
 }
 
 /* Everything after a step: the moving average, validation, the log, progress, checkpoints. */
 static int after_step(struct trainer *t, uint64_t iter, double loss, float lr, cn_error *e)
 {
     struct net *n = t->n;
+    if (check_ranks(t, iter, e))
+        return -1;
     struct progress *pr = &t->pr;
     uint64_t max = (uint64_t)n->cfg.max_batches;
     pr->avg = pr->avg < 0 ? loss : .9 * pr->avg + .1 * loss;
@@ -425,7 +551,7 @@ static int stop_early(struct trainer *t, uint64_t iter, cn_error *e)
         putchar('\n');
     if (save(t, t->last, e))
         return -1;
-    int sig = stop_signal;
+    int sig = t->stop_sig;
     printf("%s at iteration %llu; saved %s\nresume with: net classifier train %s %s %s\n",
            sig == SIGINT ? "interrupted (SIGINT)"
            : sig         ? "stopped by SIGTERM"
@@ -473,8 +599,9 @@ static int train_loop(struct trainer *t, cn_error *e)
     print_start(t, iter);
     uint64_t first = iter;
     while (iter < max) {
-        if (stop_signal || (t->o.stop_after && iter - first >= (uint64_t)t->o.stop_after))
+        if (t->stop_sig || (t->o.stop_after && iter - first >= (uint64_t)t->o.stop_after))
             return stop_early(t, iter, e);
+        dist_set_iteration(t->dist, iter + 1);
         float lr = lr_at(&n->cfg, iter);
         double loss;
         if (train_step(t, lr, &loss, e) || after_step(t, iter + 1, loss, lr, e))
@@ -484,6 +611,9 @@ static int train_loop(struct trainer *t, cn_error *e)
     if (save(t, t->final, e) || save(t, t->plain, e))
         return -1;
     printf("saved %s and %s after %.1f s\n", t->final, t->plain, cli_now_seconds() - t->pr.start);
+    if (t->ranks > 1)
+        printf("%d ranks; %.2f s waiting for gradient sums after backward (%d buckets)\n",
+               t->ranks, t->comm_wait, ddp_buckets(t->g));
     return 0;
 }
 
@@ -508,6 +638,10 @@ static const char train_usage[] =
     "  -weights_cfg CFG0  the cfg WEIGHTS was written for: its layers load where their shapes\n"
     "                     match CFG's, the others are re-initialised (without it, WEIGHTS of\n"
     "                     another size loads as a prefix of CFG's layers, e.g. from partial)\n"
+    "  -check_every N     on several ranks (mpirun), compare a parameter checksum across\n"
+    "                     ranks every N iterations (default 100; 0: never)\n"
+    "  -mpi_timeout S     on several ranks, end the job when a rank waits S seconds for the\n"
+    "                     others (default 120), naming the ranks and the iteration\n"
     "  -h                 this text\n"
     "  Also written: <cfg>_final.weights and <cfg>.weights at the end, a .state file beside\n"
     "  every .weights, the log <backup>/<cfg>.csv and its chart <backup>/<cfg>.svg.\n"
@@ -549,6 +683,8 @@ static int parse_flags(struct train_opts *o, int *argc, char **argv)
         cli_take_int(argc, argv, "-stop_after", 0, 1000000000, 0, &o->stop_after) ||
         cli_take_int(argc, argv, "-workers", 0, 64, -1, &o->workers) ||
         cli_take_int(argc, argv, "-freeze", 0, 1000000, 0, &o->freeze) ||
+        cli_take_int(argc, argv, "-check_every", 0, 1000000000, 100, &o->check_every) ||
+        cli_take_int(argc, argv, "-mpi_timeout", 1, 86400, 120, &o->mpi_timeout) ||
         take_valid_every(argc, argv, &o->valid_every) || cli_no_flags_left(*argc, argv))
         return -1;
     o->print_every = (int)pe;
@@ -589,10 +725,21 @@ int cli_classifier_train(int argc, char **argv)
     cn_error e;
     struct sigaction old_int, old_term;
     catch_signals(&old_int, &old_term);
+    if (dist_open(&t.dist, (double)t.o.mpi_timeout, &stop_signal, &e)) {
+        dist_close(t.dist);
+        return cli_error(e.msg);
+    }
+    t.ranks = dist_size(t.dist);
+    t.root = dist_rank(t.dist) == 0;
+    if (!t.root && !freopen("/dev/null", "w", stdout)) /* rank 0 alone prints progress */
+        t.root = 0;
     int rc = trainer_setup(&t, &e) ? -1 : train_loop(&t, &e);
+    if (rc < 0 && t.ranks > 1)
+        dist_abort(t.dist, 1, e.msg); /* every rank ends: the others would wait for this one */
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     trainer_free(&t);
+    dist_close(t.dist);
     if (rc < 0 && t.pr.tty)
         putchar('\n');
     return rc < 0 ? cli_error(e.msg) : rc;

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "data/image.h"
+#include "data/views.h"
 
 const char *const sampling_names[SAMPLING_COUNT] = {
     [SAMPLING_EPOCH] = "epoch", [SAMPLING_RANDOM] = "random", [SAMPLING_BALANCED] = "balanced"};
@@ -160,6 +161,8 @@ static int grow(uint8_t **p, size_t *cap, size_t n)
     return 0;
 }
 
+/* ---- the warp: reference and fast kernels ---- */
+
 /* Where output pixel reads the source: the top-left neighbour and the bilinear fractions, with
  * coordinates clamped to the image (edges extended, Darknet's get_pixel_extend). */
 struct tap {
@@ -188,16 +191,141 @@ static float tap_read(const struct tap *t, const uint8_t *p)
     return top + t->fy * (bot - top);
 }
 
-/* The warp's parameters: output pixels per source pixel (sx, sy), window offset, rotation. */
-struct warp {
-    double sx, sy, ox, oy, cs, sn;
-};
-
-static void warp_draw(struct warp *wp, int w, int h, int iw, int ih, const struct aug_config *a,
-                      cn_rng *r)
+void aug_warp_ref(float *dst, int w, int h, const uint8_t *src, int iw, int ih, int c,
+                  const struct aug_warp *wp)
 {
-    wp->sx = (double)w / iw;
-    wp->sy = (double)h / ih;
+    size_t plane = (size_t)w * (size_t)h, iplane = (size_t)iw * (size_t)ih;
+    for (int y = 0; y < h; y++) {
+        double v = y + .5 - h / 2.0 + wp->oy;
+        for (int x = 0; x < w; x++) {
+            double u = x + .5 - w / 2.0 + wp->ox;
+            double px = (wp->cs * u - wp->sn * v) / wp->sx + iw / 2.0 - .5;
+            double py = (wp->sn * u + wp->cs * v) / wp->sy + ih / 2.0 - .5;
+            struct tap t;
+            tap_at(&t, iw, ih, px, py);
+            size_t o = (size_t)y * (size_t)w + (size_t)x;
+            for (int k = 0; k < c; k++)
+                dst[(size_t)k * plane + o] = tap_read(&t, src + (size_t)k * iplane) / 255.0f;
+        }
+    }
+}
+
+/* One axis of an unrotated warp: output i reads source i0[i] and i1[i] with weight f[i] on the
+ * second, computed in double exactly as tap_at does (so the fast path matches bit for bit). */
+static void axis_taps(int *i0, int *i1, float *f, int n, int nin, double scale, double off)
+{
+    for (int i = 0; i < n; i++) {
+        double p = (i + .5 - n / 2.0 + off) / scale + nin / 2.0 - .5;
+        p = p < 0 ? 0 : p > nin - 1 ? nin - 1 : p;
+        int a = (int)p;
+        i0[i] = a;
+        i1[i] = a + 1 < nin ? a + 1 : a;
+        f[i] = (float)(p - a);
+    }
+}
+
+/* Source row r of a plane interpolated at the output columns (the horizontal half). */
+static void row_lerp(float *out, const uint8_t *row, const int *x0, const int *x1, const float *fx,
+                     int w)
+{
+    for (int x = 0; x < w; x++)
+        out[x] = row[x0[x]] + fx[x] * (row[x1[x]] - row[x0[x]]);
+}
+
+/* No rotation: the warp is separable, a bilinear resize of the window. Per plane and output row,
+ * the two source rows are interpolated horizontally once (kept while the next output row reads
+ * the same ones), then blended vertically in a loop the compiler vectorises. Scratch: 4 w + 3 h
+ * ints/floats, carved from buf. */
+static void warp_separable(float *dst, int w, int h, const uint8_t *src, int iw, int ih, int c,
+                           const struct aug_warp *wp, float *buf)
+{
+    float *fx = buf, *top = buf + w, *bot = buf + 2 * (size_t)w, *fy = buf + 3 * (size_t)w;
+    int *x0 = (int *)(fy + h), *x1 = x0 + w, *y0 = x1 + w, *y1 = y0 + h;
+    axis_taps(x0, x1, fx, w, iw, wp->sx, wp->ox);
+    axis_taps(y0, y1, fy, h, ih, wp->sy, wp->oy);
+    for (int k = 0; k < c; k++) {
+        const uint8_t *p = src + (size_t)k * (size_t)iw * (size_t)ih;
+        float *d = dst + (size_t)k * (size_t)w * (size_t)h;
+        int have_top = -1, have_bot = -1;
+        for (int y = 0; y < h; y++, d += w) {
+            if (y0[y] == have_bot && y0[y] != have_top) { /* moving down: reuse the old bottom */
+                float *t = top;
+                top = bot;
+                bot = t;
+                have_top = have_bot;
+                have_bot = -1;
+            }
+            if (have_top != y0[y])
+                row_lerp(top, p + (size_t)y0[y] * (size_t)iw, x0, x1, fx, w);
+            if (have_bot != y1[y])
+                row_lerp(bot, p + (size_t)y1[y] * (size_t)iw, x0, x1, fx, w);
+            have_top = y0[y];
+            have_bot = y1[y];
+            float f = fy[y];
+            for (int x = 0; x < w; x++)
+                d[x] = (top[x] + f * (bot[x] - top[x])) / 255.0f;
+        }
+    }
+}
+
+/* With rotation: along output row y the source point moves by a constant step, so each row is
+ * its start plus x times the step (no per-pixel trigonometry or division). The row's taps are
+ * computed once in plain arrays (a vectorisable loop), then each plane gathers through them. */
+static void warp_rotated(float *dst, int w, int h, const uint8_t *src, int iw, int ih, int c,
+                         const struct aug_warp *wp, float *buf)
+{
+    float *fx = buf, *fy = buf + w;
+    int *i00 = (int *)(fy + w), *dx1 = i00 + w, *dy1 = dx1 + w;
+    double u0 = .5 - w / 2.0 + wp->ox;
+    float stepx = (float)(wp->cs / wp->sx), stepy = (float)(wp->sn / wp->sy);
+    float xmax = (float)(iw - 1), ymax = (float)(ih - 1);
+    size_t plane = (size_t)w * (size_t)h, iplane = (size_t)iw * (size_t)ih;
+    for (int y = 0; y < h; y++) {
+        double v = y + .5 - h / 2.0 + wp->oy;
+        float px0 = (float)((wp->cs * u0 - wp->sn * v) / wp->sx + iw / 2.0 - .5);
+        float py0 = (float)((wp->sn * u0 + wp->cs * v) / wp->sy + ih / 2.0 - .5);
+        for (int x = 0; x < w; x++) {
+            float px = px0 + (float)x * stepx, py = py0 + (float)x * stepy;
+            px = px < 0 ? 0 : px > xmax ? xmax : px;
+            py = py < 0 ? 0 : py > ymax ? ymax : py;
+            int a = (int)px, b = (int)py;
+            fx[x] = px - (float)a;
+            fy[x] = py - (float)b;
+            i00[x] = b * iw + a;
+            dx1[x] = a < iw - 1;
+            dy1[x] = b < ih - 1 ? iw : 0;
+        }
+        for (int k = 0; k < c; k++) {
+            const uint8_t *p = src + (size_t)k * iplane;
+            float *d = dst + (size_t)k * plane + (size_t)y * (size_t)w;
+            for (int x = 0; x < w; x++) {
+                const uint8_t *q = p + i00[x];
+                float t = q[0] + fx[x] * (q[dx1[x]] - q[0]);
+                float s = q[dy1[x]] + fx[x] * (q[dy1[x] + dx1[x]] - q[dy1[x]]);
+                d[x] = (t + fy[x] * (s - t)) / 255.0f;
+            }
+        }
+    }
+}
+
+size_t aug_warp_scratch(int w, int h)
+{
+    return sizeof(float) * (5 * (size_t)w + 3 * (size_t)h);
+}
+
+void aug_warp(float *dst, int w, int h, const uint8_t *src, int iw, int ih, int c,
+              const struct aug_warp *wp, void *scratch)
+{
+    if (wp->sn == 0 && wp->cs == 1)
+        warp_separable(dst, w, h, src, iw, ih, c, wp, scratch);
+    else
+        warp_rotated(dst, w, h, src, iw, ih, c, wp, scratch);
+}
+
+static void warp_draw(struct aug_warp *wp, int w, int h, int iw, int ih,
+                      const struct aug_config *a, cn_rng *r)
+{
+    wp->sx = wp->sy = fmax((double)w / iw, (double)h / ih); /* cover w x h, aspect kept */
     wp->ox = wp->oy = 0;
     if (a->crop) {
         double asp = rand_scale(r, a->aspect);
@@ -218,34 +346,16 @@ static void warp_draw(struct warp *wp, int w, int h, int iw, int ih, const struc
     }
 }
 
-static void warp_run(float *dst, int w, int h, const uint8_t *src, int iw, int ih, int c,
-                     const struct warp *wp)
-{
-    size_t plane = (size_t)w * (size_t)h, iplane = (size_t)iw * (size_t)ih;
-    for (int y = 0; y < h; y++) {
-        double v = y + .5 - h / 2.0 + wp->oy;
-        for (int x = 0; x < w; x++) {
-            double u = x + .5 - w / 2.0 + wp->ox;
-            double px = (wp->cs * u - wp->sn * v) / wp->sx + iw / 2.0 - .5;
-            double py = (wp->sn * u + wp->cs * v) / wp->sy + ih / 2.0 - .5;
-            struct tap t;
-            tap_at(&t, iw, ih, px, py);
-            size_t o = (size_t)y * (size_t)w + (size_t)x;
-            for (int k = 0; k < c; k++)
-                dst[(size_t)k * plane + o] = tap_read(&t, src + (size_t)k * iplane) / 255.0f;
-        }
-    }
-}
-
-int aug_geometry(float *dst, int w, int h, const uint8_t *src, int iw, int ih, int c,
-                 const struct aug_config *a, cn_rng *r, uint8_t **scratch, size_t *cap)
+/* aug_geometry with the fast warp, or (ref) with the reference warp. */
+static int geometry(float *dst, int w, int h, const uint8_t *src, int iw, int ih, int c,
+                    const struct aug_config *a, cn_rng *r, uint8_t **scratch, size_t *cap, int ref)
 {
     size_t plane = (size_t)w * (size_t)h;
     if (!aug_has_geometry(a)) {
         const uint8_t *px = src;
         if (iw != w || ih != h) {
             if (grow(scratch, cap, plane * (size_t)c) ||
-                image_resize_u8(*scratch, w, h, src, iw, ih, c))
+                views_default_u8(*scratch, w, h, src, iw, ih, c))
                 return -1;
             px = *scratch;
         }
@@ -253,23 +363,47 @@ int aug_geometry(float *dst, int w, int h, const uint8_t *src, int iw, int ih, i
             dst[i] = px[i] / 255.0f;
         return 0;
     }
-    struct warp wp;
+    struct aug_warp wp;
     warp_draw(&wp, w, h, iw, ih, a, r);
+    size_t shrunk = 0; /* bytes of the pre-shrunk source at the start of *scratch */
+    int pw = iw, ph = ih;
     if (wp.sx < 1 || wp.sy < 1) { /* shrink with a filter first, then warp at scale >= 1 */
-        int pw = (int)lround(iw * fmin(wp.sx, 1.0)), ph = (int)lround(ih * fmin(wp.sy, 1.0));
-        pw = pw < 1 ? 1 : pw;
-        ph = ph < 1 ? 1 : ph;
-        if (grow(scratch, cap, (size_t)pw * (size_t)ph * (size_t)c) ||
-            image_resize_u8(*scratch, pw, ph, src, iw, ih, c))
+        pw = CN_MAX((int)lround(iw * fmin(wp.sx, 1.0)), 1);
+        ph = CN_MAX((int)lround(ih * fmin(wp.sy, 1.0)), 1);
+        shrunk = ((size_t)pw * (size_t)ph * (size_t)c + 63) & ~(size_t)63;
+    }
+    if (grow(scratch, cap, shrunk + aug_warp_scratch(w, h) + 64))
+        return -1;
+    uint8_t *taps = *scratch + shrunk;
+    taps += (64 - (uintptr_t)taps % 64) % 64; /* float and int arrays: aligned */
+    if (shrunk) {
+        if (image_resize_u8(*scratch, pw, ph, src, iw, ih, c))
             return -1;
         wp.sx *= (double)iw / pw;
         wp.sy *= (double)ih / ph;
         src = *scratch;
-        iw = pw;
-        ih = ph;
     }
-    warp_run(dst, w, h, src, iw, ih, c, &wp);
+    if (ref)
+        aug_warp_ref(dst, w, h, src, pw, ph, c, &wp);
+    else
+        aug_warp(dst, w, h, src, pw, ph, c, &wp, taps);
     return 0;
+}
+
+int aug_geometry(float *dst, int w, int h, const uint8_t *src, int iw, int ih, int c,
+                 const struct aug_config *a, cn_rng *r, uint8_t **scratch, size_t *cap)
+{
+    return geometry(dst, w, h, src, iw, ih, c, a, r, scratch, cap, 0);
+}
+
+int aug_geometry_ref(float *dst, int w, int h, const uint8_t *src, int iw, int ih, int c,
+                     const struct aug_config *a, cn_rng *r)
+{
+    uint8_t *scratch = NULL;
+    size_t cap = 0;
+    int rc = geometry(dst, w, h, src, iw, ih, c, a, r, &scratch, &cap, 1);
+    free(scratch);
+    return rc;
 }
 
 static void flip_rows(float *x, int w, int h, int c)
@@ -332,8 +466,7 @@ static float clamp01(float v)
     return v < 0 ? 0 : v > 1 ? 1 : v;
 }
 
-/* Darknet's distort_image: hue shift, saturation and value scaling in HSV, then clamping. */
-static void distort(float *x, size_t plane, int c, float dhue, float dsat, float dexp)
+void aug_distort_ref(float *x, size_t plane, int c, float dhue, float dsat, float dexp)
 {
     if (c < 3) {
         for (size_t i = 0; i < plane * (size_t)c; i++)
@@ -353,6 +486,73 @@ static void distort(float *x, size_t plane, int c, float dhue, float dsat, float
     }
 }
 
+/* Saturation and exposure without a hue shift, in closed form: with v = max(r, g, b) and
+ * d = v - min, a channel is x = v (1 - s m) for s = d / v and m = (v - x) / d, so scaling s by
+ * dsat and v by dexp gives x' = dexp (v - dsat (v - x)): no hue, no division, no branch. */
+static void distort_sv(float *r, float *g, float *b, size_t n, float dsat, float dexp)
+{
+    for (size_t i = 0; i < n; i++) {
+        float v = r[i] > g[i] ? r[i] : g[i];
+        v = v > b[i] ? v : b[i];
+        float base = dexp * v, k = dexp * dsat;
+        r[i] = clamp01(base - k * (v - r[i]));
+        g[i] = clamp01(base - k * (v - g[i]));
+        b[i] = clamp01(base - k * (v - b[i]));
+    }
+}
+
+/* The amount 0..1 by which channel n (R 5, G 3, B 1) sits below the value at hue h6 in [0, 6):
+ * the branch-free form of hsv_to_rgb's six sectors, m = clamp(min(k, 4 - k), 0, 1) with
+ * k = (n + h6) mod 6 (the channel is v - v s m). */
+static float hue_dip(float n, float h6)
+{
+    float k = n + h6;
+    k -= k >= 6 ? 6 : 0;
+    float m = k < 4 - k ? k : 4 - k;
+    return m < 0 ? 0 : m > 1 ? 1 : m;
+}
+
+/* The full HSV jitter in one pass: hue from the max channel with selects instead of branches,
+ * shifted and wrapped in sixths, then x' = dexp (v - dsat d m) for each channel's dip m. */
+static void distort_hsv(float *r, float *g, float *b, size_t n, float dhue, float dsat,
+                        float dexp)
+{
+    float shift = 6 * dhue, k = dexp * dsat;
+    for (size_t i = 0; i < n; i++) {
+        float R = r[i], G = g[i], B = b[i];
+        float v = R > G ? R : G, mn = R < G ? R : G;
+        v = v > B ? v : B;
+        mn = mn < B ? mn : B;
+        float d = v - mn, inv = 1 / (d > 0 ? d : 1);
+        float hr = (G - B) * inv, hg = 2 + (B - R) * inv, hb = 4 + (R - G) * inv;
+        float h = R == v ? hr : G == v ? hg : hb; /* all three computed: selects, no branch */
+        h = d > 0 ? h : 0;
+        h += h < 0 ? 6 : 0;
+        h += shift;
+        h += h < 0 ? 6 : 0;
+        h -= h >= 6 ? 6 : 0;
+        float base = dexp * v, kd = k * d;
+        r[i] = clamp01(base - kd * hue_dip(5, h));
+        g[i] = clamp01(base - kd * hue_dip(3, h));
+        b[i] = clamp01(base - kd * hue_dip(1, h));
+    }
+}
+
+void aug_distort(float *x, size_t plane, int c, float dhue, float dsat, float dexp)
+{
+    if (c < 3) {
+        if (dexp != 1)
+            for (size_t i = 0; i < plane * (size_t)c; i++)
+                x[i] = clamp01(x[i] * dexp);
+        return;
+    }
+    float *r = x, *g = x + plane, *b = x + 2 * plane;
+    if (dhue != 0)
+        distort_hsv(r, g, b, plane, dhue, dsat, dexp);
+    else if (dsat != 1 || dexp != 1)
+        distort_sv(r, g, b, plane, dsat, dexp);
+}
+
 void aug_photometric(float *x, int w, int h, int c, const struct aug_config *a, cn_rng *r)
 {
     size_t plane = (size_t)w * (size_t)h;
@@ -361,7 +561,7 @@ void aug_photometric(float *x, int w, int h, int c, const struct aug_config *a, 
     if (has_colour(a)) {
         float dhue = (float)uniform(r, -a->hue, a->hue);
         float dsat = (float)rand_scale(r, a->saturation), dexp = (float)rand_scale(r, a->exposure);
-        distort(x, plane, c, dhue, dsat, dexp);
+        aug_distort(x, plane, c, dhue, dsat, dexp);
     }
     for (int k = 0; k < c && k < AUG_MAX_C; k++) {
         if (a->shift[k] <= 0.f)

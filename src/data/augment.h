@@ -16,7 +16,9 @@
  *      within the scaled image (Darknet uses w for the vertical range too; we use h); rotation
  *      uniform in [-angle, angle] degrees about the window's centre; translate moves the window by
  *      up to translate * w (or h) pixels more. Without min_crop=/max_crop= the source is
- *      stretched to w x h (no crop, no aspect), then rotated and translated.
+ *      scaled by max(w/iw, h/ih), keeping its aspect ratio,
+ *      so that it covers w x h with the window at its centre (the default view of evaluation,
+ *      views.h: never a stretch), then rotated and translated.
  *   2. flip - mirror left-right with probability 1/2.
  *   3. colour (Darknet's random_distort_image) - in HSV: hue += uniform [-hue, hue] (the hue circle
  *      is [0, 1), wrapping), saturation and value multiplied by factors drawn like aspect from
@@ -94,11 +96,46 @@ int aug_has_geometry(const struct aug_config *a);
 int aug_is_random(const struct aug_config *a);
 
 /* Step 1: warps src (iw x ih x c bytes, CHW) into dst (w x h x c floats in [0, 1], CHW) with the
- * random geometry drawn from r. Without geometry keys, a plain anti-aliased resize. scratch is
- * grown as needed (realloc; *scratch may be NULL at first, free it when done). Returns 0, or -1
- * when memory runs out. */
+ * random geometry drawn from r. Without geometry keys, the default view (views_default_u8:
+ * aspect kept, centre cut). scratch is grown as needed (realloc; *scratch may be NULL at first,
+ * free it when done). Returns 0, or -1 when memory runs out. */
 int aug_geometry(float *dst, int w, int h, const uint8_t *src, int iw, int ih, int c,
                  const struct aug_config *a, cn_rng *r, uint8_t **scratch, size_t *cap);
+
+/* aug_geometry with aug_warp_ref for the warp (the same draws, the same pre-shrink): the
+ * reference the tests compare aug_geometry with. Returns 0, or -1 without memory. */
+int aug_geometry_ref(float *dst, int w, int h, const uint8_t *src, int iw, int ih, int c,
+                     const struct aug_config *a, cn_rng *r);
+
+/* The geometry of one warp: output pixels per source pixel (sx, sy), the window's offset in
+ * output pixels (ox, oy) and the rotation's cosine and sine. Output pixel centre (x+1/2, y+1/2)
+ * reads the source at (cs u - sn v) / sx + iw/2 - 1/2, (sn u + cs v) / sy + ih/2 - 1/2, for
+ * u = x + 1/2 - w/2 + ox, v = y + 1/2 - h/2 + oy; bilinear, edges clamped. */
+struct aug_warp {
+    double sx, sy, ox, oy, cs, sn;
+};
+
+/* The warp's kernel: dst (w x h x c floats, v/255) from src (iw x ih x c bytes, CHW). Each row
+ * is a start plus a constant step (no per-pixel trigonometry or division); without rotation
+ * (sn = 0, cs = 1) it is a separable resize of the window, equal bit for bit to aug_warp_ref.
+ * scratch: aug_warp_scratch(w, h) bytes, aligned for floats. */
+void aug_warp(float *dst, int w, int h, const uint8_t *src, int iw, int ih, int c,
+              const struct aug_warp *wp, void *scratch);
+size_t aug_warp_scratch(int w, int h);
+
+/* The naive reference of aug_warp: the formula above per pixel, in double. For tests. */
+void aug_warp_ref(float *dst, int w, int h, const uint8_t *src, int iw, int ih, int c,
+                  const struct aug_warp *wp);
+
+/* Darknet's HSV jitter on x (plane pixels x c floats, CHW): hue += dhue (wrapping), saturation
+ * *= dsat, value *= dexp, clamped to [0, 1]; 1- and 2-channel images get exposure only. One
+ * pass over the pixels without branches or divisions by pixel; without a hue shift a closed
+ * form (no HSV at all); identity factors skip the pass. Equal to aug_distort_ref within float
+ * rounding (1e-5). */
+void aug_distort(float *x, size_t plane, int c, float dhue, float dsat, float dexp);
+
+/* The naive reference: aug_rgb_to_hsv, scale, shift, aug_hsv_to_rgb, clamp, per pixel. */
+void aug_distort_ref(float *x, size_t plane, int c, float dhue, float dsat, float dexp);
 
 /* Steps 2-4 on x (w x h x c floats, CHW). */
 void aug_photometric(float *x, int w, int h, int c, const struct aug_config *a, cn_rng *r);

@@ -130,7 +130,13 @@ static int taps_make(struct taps *t, int nin, int nout)
             w[0] = sum = 1;
         for (int k = 0; k < n; k++)
             w[k] /= sum;
-        t->first[i] = first;
+        int skip = 0; /* zero weights at the ends add nothing: drop them (exactly) */
+        while (n > 1 && w[skip] == 0)
+            skip++, n--;
+        while (n > 1 && w[skip + n - 1] == 0)
+            n--;
+        memmove(w, w + skip, sizeof *w * (size_t)n);
+        t->first[i] = first + skip;
         t->count[i] = n;
     }
     return 0;
@@ -143,26 +149,38 @@ static void taps_free(struct taps *t)
     free(t->w);
 }
 
-/* One plane: rows through tx into tmp (ih x w floats), then columns through ty into dst. */
+/* One plane: rows through tx into tmp (ih x w floats), then columns through ty into dst. Each
+ * source row is first converted to floats (row, iw floats); the column pass accumulates whole
+ * rows (acc, w floats) tap by tap, in the same order per pixel as a per-pixel sum, so the
+ * compiler can vectorise it. */
 static void resize_plane(uint8_t *dst, int w, int h, const uint8_t *src, int iw, int ih,
-                         const struct taps *tx, const struct taps *ty, float *tmp)
+                         const struct taps *tx, const struct taps *ty, float *tmp, float *row,
+                         float *acc)
 {
-    for (int y = 0; y < ih; y++)
+    for (int y = 0; y < ih; y++) {
+        const uint8_t *s = src + (size_t)y * (size_t)iw;
+        for (int x = 0; x < iw; x++)
+            row[x] = s[x];
         for (int x = 0; x < w; x++) {
-            const uint8_t *s = src + (size_t)y * (size_t)iw + tx->first[x];
-            const float *wt = tx->w + (size_t)x * (size_t)tx->max;
+            const float *r = row + tx->first[x], *wt = tx->w + (size_t)x * (size_t)tx->max;
             float v = 0;
             for (int k = 0; k < tx->count[x]; k++)
-                v += wt[k] * s[k];
+                v += wt[k] * r[k];
             tmp[(size_t)y * (size_t)w + (size_t)x] = v;
         }
+    }
     for (int y = 0; y < h; y++) {
         const float *wt = ty->w + (size_t)y * (size_t)ty->max;
         uint8_t *d = dst + (size_t)y * (size_t)w;
+        for (int x = 0; x < w; x++)
+            acc[x] = 0;
+        for (int k = 0; k < ty->count[y]; k++) {
+            const float *t = tmp + (size_t)(ty->first[y] + k) * (size_t)w, f = wt[k];
+            for (int x = 0; x < w; x++)
+                acc[x] += f * t[x];
+        }
         for (int x = 0; x < w; x++) {
-            float v = 0;
-            for (int k = 0; k < ty->count[y]; k++)
-                v += wt[k] * tmp[(size_t)(ty->first[y] + k) * (size_t)w + (size_t)x];
+            float v = acc[x];
             d[x] = (uint8_t)(v <= 0 ? 0 : v >= 255 ? 255 : (int)(v + .5f));
         }
     }
@@ -171,11 +189,12 @@ static void resize_plane(uint8_t *dst, int w, int h, const uint8_t *src, int iw,
 int image_resize_u8(uint8_t *dst, int w, int h, const uint8_t *src, int iw, int ih, int c)
 {
     struct taps tx = {0}, ty = {0};
-    float *tmp = malloc(sizeof *tmp * (size_t)ih * (size_t)w);
+    float *tmp = malloc(sizeof *tmp * ((size_t)ih * (size_t)w + (size_t)iw + (size_t)w));
     int rc = !tmp || taps_make(&tx, iw, w) || taps_make(&ty, ih, h) ? -1 : 0;
+    float *row = rc ? NULL : tmp + (size_t)ih * (size_t)w, *acc = rc ? NULL : row + iw;
     for (int k = 0; k < c && !rc; k++)
         resize_plane(dst + (size_t)k * (size_t)w * (size_t)h, w, h,
-                     src + (size_t)k * (size_t)iw * (size_t)ih, iw, ih, &tx, &ty, tmp);
+                     src + (size_t)k * (size_t)iw * (size_t)ih, iw, ih, &tx, &ty, tmp, row, acc);
     taps_free(&tx);
     taps_free(&ty);
     free(tmp);

@@ -22,6 +22,7 @@
 
 #include "core/rng.h"
 #include "data/image.h"
+#include "data/views.h"
 
 #if defined(__SANITIZE_THREAD__)
 #define FILL_PARALLEL 0 /* TSan does not see libgomp's synchronisation */
@@ -125,6 +126,15 @@ static void make_perm(struct loader *ld, uint64_t epoch)
     cn_rng_seed_stream(&r, ld->o.seed, STREAM_EPOCH | epoch);
     cn_rng_shuffle(&r, ld->perm, n);
     ld->perm_epoch = epoch;
+}
+
+/* Position j of this loader's stream -> the global stream sample (loader_opts sharding). */
+static uint64_t global_sample(const struct loader *ld, uint64_t j)
+{
+    uint64_t L = (uint64_t)ld->o.shard_batch, N = (uint64_t)ld->o.shards;
+    if (N <= 1)
+        return j;
+    return j / L * L * N + (uint64_t)ld->o.shard * L + j % L;
 }
 
 /* The set index of stream sample g. Called under ld->mu (the permutation is shared). */
@@ -246,7 +256,7 @@ static int fixed_bytes(struct loader *ld, struct maker *mk, int i, const uint8_t
         if (grow(&mk->tmp, &mk->tmp_cap, need) || grow(&mk->bytes, &mk->bytes_cap, ld->isize))
             return cn_fail(e, "%s: out of memory", l->paths[i]);
         gray_to_channels(mk->tmp, l->pixels + (size_t)i * plane, plane, o->c);
-        if (image_resize_u8(mk->bytes, o->w, o->h, mk->tmp, l->pw, l->ph, o->c))
+        if (views_default_u8(mk->bytes, o->w, o->h, mk->tmp, l->pw, l->ph, o->c))
             return cn_fail(e, "%s: out of memory resizing", l->paths[i]);
         *out = mk->bytes;
         return 0;
@@ -259,8 +269,14 @@ static int fixed_bytes(struct loader *ld, struct maker *mk, int i, const uint8_t
     }
     if (grow(&mk->bytes, &mk->bytes_cap, ld->isize))
         return cn_fail(e, "%s: out of memory", l->paths[i]);
-    if (image_load_u8(mk->bytes, l->paths[i], o->w, o->h, o->c, e))
+    uint8_t *px;
+    int iw, ih;
+    if (image_decode(&px, &iw, &ih, l->paths[i], o->c, e))
         return -1;
+    int bad = views_default_u8(mk->bytes, o->w, o->h, px, iw, ih, o->c);
+    free(px);
+    if (bad)
+        return cn_fail(e, "%s: out of memory resizing %dx%d", l->paths[i], iw, ih);
     *out = mk->bytes;
     int expect = CACHE_EMPTY;
     if (ce && atomic_compare_exchange_strong(&ce->state, &expect, CACHE_BUSY)) {
@@ -377,7 +393,8 @@ static int make_sample(struct loader *ld, struct maker *mk, uint64_t g, int i, f
     return 0;
 }
 
-/* Fills count stream samples starting at g with the images idx[0..count). */
+/* Fills count stream samples from position g of this loader's stream with the images
+ * idx[0..count). */
 static int fill_batch(struct loader *ld, struct maker *mk, float *x, float *truth, const int *idx,
                       uint64_t g, int count, cn_error *e)
 {
@@ -385,8 +402,8 @@ static int fill_batch(struct loader *ld, struct maker *mk, float *x, float *trut
     float *scratch = truth ? NULL : xmalloc(sizeof *scratch * C);
     int rc = 0;
     for (int b = 0; b < count && !rc; b++)
-        rc = make_sample(ld, mk, g + (uint64_t)b, idx[b], x + (size_t)b * ld->isize,
-                         truth ? truth + (size_t)b * C : scratch, e);
+        rc = make_sample(ld, mk, global_sample(ld, g + (uint64_t)b), idx[b],
+                         x + (size_t)b * ld->isize, truth ? truth + (size_t)b * C : scratch, e);
     free(scratch);
     return rc;
 }
@@ -414,7 +431,7 @@ static void *worker_main(void *p)
         uint64_t g = ld->base + s->number * (uint64_t)ld->B;
         int count = ld->B;
         for (int b = 0; b < count; b++)
-            s->idx[b] = pick(ld, g + (uint64_t)b);
+            s->idx[b] = pick(ld, global_sample(ld, g + (uint64_t)b));
         pthread_mutex_unlock(&ld->mu);
         cn_error err;
         int rc = fill_batch(ld, &a->mk, s->x, s->truth, s->idx, g, count, &err);
@@ -498,7 +515,7 @@ static int next_inline(struct loader *ld, float *x, float *truth, int batch, cn_
     int *idx = xmalloc(sizeof *idx * (size_t)batch);
     pthread_mutex_lock(&ld->mu);
     for (int b = 0; b < batch; b++)
-        idx[b] = pick(ld, ld->seen + (uint64_t)b);
+        idx[b] = pick(ld, global_sample(ld, ld->seen + (uint64_t)b));
     pthread_mutex_unlock(&ld->mu);
     int rc = fill_batch(ld, &ld->own, x, truth, idx, ld->seen, batch, e);
     free(idx);
@@ -559,6 +576,9 @@ static int check_args(const struct image_list *list, const struct loader_opts *o
                        list->path, o->w, o->h, o->c, o->classes, list->n);
     if (o->workers < 0 || o->workers > 64 || o->batch < 0)
         return cn_fail(e, "%s: %d workers, batch %d", list->path, o->workers, o->batch);
+    if (o->shards > 1 && (o->shard < 0 || o->shard >= o->shards || o->shard_batch < 1))
+        return cn_fail(e, "%s: shard %d of %d, %d images each", list->path, o->shard, o->shards,
+                       o->shard_batch);
     size_t isize;
     if (cn_mul(&isize, (size_t)o->w * (size_t)o->h, (size_t)o->c) || isize > IMAGE_MAX_PIXELS * 4)
         return cn_fail(e, "%s: %dx%dx%d input is too large", list->path, o->w, o->h, o->c);

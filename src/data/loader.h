@@ -31,7 +31,9 @@
  * augmentation the cache holds w x h x c bytes per image and is all or nothing (decided at
  * creation); with it, images are kept at their own size until cache_bytes is used up. A cached
  * and a decoded image give the same bytes, so batches are identical either way. Resizing is
- * anti-aliased bilinear (image.h).
+ * anti-aliased bilinear (image.h). Without geometric augmentation (and in loader_fill) an image
+ * is resized keeping its aspect ratio to cover w x h and its centre w x h cut: the default view
+ * of `classifier valid` and `predict` (views_default_u8), never a stretch.
  */
 #ifndef CN_DATA_LOADER_H
 #define CN_DATA_LOADER_H
@@ -55,6 +57,12 @@ struct loader_opts {
     enum sampling sampling;
     const float *class_weights; /* classes positive weights (copied), or NULL */
     struct aug_config aug;      /* training augmentation; loader_fill only normalises */
+    /* Sharding (data-parallel training, shards > 1): this loader's stream is shard `shard` of
+     * `shards`: of every run of shards x shard_batch stream samples (one global batch), it hands
+     * out the shard_batch starting at shard x shard_batch, as global sample numbers (so image
+     * and augmentation are those of the unsharded stream). Its positions (loader_seen,
+     * loader_seek) count its own samples. shards 0 or 1: the whole stream. */
+    int shards, shard, shard_batch;
 };
 
 /* Options with w x h x c, classes and seed set, no cache, no workers, epoch sampling, no

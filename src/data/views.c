@@ -81,6 +81,33 @@ void views_cut(float *dst, const uint8_t *src, int rw, int rh, int c, int x0, in
     }
 }
 
+int views_default_u8(uint8_t *dst, int w, int h, const uint8_t *src, int iw, int ih, int c)
+{
+    int rw, rh;
+    views_resized_size(&rw, &rh, iw, ih, w, h, 1.0f);
+    if (rw == w && rh == h) {
+        if (iw == w && ih == h) {
+            memcpy(dst, src, (size_t)w * (size_t)h * (size_t)c);
+            return 0;
+        }
+        return image_resize_u8(dst, w, h, src, iw, ih, c);
+    }
+    uint8_t *px = malloc((size_t)rw * (size_t)rh * (size_t)c);
+    if (!px || image_resize_u8(px, rw, rh, src, iw, ih, c)) {
+        free(px);
+        return -1;
+    }
+    int x0, y0;
+    views_origin(&x0, &y0, 0, rw, rh, w, h);
+    for (int k = 0; k < c; k++)
+        for (int y = 0; y < h; y++)
+            memcpy(dst + ((size_t)k * (size_t)h + (size_t)y) * (size_t)w,
+                   px + ((size_t)k * (size_t)rh + (size_t)(y0 + y)) * (size_t)rw + (size_t)x0,
+                   (size_t)w);
+    free(px);
+    return 0;
+}
+
 /* The crops of one resized image: positions 0..4 (as many as crops asks), then the mirrors. */
 static void cut_all(float *dst, const uint8_t *px, int rw, int rh, int w, int h, int c, int crops)
 {

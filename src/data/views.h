@@ -14,9 +14,10 @@
  *               2012; the mirror of a crop is the crop flipped left to right)
  * Several scales give crops x scales views, scale-major; within one scale the order is centre,
  * top-left, top-right, bottom-left, bottom-right, then the mirrors in the same order.
- * With s = 1 and an image whose aspect is W:H (every Fashion-MNIST image at 28x28) the one view
- * is the whole image resized to W x H, which is exactly what the loader feeds training; an image
- * of another aspect loses the ends of its longer side instead of being stretched.
+ * With s = 1 (the default) the one view is what the loader feeds training without geometric
+ * augmentation and what validation during training sees (views_default_u8): an image whose aspect
+ * is W:H (every Fashion-MNIST image at 28x28) is resized to W x H; one of another aspect loses
+ * the ends of its longer side instead of being stretched.
  * Values are v/255 in [0, 1], planar CHW, like the loader's.
  *
  * letterbox (`-letterbox`): instead, Darknet's `classifier predict` preprocessing exactly, for
@@ -68,6 +69,12 @@ void views_origin(int *x, int *y, int which, int rw, int rh, int w, int h);
  * flipped left to right when mirror. */
 void views_cut(float *dst, const uint8_t *src, int rw, int rh, int c, int x0, int y0, int w, int h,
                int mirror);
+
+/* The default view (crops 1, scale 1) as bytes: src (iw x ih x c bytes, CHW) resized by the rule
+ * above (aspect kept, covering w x h) and its centre w x h window copied to dst. The loader makes
+ * training images without geometric augmentation and validation slices this way, so training,
+ * `classifier valid` and `predict` see the same pixels. Returns 0, or -1 without memory. */
+int views_default_u8(uint8_t *dst, int w, int h, const uint8_t *src, int iw, int ih, int c);
 
 /* Writes views_count(s) views of the image at path, each w*h*c floats, one after another, in
  * the order above. Decodes the file once per scale. Returns 0, or -1 with "path: problem".

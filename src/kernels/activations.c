@@ -171,3 +171,38 @@ void act_backward(float *dz, const float *dy, const float *z, const float *y, si
         return;
     }
 }
+
+/* One row of act_forward_affine: the common activations inline, the rest through act_apply. */
+static void affine_row(float *y, const float *z, size_t n, float s, float b,
+                       enum activation a)
+{
+    switch (a) {
+    case ACT_LINEAR:
+        for (size_t i = 0; i < n; i++)
+            y[i] = s * z[i] + b;
+        return;
+    case ACT_RELU:
+        for (size_t i = 0; i < n; i++) {
+            float v = s * z[i] + b;
+            y[i] = v > 0 ? v : 0;
+        }
+        return;
+    case ACT_LEAKY:
+        for (size_t i = 0; i < n; i++) {
+            float v = s * z[i] + b;
+            y[i] = v > 0 ? v : .1f * v;
+        }
+        return;
+    default:
+        for (size_t i = 0; i < n; i++)
+            y[i] = act_apply(a, s * z[i] + b);
+        return;
+    }
+}
+
+void act_forward_affine(float *y, const float *z, int rows, size_t n, const float *scale,
+                        const float *shift, enum activation a)
+{
+    for (int r = 0; r < rows; r++)
+        affine_row(y + (size_t)r * n, z + (size_t)r * n, n, scale ? scale[r] : 1.f, shift[r], a);
+}

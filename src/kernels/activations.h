@@ -46,4 +46,10 @@ void act_forward(float *y, const float *z, size_t n, enum activation a);
 void act_backward(float *dz, const float *dy, const float *z, const float *y, size_t n,
                   enum activation a);
 
+/* The fused epilogue of a convolution (or any per-channel affine map then an activation): for
+ * rows r in [0, rows), y[r*n + i] = f(scale[r] * z[r*n + i] + shift[r]), i < n. scale NULL means
+ * 1 (a bias alone). y may equal z. Single-threaded: callers split the rows. */
+void act_forward_affine(float *y, const float *z, int rows, size_t n, const float *scale,
+                        const float *shift, enum activation a);
+
 #endif

@@ -156,3 +156,13 @@ void bn_backward_infer(float *dx, float *dscale, float *dbias, const float *dy, 
         dscale[ch] += ds;
     }
 }
+
+void bn_fold(float *fscale, float *fshift, const float *scale, const float *bias,
+             const float *rolling_mean, const float *rolling_var, int C, const struct bn_conf *c)
+{
+    for (int ch = 0; ch < C; ch++) {
+        float s = scale[ch] / bn_denom(rolling_var[ch], c);
+        fscale[ch] = s;
+        fshift[ch] = bias[ch] - rolling_mean[ch] * s;
+    }
+}

@@ -45,6 +45,10 @@ void bn_forward_train(float *y, float *x_hat, float *mean, float *var, float *ro
 void bn_forward_infer(float *y, const float *x, const float *scale, const float *bias,
                       const float *rolling_mean, const float *rolling_var, int N, int C, int S,
                       const struct bn_conf *c);
+/* Batch norm in inference folded into a per-channel affine map y = fscale * x + fshift:
+ * fscale = scale / bn_denom(rolling_var), fshift = bias - rolling_mean * fscale (C each). */
+void bn_fold(float *fscale, float *fshift, const float *scale, const float *bias,
+             const float *rolling_mean, const float *rolling_var, int C, const struct bn_conf *c);
 /* x_hat of an inference pass, kept by training nets so backward can follow such a pass. */
 void bn_x_hat_infer(float *x_hat, const float *x, const float *rolling_mean,
                     const float *rolling_var, int N, int C, int S, const struct bn_conf *c);

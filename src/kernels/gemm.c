@@ -1,28 +1,37 @@
-/* gemm.c - blocked single-precision GEMM (contract in gemm.h) and its naive reference.
+/* gemm.c - blocked single-precision GEMM (contracts in gemm.h) and its naive reference.
  *
- * Scheme (Goto/BLIS): C is cut into macro-tiles of GEMM_MC x GEMM_NC; a tile is computed by one
- * thread, which walks K in blocks of GEMM_KC, packs the KC x NC slice of op(B) into NR-wide
- * column panels and the MC x KC slice of op(A) into MR-high row panels (zero-padded at the
- * edges), and runs an MR x NR micro-kernel over every (panel of B, panel of A) pair: the B panel
- * stays in L1 while the A panels stream from L2. Edge tiles run the kernel into a small buffer
- * and copy the valid part. Tiles of at most GEMM_DIRECT_B_ROWS rows (LeNet's 6 or 16 filters)
- * read whole panels of an untransposed B in place, since so few A panels cannot repay packing.
- * Pack buffers live on each thread's stack (about 350 KB).
+ * Scheme (Goto/BLIS): C is split once into one rectangle per thread (rows or columns, whichever
+ * costs less: see gemm_split). A thread walks its columns in blocks of GEMM_NC and K in blocks of
+ * at most GEMM_KC; for each (column block, K block) it packs that KC x NC slice of op(B) into
+ * NR-wide column panels (the slice stays in L2/L3), then for each GEMM_MC-row block packs the
+ * MC x KC slice of op(A) into MR-high row panels (kept in L2) and runs the MR x NR micro-kernel
+ * over every (B panel, A panel) pair: the B panel (KC x NR, 16 KB) stays in L1 while the A panels
+ * stream from L2. Panels are zero-padded at the edges. A thread with at most GEMM_DIRECT_B_ROWS
+ * rows (LeNet's 6 or 16 filters) reads whole panels of an untransposed B in place, since so few
+ * A panels cannot repay packing. Pack buffers are allocated per call and thread (a few MB).
+ * gemm_conv packs B straight from an NCHW image by im2col geometry (implicit GEMM).
  *
  * Micro-kernel: MR = 6 rows by NR columns of accumulators in vector registers, written with GCC
  * vector extensions and compiled three times: AVX-512 (NR = 32: 12 zmm accumulators), AVX2+FMA
- * (NR = 16: 12 ymm) and portable C (NR = 8, 4-wide vectors: SSE or NEON). The variant
- * is chosen once per call from the CPU's features. The kernels ask for fused multiply-adds
- * explicitly, since -std=c11 turns off floating-point contraction.
+ * (NR = 16: 12 ymm) and portable C (NR = 8, 4-wide vectors: SSE or NEON). A half-width kernel
+ * (MR x NR/2) serves column tails of at most NR/2. The variant is chosen once per call from the
+ * CPU's features. The kernels ask for fused multiply-adds explicitly, since -std=c11 turns off
+ * floating-point contraction. Edge tiles run the same kernel on a copy of the valid part of C,
+ * so an element's arithmetic never depends on where its tile falls.
  *
- * Threads: OpenMP over macro-tiles of C (each written by one thread; no K splitting, so the
- * summation order of an element never depends on the thread count). Problems under
- * GEMM_PAR_MIN multiply-adds, or with a single tile, run on the calling thread.
+ * Epilogue: after the last K block the kernel adds the row's bias and applies linear, relu or
+ * leaky in registers (the same float operations as activations.c, so the results are those of
+ * gemm, then the bias, then act_apply); other activations are applied to the tile just written.
+ *
+ * Threads: the split points are multiples of MR and NR and K is blocked the same way whatever
+ * the thread count, so each element of C is summed in the same order: results do not depend on
+ * it. Problems under GEMM_PAR_MIN multiply-adds run on the calling thread.
  * Left out: K splitting for tiny-M*N, huge-K shapes; complex and double precision.
  */
 #include "kernels/gemm.h"
 
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/common.h"
@@ -33,11 +42,21 @@
 
 #define GEMM_MR 6
 #define GEMM_NR_MAX 32
-#define GEMM_KC 256
-#define GEMM_MC 96            /* a multiple of GEMM_MR */
-#define GEMM_NC 256           /* a multiple of every NR */
-#define GEMM_DIRECT_B_ROWS 24 /* tiles of at most this many rows read B in place */
+#ifndef GEMM_KC /* the block sizes may be set with -D when tuning */
+#define GEMM_KC 256 /* most K per block: a 6 x KC A panel + KC x NR B panel fit L1 */
+#endif
+#ifndef GEMM_MC
+#define GEMM_MC 144 /* most rows per A block (MC x KC: 144 KB of L2), a multiple of MR */
+#endif
+#ifndef GEMM_NC
+#define GEMM_NC 2048 /* most columns per B block, a multiple of every NR */
+#endif
+#ifndef GEMM_PACK_B_COLS
+#define GEMM_PACK_B_COLS 256 /* columns of B packed together, row by row */
+#endif
+#define GEMM_DIRECT_B_ROWS 24 /* threads with at most this many rows read B in place */
 #define GEMM_PAR_MIN 262144.0 /* multiply-adds below which threads cost more than they give */
+#define GEMM_PACK_COST 12.0   /* multiply-adds one packed element costs, for gemm_split */
 
 #if defined(__clang__)
 #pragma clang fp contract(fast)
@@ -58,61 +77,123 @@
  * GCC keep the accumulators on the stack, a tenfold slowdown. */
 typedef float vec16 __attribute__((vector_size(64)));
 typedef float vec16u __attribute__((vector_size(64), aligned(4)));
+typedef int vec16i __attribute__((vector_size(64)));
 typedef float vec8 __attribute__((vector_size(32)));
 typedef float vec8u __attribute__((vector_size(32), aligned(4)));
+typedef int vec8i __attribute__((vector_size(32)));
 typedef float vec4 __attribute__((vector_size(16)));
 typedef float vec4u __attribute__((vector_size(16), aligned(4)));
+typedef int vec4i __attribute__((vector_size(16)));
+
+/* What the kernel does with its sums: c = act(alpha * sum + beta * c + bias[row]). */
+enum gemm_fuse { GEMM_FUSE_NONE, GEMM_FUSE_RELU, GEMM_FUSE_LEAKY };
+struct gemm_out {
+    float alpha, beta;
+    const float *bias; /* MR values, or NULL */
+    int fuse;          /* enum gemm_fuse */
+};
 
 typedef void (*gemm_kernel_fn)(int kc, const float *a, const float *b, size_t ldb, float *c,
-                               size_t ldc, float alpha, float beta);
+                               size_t ldc, const struct gemm_out *o);
 
 struct gemm_args {
     float *C;
-    const float *A, *B;
+    const float *A, *B; /* B: the image when geom is set */
     size_t ldc, lda, ldb;
     int ta, tb, M, N, K;
     float alpha, beta;
+    const float *bias;             /* per row of C, or NULL */
+    enum activation act;           /* applied after the bias */
+    const struct im2col_geom *geom; /* op(B) = im2col(B) when set */
 };
 
 struct gemm_arch {
     int nr;
-    gemm_kernel_fn kernel;
+    gemm_kernel_fn full, half; /* MR x NR and MR x NR/2 */
     void (*pack_a)(float *dst, const struct gemm_args *g, int i0, int mc, int p0, int kc);
     void (*pack_b)(float *dst, const struct gemm_args *g, int p0, int kc, int j0, int nc);
 };
 
-/* The micro-kernel for vectors VT of VW floats, two per row (NR = 2 * VW): c[0..MR) x [0..NR)
- * (row stride ldc) = alpha * a_panel * b_panel + beta * c, over kc steps; a: kc x MR, b: kc x NR
- * with row stride ldb. 12 accumulators, 2 B vectors and a broadcast fit the 16 registers of
- * AVX2 and leave AVX-512 room; the loops are unrolled completely by the compiler. */
-#define GEMM_MICRO(NAME, VT, VTU, VW)                                                              \
+/* The micro-kernel for vectors VT of VW floats, NV per row (NR = NV * VW): c[0..MR) x [0..NR)
+ * (row stride ldc) = epilogue of a_panel * b_panel over kc steps; a: kc x MR, b: kc x NR with row
+ * stride ldb. 12 accumulators, 2 B vectors and a broadcast fit the 16 registers of AVX2; the
+ * loops are unrolled completely by the compiler. Relu and leaky select with masks, exactly as
+ * z > 0 ? z : 0 and z > 0 ? z : .1f * z. */
+#define GEMM_MICRO(NAME, VT, VTU, VTI, VW, NV)                                                     \
     static inline __attribute__((always_inline)) GEMM_CONTRACT void NAME(                          \
         int kc, const float *restrict a, const float *restrict b, size_t ldb, float *restrict c,   \
-        size_t ldc, float alpha, float beta)                                                       \
+        size_t ldc, const struct gemm_out *o)                                                      \
     {                                                                                              \
-        VT acc[GEMM_MR][2];                                                                        \
-        for (int i = 0; i < GEMM_MR; i++)                                                          \
-            acc[i][0] = acc[i][1] = (VT){0};                                                       \
-        for (int k = 0; k < kc; k++, a += GEMM_MR, b += ldb) {                                     \
-            VT b0 = *(const VTU *)(const void *)b, b1 = *(const VTU *)(const void *)(b + (VW));    \
-            for (int i = 0; i < GEMM_MR; i++) {                                                    \
-                acc[i][0] += a[i] * b0;                                                            \
-                acc[i][1] += a[i] * b1;                                                            \
-            }                                                                                      \
+        VT acc[GEMM_MR][NV];                                                                       \
+        for (int i = 0; i < GEMM_MR; i++) {                                                        \
+            __builtin_prefetch(c + (size_t)i * ldc, 1, 3);                                         \
+            __builtin_prefetch(c + (size_t)i * ldc + (NV) * (VW) - 1, 1, 3);                       \
+            for (int v = 0; v < (NV); v++)                                                         \
+                acc[i][v] = (VT){0};                                                               \
         }                                                                                          \
+        _Pragma("GCC unroll 4") for (int k = 0; k < kc; k++, a += GEMM_MR, b += ldb) {             \
+            VT bv[NV];                                                                             \
+            __builtin_prefetch(a + GEMM_MR * 16, 0, 3);                                            \
+            for (int v = 0; v < (NV); v++)                                                         \
+                bv[v] = *(const VTU *)(const void *)(b + (VW) * v);                                \
+            for (int i = 0; i < GEMM_MR; i++)                                                      \
+                for (int v = 0; v < (NV); v++)                                                     \
+                    acc[i][v] += a[i] * bv[v];                                                     \
+        }                                                                                          \
+        const VT zero = {0};                                                                       \
         for (int i = 0; i < GEMM_MR; i++)                                                          \
-            for (int v = 0; v < 2; v++) {                                                          \
+            for (int v = 0; v < (NV); v++) {                                                       \
                 VTU *cp = (VTU *)(void *)(c + (size_t)i * ldc + (size_t)((VW) * v));               \
-                VT r = alpha * acc[i][v];                                                          \
-                if (beta != 0)                                                                     \
-                    r += beta * *cp;                                                               \
+                VT r = o->alpha * acc[i][v];                                                       \
+                if (o->beta != 0)                                                                  \
+                    r += o->beta * *cp;                                                            \
+                if (o->bias)                                                                       \
+                    r += o->bias[i];                                                               \
+                if (o->fuse == GEMM_FUSE_RELU)                                                     \
+                    r = (VT)((VTI)r & (r > zero));                                                 \
+                else if (o->fuse == GEMM_FUSE_LEAKY) {                                             \
+                    VTI m = r > zero;                                                              \
+                    r = (VT)(((VTI)r & m) | ((VTI)(.1f * r) & ~m));                                \
+                }                                                                                  \
                 *cp = r;                                                                           \
             }                                                                                      \
     }
 
-GEMM_MICRO(gemm_micro16, vec16, vec16u, 16)
-GEMM_MICRO(gemm_micro8, vec8, vec8u, 8)
-GEMM_MICRO(gemm_micro4, vec4, vec4u, 4)
+GEMM_MICRO(gemm_micro16x2, vec16, vec16u, vec16i, 16, 2)
+GEMM_MICRO(gemm_micro16x1, vec16, vec16u, vec16i, 16, 1)
+GEMM_MICRO(gemm_micro8x2, vec8, vec8u, vec8i, 8, 2)
+GEMM_MICRO(gemm_micro8x1, vec8, vec8u, vec8i, 8, 1)
+GEMM_MICRO(gemm_micro4x2, vec4, vec4u, vec4i, 4, 2)
+GEMM_MICRO(gemm_micro4x1, vec4, vec4u, vec4i, 4, 1)
+
+#if defined(__clang__)
+#define GEMM_SHUF(x, y, i0, i1, i2, i3) __builtin_shufflevector(x, y, i0, i1, i2, i3)
+#else
+#define GEMM_SHUF(x, y, i0, i1, i2, i3) __builtin_shuffle(x, y, (vec4i){i0, i1, i2, i3})
+#endif
+
+/* Four k steps of a full panel from 6 rows of an untransposed A (src, row stride lda) into
+ * d[24]: a 6 x 4 transpose in 4-wide vectors, several times faster than scalar stores. */
+static inline __attribute__((always_inline)) void gemm_pack_a6x4(float *restrict d,
+                                                                 const float *restrict src,
+                                                                 size_t lda)
+{
+    vec4 r[GEMM_MR];
+    for (int i = 0; i < GEMM_MR; i++)
+        r[i] = *(const vec4u *)(const void *)(src + (size_t)i * lda);
+    vec4 u0 = GEMM_SHUF(r[0], r[1], 0, 4, 1, 5), u1 = GEMM_SHUF(r[0], r[1], 2, 6, 3, 7);
+    vec4 u2 = GEMM_SHUF(r[2], r[3], 0, 4, 1, 5), u3 = GEMM_SHUF(r[2], r[3], 2, 6, 3, 7);
+    vec4 w0 = GEMM_SHUF(r[4], r[5], 0, 4, 1, 5), w1 = GEMM_SHUF(r[4], r[5], 2, 6, 3, 7);
+    vec4 t0 = GEMM_SHUF(u0, u2, 0, 1, 4, 5), t1 = GEMM_SHUF(u0, u2, 2, 3, 6, 7);
+    vec4 t2 = GEMM_SHUF(u1, u3, 0, 1, 4, 5), t3 = GEMM_SHUF(u1, u3, 2, 3, 6, 7);
+    vec4u *o = (vec4u *)(void *)d; /* k: rows 0-3 then rows 4-5, four times */
+    o[0] = t0;
+    o[1] = GEMM_SHUF(w0, t1, 0, 1, 4, 5);
+    o[2] = GEMM_SHUF(t1, w0, 2, 3, 6, 7);
+    o[3] = t2;
+    o[4] = GEMM_SHUF(w1, t3, 0, 1, 4, 5);
+    o[5] = GEMM_SHUF(t3, w1, 2, 3, 6, 7);
+}
 
 /* Packs op(A)[i0 .. i0+mc) x [p0 .. p0+kc) as ceil(mc/MR) panels of kc x MR, zero-padded. */
 static inline __attribute__((always_inline)) void
@@ -129,10 +210,14 @@ gemm_pack_a(float *restrict dst, const struct gemm_args *g, int i0, int mc, int 
             }
             continue;
         }
+        int k4 = m == GEMM_MR ? kc / 4 * 4 : 0;
+        const float *a = g->A + (size_t)(i0 + ir) * g->lda + (size_t)p0;
+        for (int k = 0; k < k4; k += 4)
+            gemm_pack_a6x4(dst + (size_t)k * GEMM_MR, a + k, g->lda);
         for (int i = 0; i < GEMM_MR; i++) {
-            const float *src = g->A + (size_t)(i0 + ir + i) * g->lda + (size_t)p0;
+            const float *src = a + (size_t)i * g->lda;
             if (i < m)
-                for (int k = 0; k < kc; k++)
+                for (int k = k4; k < kc; k++)
                     dst[(size_t)k * GEMM_MR + (size_t)i] = src[k];
             else
                 for (int k = 0; k < kc; k++)
@@ -141,43 +226,114 @@ gemm_pack_a(float *restrict dst, const struct gemm_args *g, int i0, int mc, int 
     }
 }
 
-/* Packs op(B)[p0 .. p0+kc) x [j0 .. j0+nc) as ceil(nc/nr) panels of kc x nr, zero-padded. */
+/* One kc x nr panel of op(B) (n valid columns from j0, rows from p0), zero-padded. */
 static inline __attribute__((always_inline)) void
-gemm_pack_b(float *restrict dst, const struct gemm_args *g, int p0, int kc, int j0, int nc, int nr)
+gemm_pack_b_panel(float *restrict dst, const struct gemm_args *g, int p0, int kc, int j0, int n,
+                  int nr)
 {
-    for (int jr = 0; jr < nc; jr += nr, dst += (size_t)kc * (size_t)nr) {
-        int n = CN_MIN(nr, nc - jr);
-        if (!g->tb) { /* rows of the stored B run along j: copy n at a time */
-            const float *src = g->B + (size_t)p0 * g->ldb + (size_t)(j0 + jr);
-            for (int k = 0; k < kc; k++, src += g->ldb) {
-                float *d = dst + (size_t)k * (size_t)nr;
-                if (n == nr)
-                    for (int j = 0; j < nr; j++)
-                        d[j] = src[j];
-                else
-                    for (int j = 0; j < nr; j++)
-                        d[j] = j < n ? src[j] : 0.f;
-            }
-            continue;
+    if (g->tb) { /* stored B is N x K: read each column's run of k, write it strided */
+        for (int j = 0; j < n; j++) {
+            const float *src = g->B + (size_t)(j0 + j) * g->ldb + (size_t)p0;
+            for (int k = 0; k < kc; k++)
+                dst[(size_t)k * (size_t)nr + (size_t)j] = src[k];
         }
-        const float *src = g->B + (size_t)(j0 + jr) * g->ldb + (size_t)p0;
-        for (int k = 0; k < kc; k++) {
-            float *d = dst + (size_t)k * (size_t)nr;
-            for (int j = 0; j < n; j++)
-                d[j] = src[(size_t)j * g->ldb + (size_t)k];
+        for (int k = 0; k < kc && n < nr; k++)
             for (int j = n; j < nr; j++)
-                d[j] = 0.f;
+                dst[(size_t)k * (size_t)nr + (size_t)j] = 0.f;
+        return;
+    }
+    const float *src = g->B + (size_t)p0 * g->ldb + (size_t)j0;
+    for (int k = 0; k < kc; k++, src += g->ldb, dst += nr) {
+        if (n == nr)
+            for (int j = 0; j < nr; j++)
+                dst[j] = src[j];
+        else
+            for (int j = 0; j < nr; j++)
+                dst[j] = j < n ? src[j] : 0.f;
+    }
+}
+
+/* One kc x nr panel of im2col(image g->B) (n valid output positions from j0, taps from p0),
+ * zero-padded: each row is a tap (c, ki, kj), each column an output position. A panel that lies
+ * within one output row and, for this tap, inside the image is a strided copy. */
+static inline __attribute__((always_inline)) void
+gemm_pack_conv_panel(float *restrict dst, const struct gemm_args *g, int p0, int kc, int j0,
+                     int n, int nr)
+{
+    const struct im2col_geom *q = g->geom;
+    int iy0[GEMM_NR_MAX], ix0[GEMM_NR_MAX];
+    for (int j = 0; j < n; j++) {
+        int p = j0 + j, oy = p / q->ow, ox = p - oy * q->ow;
+        iy0[j] = oy * q->sh - q->ph;
+        ix0[j] = ox * q->sw - q->pw;
+    }
+    int one_row = n == nr && iy0[0] == iy0[n - 1];
+    int kj = p0 % q->kw, ki = p0 / q->kw % q->kh, c = p0 / (q->kw * q->kh);
+    for (int k = 0; k < kc; k++, dst += nr) {
+        const float *im = g->B + (size_t)c * (size_t)q->h * (size_t)q->w;
+        int dy = ki * q->dh, dx = kj * q->dw;
+        int iy = iy0[0] + dy, xa = ix0[0] + dx;
+        if (one_row && iy >= 0 && iy < q->h && xa >= 0 && ix0[nr - 1] + dx < q->w) {
+            const float *s = im + (size_t)iy * (size_t)q->w + (size_t)xa;
+            for (int j = 0; j < nr; j++)
+                dst[j] = s[(size_t)j * (size_t)q->sw];
+        } else {
+            for (int j = 0; j < nr; j++) {
+                int y = j < n ? iy0[j] + dy : -1, x = j < n ? ix0[j] + dx : -1;
+                dst[j] = (unsigned)y < (unsigned)q->h && (unsigned)x < (unsigned)q->w
+                             ? im[(size_t)y * (size_t)q->w + (size_t)x]
+                             : 0.f;
+            }
+        }
+        if (++kj == q->kw) {
+            kj = 0;
+            if (++ki == q->kh)
+                ki = 0, c++;
         }
     }
 }
 
-/* Each ISA gets its own compiled copy of the micro-kernel and the packing loops. */
-#define GEMM_ISA(SUF, ATTR, MICRO, VW)                                                                    \
-    ATTR GEMM_CONTRACT static void gemm_kernel_##SUF(int kc, const float *a, const float *b,       \
-                                                     size_t ldb, float *c, size_t ldc,             \
-                                                     float alpha, float beta)                      \
+/* Packs op(B)[p0 .. p0+kc) x [j0 .. j0+nc) as ceil(nc/nr) panels of kc x nr, zero-padded. */
+static inline __attribute__((always_inline)) void
+gemm_pack_b(float *restrict dst, const struct gemm_args *g, int p0, int kc, int j0, int nc, int nr)
+{
+    /* Whole panels of an untransposed B, GEMM_PACK_B_COLS columns at a time row by row, so that
+     * B is read in runs of 1 KB rather than one 64-byte piece per row. */
+    for (int whole = nc / nr * nr; !g->tb && !g->geom && whole > 0; whole = nc / nr * nr) {
+        int w = CN_MIN(whole, GEMM_PACK_B_COLS);
+        const float *src = g->B + (size_t)p0 * g->ldb + (size_t)j0;
+        for (int k = 0; k < kc; k++, src += g->ldb)
+            for (int jr = 0; jr < w; jr += nr) {
+                float *d = dst + (size_t)jr * (size_t)kc + (size_t)k * (size_t)nr;
+                for (int j = 0; j < nr; j++)
+                    d[j] = src[jr + j];
+            }
+        dst += (size_t)w * (size_t)kc;
+        j0 += w;
+        nc -= w;
+    }
+    for (int jr = 0; jr < nc; jr += nr, dst += (size_t)kc * (size_t)nr) {
+        int n = CN_MIN(nr, nc - jr);
+        if (g->geom)
+            gemm_pack_conv_panel(dst, g, p0, kc, j0 + jr, n, nr);
+        else
+            gemm_pack_b_panel(dst, g, p0, kc, j0 + jr, n, nr);
+    }
+}
+
+/* Each ISA gets its own compiled copy of the micro-kernels and the packing loops. */
+#define GEMM_ISA(SUF, ATTR, FULL, HALF, NR)                                                        \
+    ATTR GEMM_CONTRACT static void gemm_full_##SUF(int kc, const float *a, const float *b,         \
+                                                   size_t ldb, float *c, size_t ldc,               \
+                                                   const struct gemm_out *o)                       \
     {                                                                                              \
-        MICRO(kc, a, b, ldb, c, ldc, alpha, beta);                                        \
+        FULL(kc, a, b, ldb, c, ldc, o);                                                            \
+    }                                                                                              \
+    ATTR GEMM_CONTRACT static void gemm_half_##SUF(int kc, const float *a, const float *b,         \
+                                                   size_t ldb, float *c, size_t ldc,               \
+                                                   const struct gemm_out *o)                       \
+    {                                                                                              \
+        HALF(kc, a, b, ldb, c, ldc, o);                                                            \
     }                                                                                              \
     ATTR static void gemm_pack_a_##SUF(float *dst, const struct gemm_args *g, int i0, int mc,      \
                                        int p0, int kc)                                             \
@@ -187,24 +343,25 @@ gemm_pack_b(float *restrict dst, const struct gemm_args *g, int p0, int kc, int 
     ATTR static void gemm_pack_b_##SUF(float *dst, const struct gemm_args *g, int p0, int kc,      \
                                        int j0, int nc)                                             \
     {                                                                                              \
-        gemm_pack_b(dst, g, p0, kc, j0, nc, 2 * (VW));                                            \
+        gemm_pack_b(dst, g, p0, kc, j0, nc, NR);                                                   \
     }
 
 #if GEMM_X86
-GEMM_ISA(avx512, __attribute__((target("avx512f,avx2,fma"))), gemm_micro16, 16)
-GEMM_ISA(avx2, __attribute__((target("avx2,fma"))), gemm_micro8, 8)
+GEMM_ISA(avx512, __attribute__((target("avx512f,avx2,fma"))), gemm_micro16x2, gemm_micro16x1, 32)
+GEMM_ISA(avx2, __attribute__((target("avx2,fma"))), gemm_micro8x2, gemm_micro8x1, 16)
 #endif
-GEMM_ISA(portable, , gemm_micro4, 4)
+GEMM_ISA(portable, , gemm_micro4x2, gemm_micro4x1, 8)
 
 /* The kernel set for isa, or NULL when this CPU (or build) lacks it; AUTO picks the best. */
 static const struct gemm_arch *gemm_arch_for(enum gemm_isa isa)
 {
-    static const struct gemm_arch portable = {8, gemm_kernel_portable, gemm_pack_a_portable,
-                                              gemm_pack_b_portable};
+    static const struct gemm_arch portable = {8, gemm_full_portable, gemm_half_portable,
+                                              gemm_pack_a_portable, gemm_pack_b_portable};
 #if GEMM_X86
-    static const struct gemm_arch avx2 = {16, gemm_kernel_avx2, gemm_pack_a_avx2, gemm_pack_b_avx2};
-    static const struct gemm_arch avx512 = {32, gemm_kernel_avx512, gemm_pack_a_avx512,
-                                            gemm_pack_b_avx512};
+    static const struct gemm_arch avx2 = {16, gemm_full_avx2, gemm_half_avx2, gemm_pack_a_avx2,
+                                          gemm_pack_b_avx2};
+    static const struct gemm_arch avx512 = {32, gemm_full_avx512, gemm_half_avx512,
+                                            gemm_pack_a_avx512, gemm_pack_b_avx512};
     int has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     int has_avx512 = has_avx2 && __builtin_cpu_supports("avx512f");
     if (isa == GEMM_ISA_AVX512 || (isa == GEMM_ISA_AUTO && has_avx512))
@@ -218,117 +375,250 @@ static const struct gemm_arch *gemm_arch_for(enum gemm_isa isa)
     return &portable;
 }
 
-/* One MR x nr block of C at (i, j) with m x n valid cells from a packed A panel and a B panel
- * of row stride ldb: straight into C when whole, else through a buffer so the padding never
- * touches C. */
+/* One MR x nr block of C at c with m x n valid cells: the half kernel when n <= nr/2; straight
+ * into C when whole, else on a copy of the valid part (padding never touches C). The bias of
+ * the m rows is padded to MR. Activations the kernel cannot fuse are applied afterwards. */
 static void gemm_block(const struct gemm_args *g, const struct gemm_arch *ar, int kc,
-                       const float *ap, const float *b, size_t ldb, int i, int j, int m, int n,
-                       float beta)
+                       const float *ap, const float *b, size_t ldb, float *c, int m, int n,
+                       const struct gemm_out *o, int act_after)
 {
-    float *c = g->C + (size_t)i * g->ldc + (size_t)j;
-    if (m == GEMM_MR && n == ar->nr) {
-        ar->kernel(kc, ap, b, ldb, c, g->ldc, g->alpha, beta);
-        return;
+    int w = n <= ar->nr / 2 ? ar->nr / 2 : ar->nr;
+    gemm_kernel_fn kernel = w == ar->nr ? ar->full : ar->half;
+    if (m == GEMM_MR && n == w) {
+        kernel(kc, ap, b, ldb, c, g->ldc, o);
+    } else {
+        float t[GEMM_MR * GEMM_NR_MAX] __attribute__((aligned(64))) = {0}, bias[GEMM_MR] = {0};
+        struct gemm_out oe = *o;
+        if (o->bias) {
+            memcpy(bias, o->bias, sizeof(float) * (size_t)m);
+            oe.bias = bias;
+        }
+        for (int r = 0; r < m && o->beta != 0; r++)
+            memcpy(t + r * w, c + (size_t)r * g->ldc, sizeof(float) * (size_t)n);
+        kernel(kc, ap, b, (size_t)ldb, t, (size_t)w, &oe);
+        for (int r = 0; r < m; r++)
+            memcpy(c + (size_t)r * g->ldc, t + r * w, sizeof(float) * (size_t)n);
     }
-    float t[GEMM_MR * GEMM_NR_MAX] __attribute__((aligned(64)));
-    ar->kernel(kc, ap, b, ldb, t, (size_t)ar->nr, g->alpha, 0.f);
-    for (int r = 0; r < m; r++, c += g->ldc)
+    for (int r = 0; r < m && act_after; r++)
         for (int s = 0; s < n; s++)
-            c[s] = t[r * ar->nr + s] + (beta != 0 ? beta * c[s] : 0.f);
+            c[(size_t)r * g->ldc + (size_t)s] = act_apply(g->act, c[(size_t)r * g->ldc + (size_t)s]);
 }
 
-/* The macro-tile of C at (ic, jc), using the caller's pack buffers. A short tile (few A panels)
- * reads whole panels of an untransposed B in place: packing them would cost more than it saves.
- */
-static void gemm_tile(const struct gemm_args *g, const struct gemm_arch *ar, int ic, int jc,
-                      float *ap, float *bp)
+/* The product of packed A rows [i0, i0+mc) (ap) and nc columns of B from j0, as panels at bp
+ * panel apart with row stride ldb, into C, with epilogue o (bias applied when last). */
+static void gemm_macro(const struct gemm_args *g, const struct gemm_arch *ar, const float *ap,
+                       const float *bp, size_t panel, size_t ldb, int i0, int mc, int j0, int nc,
+                       int kc, const struct gemm_out *o, int last)
 {
-    int mc = CN_MIN(GEMM_MC, g->M - ic), nc = CN_MIN(GEMM_NC, g->N - jc), nr = ar->nr;
-    int in_place = !g->tb && mc <= GEMM_DIRECT_B_ROWS, whole = in_place ? nc / nr * nr : 0;
-    for (int pc = 0; pc < g->K; pc += GEMM_KC) {
-        int kc = CN_MIN(GEMM_KC, g->K - pc);
-        float beta = pc ? 1.f : g->beta;
-        if (whole < nc)
-            ar->pack_b(bp, g, pc, kc, jc + whole, nc - whole);
-        ar->pack_a(ap, g, ic, mc, pc, kc);
-        for (int jr = 0; jr < nc; jr += nr) {
-            const float *b = g->B + (size_t)pc * g->ldb + (size_t)(jc + jr);
-            size_t ldb = g->ldb;
-            if (jr >= whole) {
-                b = bp + (size_t)(jr - whole) * (size_t)kc;
-                ldb = (size_t)nr;
+    int nr = ar->nr, act_after = last && o->fuse == GEMM_FUSE_NONE && g->act != ACT_LINEAR;
+    for (int jr = 0; jr < nc; jr += nr, bp += panel)
+        for (int ir = 0; ir < mc; ir += GEMM_MR) {
+            struct gemm_out oo = *o;
+            oo.bias = last && g->bias ? g->bias + i0 + ir : NULL;
+            float *c = g->C + (size_t)(i0 + ir) * g->ldc + (size_t)(j0 + jr);
+            gemm_block(g, ar, kc, ap + (size_t)ir * (size_t)kc, bp, ldb, c,
+                       CN_MIN(GEMM_MR, mc - ir), CN_MIN(nr, nc - jr), &oo, act_after);
+        }
+}
+
+static int gemm_fuse_of(enum activation act)
+{
+    return act == ACT_RELU ? GEMM_FUSE_RELU : act == ACT_LEAKY ? GEMM_FUSE_LEAKY : GEMM_FUSE_NONE;
+}
+
+/* K block p of nkb: [*p0, *p0 + *kc), sizes balanced so no block is a sliver. */
+static void gemm_kblock(int K, int nkb, int p, int *p0, int *kc)
+{
+    *p0 = (int)((long)K * p / nkb);
+    *kc = (int)((long)K * (p + 1) / nkb) - *p0;
+}
+
+/* Rows [m0, m1) x columns [n0, n1) of C, on one thread, with pack buffers ap and bp. */
+static void gemm_region(const struct gemm_args *g, const struct gemm_arch *ar, int m0, int m1,
+                        int n0, int n1, float *ap, float *bp)
+{
+    int nr = ar->nr, nkb = (g->K + GEMM_KC - 1) / GEMM_KC, nmb = (m1 - m0 + GEMM_MC - 1) / GEMM_MC;
+    int mcb = ((m1 - m0 + nmb - 1) / nmb + GEMM_MR - 1) / GEMM_MR * GEMM_MR;
+    int in_place = !g->geom && !g->tb && m1 - m0 <= GEMM_DIRECT_B_ROWS;
+    for (int jc = n0; jc < n1; jc += GEMM_NC) {
+        int nc = CN_MIN(GEMM_NC, n1 - jc), whole = in_place ? nc / nr * nr : 0;
+        for (int p = 0; p < nkb; p++) {
+            int pc, kc, last = p == nkb - 1;
+            gemm_kblock(g->K, nkb, p, &pc, &kc);
+            struct gemm_out o = {g->alpha, p ? 1.f : g->beta, NULL,
+                                 last ? gemm_fuse_of(g->act) : GEMM_FUSE_NONE};
+            if (whole < nc)
+                ar->pack_b(bp, g, pc, kc, jc + whole, nc - whole);
+            for (int ic = m0; ic < m1; ic += mcb) {
+                int mc = CN_MIN(mcb, m1 - ic);
+                ar->pack_a(ap, g, ic, mc, pc, kc);
+                if (whole)
+                    gemm_macro(g, ar, ap, g->B + (size_t)pc * g->ldb + (size_t)jc, (size_t)nr,
+                               g->ldb, ic, mc, jc, whole, kc, &o, last);
+                if (whole < nc)
+                    gemm_macro(g, ar, ap, bp, (size_t)kc * (size_t)nr, (size_t)nr, ic, mc,
+                               jc + whole, nc - whole, kc, &o, last);
             }
-            for (int ir = 0; ir < mc; ir += GEMM_MR)
-                gemm_block(g, ar, kc, ap + (size_t)ir * (size_t)kc, b, ldb, ic + ir, jc + jr,
-                           CN_MIN(GEMM_MR, mc - ir), CN_MIN(nr, nc - jr), beta);
         }
     }
 }
 
-/* C = beta * C, writing zeros without reading when beta == 0. */
-static void gemm_scale(float *C, size_t ldc, int M, int N, float beta)
+static double ceil_div_d(double a, double b)
 {
-    for (int i = 0; i < M; i++) {
-        float *c = C + (size_t)i * ldc;
-        if (beta == 0)
-            memset(c, 0, sizeof(float) * (size_t)N);
-        else if (beta != 1)
-            for (int j = 0; j < N; j++)
-                c[j] *= beta;
+    double q = (double)(long)(a / b);
+    return q * b < a ? q + 1 : q;
+}
+
+/* Threads *tm x *tn over rows x columns of C: the grid of nt whose busiest thread has the least
+ * work, packing counted at GEMM_PACK_COST multiply-adds an element (a column split packs less B
+ * per thread; a row split suits few columns). */
+static void gemm_split(const struct gemm_args *g, int nr, int nt, int *tm, int *tn)
+{
+    double pm = (g->M + GEMM_MR - 1) / GEMM_MR, pn = (g->N + nr - 1) / nr, best = -1;
+    *tm = 1, *tn = nt;
+    for (int a = 1; a <= nt; a++) {
+        if (nt % a)
+            continue;
+        double rows = GEMM_MR * ceil_div_d(pm, a), cols = nr * ceil_div_d(pn, nt / a);
+        int in_place = !g->geom && !g->tb && rows <= GEMM_DIRECT_B_ROWS;
+        double cost = rows * cols * g->K + GEMM_PACK_COST * g->K * (in_place ? 0 : cols) +
+                      GEMM_PACK_COST * g->K * rows * ceil_div_d(cols, GEMM_NC);
+        if (best < 0 || cost < best)
+            best = cost, *tm = a, *tn = nt / a;
     }
 }
 
-static int gemm_threads_pay(int M, int N, int K, int ntiles)
+/* Thread t of nt: its rectangle of C (split at multiples of MR and NR), its pack buffers. */
+static void gemm_thread(const struct gemm_args *g, const struct gemm_arch *ar, int t, int nt)
 {
-#ifdef _OPENMP
-    return ntiles > 1 && (double)M * (double)N * (double)K >= GEMM_PAR_MIN && !omp_in_parallel();
-#else
-    (void)M, (void)N, (void)K, (void)ntiles;
-    return 0;
-#endif
+    int tm, tn, nr = ar->nr;
+    gemm_split(g, nr, nt, &tm, &tn);
+    long pm = (g->M + GEMM_MR - 1) / GEMM_MR, pn = (g->N + nr - 1) / nr;
+    int a = t % tm, b = t / tm;
+    int m0 = GEMM_MR * (int)(pm * a / tm), m1 = CN_MIN(g->M, GEMM_MR * (int)(pm * (a + 1) / tm));
+    int n0 = nr * (int)(pn * b / tn), n1 = CN_MIN(g->N, nr * (int)(pn * (b + 1) / tn));
+    if (m0 >= m1 || n0 >= n1)
+        return;
+    int nkb = (g->K + GEMM_KC - 1) / GEMM_KC;
+    size_t kc = (size_t)((g->K + nkb - 1) / nkb), ncb = (size_t)CN_MIN(GEMM_NC, n1 - n0);
+    size_t na = ((size_t)GEMM_MC * kc + 15) / 16 * 16, nb = kc * ((ncb + nr - 1) / nr * nr);
+    float *buf = NULL;
+    /* Bounded by the block sizes (a few MB): out of memory here is not recoverable. */
+    CN_ASSERT(posix_memalign((void **)&buf, 64, sizeof(float) * (na + nb)) == 0);
+    gemm_region(g, ar, m0, m1, n0, n1, buf, buf + na);
+    free(buf);
 }
 
-/* The blocked product with kernel set ar (contract of gemm). */
+/* C = act(beta * C + bias), for K == 0 or alpha == 0; beta == 0 writes without reading C. */
+static void gemm_scale(const struct gemm_args *g)
+{
+    for (int i = 0; i < g->M; i++) {
+        float *c = g->C + (size_t)i * g->ldc, bias = g->bias ? g->bias[i] : 0.f;
+        for (int j = 0; j < g->N; j++) {
+            float z = g->beta != 0 ? g->beta * c[j] : 0.f;
+            c[j] = g->bias || g->act != ACT_LINEAR ? act_apply(g->act, z + bias) : z;
+        }
+    }
+}
+
+static int gemm_threads(const struct gemm_args *g)
+{
+#ifdef _OPENMP
+    if ((double)g->M * (double)g->N * (double)g->K >= GEMM_PAR_MIN && !omp_in_parallel())
+        return omp_get_max_threads();
+#else
+    (void)g;
+#endif
+    return 1;
+}
+
+/* The blocked product with kernel set ar (contract of gemm_bias_act). */
 static void gemm_run(const struct gemm_arch *ar, const struct gemm_args *g)
 {
     if (g->M <= 0 || g->N <= 0)
         return;
     if (g->K <= 0 || g->alpha == 0) {
-        gemm_scale(g->C, g->ldc, g->M, g->N, g->beta);
+        gemm_scale(g);
         return;
     }
-    int tm = (g->M + GEMM_MC - 1) / GEMM_MC, tn = (g->N + GEMM_NC - 1) / GEMM_NC;
-    int ntiles = tm * tn;
-    int par = gemm_threads_pay(g->M, g->N, g->K, ntiles);
-    (void)par; /* unused without OpenMP */
-#pragma omp parallel if (par)
-    {
-        float ap[GEMM_MC * GEMM_KC] __attribute__((aligned(64)));
-        float bp[GEMM_KC * GEMM_NC] __attribute__((aligned(64)));
-#pragma omp for schedule(dynamic, 1)
-        for (int t = 0; t < ntiles; t++)
-            gemm_tile(g, ar, t % tm * GEMM_MC, t / tm * GEMM_NC, ap, bp);
+    int nt = gemm_threads(g);
+    if (nt <= 1) {
+        gemm_thread(g, ar, 0, 1);
+        return;
     }
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt)
+    gemm_thread(g, ar, omp_get_thread_num(), omp_get_num_threads());
+#endif
+}
+
+int gemm_bias_act_isa(enum gemm_isa isa, float *C, int ldc, const float *A, int lda, int ta,
+                      const float *B, int ldb, int tb, int M, int N, int K, float alpha, float beta,
+                      const float *bias, enum activation act)
+{
+    const struct gemm_arch *ar = gemm_arch_for(isa);
+    if (!ar)
+        return -1;
+    const struct gemm_args g = {C,     A,    B,   (size_t)ldc, (size_t)lda, (size_t)ldb, ta, tb, M,
+                                N,     K,    alpha, beta,      bias,        act,         NULL};
+    gemm_run(ar, &g);
+    return 0;
+}
+
+void gemm_bias_act(float *C, int ldc, const float *A, int lda, int ta, const float *B, int ldb,
+                   int tb, int M, int N, int K, float alpha, float beta, const float *bias,
+                   enum activation act)
+{
+    gemm_bias_act_isa(GEMM_ISA_AUTO, C, ldc, A, lda, ta, B, ldb, tb, M, N, K, alpha, beta, bias,
+                      act);
 }
 
 void gemm(float *C, int ldc, const float *A, int lda, int ta, const float *B, int ldb, int tb,
           int M, int N, int K, float alpha, float beta)
 {
-    const struct gemm_args g = {C,  A, B, (size_t)ldc, (size_t)lda, (size_t)ldb, ta,
-                                tb, M, N, K,           alpha,       beta};
-    gemm_run(gemm_arch_for(GEMM_ISA_AUTO), &g);
+    gemm_bias_act_isa(GEMM_ISA_AUTO, C, ldc, A, lda, ta, B, ldb, tb, M, N, K, alpha, beta, NULL,
+                      ACT_LINEAR);
 }
 
 int gemm_isa(enum gemm_isa isa, float *C, int ldc, const float *A, int lda, int ta, const float *B,
              int ldb, int tb, int M, int N, int K, float alpha, float beta)
 {
+    return gemm_bias_act_isa(isa, C, ldc, A, lda, ta, B, ldb, tb, M, N, K, alpha, beta, NULL,
+                             ACT_LINEAR);
+}
+
+int gemm_conv_isa(enum gemm_isa isa, float *C, int ldc, const float *A, int lda, const float *im,
+                  const struct im2col_geom *q, int M, float alpha, float beta, const float *bias,
+                  enum activation act)
+{
     const struct gemm_arch *ar = gemm_arch_for(isa);
     if (!ar)
         return -1;
-    const struct gemm_args g = {C,  A, B, (size_t)ldc, (size_t)lda, (size_t)ldb, ta,
-                                tb, M, N, K,           alpha,       beta};
+    const struct gemm_args g = {C,
+                                A,
+                                im,
+                                (size_t)ldc,
+                                (size_t)lda,
+                                0,
+                                0,
+                                0,
+                                M,
+                                q->oh * q->ow,
+                                q->c * q->kh * q->kw,
+                                alpha,
+                                beta,
+                                bias,
+                                act,
+                                q};
     gemm_run(ar, &g);
     return 0;
+}
+
+void gemm_conv(float *C, int ldc, const float *A, int lda, const float *im,
+               const struct im2col_geom *q, int M, float alpha, float beta, const float *bias,
+               enum activation act)
+{
+    gemm_conv_isa(GEMM_ISA_AUTO, C, ldc, A, lda, im, q, M, alpha, beta, bias, act);
 }
 
 void gemm_naive(float *C, int ldc, const float *A, int lda, int ta, const float *B, int ldb, int tb,

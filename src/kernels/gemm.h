@@ -13,9 +13,15 @@
  * is large enough and the caller is not already inside a parallel region. Each element of C is
  * summed in the same order whatever the thread count, so results do not depend on it.
  * gemm_naive is the triple-loop reference used by the tests.
+ *
+ * gemm_bias_act fuses a convolution's epilogue; gemm_conv (implicit GEMM) also reads op(B) as
+ * the im2col matrix of an image without building it.
  */
 #ifndef CN_GEMM_H
 #define CN_GEMM_H
+
+#include "kernels/activations.h"
+#include "kernels/im2col.h"
 
 void gemm(float *C, int ldc, const float *A, int lda, int ta, const float *B, int ldb, int tb,
           int M, int N, int K, float alpha, float beta);
@@ -26,6 +32,30 @@ enum gemm_isa { GEMM_ISA_AUTO, GEMM_ISA_PORTABLE, GEMM_ISA_AVX2, GEMM_ISA_AVX512
 /* gemm with the given variant. Returns 0, or -1 (C untouched) when this CPU or build lacks it. */
 int gemm_isa(enum gemm_isa isa, float *C, int ldc, const float *A, int lda, int ta, const float *B,
              int ldb, int tb, int M, int N, int K, float alpha, float beta);
+
+/* gemm, then C[i][j] = act(C[i][j] + bias[i]) (bias per row of C, NULL for none), applied to
+ * each tile right after its last K block while it is in cache. Linear, relu and leaky run in
+ * the micro-kernel's registers, others through act_apply; the results are bit for bit those of
+ * gemm followed by the bias addition and act_apply. With K == 0 or alpha == 0:
+ * C = act(beta * C + bias). */
+void gemm_bias_act(float *C, int ldc, const float *A, int lda, int ta, const float *B, int ldb,
+                   int tb, int M, int N, int K, float alpha, float beta, const float *bias,
+                   enum activation act);
+int gemm_bias_act_isa(enum gemm_isa isa, float *C, int ldc, const float *A, int lda, int ta,
+                      const float *B, int ldb, int tb, int M, int N, int K, float alpha, float beta,
+                      const float *bias, enum activation act);
+
+/* Implicit-GEMM convolution of one image: gemm_bias_act with op(B) = im2col(im, q), the
+ * R x P col matrix of im2col.h (R = q->c * q->kh * q->kw, P = q->oh * q->ow), read straight
+ * from the C x H x W image im while packing, so no col buffer is needed. C is M x P (ldc >= P),
+ * A is M x R untransposed (lda >= R): C = act(alpha * A * col + beta * C + bias). The results
+ * are bit for bit those of im2col followed by gemm_bias_act. */
+void gemm_conv(float *C, int ldc, const float *A, int lda, const float *im,
+               const struct im2col_geom *q, int M, float alpha, float beta, const float *bias,
+               enum activation act);
+int gemm_conv_isa(enum gemm_isa isa, float *C, int ldc, const float *A, int lda, const float *im,
+                  const struct im2col_geom *q, int M, float alpha, float beta, const float *bias,
+                  enum activation act);
 
 /* The reference: the same contract, one dot product per element of C, summed in float in k order.
  */

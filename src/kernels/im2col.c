@@ -94,22 +94,34 @@ static void tap_add(float *plane, const float *src, const struct im2col_geom *g,
     }
 }
 
-void im2col(float *col, const float *im, const struct im2col_geom *g)
+void im2col_channels(float *col, const float *im, const struct im2col_geom *g, int c0, int c1)
 {
     size_t P = im2col_cols(g), plane = (size_t)g->h * (size_t)g->w;
-    for (int c = 0; c < g->c; c++)
+    col += (size_t)c0 * (size_t)g->kh * (size_t)g->kw * P;
+    for (int c = c0; c < c1; c++)
         for (int ki = 0; ki < g->kh; ki++)
             for (int kj = 0; kj < g->kw; kj++, col += P)
                 tap_copy(col, im + (size_t)c * plane, g, ki * g->dh, kj * g->dw);
 }
 
-void col2im(float *im, const float *col, const struct im2col_geom *g)
+void im2col(float *col, const float *im, const struct im2col_geom *g)
+{
+    im2col_channels(col, im, g, 0, g->c);
+}
+
+void col2im_channels(float *im, const float *col, const struct im2col_geom *g, int c0, int c1)
 {
     size_t P = im2col_cols(g), plane = (size_t)g->h * (size_t)g->w;
-    for (int c = 0; c < g->c; c++)
+    col += (size_t)c0 * (size_t)g->kh * (size_t)g->kw * P;
+    for (int c = c0; c < c1; c++)
         for (int ki = 0; ki < g->kh; ki++)
             for (int kj = 0; kj < g->kw; kj++, col += P)
                 tap_add(im + (size_t)c * plane, col, g, ki * g->dh, kj * g->dw);
+}
+
+void col2im(float *im, const float *col, const struct im2col_geom *g)
+{
+    col2im_channels(im, col, g, 0, g->c);
 }
 
 /* dst[0 .. n) = src[0 .. n), with the common kernel widths unrolled. */
@@ -162,16 +174,22 @@ static void row_taps(float *restrict dst, const float *restrict im, const struct
         }
 }
 
-void im2row(float *row, const float *im, const struct im2col_geom *g)
+void im2row_rows(float *row, const float *im, const struct im2col_geom *g, int oy0, int oy1)
 {
     size_t R = im2col_rows(g);
     /* Windows of outputs [xa, xb) lie wholly inside the image's columns. */
     int ew = g->dw * (g->kw - 1) + 1;
     int xa = (g->pw + g->sw - 1) / g->sw, last = g->w - ew + g->pw;
     int xb = last < 0 ? 0 : CN_MIN(g->ow, last / g->sw + 1);
-    for (int oy = 0; oy < g->oh; oy++)
+    row += (size_t)oy0 * (size_t)g->ow * R;
+    for (int oy = oy0; oy < oy1; oy++)
         for (int ox = 0; ox < g->ow; ox++, row += R)
             row_taps(row, im, g, oy, ox * g->sw - g->pw, ox < xa || ox >= xb);
+}
+
+void im2row(float *row, const float *im, const struct im2col_geom *g)
+{
+    im2row_rows(row, im, g, 0, g->oh);
 }
 
 /* The image cell read by tap (c, ki, kj) at output (oy, ox), or -1 in the padding. */

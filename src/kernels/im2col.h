@@ -13,7 +13,9 @@
  *        transposed operand.
  * im2col/im2row write every entry; col2im ADDS each entry into the image cell it was read from
  * (padding entries are dropped), which is the adjoint of im2col and accumulates into im.
- * Single-threaded: callers parallelise over images. The *_naive references test every cell.
+ * Single-threaded: callers parallelise over images, or split one image with the *_channels and
+ * *_rows variants (disjoint rows of col/row, disjoint planes of im). The *_naive references test
+ * every cell.
  * Groups are the caller's business: it unrolls one group's channels (C = channels per group).
  */
 #ifndef CN_IM2COL_H
@@ -47,12 +49,20 @@ size_t im2col_cols(const struct im2col_geom *g);
 /* col[r][p] = image tap (r, p), 0 in the padding. */
 void im2col(float *col, const float *im, const struct im2col_geom *g);
 void im2col_naive(float *col, const float *im, const struct im2col_geom *g);
+/* im2col of channels [c0, c1) only: their kh*kw rows each of the whole col matrix (col and im
+ * are the whole matrix and image), so threads can split one image by channels. */
+void im2col_channels(float *col, const float *im, const struct im2col_geom *g, int c0, int c1);
 
 /* row[p][r] = image tap (r, p), 0 in the padding: the transpose of im2col. */
 void im2row(float *row, const float *im, const struct im2col_geom *g);
+/* im2row of the positions of output rows [oy0, oy1) only (row is the whole matrix). */
+void im2row_rows(float *row, const float *im, const struct im2col_geom *g, int oy0, int oy1);
 
 /* im[cell of tap (r, p)] += col[r][p] for every tap inside the image. */
 void col2im(float *im, const float *col, const struct im2col_geom *g);
 void col2im_naive(float *im, const float *col, const struct im2col_geom *g);
+/* col2im of channels [c0, c1) only: they add into their own planes, so channel ranges run on
+ * separate threads without sharing a cell. */
+void col2im_channels(float *im, const float *col, const struct im2col_geom *g, int c0, int c1);
 
 #endif

@@ -3,7 +3,8 @@
  *
  * Dimensions: B images of I = c*h*w inputs (the input flattened, NCHW order) to O outputs; the
  * output shape is (O, 1, 1). y = x * weights^T + biases with weights [O][I] row-major, so
- * forward is one GEMM over the batch: z[B x O] = x[B x I] * W^T.
+ * forward is one GEMM over the batch: z[B x O] = x[B x I] * W^T; at batch 1 a GEMV (z = W x,
+ * kernels/gemv.h), which streams the weights once instead of packing them for a GEMM of N = 1.
  * Keys and defaults as Darknet's parse_connected: output=1 activation=logistic batch_normalize=0,
  * plus init=he (Darknet's: sqrt(2/I) * uniform(-1, 1)) | xavier (uniform in +-sqrt(6/(I+O))).
  * Parameters in Darknet's .weights order: biases (O; the batch norm's shift with
@@ -20,6 +21,7 @@
 #include "kernels/activations.h"
 #include "kernels/batchnorm.h"
 #include "kernels/gemm.h"
+#include "kernels/gemv.h"
 #include "net/layer.h"
 
 #define CONNECTED_MAX_OUTPUTS (1 << 24)
@@ -109,7 +111,10 @@ static void connected_forward(struct layer *l, struct pass *p)
     struct connected *c = l->priv;
     int B = l->batch, O = c->outputs, I = c->inputs;
     float *pre = c->z ? c->z : l->output;
-    gemm(pre, O, l->input, I, 0, c->weights, I, 1, B, O, I, 1, 0);
+    if (B == 1)
+        gemv(pre, c->weights, l->input, O, I, 0);
+    else
+        gemm(pre, O, l->input, I, 0, c->weights, I, 1, B, O, I, 1, 0);
     if (c->bn)
         connected_bn_forward(l, p, pre);
     else
@@ -159,6 +164,11 @@ static void connected_describe(const struct layer *l, char *buf, size_t n)
              c->bn ? ", bn" : "");
 }
 
+static void connected_algorithm(const struct layer *l, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s", l->batch == 1 ? "gemv" : "gemm");
+}
+
 static double connected_flops(const struct layer *l)
 {
     const struct connected *c = l->priv;
@@ -174,5 +184,6 @@ const struct layer_ops connected_ops = {
     .forward = connected_forward,
     .backward = connected_backward,
     .describe = connected_describe,
+    .algorithm = connected_algorithm,
     .flops = connected_flops,
 };

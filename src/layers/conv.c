@@ -17,11 +17,19 @@
  * batch_normalize=1), [scales, rolling_mean, rolling_variance] (F each), weights [F][C/G][kh][kw]
  * (Darknet's and PyTorch's layout).
  *
- * Forward per image and group: im2col of the group's channels, then z_g = weights_g[F/G x R] *
- * col[R x P] by GEMM (a 1x1, stride 1, unpadded kernel uses the image itself as col); a
- * depthwise layer (G > 1, C/G = 1) skips im2col and GEMM and convolves each plane directly
- * (kernels/depthwise.h). Without batch norm the bias and activation follow on the same image
- * while it is in cache; with it they run over the batch afterwards, in the net's bn_style.
+ * Forward per image and group: z_g = weights_g[F/G x R] * col[R x P] by implicit GEMM
+ * (gemm_conv packs col straight from the image; or im2col then GEMM when built with
+ * CONV_IMPLICIT=0); a 1x1, stride 1, unpadded kernel uses the image itself as col; a depthwise
+ * layer (G > 1, C/G = 1) skips im2col and GEMM and convolves each plane directly
+ * (kernels/depthwise.h). Then, on the same image while it is in cache, the fused epilogue
+ * y = act(s_f * z + t_f) per filter f: without batch norm s = 1, t = the biases (inside the
+ * GEMM's own epilogue, gemm_bias_act, tile by tile); with it, in
+ * nets built for inference, the batch norm folded into s = scale / denom(rolling_var) and
+ * t = bias - rolling_mean * s (kernels/batchnorm.h, the net's bn_style), recomputed at every
+ * pass (F floats), so it never goes stale when weights are loaded or set after build. This is
+ * folding into the weights applied to the GEMM's result instead of to the weights themselves.
+ * Training passes, and inference-mode passes of nets built for training (which keep x_hat for
+ * backward), run the batch norm unfolded over the batch afterwards (the reference path).
  * Backward per image and group: dz (the activation's gradient, made per image without batch
  * norm), the weight gradient dz_g[F/G x P] * row[P x R] (im2row, so neither GEMM operand is
  * transposed), and the input gradient col2im(weights_g^T * dz_g), added into dinput.
@@ -29,9 +37,15 @@
  * when the net is built, fewer if their col buffers would pass CONV_LANE_FLOATS); each lane has
  * its own col buffer and, in backward, its own weight and bias gradient partials (lane 0 adds
  * straight into the gradients), summed in lane order afterwards, so results depend on the
- * thread count at build time only through that order. With one lane the GEMMs use the threads
- * (a depthwise layer: its planes).
- * Workspace: lanes col buffers in forward; dz (batch x out), lanes col buffers and lanes-1
+ * thread count at build time only through that order. Lanes are used when the batch shares out
+ * evenly over the threads (or is at least 4 images per thread); with one lane the GEMMs use the
+ * threads, and im2col (by channels), im2row (by output rows), col2im (by channels) and the
+ * epilogue (by filters) split one image over them too (a depthwise layer: its planes).
+ * Winograd (algorithm=auto|gemm|winograd|winograd_f2, cfgnet's key): a 3x3, stride-1,
+ * undilated, ungrouped layer may instead run its forward and input gradient by Winograd
+ * F(4x4,3x3) over the whole batch (kernels/winograd.h; rule and caching at conv_wino_setup).
+ * Workspace: none in forward by implicit GEMM (lanes col buffers when built with
+ * CONV_IMPLICIT=0); dz (batch x out), lanes col buffers and lanes-1
  * gradient partials in backward.
  * Left out: Darknet's binary/xnor, AlexeyAB's other extra keys (antialiasing, share_index...),
  * separate dilations per axis.
@@ -45,6 +59,7 @@
 #include "kernels/depthwise.h"
 #include "kernels/gemm.h"
 #include "kernels/im2col.h"
+#include "kernels/winograd.h"
 #include "net/layer.h"
 
 #ifdef _OPENMP
@@ -56,9 +71,16 @@
 #define CONV_MAX_FILTERS 1048576
 #define CONV_LANE_FLOATS ((size_t)1 << 26) /* all lanes' col buffers: 256 MB */
 #define CONV_GEMM_MAX ((size_t)1 << 31)    /* GEMM dimensions are ints */
+#ifndef CONV_IMPLICIT
+#define CONV_IMPLICIT 1 /* forward by gemm_conv; 0: im2col then gemm (for measuring) */
+#endif
 
 enum conv_init { INIT_HE, INIT_XAVIER, INIT_COUNT };
 static const char *const conv_init_names[INIT_COUNT] = {"he", "xavier"};
+enum conv_algo { ALGO_AUTO, ALGO_GEMM, ALGO_WINOGRAD, ALGO_WINOGRAD_F2, ALGO_COUNT };
+static const char *const conv_algo_names[ALGO_COUNT] = {"auto", "gemm", "winograd", "winograd_f2"};
+static const char *const conv_wino_names[WINOGRAD_VARIANT_COUNT] = {
+    "winograd F(4x4,3x3)", "winograd F(4x4,3x3) +-1/2", "winograd F(2x2,3x3)"};
 
 struct conv {
     int filters, groups, bn, act, init;
@@ -67,12 +89,20 @@ struct conv {
     struct im2col_geom g;                 /* one group's channels */
     int direct;           /* 1x1 kernel, stride 1, no padding: the image is its own col matrix */
     int depthwise;        /* groups > 1 with one input channel each: planes convolved directly */
+    int implicit;         /* forward by implicit GEMM: B packed from the image, no col buffer */
     int lanes;            /* groups of images run concurrently, each with its own buffers */
     size_t R, P, col, nw; /* taps per filter, positions, one col buffer (0 if unused), weights */
     float *weights, *dweights, *biases, *dbiases, *scales, *dscales, *rolling_mean, *rolling_var;
     float *z;                  /* batch x out pre-activation, kept when the activation needs it */
     float *x_hat, *mean, *var; /* batch norm caches (training nets) */
+    float *fold;               /* 2F with batch norm: the folded inference scale, then shift */
     struct bn_conf bnc;        /* the net's batch-norm convention */
+    int algo;                  /* algorithm= as asked (enum conv_algo) */
+    int wino;                  /* the choice: 0 the GEMM paths, else 1 + enum winograd_variant */
+    int wino_ready;            /* wino_u holds the forward transform of wino_w (inference nets) */
+    struct winograd_geom wg, wgb; /* Winograd geometries: forward, data gradient */
+    float *wino_u;             /* transformed filters: the forward's, or during backward dX's */
+    float *wino_w;             /* inference nets: the weights wino_u was made from */
 };
 
 static size_t conv_align(size_t n)
@@ -117,7 +147,9 @@ static int conv_parse(struct conv *cv, struct cfg_section *s, cn_error *e)
                    conv_parse_window(cv, s, e) ||
                    layer_get_activation(s, ACT_LOGISTIC, &cv->act, e) ||
                    cfg_get_bool(s, "batch_normalize", 0, &cv->bn, e) ||
-                   cfg_get_choice(s, "init", conv_init_names, INIT_COUNT, INIT_HE, &cv->init, e)
+                   cfg_get_choice(s, "init", conv_init_names, INIT_COUNT, INIT_HE, &cv->init, e) ||
+                   cfg_get_choice(s, "algorithm", conv_algo_names, ALGO_COUNT, ALGO_AUTO, &cv->algo,
+                                  e)
                ? -1
                : 0;
 }
@@ -168,15 +200,20 @@ static int conv_shape(struct layer *l, struct conv *cv, struct cfg_section *s, c
     /* Not for a plain conv of a 1-channel image: its one GEMM with all F filters is faster. */
     cv->depthwise = cv->cg == 1 && cv->groups > 1 && !cv->direct;
     cv->col = cv->direct || cv->depthwise ? 0 : conv_align(col);
+    cv->implicit = CONV_IMPLICIT && cv->col;
     l->out = (struct shape){cv->filters, cv->g.oh, cv->g.ow};
     return 0;
 }
 
+/* As many lanes as threads when the batch shares out evenly (or is large enough that an uneven
+ * share hardly matters); else one lane, whose GEMMs, im2col and epilogue use the threads. */
 static int conv_lanes(int batch, size_t col)
 {
     int lanes = 1;
 #ifdef _OPENMP
-    lanes = CN_MIN(batch, omp_get_max_threads());
+    int threads = omp_get_max_threads();
+    if (batch >= threads && (batch % threads == 0 || batch >= 4 * threads))
+        lanes = threads;
 #else
     (void)batch;
 #endif
@@ -190,7 +227,7 @@ static int conv_lanes(int batch, size_t col)
 static int conv_workspace(struct layer *l, struct conv *cv, struct build *b, struct cfg_section *s,
                           cn_error *e)
 {
-    size_t fwd = cv->col * (size_t)cv->lanes, need = fwd;
+    size_t fwd = cv->col * (size_t)cv->lanes, need = cv->implicit ? 0 : fwd;
     if (build_training(b)) {
         size_t dz, parts;
         if (cn_mul(&dz, shape_size(l->out), (size_t)l->batch) ||
@@ -200,6 +237,95 @@ static int conv_workspace(struct layer *l, struct conv *cv, struct build *b, str
     }
     build_workspace(b, need);
     return 0;
+}
+
+/* Winograd (kernels/winograd.h) for 3x3, stride-1, undilated, ungrouped layers: the whole batch's
+ * forward in one call (so small images still give the GEMMs enough tiles), and the data gradient
+ * as the convolution of dz with the rotated, transposed filters; the weight gradient stays on the
+ * GEMM path. Chosen at build time by algorithm= (auto: where it measured faster, with C and
+ * F >= 32 and enough tiles to repay the filter transforms, which training redoes every pass; see
+ * bench/winograd.c; F(2x2) in nets built for training, below). wino_u holds the forward's transformed filters, and during backward the data
+ * gradient's (training nets transform afresh on every pass, as the weights change between any
+ * two); an inference net keeps the weights it transformed and redoes it when they differ. */
+#define CONV_WINO_MIN_CHANNELS 32
+#define CONV_WINO_MIN_TILES_INFER 8
+#define CONV_WINO_MIN_TILES_TRAIN 32
+
+static int conv_wino_fits(const struct conv *cv)
+{
+    return cv->groups == 1 && cv->kh == 3 && cv->kw == 3 && cv->sh == 1 && cv->sw == 1 &&
+           cv->dilation == 1;
+}
+
+/* algorithm=auto's rule on geometry g of a fitting layer; tiles counted as 4x4 outputs. */
+static int conv_wino_pays(const struct winograd_geom *g, int training)
+{
+    size_t min = training ? CONV_WINO_MIN_TILES_TRAIN : CONV_WINO_MIN_TILES_INFER;
+    size_t tiles4 = (size_t)g->batch * (size_t)((g->oh + 3) / 4) * (size_t)((g->ow + 3) / 4);
+    return g->c >= CONV_WINO_MIN_CHANNELS && g->f >= CONV_WINO_MIN_CHANNELS && tiles4 >= min;
+}
+
+/* Chooses the algorithm and declares Winograd's buffers and workspace (forward: after nothing;
+ * backward: after dz, where the lanes' buffers were). */
+static int conv_wino_setup(struct layer *l, struct conv *cv, struct build *b,
+                           struct cfg_section *s, cn_error *e)
+{
+    int fits = conv_wino_fits(cv), training = build_training(b);
+    if (cv->algo == ALGO_GEMM || (cv->algo == ALGO_AUTO && !fits))
+        return 0;
+    if (!fits)
+        return cfg_fail_kv(s, cfg_find(s, "algorithm"), e,
+                           "needs a 3x3 kernel at stride 1, dilation 1, groups 1");
+    /* auto in training nets: F(2x2), as accurate as direct summation; F(4x4)'s tenfold error
+     * flips ReLUs within rounding of 0 often enough that input gradients of deep nets stop
+     * matching a reference (test_torch_parity's inception_v3 at 1e-4). */
+    enum winograd_variant v = cv->algo == ALGO_WINOGRAD_F2 || (cv->algo == ALGO_AUTO && training)
+                                  ? WINOGRAD_F2
+                                  : WINOGRAD_F4;
+    size_t dz, bwd;
+    if (winograd_geom_init(&cv->wg, v, build_batch(b), l->in.c, l->in.h, l->in.w, cv->filters,
+                           cv->ph, cv->pw) ||
+        winograd_geom_data_grad(&cv->wgb, &cv->wg) ||
+        cn_mul(&dz, shape_size(l->out), (size_t)build_batch(b)) ||
+        cn_add(&bwd, conv_align(dz), winograd_workspace_floats(&cv->wgb))) {
+        if (cv->algo == ALGO_AUTO)
+            return 0;
+        return cfg_fail_section(s, e, "too large for winograd");
+    }
+    if (cv->algo == ALGO_AUTO && !conv_wino_pays(&cv->wg, training))
+        return 0;
+    cv->wino = 1 + (int)v;
+    build_buffer(b, &cv->wino_u, winograd_filter_floats(&cv->wg), BUF_ALWAYS);
+    if (!training)
+        build_buffer(b, &cv->wino_w, cv->nw, BUF_ALWAYS);
+    build_workspace(b, winograd_workspace_floats(&cv->wg));
+    if (training)
+        build_workspace(b, bwd);
+    return 0;
+}
+
+/* pre (batch x out) = the convolution of the batch, after making wino_u from the weights (an
+ * inference net: only when they differ from those it was made from). */
+static void conv_wino_forward(struct layer *l, struct pass *p, float *pre)
+{
+    struct conv *cv = l->priv;
+    size_t wbytes = sizeof(float) * cv->nw;
+    if (!cv->wino_w || !cv->wino_ready || memcmp(cv->wino_w, cv->weights, wbytes)) {
+        winograd_filters(cv->wino_u, cv->weights, &cv->wg);
+        if (cv->wino_w)
+            memcpy(cv->wino_w, cv->weights, wbytes);
+        cv->wino_ready = 1;
+    }
+    winograd_conv(pre, 0, l->input, cv->wino_u, p->workspace, &cv->wg);
+}
+
+/* dinput += the data gradient of dz (batch x out); work: the workspace after dz. */
+static void conv_wino_data_grad(struct layer *l, const float *dz, float *work)
+{
+    struct conv *cv = l->priv;
+    winograd_filters_data_grad(cv->wino_u, cv->weights, &cv->wgb);
+    cv->wino_ready = 0;
+    winograd_conv(l->dinput, 1, dz, cv->wino_u, work, &cv->wgb);
 }
 
 static int conv_build(struct layer *l, struct cfg_section *s, struct build *b, cn_error *e)
@@ -219,11 +345,12 @@ static int conv_build(struct layer *l, struct cfg_section *s, struct build *b, c
         build_buffer(b, &cv->x_hat, all, BUF_TRAIN);
         build_buffer(b, &cv->mean, F, BUF_TRAIN);
         build_buffer(b, &cv->var, F, BUF_TRAIN);
+        build_buffer(b, &cv->fold, 2 * F, BUF_ALWAYS);
     }
     build_param(b, &cv->weights, &cv->dweights, cv->nw, "weights", PARAM_TRAIN | PARAM_DECAY);
     if (act_needs_input(cv->act))
         build_buffer(b, &cv->z, all, BUF_TRAIN);
-    return conv_workspace(l, cv, b, s, e);
+    return conv_workspace(l, cv, b, s, e) || conv_wino_setup(l, cv, b, s, e) ? -1 : 0;
 }
 
 /* He (Darknet's): sqrt(2 / fan_in) * N(0, 1) with fan_in = R, the taps one filter sees; Xavier:
@@ -255,10 +382,22 @@ static void conv_lane_images(const struct layer *l, int lane, int *b0, int *b1)
     *b1 = (int)((long long)(lane + 1) * l->batch / cv->lanes);
 }
 
+/* col = im2col(x) of one group, split by channels over the threads when there is one lane. */
+static void conv_im2col(const struct conv *cv, float *col, const float *x)
+{
+    int C = cv->cg;
+#pragma omp parallel for schedule(static) if (cv->lanes == 1 && C > 1 && cv->col > 32768)
+    for (int c = 0; c < C; c++)
+        im2col_channels(col, x, &cv->g, c, c + 1);
+}
+
 /* z[F x P] = the convolution of image x: per group, im2col and one GEMM, or for a depthwise
  * layer each filter's plane directly (threads over filters when there is a single lane). */
-static void conv_image(const struct conv *cv, float *z, const float *x, float *col)
+static void conv_image(const struct conv *cv, float *z, const float *x, float *col,
+                       const float *bias, enum activation act)
 {
+    if (cv->wino)
+        return; /* made for the whole batch by conv_wino_forward */
     size_t plane = (size_t)cv->g.h * (size_t)cv->g.w, P = cv->P, kk = (size_t)cv->kh * cv->kw;
     if (cv->depthwise) {
 #pragma omp parallel for schedule(static) if (cv->lanes == 1 && cv->filters > 1)
@@ -270,27 +409,52 @@ static void conv_image(const struct conv *cv, float *z, const float *x, float *c
     int fg = cv->fg, R = (int)cv->R;
     for (int gi = 0; gi < cv->groups; gi++) {
         const float *xg = x + (size_t)gi * (size_t)cv->cg * plane;
+        const float *wg = cv->weights + (size_t)gi * (size_t)fg * cv->R;
+        const float *bg = bias ? bias + (size_t)gi * (size_t)fg : NULL;
+        float *zg = z + (size_t)gi * (size_t)fg * P;
+        if (cv->implicit) {
+            gemm_conv(zg, (int)P, wg, R, xg, &cv->g, fg, 1, 0, bg, act);
+            continue;
+        }
         if (!cv->direct) {
-            im2col(col, xg, &cv->g);
+            conv_im2col(cv, col, xg);
             xg = col;
         }
-        gemm(z + (size_t)gi * (size_t)fg * P, (int)P, cv->weights + (size_t)gi * (size_t)fg * cv->R,
-             R, 0, xg, (int)P, 0, fg, (int)P, R, 1, 0);
+        gemm_bias_act(zg, (int)P, wg, R, 0, xg, (int)P, 0, fg, (int)P, R, 1, 0, bg, act);
     }
 }
 
-/* For the lane's images: pre[b] = the convolution of input[b]; without batch norm also the
- * biases and the activation, while the image is in cache. */
-static void conv_forward_lane(struct layer *l, int lane, float *col, float *pre)
+/* The fused epilogue over one image, in place: y[f] = act(fs[f] * y[f] + fb[f]) per filter row
+ * (fs NULL: 1), split by filters over the threads when there is one lane. */
+static void conv_epilogue(const struct conv *cv, float *y, const float *fs, const float *fb)
+{
+    int F = cv->filters;
+    size_t P = cv->P;
+#pragma omp parallel for schedule(static) if (cv->lanes == 1 && F > 1 && (size_t)F * P > 32768)
+    for (int f = 0; f < F; f++)
+        act_forward_affine(y + (size_t)f * P, y + (size_t)f * P, 1, P, fs ? fs + f : NULL, fb + f,
+                           (enum activation)cv->act);
+}
+
+/* For the lane's images: pre[b] = the convolution of input[b]; then, while the image is in
+ * cache, the fused epilogue (fb set: folded batch norm or biases, and the activation), or
+ * without batch norm the biases and the activation into output (z kept). */
+static void conv_forward_lane(struct layer *l, int lane, float *col, float *pre, const float *fs,
+                              const float *fb)
 {
     const struct conv *cv = l->priv;
     int b0, b1, F = cv->filters;
     size_t in = shape_size(l->in), out = shape_size(l->out), P = cv->P;
     conv_lane_images(l, lane, &b0, &b1);
+    /* biases alone and the activation go into the GEMM's own epilogue */
+    int in_gemm = fb && !fs && !cv->depthwise && !cv->wino;
     for (int b = b0; b < b1; b++) {
         float *z = pre + (size_t)b * out;
-        conv_image(cv, z, l->input + (size_t)b * in, col);
-        if (cv->bn)
+        conv_image(cv, z, l->input + (size_t)b * in, col, in_gemm ? fb : NULL,
+                   in_gemm ? (enum activation)cv->act : ACT_LINEAR);
+        if (fb && !in_gemm)
+            conv_epilogue(cv, z, fs, fb);
+        if (cv->bn || fb)
             continue;
         for (int f = 0; f < F; f++)
             for (size_t p = 0; p < P; p++)
@@ -315,14 +479,35 @@ static void conv_bn_forward(struct layer *l, const struct pass *p, float *pre)
                      F, P, &cv->bnc);
 }
 
+/* Whether this pass fuses the biases or the batch norm (folded) and the activation into the
+ * epilogue: whenever nothing else is kept (z, or batch norm caches for a backward pass after an
+ * inference-mode pass), i.e. nets built for inference, and training nets' layers without batch
+ * norm and with activations of y alone. The batch norm is folded afresh on every pass (C
+ * floats), so weights loaded or changed after build need no notice. */
+static int conv_fused(const struct conv *cv, const struct pass *p)
+{
+    return !cv->z && (!cv->bn || (!p->train && !cv->x_hat));
+}
+
 static void conv_forward(struct layer *l, struct pass *p)
 {
     struct conv *cv = l->priv;
     float *pre = cv->z ? cv->z : l->output;
+    const float *fs = NULL, *fb = NULL;
+    if (conv_fused(cv, p) && cv->bn) {
+        bn_fold(cv->fold, cv->fold + cv->filters, cv->scales, cv->biases, cv->rolling_mean,
+                cv->rolling_var, cv->filters, &cv->bnc);
+        fs = cv->fold;
+        fb = cv->fold + cv->filters;
+    } else if (conv_fused(cv, p)) {
+        fb = cv->biases;
+    }
+    if (cv->wino)
+        conv_wino_forward(l, p, pre);
 #pragma omp parallel for schedule(static) if (cv->lanes > 1)
     for (int lane = 0; lane < cv->lanes; lane++)
-        conv_forward_lane(l, lane, p->workspace + (size_t)lane * cv->col, pre);
-    if (!cv->bn)
+        conv_forward_lane(l, lane, p->workspace + (size_t)lane * cv->col, pre, fs, fb);
+    if (!cv->bn || fb)
         return;
     conv_bn_forward(l, p, pre);
     act_forward(l->output, pre, shape_size(l->out) * (size_t)l->batch, (enum activation)cv->act);
@@ -342,9 +527,11 @@ static void conv_bn_backward(struct layer *l, const struct pass *p, float *dz)
 }
 
 /* Where a lane adds its gradients: lane 0 straight into the parameters', the others into
- * partials summed afterwards. */
+ * partials summed afterwards. fresh: dw holds garbage, so the lane's first image writes it
+ * (GEMM with beta 0) instead of adding (no zeroing pass over the weights). */
 struct conv_grads {
     float *dw, *db;
+    int fresh;
 };
 
 /* The sum of d[0 .. n) in 16 interleaved partial sums, which the compiler can vectorise. */
@@ -392,9 +579,27 @@ static void conv_depthwise_back(const struct conv *cv, float *dw, float *dx, con
         }
 }
 
-/* One image's gradients through the GEMM path, group by group: dw_g += dz_g * row(x_g);
- * dx_g += col2im(weights_g^T * dz_g) (dx NULL: skipped). buf holds one col (or row) matrix. */
-static void conv_gemm_back(const struct conv *cv, float *dw, float *dx, const float *d,
+/* buf = im2row(x) of one group, split by output rows over the threads when there is one lane. */
+static void conv_im2row(const struct conv *cv, float *buf, const float *x)
+{
+#pragma omp parallel for schedule(static) if (cv->lanes == 1 && cv->g.oh > 1 && cv->col > 32768)
+    for (int oy = 0; oy < cv->g.oh; oy++)
+        im2row_rows(buf, x, &cv->g, oy, oy + 1);
+}
+
+/* dx += col2im(buf) of one group, split by channels (disjoint planes) when there is one lane. */
+static void conv_col2im(const struct conv *cv, float *dx, const float *buf)
+{
+    int C = cv->cg;
+#pragma omp parallel for schedule(static) if (cv->lanes == 1 && C > 1 && cv->col > 32768)
+    for (int c = 0; c < C; c++)
+        col2im_channels(dx, buf, &cv->g, c, c + 1);
+}
+
+/* One image's gradients through the GEMM path, group by group: dw_g = bw * dw_g + dz_g *
+ * row(x_g) (bw 0 or 1); dx_g += col2im(weights_g^T * dz_g) (dx NULL: skipped). buf holds one col
+ * (or row) matrix. */
+static void conv_gemm_back(const struct conv *cv, float *dw, float bw, float *dx, const float *d,
                            const float *x, float *buf)
 {
     size_t plane = (size_t)cv->g.h * (size_t)cv->g.w;
@@ -405,10 +610,10 @@ static void conv_gemm_back(const struct conv *cv, float *dw, float *dx, const fl
         const float *wg = cv->weights + (size_t)gi * (size_t)fg * cv->R;
         float *dwg = dw + (size_t)gi * (size_t)fg * cv->R;
         if (cv->direct) {
-            gemm(dwg, R, dg, P, 0, xg, P, 1, fg, R, P, 1, 1);
+            gemm(dwg, R, dg, P, 0, xg, P, 1, fg, R, P, 1, bw);
         } else {
-            im2row(buf, xg, &cv->g);
-            gemm(dwg, R, dg, P, 0, buf, R, 0, fg, R, P, 1, 1);
+            conv_im2row(cv, buf, xg);
+            gemm(dwg, R, dg, P, 0, buf, R, 0, fg, R, P, 1, bw);
         }
         if (!dx)
             continue;
@@ -417,7 +622,7 @@ static void conv_gemm_back(const struct conv *cv, float *dw, float *dx, const fl
             gemm(dxg, P, wg, R, 1, dg, P, 0, R, P, fg, 1, 1);
         } else {
             gemm(buf, P, wg, R, 1, dg, P, 0, R, P, fg, 1, 0);
-            col2im(dxg, buf, &cv->g);
+            conv_col2im(cv, dxg, buf);
         }
     }
 }
@@ -431,26 +636,31 @@ static void conv_backward_lane(struct layer *l, int lane, float *dz, float *buf,
     int b0, b1;
     size_t in = shape_size(l->in), out = shape_size(l->out);
     conv_lane_images(l, lane, &b0, &b1);
+    if (gr.fresh && b0 == b1)
+        memset(gr.dw, 0, sizeof(float) * cv->nw);
     for (int b = b0; b < b1; b++) {
         const float *x = l->input + (size_t)b * in, *d = dz + (size_t)b * out;
-        float *dx = l->dinput ? l->dinput + (size_t)b * in : NULL;
+        float *dx = l->dinput && !cv->wino ? l->dinput + (size_t)b * in : NULL;
         if (!cv->bn)
             conv_dz_image(l, b, dz, gr.db);
         if (cv->depthwise)
             conv_depthwise_back(cv, gr.dw, dx, d, x);
         else
-            conv_gemm_back(cv, gr.dw, dx, d, x, buf);
+            conv_gemm_back(cv, gr.dw, gr.fresh && b == b0 ? 0.f : 1.f, dx, d, x, buf);
     }
 }
 
-/* Lane g's gradient targets; partials (lanes 1..) are zeroed here. */
+/* Lane g's gradient targets. Partials (lanes 1..): the bias part is zeroed here; the weight
+ * part too for a depthwise layer (its kernels only add), else the lane's first GEMM writes it. */
 static struct conv_grads conv_lane_grads(struct conv *cv, float *parts, int lane)
 {
     if (lane == 0)
-        return (struct conv_grads){cv->dweights, cv->dbiases};
-    float *dw = parts + (size_t)(lane - 1) * conv_part_size(cv);
-    memset(dw, 0, sizeof(float) * conv_part_size(cv));
-    return (struct conv_grads){dw, dw + conv_align(cv->nw)};
+        return (struct conv_grads){cv->dweights, cv->dbiases, 0};
+    float *dw = parts + (size_t)(lane - 1) * conv_part_size(cv), *db = dw + conv_align(cv->nw);
+    memset(db, 0, sizeof(float) * (size_t)cv->filters);
+    if (cv->depthwise)
+        memset(dw, 0, sizeof(float) * cv->nw);
+    return (struct conv_grads){dw, db, !cv->depthwise};
 }
 
 /* dweights (and dbiases without batch norm) += the lanes' partials 1 .. lanes-1, in order. */
@@ -485,6 +695,8 @@ static void conv_backward(struct layer *l, struct pass *p)
                            conv_lane_grads(cv, parts, lane));
     if (cv->lanes > 1)
         conv_reduce_partials(cv, parts);
+    if (cv->wino && l->dinput)
+        conv_wino_data_grad(l, dz, bufs);
 }
 
 /* "F KHxKW/S[xSW] [pad P|PHxPW][, dilation D][, groups G], act[, bn]": sizes height x width. */
@@ -508,6 +720,31 @@ static void conv_describe(const struct layer *l, char *buf, size_t n)
              act_names[cv->act], cv->bn ? ", bn" : "");
 }
 
+/* The kernel chosen at build time, and how the batch is shared out: "implicit gemm" (im2col
+ * packed into the GEMM's panels), "im2col+gemm" (CONV_IMPLICIT=0), "1x1 gemm"
+ * (the image is its own col matrix), "1x1 strided gather+gemm" (an unpadded strided 1x1: the
+ * im2col is a plain gather of every s-th pixel), "depthwise direct"; ", G groups" when grouped;
+ * ", N lanes" when images run concurrently (else one image at a time over every thread). */
+static void conv_algorithm(const struct layer *l, char *buf, size_t n)
+{
+    const struct conv *cv = l->priv;
+    const char *a = cv->implicit ? "implicit gemm" : "im2col+gemm";
+    if (cv->wino)
+        a = conv_wino_names[cv->wino - 1];
+    else if (cv->depthwise)
+        a = "depthwise direct";
+    else if (cv->direct)
+        a = "1x1 gemm";
+    else if (cv->kh == 1 && cv->kw == 1 && cv->ph == 0 && cv->pw == 0 && cv->dilation == 1)
+        a = cv->implicit ? "1x1 strided implicit gemm" : "1x1 strided gather+gemm";
+    char grp[32] = "", lanes[32] = "";
+    if (cv->groups > 1 && !cv->depthwise)
+        snprintf(grp, sizeof grp, ", %d groups", cv->groups);
+    if (cv->lanes > 1)
+        snprintf(lanes, sizeof lanes, ", %d lanes", cv->lanes);
+    snprintf(buf, n, "%s%s%s", a, grp, lanes);
+}
+
 /* 2 * F * R multiply-adds per output position (R: one group's taps); the bias or batch norm is
  * not counted. */
 static double conv_flops(const struct layer *l)
@@ -525,5 +762,6 @@ const struct layer_ops conv_ops = {
     .forward = conv_forward,
     .backward = conv_backward,
     .describe = conv_describe,
+    .algorithm = conv_algorithm,
     .flops = conv_flops,
 };

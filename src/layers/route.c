@@ -13,6 +13,12 @@
  * doutput into the slice of its source's doutput it came from (the source's backward runs later:
  * it has a lower index). The layer below is read only when it is listed: a single-input route
  * (layers=-4) is how a net jumps back to its trunk after an auxiliary head. No parameters.
+ *
+ * In place (layer.h): a single-input route offers to be a view of its input's slice, and a
+ * concatenation without groups offers each input a slot in its output, so the net may point the
+ * outputs at each other (a view at any batch when the whole input is taken; slots at batch 1,
+ * where per-image slices are contiguous). Forward skips every copy whose source already is its
+ * destination: an Inception or DenseNet concatenation then costs nothing.
  */
 #include <limits.h>
 #include <stdio.h>
@@ -72,14 +78,33 @@ static int route_shapes(struct layer *l, struct route *r, struct cfg_section *s,
     return 0;
 }
 
+/* The in-place offers described at the top: per image, input k starts at the sum of the parts
+ * before it. */
+static void route_offer(const struct route *r, struct build *b)
+{
+    if (r->n == 1) {
+        size_t part = shape_size(r->src[0]->out) / (size_t)r->groups;
+        build_output_view(b, r->src[0], part * (size_t)r->group_id);
+        return;
+    }
+    size_t at = 0;
+    for (int k = 0; k < r->n && r->groups == 1; k++) {
+        build_output_slot(b, r->src[k], at);
+        at += shape_size(r->src[k]->out);
+    }
+}
+
 static int route_build(struct layer *l, struct cfg_section *s, struct build *b, cn_error *e)
 {
     struct route *r = xcalloc(1, sizeof *r);
     l->priv = r;
+    build_input_unused(b);
     if (route_resolve(r, s, b, e) || cfg_get_int(s, "groups", 1, 1, INT_MAX, &r->groups, e) ||
-        cfg_get_int(s, "group_id", 0, 0, r->groups - 1, &r->group_id, e))
+        cfg_get_int(s, "group_id", 0, 0, r->groups - 1, &r->group_id, e) ||
+        route_shapes(l, r, s, e))
         return -1;
-    return route_shapes(l, r, s, e);
+    route_offer(r, b);
+    return 0;
 }
 
 static void route_forward(struct layer *l, struct pass *p)
@@ -93,8 +118,9 @@ static void route_forward(struct layer *l, struct pass *p)
         for (int k = 0; k < r->n; k++) {
             const struct layer *x = r->src[k];
             size_t in = shape_size(x->out), part = in / (size_t)r->groups;
-            memcpy(y, x->output + (size_t)b * in + part * (size_t)r->group_id,
-                   sizeof(float) * part);
+            const float *from = x->output + (size_t)b * in + part * (size_t)r->group_id;
+            if (from != y)
+                memcpy(y, from, sizeof(float) * part);
             y += part;
         }
     }

@@ -17,6 +17,8 @@
  * Backward (ADDS): dz = act'(dy); dprev += alpha * dz on covered positions and dz elsewhere;
  * dfrom at the sampled position += beta * dz. This is the gradient of the forward above; Darknet's
  * backward scales every dprev by alpha, which differs only when shapes differ and alpha != 1.
+ * Equal shapes (every ResNet block) take one pass over memory: blocks of SHORTCUT_BLOCK floats,
+ * split over threads across the whole batch, each added then activated while in L1.
  * Left out: AlexeyAB's multi-input from=, weights_type and weights_normalizion.
  */
 #include <float.h>
@@ -25,6 +27,8 @@
 
 #include "kernels/activations.h"
 #include "net/layer.h"
+
+#define SHORTCUT_BLOCK 4096 /* floats added then activated together: 16 KB, in L1 */
 
 struct shortcut {
     int act;
@@ -93,6 +97,22 @@ static void shortcut_add(const struct shortcut *sc, float *z, const float *x, st
         }
 }
 
+/* Equal shapes: z = alpha * prev + beta * from, y = act(z), block by block over all images. */
+static void shortcut_forward_full(struct layer *l, float *z)
+{
+    const struct shortcut *sc = l->priv;
+    size_t all = shape_size(l->out) * (size_t)l->batch;
+    long blocks = (long)((all + SHORTCUT_BLOCK - 1) / SHORTCUT_BLOCK);
+    const float *prev = l->input, *from = sc->from->output;
+#pragma omp parallel for schedule(static) if (blocks > 4)
+    for (long k = 0; k < blocks; k++) {
+        size_t i0 = (size_t)k * SHORTCUT_BLOCK, m = CN_MIN(SHORTCUT_BLOCK, all - i0);
+        for (size_t i = i0; i < i0 + m; i++)
+            z[i] = sc->alpha * prev[i] + sc->beta * from[i];
+        act_forward(l->output + i0, z + i0, m, (enum activation)sc->act);
+    }
+}
+
 static void shortcut_forward(struct layer *l, struct pass *p)
 {
     (void)p;
@@ -100,6 +120,10 @@ static void shortcut_forward(struct layer *l, struct pass *p)
     struct shape f = sc->from->out;
     size_t out = shape_size(l->out), fin = shape_size(f);
     float *z = sc->z ? sc->z : l->output;
+    if (sc->full) {
+        shortcut_forward_full(l, z);
+        return;
+    }
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < l->batch; b++) {
         float *zb = z + (size_t)b * out;

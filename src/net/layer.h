@@ -74,6 +74,10 @@ struct pass {
     cn_rng *rng;         /* for dropout */
     float loss_scale;    /* dL/dlogit scale: 1 / images per optimiser step */
     double loss;         /* loss layers add their summed loss over the batch here */
+    /* Called by net_backward after each layer's backward (data-parallel training starts the
+     * gradient sums of the layers done: net/ddp.h); NULL for none. */
+    void (*layer_done)(void *ctx, int layer);
+    void *layer_done_ctx;
 };
 
 struct layer {
@@ -132,6 +136,21 @@ const struct layer_ops *build_next_ops(const struct build *b);
 int build_resolve_ref(struct build *b, const struct cfg_section *s, const struct cfg_kv *kv, int v,
                       struct layer **out, cn_error *e);
 
+/* Memory. The net places layer outputs by liveness: an output lives from its layer to the last
+ * layer that reads it (the next one, and every layer holding a reference from build_layer_ref or
+ * build_resolve_ref), and outputs never live at the same time may share memory (inference nets).
+ * A layer that reads the layer below only when it references it ([route]) says so with
+ * build_input_unused, so the layer below may die earlier.
+ * In-place outputs: a layer whose forward only copies src's output (per image) may offer to
+ * skip the copy. build_output_view: this layer's output is src's output from float `at` on, so it
+ * may live in src's memory; build_output_slot: this layer's output holds all of src's output at
+ * `at`, so src may write there directly. The net takes an offer or not (batch, layouts: see
+ * net/memplan.h); forward must then skip each copy whose source already is its destination
+ * (compare the pointers), and backward is unchanged: output gradients never share this way. */
+void build_input_unused(struct build *b);
+void build_output_view(struct build *b, const struct layer *src, size_t at);
+void build_output_slot(struct build *b, const struct layer *src, size_t at);
+
 struct layer_ops {
     const char *name;  /* canonical section name, e.g. "convolutional" */
     const char *alias; /* Darknet's short name, e.g. "conv", or NULL */
@@ -145,6 +164,9 @@ struct layer_ops {
     void (*backward)(struct layer *l, struct pass *p);
     /* One short description for `net summary`, e.g. "6 5x5/1 pad 2, relu". */
     void (*describe)(const struct layer *l, char *buf, size_t n);
+    /* The kernel chosen at build time, for `net speed`, e.g. "im2col+gemm" or "winograd
+     * F(4x4,3x3)"; NULL when the type has one way of computing. */
+    void (*algorithm)(const struct layer *l, char *buf, size_t n);
     /* Floating-point operations per image in forward (a multiply-add counts as 2). */
     double (*flops)(const struct layer *l);
     void (*destroy)(struct layer *l); /* frees priv; NULL if priv needs no more than free() */

@@ -4,6 +4,7 @@
 
 #include <string.h>
 
+#include "net/memplan.h"
 #include "net/netcfg.h"
 
 #define MAX_LAYER_FLOATS ((size_t)1 << 31) /* per image: a cap far above any real network */
@@ -18,6 +19,10 @@ struct buf_req {
     enum slab slab;
 };
 
+/* Layer outputs and output gradients are not buf_reqs: they are placed by net/memplan.h, by
+ * liveness (outputs of inference nets built without NET_KEEP_OUTPUTS; output gradients of
+ * training nets), and outputs in place where a [route] offers it. */
+
 struct build {
     int batch, training, layer;
     const struct bn_conf *bn;
@@ -31,6 +36,10 @@ struct build {
     float ***param_grad;
     int nparams, capparams;
     size_t workspace;
+    int *last_use;  /* per layer: the last layer that reads its output (NULL: not tracked) */
+    int skip_input; /* the layer being built reads the layer below only through a reference */
+    struct memplan_offer *offers;
+    int noffers, capoffers;
 };
 
 int build_batch(const struct build *b)
@@ -102,10 +111,43 @@ int build_layer_count(const struct build *b)
     return b->nlayers;
 }
 
+/* Layer j's output is read by the layer being built. */
+static void mark_read(struct build *b, int j)
+{
+    if (b->last_use)
+        b->last_use[j] = CN_MAX(b->last_use[j], b->layer);
+}
+
 struct layer *build_layer_ref(struct build *b, int index)
 {
     CN_ASSERT(index >= 0 && index < b->layer);
+    mark_read(b, index);
     return &b->layers[index];
+}
+
+void build_input_unused(struct build *b)
+{
+    b->skip_input = 1;
+}
+
+static void add_offer(struct build *b, enum memplan_kind kind, const struct layer *src, size_t at)
+{
+    CN_ASSERT(src->index >= 0 && src->index < b->layer);
+    if (b->noffers == b->capoffers) {
+        b->capoffers = b->capoffers ? 2 * b->capoffers : 32;
+        b->offers = xrealloc(b->offers, sizeof *b->offers * (size_t)b->capoffers);
+    }
+    b->offers[b->noffers++] = (struct memplan_offer){kind, b->layer, src->index, at};
+}
+
+void build_output_view(struct build *b, const struct layer *src, size_t at)
+{
+    add_offer(b, MEMPLAN_VIEW, src, at);
+}
+
+void build_output_slot(struct build *b, const struct layer *src, size_t at)
+{
+    add_offer(b, MEMPLAN_SLOT, src, at);
 }
 
 const struct layer_ops *build_next_ops(const struct build *b)
@@ -132,6 +174,7 @@ int build_resolve_ref(struct build *b, const struct cfg_section *s, const struct
                            "%d is layer %ld, the loss layer [%s] of line %d, which no layer may "
                            "read (an auxiliary head without a route back to the trunk)",
                            v, j, l->ops->name, l->line);
+    mark_read(b, (int)j);
     *out = l;
     return 0;
 }
@@ -141,15 +184,55 @@ static size_t aligned(size_t n)
     return (n + SLAB_ALIGN - 1) / SLAB_ALIGN * SLAB_ALIGN;
 }
 
-/* Sums the requests per slab, allocates each slab once, and points every request into it. */
-static int allocate_slabs(struct net *n, struct build *b, cn_error *e)
+/* Plans the outputs, o[0..n), and the output gradients of a training net, o[n..2n)
+ * (net/memplan.h): a training net keeps every output (backward reads them) and shares gradients
+ * by liveness, which are live over the same steps in reverse; an inference net shares outputs
+ * unless built with NET_KEEP_OUTPUTS. region[] gets the floats of each; -1 on size overflow. */
+static int plan_outputs(const struct net *n, const struct build *b, struct memplan_out *o,
+                        size_t region[2])
+{
+    size_t *per = xmalloc(sizeof *per * (size_t)n->n), bound = 0;
+    int bad = 0;
+    for (int i = 0; i < n->n; i++) {
+        per[i] = shape_size(n->layers[i].out);
+        o[i] = (struct memplan_out){per[i] * (size_t)n->batch, b->last_use[i], -1, 0, 0};
+        o[n->n + i] = o[i];
+        bad |= cn_add(&bound, bound, aligned(o[i].size));
+    }
+    int share = !n->separate_outputs;
+    if (!bad && share)
+        memplan_offer(o, per, n->batch, b->offers, b->noffers);
+    free(per);
+    if (bad)
+        return -1;
+    region[0] = memplan_outputs(o, n->n, share && !n->training && !n->keep_outputs);
+    region[1] = n->training ? memplan_outputs(o + n->n, n->n, share) : 0;
+    return 0;
+}
+
+/* Points every layer's output and output gradient into the regions planned at act, train. */
+static void point_outputs(struct net *n, const struct memplan_out *o, float *act, float *train)
+{
+    for (int i = 0; i < n->n; i++) {
+        n->layers[i].output = act + o[i].offset;
+        n->layers[i].doutput = n->training ? train + o[n->n + i].offset : NULL;
+    }
+}
+
+/* Sums the requests per slab, allocates each slab once, and points every request into it; the
+ * outputs planned in o come last in their slabs. */
+static int allocate_planned(struct net *n, struct build *b, struct memplan_out *o, cn_error *e)
 {
     static const char *const names[SLAB_COUNT] = {"parameters", "gradients", "activations",
                                                   "training buffers"};
-    size_t total[SLAB_COUNT] = {0};
-    for (int i = 0; i < b->nreq; i++)
-        if (cn_add(&total[b->req[i].slab], total[b->req[i].slab], aligned(b->req[i].n)))
-            return cn_fail(e, "%s: network too large to allocate", n->cfg_path);
+    size_t total[SLAB_COUNT] = {0}, region[2];
+    int rc = plan_outputs(n, b, o, region);
+    for (int i = 0; !rc && i < b->nreq; i++)
+        rc = cn_add(&total[b->req[i].slab], total[b->req[i].slab], aligned(b->req[i].n));
+    size_t base_act = total[SLAB_ACT], base_train = total[SLAB_TRAIN];
+    if (rc || cn_add(&total[SLAB_ACT], total[SLAB_ACT], region[0]) ||
+        cn_add(&total[SLAB_TRAIN], total[SLAB_TRAIN], region[1]))
+        return cn_fail(e, "%s: network too large to allocate", n->cfg_path);
     size_t sum = aligned(b->workspace);
     for (int s = 0; s < SLAB_COUNT; s++)
         if (cn_add(&sum, sum, total[s]) || sum > n->max_bytes / sizeof(float))
@@ -161,9 +244,12 @@ static int allocate_slabs(struct net *n, struct build *b, cn_error *e)
         if (!*slab[s])
             return cn_wrap(e, "%s", n->cfg_path);
     }
+    point_outputs(n, o, n->act_slab + base_act, n->train_slab + base_train);
     n->nparam_floats = total[SLAB_PARAM];
     n->nact_floats = total[SLAB_ACT];
     n->ntrain_floats = total[SLAB_TRAIN];
+    n->nout_floats = region[0];
+    n->ndout_floats = region[1];
     size_t used[SLAB_COUNT] = {0};
     for (int i = 0; i < b->nreq; i++) {
         struct buf_req *r = &b->req[i];
@@ -175,6 +261,14 @@ static int allocate_slabs(struct net *n, struct build *b, cn_error *e)
     if (!n->workspace)
         return cn_wrap(e, "%s", n->cfg_path);
     return 0;
+}
+
+static int allocate_slabs(struct net *n, struct build *b, cn_error *e)
+{
+    struct memplan_out *o = xmalloc(sizeof *o * 2 * (size_t)n->n);
+    int rc = allocate_planned(n, b, o, e);
+    free(o);
+    return rc;
 }
 
 static int unknown_section(struct cfg_section *s, cn_error *e)
@@ -223,15 +317,17 @@ static int build_layer(struct net *n, struct build *b, struct cfg_section *s, in
     l->batch = n->batch;
     l->in = i ? n->layers[i - 1].out : n->in;
     b->layer = i;
+    b->skip_input = 0;
+    if (b->last_use)
+        b->last_use[i] = i;
     if (parse_common_keys(l, s, e) || l->ops->build(l, s, b, e) || cfg_check_unused(s, e))
         return -1;
+    if (i > 0 && !b->skip_input)
+        mark_read(b, i - 1);
     size_t out = shape_size(l->out);
     if (l->out.c < 1 || l->out.h < 1 || l->out.w < 1 || out > MAX_LAYER_FLOATS)
         return cfg_fail_section(s, e, "output shape %dx%dx%d is not usable", l->out.c, l->out.h,
                                 l->out.w);
-    add_req(b, &l->output, out * (size_t)n->batch, SLAB_ACT);
-    if (n->training)
-        add_req(b, &l->doutput, out * (size_t)n->batch, SLAB_TRAIN);
     return 0;
 }
 
@@ -300,6 +396,7 @@ static void build_free(struct build *b)
     free(b->params);
     free(b->param_data);
     free(b->param_grad);
+    free(b->offers);
 }
 
 /* Every loss layer reads pass->truth, which holds the last layer's output size per image: a loss
@@ -359,8 +456,9 @@ static int net_build(struct net *n, struct cfg_file *f, int batch, cn_error *e)
         return cn_fail(e, "%s: %d layers, more than the limit of %d", f->path, n->n,
                        NET_MAX_LAYERS);
     n->layers = xcalloc((size_t)n->n, sizeof *n->layers);
+    n->last_use = xcalloc((size_t)n->n, sizeof *n->last_use);
     struct build b = {.batch = n->batch, .training = n->training, .layers = n->layers,
-                      .nlayers = n->n, .file = f, .bn = &n->cfg.bn};
+                      .nlayers = n->n, .file = f, .bn = &n->cfg.bn, .last_use = n->last_use};
     int rc = build_all(n, f, &b, e);
     build_free(&b);
     if (rc)
@@ -376,7 +474,9 @@ static int create_from_cfg(struct net **out, struct cfg_file *f, int batch, int 
 {
     struct net *n = xcalloc(1, sizeof *n);
     n->cfg_path = xstrdup(f->path);
-    n->training = training;
+    n->training = (training & NET_TRAIN) != 0;
+    n->keep_outputs = (training & NET_KEEP_OUTPUTS) != 0;
+    n->separate_outputs = (training & NET_SEPARATE_OUTPUTS) != 0;
     n->max_bytes = max_bytes;
     if (net_build(n, f, batch, e)) {
         net_destroy(n);
@@ -427,6 +527,7 @@ void net_destroy(struct net *n)
             free(l->priv);
     }
     free(n->layers);
+    free(n->last_use);
     free(n->params);
     cn_free_floats(n->param_slab);
     cn_free_floats(n->grad_slab);
@@ -490,15 +591,26 @@ void net_forward(struct net *n, struct pass *p)
     net_forward_upto(n, p, n->n - 1);
 }
 
+/* Output gradients share memory by liveness (plan_outputs): layer j's is zeroed just before the
+ * backward of its last reader i, the first to add into it (j itself when nothing reads it); the
+ * last layer's is the caller's. */
+static void zero_gradients_of(struct net *n, int i)
+{
+    for (int j = 0; j <= i && j < n->n - 1; j++)
+        if (n->last_use[j] == i)
+            memset(n->layers[j].doutput, 0,
+                   sizeof(float) * shape_size(n->layers[j].out) * (size_t)n->batch);
+}
+
 void net_backward(struct net *n, struct pass *p)
 {
     CN_ASSERT(n->training);
-    for (int i = 0; i < n->n - 1; i++) {
-        struct layer *l = &n->layers[i];
-        memset(l->doutput, 0, sizeof(float) * shape_size(l->out) * (size_t)n->batch);
-    }
-    for (int i = n->n - 1; i >= n->lowest_trainable; i--)
+    for (int i = n->n - 1; i >= n->lowest_trainable; i--) {
+        zero_gradients_of(n, i);
         run_layer(&n->layers[i], p, 1);
+        if (p->layer_done)
+            p->layer_done(p->layer_done_ctx, i);
+    }
 }
 
 void net_zero_grads(struct net *n)

@@ -2,7 +2,8 @@
  *
  * Memory: parameters live in one slab (in declaration order, which is Darknet's .weights order),
  * their gradients in a parallel slab, activations in another, training-only buffers in a fourth, and
- * one workspace sized for the hungriest layer. All of it is allocated in net_create.
+ * one workspace sized for the hungriest layer. All of it is allocated in net_create. Layer outputs
+ * and output gradients are placed by liveness (net/memplan.h; see NET_KEEP_OUTPUTS below).
  */
 #ifndef CN_NET_H
 #define CN_NET_H
@@ -56,9 +57,14 @@ struct net {
     struct shape in;
     int batch;     /* images per forward pass (batch/subdivisions when training, unless overridden) */
     int training;  /* built with gradient and training buffers */
+    int keep_outputs; /* every layer output stays valid after a pass (NET_KEEP_OUTPUTS) */
+    int separate_outputs; /* NET_SEPARATE_OUTPUTS: nothing shared or in place */
+    int *last_use; /* per layer: the last layer that reads its output (net/memplan.h) */
     struct param *params;
     int nparams;
     size_t nparam_floats, nact_floats, ntrain_floats, nworkspace;
+    size_t nout_floats, ndout_floats; /* of the act and train slabs: the layer outputs and output
+                                         gradients, as placed by liveness (net/memplan.h) */
     float *param_slab, *grad_slab, *act_slab, *train_slab, *workspace;
     float *input;  /* batch x in: the caller fills it before net_forward */
     float *truth;  /* batch x outputs: one-hot (or soft) targets for the loss */
@@ -73,9 +79,22 @@ struct net {
 
 #define NET_MAX_BYTES ((size_t)16 << 30) /* every buffer of one net: 16 GiB */
 
+/* Flags of net_create's `training` argument. NET_TRAIN allocates gradient and training buffers;
+ * a training net keeps every layer output. Without it (0, inference) layer outputs share memory
+ * by liveness: after a pass only the last layer's output is sure to hold its values (and, after
+ * net_forward_upto(last), layer last's), unless NET_KEEP_OUTPUTS keeps every one of them valid,
+ * for callers that read inner layers (features, class activation maps, the C API). Either way
+ * a [route] may take its inputs' outputs in place (layer.h). NET_SEPARATE_OUTPUTS gives every
+ * output and output gradient its own memory, nothing shared or in place (for tests comparing the
+ * plans, and for debugging). */
+#define NET_TRAIN 1
+#define NET_KEEP_OUTPUTS 2
+#define NET_SEPARATE_OUTPUTS 4
+
 /* Builds a net from a cfg file. batch > 0 overrides the images per forward pass (1 for predict);
- * batch == 0 takes batch/subdivisions from [net]. training allocates gradient buffers. Parameters
- * are initialised from [net] seed= (or seed_override when nonzero). */
+ * batch == 0 takes batch/subdivisions from [net]. training: 0 or NET_TRAIN, or'ed with
+ * NET_KEEP_OUTPUTS. Parameters are initialised from [net] seed= (or seed_override when
+ * nonzero). */
 int net_create(struct net **out, const char *cfg_path, int batch, int training, cn_error *e);
 int net_create_from_string(struct net **out, const char *text, const char *name, int batch,
                            int training, cn_error *e);

@@ -154,3 +154,18 @@ void test_net_fails(const char *cfg_text, const char *want)
     if (!strstr(e.msg, want))
         fail_msg("expected an error containing '%s', got '%s'", want, e.msg);
 }
+
+void gradcheck_cfgs(const char *const *cfgs, size_t count, const struct gradcheck_opts *train,
+                    const struct gradcheck_opts *eval)
+{
+    for (size_t k = 0; k < count; k++) {
+        struct net *n = test_net(cfgs[k], 0, 1);
+        struct gradcheck_opts o = *train;
+        o.seed += k;
+        int bad = gradcheck_net(n, &o), bad_eval = eval ? gradcheck_net(n, eval) : 0;
+        net_destroy(n);
+        if (bad || bad_eval)
+            fail_msg("cfg %zu: %d mismatches in training mode, %d in inference mode", k, bad,
+                     bad_eval);
+    }
+}

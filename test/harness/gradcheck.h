@@ -27,6 +27,12 @@ struct gradcheck_opts {
  * struct (or NULL) takes the defaults. */
 int gradcheck_net(struct net *n, const struct gradcheck_opts *o);
 
+/* The driver of the layer tests: builds each of the count cfgs for training and checks it with
+ * *train (its seed plus the cfg's index) and, when eval is not NULL, again with *eval; fails the
+ * current cmocka test, naming the cfg's index, on a mismatch. */
+void gradcheck_cfgs(const char *const *cfgs, size_t count, const struct gradcheck_opts *train,
+                    const struct gradcheck_opts *eval);
+
 /* Builds a net from cfg text, failing the current cmocka test with the message on error. */
 struct net *test_net(const char *cfg_text, int batch, int training);
 

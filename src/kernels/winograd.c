@@ -1,0 +1,463 @@
+/* winograd.c - Winograd F(m x m, 3 x 3) convolution (contract in winograd.h) and the direct
+ * references it is tested against.
+ *
+ * Math (Lavin & Gray 2015, Toom-Cook form): with interpolation points p_0 .. p_{a-2} and
+ * infinity, the 1-D F(m, 3) is y = A^T [(G g) .* (B^T d)] for an a-sample input d and a 3-tap
+ * filter g, where A^T[i][j] = p_j^i (last column e_{m-1}), G[j][k] = p_j^k / prod_{l!=j}(p_j -
+ * p_l) (last row e_2), and row j of B^T holds the coefficients of prod_{l!=j}(x - p_l) (last row:
+ * of prod_l (x - p_l)), lowest power first. The 2-D form nests it: Y = A^T [(G g G^T) .* (B^T d
+ * B)] A, and summing the element-wise products over input channels makes one GEMM per element.
+ * The tables below were generated from these formulas in exact fractions. Points 0, +-1, +-2
+ * (Lavin's) and 0, +-1, +-1/2 give the same operation count; F(2x2) uses Lavin's signs.
+ * Error in float32 (test_winograd, 64 -> 64 channels at 56x56, normal data; max |error| over
+ * the sum of |terms| of an output): about 1.4e-6 for either F(4x4) point set (+-1/2 is no
+ * better), 9e-8 for F(2x2), against 1.0e-7 for direct summation (im2col + GEMM).
+ *
+ * Vectors: transforms run on 8 lanes at once (GCC vector extensions; 8 tiles for the input and
+ * output transforms, 8 input channels for the filter transform). The coefficient tables are
+ * constants folded into the fully unrolled loops, so zero coefficients cost nothing and +-1
+ * become additions. Lanes past the last tile or channel are computed on zeros and not stored.
+ * Workspace per chunk of T tiles: V[a*a][C][T], then M[a*a][F][T], then 8 floats of slack (the
+ * output transform reads whole 8-lane vectors of M).
+ */
+#include "kernels/winograd.h"
+
+#include <limits.h>
+#include <string.h>
+
+#include "core/common.h"
+#include "kernels/gemm.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#define WINO_LANES 8
+#define WINO_CHUNK_FLOATS ((size_t)1 << 20) /* V + M of one chunk: 4 MB, within the L3 */
+#define WINO_MIN_CHUNK 64                   /* tiles: narrower GEMMs lose more than cache gains */
+#define WINO_MAX_PAD 65536
+#define WINO_PAR_MIN 1e6 /* GEMM multiply-adds below which one thread does it all */
+
+typedef float v8 __attribute__((vector_size(32)));
+typedef float v8u __attribute__((vector_size(32), aligned(4)));
+
+const char *const winograd_variant_names[WINOGRAD_VARIANT_COUNT] = {
+    "F(4x4,3x3)", "F(4x4,3x3) +-1/2", "F(2x2,3x3)"};
+
+struct wino_mats {
+    int m, a;
+    float at[4][6]; /* m x a */
+    float g[6][3];  /* a x 3 */
+    float bt[6][6]; /* a x a */
+};
+
+static const struct wino_mats wino_f4 = {
+    4,
+    6,
+    {{1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, -1, 8, -8, 1}},
+    {{1.f / 4, 0, 0},
+     {-1.f / 6, -1.f / 6, -1.f / 6},
+     {-1.f / 6, 1.f / 6, -1.f / 6},
+     {1.f / 24, 1.f / 12, 1.f / 6},
+     {1.f / 24, -1.f / 12, 1.f / 6},
+     {0, 0, 1}},
+    {{4, 0, -5, 0, 1, 0},
+     {0, -4, -4, 1, 1, 0},
+     {0, 4, -4, -1, 1, 0},
+     {0, -2, -1, 2, 1, 0},
+     {0, 2, -1, -2, 1, 0},
+     {0, 4, 0, -5, 0, 1}},
+};
+
+static const struct wino_mats wino_f4_half = {
+    4,
+    6,
+    {{1, 1, 1, 1, 1, 0},
+     {0, 1, -1, 0.5f, -0.5f, 0},
+     {0, 1, 1, 0.25f, 0.25f, 0},
+     {0, 1, -1, 0.125f, -0.125f, 1}},
+    {{4, 0, 0},
+     {2.f / 3, 2.f / 3, 2.f / 3},
+     {2.f / 3, -2.f / 3, 2.f / 3},
+     {-8.f / 3, -4.f / 3, -2.f / 3},
+     {-8.f / 3, 4.f / 3, -2.f / 3},
+     {0, 0, 1}},
+    {{0.25f, 0, -1.25f, 0, 1, 0},
+     {0, -0.25f, -0.25f, 1, 1, 0},
+     {0, 0.25f, -0.25f, -1, 1, 0},
+     {0, -0.5f, -1, 0.5f, 1, 0},
+     {0, 0.5f, -1, -0.5f, 1, 0},
+     {0, 0.25f, 0, -1.25f, 0, 1}},
+};
+
+static const struct wino_mats wino_f2 = {
+    2,
+    4,
+    {{1, 1, 1, 0}, {0, 1, -1, -1}},
+    {{1, 0, 0}, {0.5f, 0.5f, 0.5f}, {0.5f, -0.5f, 0.5f}, {0, 0, 1}},
+    {{1, 0, -1, 0}, {0, 1, 1, 0}, {0, -1, 1, 0}, {0, 1, 0, -1}},
+};
+
+static const struct wino_mats *wino_mats_of(int variant)
+{
+    return variant == WINOGRAD_F4 ? &wino_f4 : variant == WINOGRAD_F4_HALF ? &wino_f4_half : &wino_f2;
+}
+
+/* sum over q < n of c[q] * x[q*stride]. With constant c (after inlining) zero terms vanish and
+ * +-1 become additions. */
+static inline __attribute__((always_inline)) void wino_dot(v8 *out, const float *c, int n,
+                                                           const v8 *x, int stride)
+{
+    v8 s = {0};
+    int first = 1;
+#pragma GCC unroll 6
+    for (int q = 0; q < n; q++) {
+        float k = c[q];
+        v8 t = x[q * stride];
+        if (k == 0.f)
+            continue;
+        if (first)
+            s = k == 1.f ? t : k == -1.f ? -t : k * t;
+        else
+            s = k == 1.f ? s + t : k == -1.f ? s - t : s + k * t;
+        first = 0;
+    }
+    *out = s;
+}
+
+/* y[p x p] = L x L^T for L p x n (row stride ldl) and x n x n, 8 lanes per element. */
+static inline __attribute__((always_inline)) void wino_sandwich(v8 *y, const float *L, int p,
+                                                                int n, int ldl, const v8 *x)
+{
+    v8 t[6 * 6];
+#pragma GCC unroll 6
+    for (int i = 0; i < p; i++)
+#pragma GCC unroll 6
+        for (int r = 0; r < n; r++)
+            wino_dot(&t[i * n + r], L + i * ldl, n, x + r, n);
+#pragma GCC unroll 6
+    for (int i = 0; i < p; i++)
+#pragma GCC unroll 6
+        for (int j = 0; j < p; j++)
+            wino_dot(&y[i * p + j], L + j * ldl, n, t + i * n, 1);
+}
+
+int winograd_geom_init(struct winograd_geom *g, enum winograd_variant v, int batch, int c, int h,
+                       int w, int f, int ph, int pw)
+{
+    if ((int)v < 0 || v >= WINOGRAD_VARIANT_COUNT || batch < 1 || c < 1 || h < 1 || w < 1 ||
+        f < 1 || ph < -WINO_MAX_PAD || ph > WINO_MAX_PAD || pw < -WINO_MAX_PAD || pw > WINO_MAX_PAD)
+        return -1;
+    const struct wino_mats *mt = wino_mats_of(v);
+    long long oh = (long long)h + 2LL * ph - 2, ow = (long long)w + 2LL * pw - 2;
+    if (oh < 1 || ow < 1 || oh > INT_MAX || ow > INT_MAX)
+        return -1;
+    *g = (struct winograd_geom){.variant = v, .m = mt->m, .a = mt->a, .batch = batch, .c = c,
+                                .h = h, .w = w, .f = f, .ph = ph, .pw = pw, .oh = (int)oh,
+                                .ow = (int)ow};
+    g->th = (g->oh + g->m - 1) / g->m;
+    g->tw = (g->ow + g->m - 1) / g->m;
+    g->tiles = (size_t)batch * (size_t)g->th * (size_t)g->tw;
+    size_t per_tile = (size_t)g->a * g->a * ((size_t)c + (size_t)f);
+    size_t chunk = CN_MAX(WINO_CHUNK_FLOATS / per_tile, WINO_MIN_CHUNK);
+    chunk = chunk / WINO_LANES * WINO_LANES;
+    if (chunk >= g->tiles)
+        chunk = g->tiles;
+    g->chunk = (int)CN_MIN(chunk, (size_t)INT_MAX / per_tile);
+    if (g->chunk < 1 || (size_t)f * (size_t)c > INT_MAX)
+        return -1;
+    return 0;
+}
+
+int winograd_geom_data_grad(struct winograd_geom *g, const struct winograd_geom *fw)
+{
+    return winograd_geom_init(g, (enum winograd_variant)fw->variant, fw->batch, fw->f, fw->oh,
+                              fw->ow, fw->c, 2 - fw->ph, 2 - fw->pw);
+}
+
+size_t winograd_filter_floats(const struct winograd_geom *g)
+{
+    return (size_t)g->a * g->a * (size_t)g->f * (size_t)g->c;
+}
+
+size_t winograd_workspace_floats(const struct winograd_geom *g)
+{
+    return (size_t)g->a * g->a * ((size_t)g->c + (size_t)g->f) * (size_t)g->chunk + WINO_LANES;
+}
+
+/* Where the tiles of one group of lanes sit: each lane's image offset in the input and its
+ * output tile's offset, corner, clipped size and whether its input tile lies inside the image. */
+struct wino_lane {
+    size_t in, out;
+    int y0, x0, inside, ni, nj;
+};
+
+static void wino_lanes(struct wino_lane *ln, const struct winograd_geom *g, size_t t, int nl)
+{
+    size_t per_img = (size_t)g->th * (size_t)g->tw;
+    size_t in_img = (size_t)g->c * g->h * g->w, out_img = (size_t)g->f * g->oh * g->ow;
+    for (int k = 0; k < nl; k++) {
+        size_t b = (t + (size_t)k) / per_img, r = (t + (size_t)k) % per_img;
+        int ty = (int)(r / (size_t)g->tw), tx = (int)(r % (size_t)g->tw);
+        int y0 = ty * g->m - g->ph, x0 = tx * g->m - g->pw;
+        ln[k] = (struct wino_lane){
+            .in = b * in_img,
+            .out = b * out_img + (size_t)ty * g->m * g->ow + (size_t)tx * g->m,
+            .y0 = y0,
+            .x0 = x0,
+            .inside = y0 >= 0 && x0 >= 0 && y0 + g->a <= g->h && x0 + g->a <= g->w,
+            .ni = CN_MIN(g->m, g->oh - ty * g->m),
+            .nj = CN_MIN(g->m, g->ow - tx * g->m),
+        };
+    }
+}
+
+/* buf[i*a + j][k] = input tile element (i, j) of lane k in channel plane p (zero outside). */
+static inline __attribute__((always_inline)) void
+wino_gather(float (*buf)[WINO_LANES], const float *in, size_t plane_off,
+            const struct wino_lane *ln, int nl, const struct winograd_geom *g, int a)
+{
+    for (int k = 0; k < WINO_LANES; k++) {
+        if (k >= nl) {
+            for (int q = 0; q < a * a; q++)
+                buf[q][k] = 0.f;
+            continue;
+        }
+        const float *p = in + ln[k].in + plane_off;
+        int y0 = ln[k].y0, x0 = ln[k].x0, W = g->w;
+        if (ln[k].inside) {
+            const float *s = p + (size_t)y0 * W + x0;
+#pragma GCC unroll 6
+            for (int i = 0; i < a; i++)
+#pragma GCC unroll 6
+                for (int j = 0; j < a; j++)
+                    buf[i * a + j][k] = s[(size_t)i * W + j];
+            continue;
+        }
+        for (int i = 0; i < a; i++)
+            for (int j = 0; j < a; j++) {
+                int y = y0 + i, x = x0 + j;
+                buf[i * a + j][k] =
+                    y >= 0 && y < g->h && x >= 0 && x < W ? p[(size_t)y * W + x] : 0.f;
+            }
+    }
+}
+
+/* Stores 8-lane vectors y[0 .. n) to dst + q*stride (lanes past nl dropped). */
+static inline __attribute__((always_inline)) void wino_store(float *dst, size_t stride,
+                                                             const v8 *y, int n, int nl)
+{
+    for (int q = 0; q < n; q++) {
+        float *d = dst + (size_t)q * stride;
+        if (nl == WINO_LANES) {
+            *(v8u *)(void *)d = y[q];
+        } else {
+            for (int k = 0; k < nl; k++)
+                d[k] = y[q][k];
+        }
+    }
+}
+
+/* V[xi][c][tl .. tl+nl) for every channel c: the input transforms of group grp of the chunk of
+ * T tiles starting at tile t0. */
+static inline __attribute__((always_inline)) void
+wino_input_group(float *V, const float *in, const struct winograd_geom *g, size_t t0, size_t T,
+                 size_t grp, const struct wino_mats *mt)
+{
+    const int a = mt->a;
+    size_t tl = grp * WINO_LANES, plane = (size_t)g->h * g->w, stride = (size_t)g->c * T;
+    int nl = (int)CN_MIN((size_t)WINO_LANES, T - tl);
+    struct wino_lane ln[WINO_LANES];
+    wino_lanes(ln, g, t0 + tl, nl);
+    for (int c = 0; c < g->c; c++) {
+        float buf[36][WINO_LANES] __attribute__((aligned(32)));
+        v8 x[36], y[36];
+        wino_gather(buf, in, (size_t)c * plane, ln, nl, g, a);
+        memcpy(x, buf, sizeof(v8) * (size_t)(a * a));
+        wino_sandwich(y, &mt->bt[0][0], a, a, 6, x);
+        wino_store(V + (size_t)c * T + tl, stride, y, a * a, nl);
+    }
+}
+
+/* out (+)= A^T M A for group grp of the chunk, every filter, edge tiles clipped. */
+static inline __attribute__((always_inline)) void
+wino_output_group(float *out, const float *M, const struct winograd_geom *g, size_t t0, size_t T,
+                  size_t grp, int accumulate, const struct wino_mats *mt)
+{
+    const int a = mt->a, m = mt->m;
+    size_t tl = grp * WINO_LANES, plane = (size_t)g->oh * g->ow, stride = (size_t)g->f * T;
+    int nl = (int)CN_MIN((size_t)WINO_LANES, T - tl);
+    struct wino_lane ln[WINO_LANES];
+    wino_lanes(ln, g, t0 + tl, nl);
+    for (int f = 0; f < g->f; f++) {
+        v8 x[36], y[16];
+        const float *src = M + (size_t)f * T + tl;
+        for (int q = 0; q < a * a; q++)
+            x[q] = *(const v8u *)(const void *)(src + (size_t)q * stride);
+        wino_sandwich(y, &mt->at[0][0], m, a, 6, x);
+        for (int k = 0; k < nl; k++) {
+            float *o = out + ln[k].out + (size_t)f * plane;
+            int ni = CN_MIN(ln[k].ni, m), nj = CN_MIN(ln[k].nj, m); /* m: for the compiler */
+            for (int i = 0; i < ni; i++)
+                for (int j = 0; j < nj; j++) {
+                    float v = y[i * m + j][k];
+                    o[(size_t)i * g->ow + j] = accumulate ? o[(size_t)i * g->ow + j] + v : v;
+                }
+        }
+    }
+}
+
+/* U[xi][c][f0 + k] for the nl filters from f0; rot: the data-gradient filters (w stored
+ * [g->c][g->f][3][3], rotated by 180 degrees). */
+static inline __attribute__((always_inline)) void
+wino_filter_group(float *U, const float *w, const struct winograd_geom *g, int c, int f0, int nl,
+                  int rot, const struct wino_mats *mt)
+{
+    float buf[9][WINO_LANES] __attribute__((aligned(32)));
+    for (int k = 0; k < WINO_LANES; k++)
+        for (int q = 0; q < 9; q++) {
+            size_t f = (size_t)(f0 + k);
+            buf[q][k] = k >= nl ? 0.f
+                        : rot   ? w[((size_t)c * (size_t)g->f + f) * 9 + (size_t)(8 - q)]
+                                : w[(f * (size_t)g->c + (size_t)c) * 9 + (size_t)q];
+        }
+    v8 x[9], y[36];
+    memcpy(x, buf, sizeof x);
+    wino_sandwich(y, &mt->g[0][0], mt->a, 3, 3, x);
+    wino_store(U + (size_t)c * g->f + (size_t)f0, (size_t)g->f * g->c, y, mt->a * mt->a, nl);
+}
+
+/* Each variant's transforms, compiled with its tables as constants. */
+struct wino_fns {
+    void (*input)(float *V, const float *in, const struct winograd_geom *g, size_t t0, size_t T,
+                  size_t grp);
+    void (*output)(float *out, const float *M, const struct winograd_geom *g, size_t t0,
+                   size_t T, size_t grp, int accumulate);
+    void (*filter)(float *U, const float *w, const struct winograd_geom *g, int c, int f0, int nl,
+                   int rot);
+};
+
+#define WINO_VARIANT(SUF, MATS)                                                                    \
+    static void wino_input_##SUF(float *V, const float *in, const struct winograd_geom *g,        \
+                                 size_t t0, size_t T, size_t grp)                                  \
+    {                                                                                              \
+        wino_input_group(V, in, g, t0, T, grp, &MATS);                                             \
+    }                                                                                              \
+    static void wino_output_##SUF(float *out, const float *M, const struct winograd_geom *g,      \
+                                  size_t t0, size_t T, size_t grp, int accumulate)                 \
+    {                                                                                              \
+        wino_output_group(out, M, g, t0, T, grp, accumulate, &MATS);                               \
+    }                                                                                              \
+    static void wino_filter_##SUF(float *U, const float *w, const struct winograd_geom *g, int c, \
+                                  int f0, int nl, int rot)                                         \
+    {                                                                                              \
+        wino_filter_group(U, w, g, c, f0, nl, rot, &MATS);                                         \
+    }
+
+WINO_VARIANT(f4, wino_f4)
+WINO_VARIANT(f4_half, wino_f4_half)
+WINO_VARIANT(f2, wino_f2)
+
+static const struct wino_fns wino_fns[WINOGRAD_VARIANT_COUNT] = {
+    {wino_input_f4, wino_output_f4, wino_filter_f4},
+    {wino_input_f4_half, wino_output_f4_half, wino_filter_f4_half},
+    {wino_input_f2, wino_output_f2, wino_filter_f2},
+};
+
+static void wino_filters_any(float *U, const float *w, const struct winograd_geom *g, int rot)
+{
+    const struct wino_fns *fn = &wino_fns[g->variant];
+#pragma omp parallel for schedule(static) if ((double)g->f * g->c >= 4096)
+    for (int c = 0; c < g->c; c++)
+        for (int f0 = 0; f0 < g->f; f0 += WINO_LANES)
+            fn->filter(U, w, g, c, f0, CN_MIN(WINO_LANES, g->f - f0), rot);
+}
+
+void winograd_filters(float *U, const float *w, const struct winograd_geom *g)
+{
+    wino_filters_any(U, w, g, 0);
+}
+
+void winograd_filters_data_grad(float *U, const float *w, const struct winograd_geom *g)
+{
+    wino_filters_any(U, w, g, 1);
+}
+
+/* One chunk of T tiles from t0, run by every thread of the enclosing team: input transforms
+ * (over groups of 8 tiles), the a*a GEMMs, output transforms; the worksharing loops' barriers
+ * order them. */
+static void wino_chunk(float *out, int accumulate, const float *in, const float *U, float *V,
+                       float *M, const struct winograd_geom *g, size_t t0, size_t T)
+{
+    const struct wino_fns *fn = &wino_fns[g->variant];
+    int aa = g->a * g->a, F = g->f, C = g->c;
+    long long groups = (long long)((T + WINO_LANES - 1) / WINO_LANES);
+#pragma omp single nowait
+    memset(M + (size_t)aa * F * T, 0, sizeof(float) * WINO_LANES);
+#pragma omp for schedule(static)
+    for (long long grp = 0; grp < groups; grp++)
+        fn->input(V, in, g, t0, T, (size_t)grp);
+#pragma omp for schedule(dynamic, 1)
+    for (int xi = 0; xi < aa; xi++)
+        gemm(M + (size_t)xi * F * T, (int)T, U + (size_t)xi * F * C, F, 1, V + (size_t)xi * C * T,
+             (int)T, 0, F, (int)T, C, 1, 0);
+#pragma omp for schedule(static)
+    for (long long grp = 0; grp < groups; grp++)
+        fn->output(out, M, g, t0, T, (size_t)grp, accumulate);
+}
+
+void winograd_conv(float *out, int accumulate, const float *in, const float *U, float *work,
+                   const struct winograd_geom *g)
+{
+    size_t aa = (size_t)g->a * g->a, ch = (size_t)g->chunk;
+    float *V = work, *M = work + aa * (size_t)g->c * ch;
+    int par = (double)aa * g->f * g->c * (double)g->tiles >= WINO_PAR_MIN;
+#pragma omp parallel if (par)
+    for (size_t t0 = 0; t0 < g->tiles; t0 += ch)
+        wino_chunk(out, accumulate, in, U, V, M, g, t0, CN_MIN(ch, g->tiles - t0));
+}
+
+void winograd_conv_naive(float *out, const float *in, const float *w,
+                         const struct winograd_geom *g)
+{
+    size_t plane = (size_t)g->h * g->w;
+    for (int b = 0; b < g->batch; b++)
+        for (int f = 0; f < g->f; f++)
+            for (int y = 0; y < g->oh; y++)
+                for (int x = 0; x < g->ow; x++) {
+                    double s = 0;
+                    for (int c = 0; c < g->c; c++)
+                        for (int i = 0; i < 3; i++)
+                            for (int j = 0; j < 3; j++) {
+                                int yy = y + i - g->ph, xx = x + j - g->pw;
+                                if (yy < 0 || yy >= g->h || xx < 0 || xx >= g->w)
+                                    continue;
+                                s += (double)w[(((size_t)f * g->c + c) * 3 + i) * 3 + j] *
+                                     in[((size_t)b * g->c + c) * plane + (size_t)yy * g->w + xx];
+                            }
+                    out[(((size_t)b * g->f + f) * g->oh + y) * g->ow + x] = (float)s;
+                }
+}
+
+void winograd_data_grad_naive(float *din, const float *dout, const float *w,
+                              const struct winograd_geom *g)
+{
+    size_t oplane = (size_t)g->oh * g->ow;
+    for (int b = 0; b < g->batch; b++)
+        for (int c = 0; c < g->c; c++)
+            for (int y = 0; y < g->h; y++)
+                for (int x = 0; x < g->w; x++) {
+                    double s = 0;
+                    for (int f = 0; f < g->f; f++)
+                        for (int i = 0; i < 3; i++)
+                            for (int j = 0; j < 3; j++) {
+                                int oy = y - i + g->ph, ox = x - j + g->pw;
+                                if (oy < 0 || oy >= g->oh || ox < 0 || ox >= g->ow)
+                                    continue;
+                                s += (double)w[(((size_t)f * g->c + c) * 3 + i) * 3 + j] *
+                                     dout[((size_t)b * g->f + f) * oplane + (size_t)oy * g->ow +
+                                          ox];
+                            }
+                    din[(((size_t)b * g->c + c) * g->h + y) * g->w + x] += (float)s;
+                }
+}
