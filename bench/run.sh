@@ -383,7 +383,7 @@ echo
 sed -n '/^## /,$p' "$TABLE"
 if [ "$SAVE" = 1 ]; then
     mkdir -p bench/results
-    out=bench/results/$(date -u +%Y-%m-%d)-$SLUG-${CORES}c$([ "$QUICK" = 1 ] && echo -quick).md
+    out=bench/results/$(date -u +%Y-%m-%d)-$SLUG-${CORES}c$([ "$QUICK" = 1 ] && echo -quick || true).md
     { cat "$TABLE"; echo; echo "## Raw figures, every round"; echo; echo '```'; cat "$RAW"; echo '```'; } >"$out"
     echo
     echo "written to $out"

@@ -66,6 +66,10 @@ def _candidates():
 
 def load():
     """Loads and declares the library; raises OSError saying where it looked."""
+    # OpenMP's threads spin while they wait unless told otherwise, which costs cfgnet a factor of
+    # 3-4 on small machines (src/cli/main.c, prefer_passive_wait); libgomp reads the setting when
+    # it is first loaded, so it takes effect only if nothing loaded it before us.
+    os.environ.setdefault("OMP_WAIT_POLICY", "passive")
     errors = []
     for name in _candidates():
         try:
