@@ -65,6 +65,8 @@ void gemv(float *y, const float *W, const float *x, int O, int I, int accumulate
     int par = (double)O * (double)I >= GEMV_PAR_MIN;
 #ifdef _OPENMP
     par = par && !omp_in_parallel();
+#else
+    (void)par;
 #endif
 #pragma omp parallel for schedule(static) if (par)
     for (int o = 0; o < O; o++) {

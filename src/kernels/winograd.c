@@ -412,6 +412,7 @@ void winograd_conv(float *out, int accumulate, const float *in, const float *U, 
     size_t aa = (size_t)g->a * g->a, ch = (size_t)g->chunk;
     float *V = work, *M = work + aa * (size_t)g->c * ch;
     int par = (double)aa * g->f * g->c * (double)g->tiles >= WINO_PAR_MIN;
+    (void)par; /* read only by OpenMP */
 #pragma omp parallel if (par)
     for (size_t t0 = 0; t0 < g->tiles; t0 += ch)
         wino_chunk(out, accumulate, in, U, V, M, g, t0, CN_MIN(ch, g->tiles - t0));
