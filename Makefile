@@ -14,6 +14,8 @@ OPENMP   ?= 1
 SANITIZE ?=
 WERROR   ?= 0
 MPI      ?= 0
+# parallel compile jobs of `make test` (its build step); the suites themselves run one at a time
+JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
 
 STB_CFLAGS := -I/usr/include/stb
 STB_LIBS   := -lstb
@@ -164,7 +166,7 @@ demo: deps-demo
 
 # The script suites (test/test_*.sh) re-enter make for install/uninstall with the same settings.
 test: deps-test
-	$(MAKE) --no-print-directory $(NET) $(TESTS) lib
+	$(MAKE) --no-print-directory -j$(JOBS) $(NET) $(TESTS) lib
 	CFGNET_MAKE_ARGS="BUILD=$(BUILD) OPENMP=$(OPENMP) SANITIZE=$(SANITIZE) MPI=$(MPI)" \
 	CFGNET_SANITIZE="$(SANITIZE)" test/run.sh $(BUILD) $(SUITE)
 

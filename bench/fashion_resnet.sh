@@ -14,14 +14,15 @@
 # steps instead (a copy of the cfg with max_batches=N: the cosine then spans N steps), for a quick
 # check; --cfgnet-only / --torch-only run one side. --keep FILE copies cfgnet's trained .weights
 # to FILE. Checkpoints go to a temporary directory, never to backup/. THREADS (default 2) sets
-# OMP_NUM_THREADS for cfgnet and torch.set_num_threads for PyTorch. NET (default ./net, built
-# with `make net` when missing) is the cfgnet binary.
+# OMP_NUM_THREADS for cfgnet and torch.set_num_threads for PyTorch. NET (default ./net, built or
+# brought up to date by `make net`) is the cfgnet binary.
 #
 # Wall time: cfgnet's is the whole `classifier train` command (start-up and the check of the
 # 60,000 listed images included, a few seconds); PyTorch's the training loop alone (its data are
 # in memory tensors). images/s = steps x batch / that wall time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 CFG=cfg/fashion/resnet.cfg DATA=data/fashion.data
 STEPS=0 RUN_CFGNET=1 RUN_TORCH=1 KEEP= TP=
@@ -57,25 +58,17 @@ if [ "$RUN_TORCH" = 1 ]; then
     "$PYTHON" -c 'import torch, numpy' 2>/dev/null ||
         die "$PYTHON cannot import torch and numpy: run 'make bench' (installs python3-torch python3-numpy)"
 fi
-NET=${NET:-}
-if [ -z "$NET" ]; then
-    [ -x ./net ] || make --no-print-directory net >/dev/null || die "'make net' failed"
-    NET=./net
-fi
+NET=$(default_net) || die "'make net' failed"
 if [ "$RUN_CFGNET" = 1 ]; then
-    [ -s data/fashion/train.list ] || make --no-print-directory data/fashion/train.list ||
-        die "could not prepare data/fashion"
-    [ -f "$DATA" ] || die "$DATA is missing"
+    fashion_ready "$NET" "$DATA" || die "could not prepare data/fashion, or $DATA is missing"
 fi
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/fashion-resnet.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 export OMP_NUM_THREADS=$THREADS
 
-# The .data file with backup= in $TMP; the cfg itself, or a copy with max_batches=--steps.
-grep -v '^[[:space:]]*backup[[:space:]]*=' "$DATA" >"$TMP/fashion.data"
-echo "backup=$TMP/backup" >>"$TMP/fashion.data"
-mkdir -p "$TMP/backup"
+# $TMP/fashion.data, with backup= in $TMP; the cfg itself, or a copy with max_batches=--steps.
+scratch_data "$DATA" "$TMP" || die "cannot write $TMP/fashion.data"
 RUN_CFG=$CFG
 if [ "$STEPS" -gt 0 ]; then
     RUN_CFG=$TMP/resnet.cfg

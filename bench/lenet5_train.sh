@@ -23,6 +23,7 @@
 # Debian's darknet is built without OpenMP and always computes on one thread.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 ROUNDS=3 ITERS=1500 DK_ITERS=300 FULL=0
 THREADS=${THREADS:-2}
@@ -56,23 +57,15 @@ die() {
     die "$PYTHON cannot import torch and numpy: run 'make bench' (installs python3-torch python3-numpy)"
 command -v darknet >/dev/null || die "no darknet binary: run 'make bench' (installs Debian's darknet)"
 # NET (default ./net, built by `make net`) is the cfgnet binary: bench/run.sh passes its own.
-NET=${NET:-}
-if [ -z "$NET" ]; then
-    make --no-print-directory net >/dev/null || die "'make net' failed"
-    NET=./net
-fi
-[ -s data/fashion/train.list ] || make --no-print-directory data/fashion/train.list ||
-    die "could not prepare data/fashion"
-[ -f "$DATA" ] || die "$DATA is missing"
+NET=$(default_net) || die "'make net' failed"
+fashion_ready "$NET" "$DATA" || die "could not prepare data/fashion, or $DATA is missing"
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/lenet5-bench.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 export OMP_NUM_THREADS=$THREADS
 
-# The .data file with backup= pointing into $TMP (nothing in backup/ is touched).
-grep -v '^[[:space:]]*backup[[:space:]]*=' "$DATA" >"$TMP/fashion.data"
-echo "backup=$TMP/backup" >>"$TMP/fashion.data"
-mkdir -p "$TMP/backup"
+# $TMP/fashion.data, with backup= pointing into $TMP (nothing in backup/ is touched).
+scratch_data "$DATA" "$TMP" || die "cannot write $TMP/fashion.data"
 
 # cfg_key FILE KEY: the value of KEY in FILE's [net] section.
 cfg_key() {

@@ -16,10 +16,11 @@ NET=${1:-./net}
 BATCHES=${BATCHES:-20}
 WORKERS=${WORKERS:-"1 2 3"}
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 tmp=$(mktemp -d /tmp/cfgnet_loader_bench.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
-[ -f data/fashion/train.list ] || "$NET" prepare fashion-mnist
+fashion_ready "$NET"
 
 table=""
 run() { # label workers data cfg
@@ -52,28 +53,13 @@ print_table() {
     printf '%s' "$table"
     echo "($(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg) at the end)"
 }
-if ! ls /usr/share/darknet/data/*.jpg >/dev/null 2>&1; then
+if ! darknet_jpegs; then
     echo "skipped the JPEG set: /usr/share/darknet/data/*.jpg (Debian package darknet) is absent"
     print_table
     exit 0
 fi
-/usr/bin/python3 - "$tmp/jpeg" <<'EOF'
-import glob, os, random, sys
-from PIL import Image
-out = sys.argv[1]
-rng = random.Random(1)
-for path in sorted(glob.glob('/usr/share/darknet/data/*.jpg')):
-    name = os.path.splitext(os.path.basename(path))[0]
-    os.makedirs(os.path.join(out, name))
-    im = Image.open(path).convert('RGB')
-    for i in range(48):
-        side = rng.randint(min(im.size) // 3, min(im.size))
-        x, y = rng.randint(0, im.width - side), rng.randint(0, im.height - side)
-        tile = im.crop((x, y, x + side, y + side)).resize((224, 224), Image.BILINEAR)
-        tile.save(os.path.join(out, name, '%02d.jpg' % i), quality=90)
-EOF
-classes=$(ls "$tmp/jpeg" | wc -l)
-printf 'classes=%s\ntrain=%s/jpeg/\n' "$classes" "$tmp" >"$tmp/jpeg.data"
+jpeg_set "$tmp" 48
+classes=$jpeg_classes
 net_section 224 224 3 32 min_crop=224 max_crop=288 aspect=.75 angle=7 hue=.1 saturation=.75 \
     exposure=.75 flip=1 >"$tmp/jpeg_aug.cfg"
 echo "== $((classes * 48)) JPEGs, 224x224x3, batch 32, $BATCHES batches, augmented"

@@ -12,6 +12,7 @@
 # WORKERS (default: the cfg's workers=, 2). Timings on a shared machine are noise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 B=${1:-build/default}
 STEPS=${STEPS:-200}
 STEPS_R18=${STEPS_R18:-10}
@@ -20,7 +21,7 @@ WORKERS=${WORKERS:--1}
 make -s BUILD="$B" "$B/libcfgnet.a" "$B/net"
 cc -std=c11 -O3 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -Isrc -Iinclude -I/usr/include/stb \
     bench/train_loader.c "$B/libcfgnet.a" -lstb -lm -lpthread -fopenmp -o "$B/train_loader"
-[ -f data/fashion/train.list ] || "$B/net" prepare fashion-mnist
+fashion_ready "$B/net"
 tmp=$(mktemp -d /tmp/cfgnet_train_loader.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -43,24 +44,9 @@ for policy in default passive; do
     measure "LeNet-5, Fashion PNGs, batch 128" $policy data/fashion.data cfg/lenet5.cfg "$STEPS" -1
 done
 
-if ls /usr/share/darknet/data/*.jpg >/dev/null 2>&1; then
-    /usr/bin/python3 - "$tmp/jpeg" <<'PY'
-import glob, os, random, sys
-from PIL import Image
-out = sys.argv[1]
-rng = random.Random(1)
-for path in sorted(glob.glob('/usr/share/darknet/data/*.jpg')):
-    name = os.path.splitext(os.path.basename(path))[0]
-    os.makedirs(os.path.join(out, name))
-    im = Image.open(path).convert('RGB')
-    for i in range(16):
-        side = rng.randint(min(im.size) // 3, min(im.size))
-        x, y = rng.randint(0, im.width - side), rng.randint(0, im.height - side)
-        im.crop((x, y, x + side, y + side)).resize((224, 224), Image.BILINEAR).save(
-            os.path.join(out, name, '%02d.jpg' % i), quality=90)
-PY
-    classes=$(ls "$tmp/jpeg" | wc -l)
-    printf 'classes=%s\ntrain=%s/jpeg/\n' "$classes" "$tmp" >"$tmp/jpeg.data"
+if darknet_jpegs; then
+    jpeg_set "$tmp" 16
+    classes=$jpeg_classes
     # resnet18.cfg with the JPEG set's classes and Darknet's ImageNet augmentation
     awk -v k="$classes" '
         /^\[net\]/ { print; print "min_crop=224\nmax_crop=288\naspect=.75\nangle=7\nhue=.1\nsaturation=.75\nexposure=.75\nflip=1"; next }

@@ -45,7 +45,7 @@ extern "C" {
 #endif
 
 #define CFGNET_VERSION_MAJOR 1
-#define CFGNET_VERSION_MINOR 0
+#define CFGNET_VERSION_MINOR 1
 #define CFGNET_VERSION_PATCH 0
 /* MAJOR * 10000 + MINOR * 100 + PATCH, to compare with cfgnet_version_number(). */
 #define CFGNET_VERSION_NUMBER                                                                      \
@@ -63,6 +63,12 @@ extern "C" {
 
 /* cfgnet_load flag: also allocate gradients and training buffers (cfgnet_train_* need them). */
 #define CFGNET_TRAIN 1u
+/* cfgnet_load flag (since 1.1), for inference handles: layer outputs share memory by liveness
+ * (an output's memory is reused once no later layer reads it), so a pass needs a fraction of the
+ * activation memory, and layers whose output cannot reach the last one (auxiliary heads) are not
+ * run. Only the last layer's output is kept: cfgnet_layer_output reads layer -1 only. Without it,
+ * every layer's output stays readable. Not with CFGNET_TRAIN (training keeps every output). */
+#define CFGNET_SHARE_OUTPUTS 2u
 
 /* cfgnet_forward_u8 layouts: HWC is interleaved pixels, rows top to bottom (what image decoders
  * and numpy image arrays hold); CHW is planar (all of channel 0, then channel 1...). */
@@ -96,8 +102,11 @@ CFGNET_API const char *cfgnet_error(const cfgnet_net *net);
 /* Builds the network described by the cfg file at cfg_path into net, replacing what it held, then
  * loads weights_path into it unless that is NULL (otherwise parameters are initialised from
  * [net] seed=). batch is the number of images per forward pass: >= 1, or 0 for [net]
- * batch/subdivisions. flags: 0 for inference, CFGNET_TRAIN to be able to train. All or nothing:
- * on failure the handle keeps its previous network (or stays empty). Reads the cfg file once. */
+ * batch/subdivisions. flags: 0 for inference, CFGNET_TRAIN to be able to train, or
+ * CFGNET_SHARE_OUTPUTS for an inference net with shared layer outputs. With CFGNET_TRAIN, a cfg
+ * whose freeze=1 keys leave no layer with parameters to train is an error, as in `net classifier
+ * train`. All or nothing: on failure the handle keeps its previous network (or stays empty).
+ * Reads the cfg file once. */
 CFGNET_API int cfgnet_load(cfgnet_net *net, const char *cfg_path, const char *weights_path,
                            int batch, unsigned flags);
 /* cfgnet_load from cfg text in memory (NUL-terminated). name is what error messages call it (NULL:
@@ -155,7 +164,8 @@ CFGNET_API int cfgnet_forward_files(cfgnet_net *net, const char *const *paths, i
 /* Copies the given layer's output for the images of the last pass into out: images x c*h*w floats
  * (cfgnet_layer_shape), out_len being out's size in floats. The last pass is the last forward
  * call's n images, or the last batch of a training step. Returns the number of images copied, or
- * -1 (also when no pass has run since the network was built). */
+ * -1 (also when no pass has run since the network was built, and for any layer but the last of a
+ * handle loaded with CFGNET_SHARE_OUTPUTS). */
 CFGNET_API int cfgnet_layer_output(cfgnet_net *net, int layer, float *out, size_t out_len);
 /* The k largest outputs of image `image` of the last pass, best first (ties: lower index first),
  * as indices into the outputs and, when value is non-NULL, their values. k is capped at
@@ -178,6 +188,14 @@ CFGNET_API int cfgnet_train_labels(cfgnet_net *net, const float *input, int n, i
  * number). */
 CFGNET_API int cfgnet_train_truth(cfgnet_net *net, const float *input, int n, int c, int h, int w,
                                   const float *truth, size_t truth_len, float lr, float *loss);
+/* Freezes layers 0..layers-1 (0 <= layers <= cfgnet_layer_count) of a CFGNET_TRAIN handle, on top
+ * of the cfg's freeze=1 keys, as `net classifier train -freeze N` does: their parameters are not
+ * updated (no decay, no momentum), they run in inference mode within a training step (dropout
+ * off, batch norm on its rolling statistics), and backward stops at the lowest trainable layer.
+ * Freezing adds up (a smaller count later unfreezes nothing; reload to start over) and lasts
+ * through cfgnet_set_batch. Fails, changing nothing, when no layer with parameters would be left
+ * to train. Since 1.1. */
+CFGNET_API int cfgnet_freeze(cfgnet_net *net, int layers);
 
 #ifdef __cplusplus
 }

@@ -10,6 +10,10 @@ passed=0 failed=0 broken=""
 CFGNET_BUILD=$(cd "$build" && pwd)
 CFGNET_NET=$CFGNET_BUILD/net
 export CFGNET_NET CFGNET_BUILD
+# Waiting OpenMP threads sleep instead of spinning, as `net` arranges for itself (src/cli/main.c):
+# libgomp's spinning costs several times over when other processes share the cores.
+OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
+export OMP_WAIT_POLICY
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 for t in "$build"/test/test_* "$(cd "$(dirname "$0")" && pwd)"/test_*.sh; do
@@ -19,12 +23,14 @@ for t in "$build"/test/test_* "$(cd "$(dirname "$0")" && pwd)"/test_*.sh; do
     [ -n "$suite" ] && [ "$name" != "$suite" ] && continue
     ran=1
     printf '== %s\n' "$name"
+    t0=$(date +%s)
     case $t in
     *.sh) ( cd "$(dirname "$0")/.." && sh "$t" ) >"$log" 2>&1 ;;
     *) ( cd "$(dirname "$0")/.." && "$t" ) >"$log" 2>&1 ;;
     esac
     rc=$?
     cat "$log"
+    echo "== $name: $(($(date +%s) - t0)) s"
     p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
     f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then

@@ -1,8 +1,10 @@
 /* test_api.c - the public C API (include/cfgnet.h) through that header alone: versions, loading
  * from files and strings, a forward pass worked by hand from a weights file written here, batches,
  * pixels and image files, layer outputs, top-k, training steps (SGD and Adam as [net] chooses,
- * labels and one-hot targets, batch changes mid-training), weights round trips, and every kind of
- * bad input: a status, a message naming the problem, the handle unchanged, never a crash. */
+ * labels and one-hot targets, batch changes mid-training), weights round trips, frozen layers
+ * (cfgnet_freeze against the cfg's freeze=1), shared layer outputs (CFGNET_SHARE_OUTPUTS), and
+ * every kind of bad input: a status, a message naming the problem, the handle unchanged, never a
+ * crash. */
 #include <math.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -108,6 +110,7 @@ static void test_null_handle(void **state)
     assert_int_equal(cfgnet_top_k(NULL, 0, 1, idx, y), CFGNET_ERROR);
     assert_int_equal(cfgnet_train_labels(NULL, x, 2, 1, 1, 2, labels, 0.1f, y), CFGNET_ERROR);
     assert_int_equal(cfgnet_train_truth(NULL, x, 2, 1, 1, 2, x, 4, 0.1f, y), CFGNET_ERROR);
+    assert_int_equal(cfgnet_freeze(NULL, 1), CFGNET_ERROR);
     cfgnet_free(NULL);
 }
 
@@ -537,6 +540,104 @@ static void test_weights_round_trip(void **state)
     cfgnet_free(b);
 }
 
+/* bars_cfg's parameters in .weights order: the conv's 4 + 36, then the connected's 3 + 192. */
+enum { BARS_CONV = 40, BARS_PARAMS = 235 };
+
+/* Trains `steps` steps of 12 bars and returns the parameters, through a .weights file. */
+static void train_and_read(cfgnet_net *net, int steps, float *params)
+{
+    enum { N = 12 };
+    float x[N * 16], truth[N * 3];
+    int labels[N];
+    for (int s = 0; s < steps; s++) {
+        bars(x, labels, truth, N, s);
+        OK(net, cfgnet_train_labels(net, x, N, 1, 4, 4, labels, 0.1f, NULL));
+    }
+    char path[256];
+    tmp_path(path, sizeof path, "frozen.weights");
+    OK(net, cfgnet_save_weights(net, path));
+    read_weights(path, params, BARS_PARAMS);
+}
+
+/* cfgnet_freeze as -freeze N: the frozen conv keeps its parameters while the head learns, through
+ * a batch change too, exactly as with the cfg's freeze=1 key; the same checks as the CLI. */
+static void test_freeze(void **state)
+{
+    (void)state;
+    float init[BARS_PARAMS], api[BARS_PARAMS], key[BARS_PARAMS];
+    cfgnet_net *a = cfgnet_create(), *b = cfgnet_create();
+    OK(a, cfgnet_load_string(a, bars_cfg, NULL, NULL, 0, CFGNET_TRAIN));
+    train_and_read(a, 0, init);
+    OK(a, cfgnet_freeze(a, 1));
+    train_and_read(a, 2, api);
+    OK(a, cfgnet_set_batch(a, 4));
+    train_and_read(a, 2, api);
+    assert_memory_equal(api, init, sizeof(float) * BARS_CONV);
+    int moved = 0;
+    for (int i = BARS_CONV; i < BARS_PARAMS; i++)
+        moved += api[i] != init[i];
+    assert_true(moved > 150);
+    /* the same with freeze=1 on the conv in the cfg: the same numbers */
+    char cfg[sizeof bars_cfg + 16];
+    const char *conv = strstr(bars_cfg, "[convolutional]\n") + strlen("[convolutional]\n");
+    snprintf(cfg, sizeof cfg, "%.*sfreeze=1\n%s", (int)(conv - bars_cfg), bars_cfg, conv);
+    OK(b, cfgnet_load_string(b, cfg, NULL, NULL, 0, CFGNET_TRAIN));
+    train_and_read(b, 2, key);
+    OK(b, cfgnet_set_batch(b, 4));
+    train_and_read(b, 2, key);
+    assert_memory_equal(api, key, sizeof key);
+    /* nothing left to train: refused, and nothing changes (the head still learns) */
+    FAILS(a, cfgnet_freeze(a, 3), "every layer with parameters is frozen");
+    train_and_read(a, 1, key);
+    assert_memory_equal(key, api, sizeof(float) * BARS_CONV);
+    assert_memory_not_equal(key + BARS_CONV, api + BARS_CONV, sizeof(float) * 8);
+    FAILS(a, cfgnet_freeze(a, 4), "cfgnet_freeze: 4 layers: must be 0 to 3");
+    FAILS(a, cfgnet_freeze(a, -1), "-1 layers");
+    OK(a, cfgnet_freeze(a, 0)); /* adds nothing */
+    /* a cfg freezing every layer with parameters trains nothing: refused at load, as by the CLI */
+    char all[sizeof cfg + 16];
+    const char *fc = strstr(cfg, "[connected]\n") + strlen("[connected]\n");
+    snprintf(all, sizeof all, "%.*sfreeze=1\n%s", (int)(fc - cfg), cfg, fc);
+    FAILS(b, cfgnet_load_string(b, all, "all.cfg", NULL, 0, CFGNET_TRAIN),
+          "all.cfg: every layer with parameters is frozen");
+    OK(b, cfgnet_layer_count(b));                             /* the old network stays */
+    OK(b, cfgnet_load_string(b, all, "all.cfg", NULL, 0, 0)); /* inference does not care */
+    FAILS(b, cfgnet_freeze(b, 1), "cfgnet_freeze: the network was loaded for inference");
+    cfgnet_free(a);
+    cfgnet_free(b);
+}
+
+/* CFGNET_SHARE_OUTPUTS: the same outputs as a handle that keeps every layer's, the last layer's
+ * readable, the others refused with a message saying why, through a batch change too. */
+static void test_share_outputs(void **state)
+{
+    (void)state;
+    enum { N = 12 };
+    float x[N * 16], truth[N * 3], ya[N * 3], yb[N * 3], la[N * 3], lb[N * 3];
+    int labels[N];
+    bars(x, labels, truth, N, 1);
+    cfgnet_net *a = cfgnet_create(), *b = cfgnet_create();
+    OK(a, cfgnet_load_string(a, bars_cfg, NULL, NULL, 0, 0));
+    OK(b, cfgnet_load_string(b, bars_cfg, NULL, NULL, 0, CFGNET_SHARE_OUTPUTS));
+    OK(a, cfgnet_forward(a, x, N, 1, 4, 4, ya, N * 3));
+    OK(b, cfgnet_forward(b, x, N, 1, 4, 4, yb, N * 3));
+    assert_memory_equal(ya, yb, sizeof ya);
+    assert_int_equal(cfgnet_layer_output(a, -1, la, N * 3), N);
+    assert_int_equal(cfgnet_layer_output(b, 2, lb, N * 3), N);
+    assert_memory_equal(la, lb, sizeof la);
+    FAILS(b, cfgnet_layer_output(b, 0, lb, N * 3),
+          "layer 0: the handle was loaded with CFGNET_SHARE_OUTPUTS, so only the last layer's");
+    OK(b, cfgnet_set_batch(b, 4));
+    OK(b, cfgnet_forward(b, x, 4, 1, 4, 4, yb, 4 * 3));
+    assert_memory_equal(ya, yb, sizeof(float) * 4 * 3);
+    FAILS(b, cfgnet_layer_output(b, -2, lb, N * 3), "CFGNET_SHARE_OUTPUTS");
+    FAILS(b, cfgnet_load_string(b, bars_cfg, NULL, NULL, 0, CFGNET_TRAIN | CFGNET_SHARE_OUTPUTS),
+          "CFGNET_SHARE_OUTPUTS is for inference");
+    OK(b, cfgnet_layer_output(b, -1, lb, N * 3)); /* the handle as it was */
+    cfgnet_free(a);
+    cfgnet_free(b);
+}
+
 /* One thread's work for test_threads: train its own handle, then predict. */
 struct job {
     int seed, rc;
@@ -591,7 +692,8 @@ static int teardown(void **state)
 {
     (void)state;
     static const char *const files[] = {"linear.weights", "opt0.weights",  "opt1.weights",
-                                        "bars.weights",   "short.weights", "img.pgm"};
+                                        "bars.weights",   "short.weights", "img.pgm",
+                                        "frozen.weights"};
     char p[256];
     for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
         tmp_path(p, sizeof p, files[i]);
@@ -619,6 +721,8 @@ int main(void)
         cmocka_unit_test(test_optimizer_from_cfg),
         cmocka_unit_test(test_training_bad_input),
         cmocka_unit_test(test_weights_round_trip),
+        cmocka_unit_test(test_freeze),
+        cmocka_unit_test(test_share_outputs),
         cmocka_unit_test(test_threads),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

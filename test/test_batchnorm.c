@@ -3,7 +3,9 @@
  * double-precision implementation and hand-worked cases, bn_backward against central
  * differences of that double forward, the [net] keys bn_style, bn_eps and bn_momentum, and the
  * [batchnorm] layer: parameter order, initial values, gradient checks in training and inference
- * mode and in both styles, and a hand-worked forward through a net. */
+ * mode and in both styles, and a hand-worked forward through a net. The synchronised kernels
+ * (sync_bn=1) with a sum that stands for two ranks holding the same batch: they must give what
+ * the plain kernels give on that batch twice over. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -268,6 +270,84 @@ static void test_backward_matches_differences(void **state)
     assert_float_equal(dx[0] + dx[1] + dx[2] + dx[3], 0.f, 1e-6); /* shift invariance */
 }
 
+/* A bn_sync sum standing for two ranks with the same values: every sum doubles. */
+static void sum_twice(void *ctx, double *v, int n)
+{
+    ++*(int *)ctx;
+    for (int i = 0; i < n; i++)
+        v[i] *= 2;
+}
+
+/* One case of test_sync_kernels: x (N images) through the synchronised kernels with sum_twice
+ * against x2 = [x; x] (2N images) through the plain ones. */
+static void check_sync_case(cn_rng *r, int N, int C, int S, const struct bn_conf *bc)
+{
+    size_t n = (size_t)N * C * S, fc = (size_t)C;
+    float *x2 = xmalloc(sizeof(float) * 2 * n), *g2 = xmalloc(sizeof(float) * 2 * n);
+    float *y2 = xmalloc(sizeof(float) * 2 * n), *xh2 = xmalloc(sizeof(float) * 2 * n);
+    float *y = xmalloc(sizeof(float) * n), *xh = xmalloc(sizeof(float) * n);
+    float *g = xmalloc(sizeof(float) * n), *p = xmalloc(sizeof(float) * 16 * fc);
+    float *sc = p, *bi = p + fc, *m = p + 2 * fc, *v = p + 3 * fc, *rm = p + 4 * fc,
+          *rv = p + 5 * fc, *ds = p + 6 * fc, *db = p + 7 * fc, *m2 = p + 8 * fc, *v2 = p + 9 * fc,
+          *rm2 = p + 10 * fc, *rv2 = p + 11 * fc, *ds2 = p + 12 * fc, *db2 = p + 13 * fc;
+    memset(p, 0, sizeof(float) * 16 * fc);
+    fill(r, x2, n, 1.f, 4.f);
+    fill(r, g2, n, -1.f, 1.f);
+    memcpy(x2 + n, x2, sizeof(float) * n);
+    memcpy(g2 + n, g2, sizeof(float) * n);
+    memcpy(g, g2, sizeof(float) * n);
+    fill(r, sc, 2 * fc, 0.5f, 2.f);
+    for (size_t c = 0; c < fc; c++)
+        rv[c] = rv2[c] = 1.f;
+    bn_forward_train(y2, xh2, m2, v2, rm2, rv2, x2, sc, bi, 2 * N, C, S, bc);
+    bn_backward(g2, ds2, db2, g2, xh2, v2, sc, 2 * N, C, S, bc);
+    int calls = 0, chunks = (C + BN_SYNC_CHUNK - 1) / BN_SYNC_CHUNK;
+    const struct bn_sync two = {sum_twice, &calls};
+    bn_forward_train_sync(y, xh, m, v, rm, rv, x2, sc, bi, N, C, S, bc, &two);
+    assert_int_equal(calls, 2 * chunks);
+    bn_backward_sync(g, ds, db, g, xh, v, sc, N, C, S, bc, &two);
+    assert_int_equal(calls, 3 * chunks);
+    for (size_t i = 0; i < n; i++) {
+        assert_float_equal(y[i], y2[i], 1e-5);
+        assert_float_equal(g[i], g2[i], 1e-6);
+    }
+    for (size_t c = 0; c < fc; c++) {
+        assert_float_equal(m[c], m2[c], 1e-6);
+        assert_float_equal(v[c], v2[c], 1e-6); /* the unbiased one divides by 2N S - 1 */
+        assert_float_equal(rm[c], rm2[c], 1e-6);
+        assert_float_equal(rv[c], rv2[c], 1e-6);
+        assert_float_equal(2 * ds[c], ds2[c], 1e-5); /* this rank's share: half */
+        assert_float_equal(2 * db[c], db2[c], 1e-5);
+    }
+    free(x2), free(g2), free(y2), free(xh2), free(y), free(xh), free(g), free(p);
+}
+
+/* bn_forward_train_sync / bn_backward_sync: the global batch's statistics and gradient, over
+ * more than one chunk of channels too; without a sum, the plain kernels bit for bit. */
+static void test_sync_kernels(void **state)
+{
+    (void)state;
+    cn_rng r;
+    cn_rng_seed(&r, 9);
+    for (int st = 0; st < 2; st++) {
+        check_sync_case(&r, 3, 5, 7, styles[st]);
+        check_sync_case(&r, 1, 3, 1, styles[st]); /* one value per rank: M = 2 globally */
+        check_sync_case(&r, 4, BN_SYNC_CHUNK + 37, 1, styles[st]);
+    }
+    const float x[6] = {1, 2, 4, 3, 7, 5}, s[2] = {1.5f, 1}, b[2] = {0, 1};
+    float y[2][6], xh[2][6], m[2][2], v[2][2], rm[2][2] = {{0}}, rv[2][2] = {{1, 1}, {1, 1}};
+    float g[2][6] = {{1, -2, 0.5f, 3, 0, 1}, {1, -2, 0.5f, 3, 0, 1}}, d[2][4] = {{0}};
+    const struct bn_sync none = {NULL, NULL};
+    bn_forward_train(y[0], xh[0], m[0], v[0], rm[0], rv[0], x, s, b, 3, 2, 1, &darknet);
+    bn_forward_train_sync(y[1], xh[1], m[1], v[1], rm[1], rv[1], x, s, b, 3, 2, 1, &darknet, &none);
+    bn_backward(g[0], d[0], d[0] + 2, g[0], xh[0], v[0], s, 3, 2, 1, &darknet);
+    bn_backward_sync(g[1], d[1], d[1] + 2, g[1], xh[1], v[1], s, 3, 2, 1, &darknet, NULL);
+    assert_memory_equal(y[0], y[1], sizeof y[0]);
+    assert_memory_equal(rv[0], rv[1], sizeof rv[0]);
+    assert_memory_equal(g[0], g[1], sizeof g[0]);
+    assert_memory_equal(d[0], d[1], sizeof d[0]);
+}
+
 static const char bn_net[] = "[net]\nbatch=4\nheight=3\nwidth=5\nchannels=3\n[batchnorm]\n";
 
 static void test_layer_params(void **state)
@@ -372,6 +452,16 @@ static void test_net_keys(void **state)
                    "[net] bn_eps=0: out of range");
     test_net_fails("[net]\nbatch=2\nheight=1\nwidth=2\nchannels=2\nbn_momentum=2\n[batchnorm]\n",
                    "[net] bn_momentum=2: out of range");
+    /* sync_bn: a boolean, 0 by default; in one process it changes nothing (test_mpi.sh runs
+     * it on two ranks). */
+    n = test_net("[net]\nbatch=2\nheight=1\nwidth=2\nchannels=2\nsync_bn=1\n[batchnorm]\n", 0, 1);
+    assert_int_equal(n->cfg.sync_bn, 1);
+    net_destroy(n);
+    n = test_net("[net]\nbatch=2\nheight=1\nwidth=2\nchannels=2\n[batchnorm]\n", 0, 1);
+    assert_int_equal(n->cfg.sync_bn, 0);
+    net_destroy(n);
+    test_net_fails("[net]\nbatch=2\nheight=1\nwidth=2\nchannels=2\nsync_bn=2\n[batchnorm]\n",
+                   "[net] sync_bn=2:");
 }
 
 /* The hand cases of test_forward_by_hand_* through a net: two images of 2 channels x 1 x 2. */
@@ -423,6 +513,7 @@ int main(void)
         cmocka_unit_test(test_forward_by_hand_darknet),
         cmocka_unit_test(test_forward_by_hand_torch),
         cmocka_unit_test(test_backward_matches_differences),
+        cmocka_unit_test(test_sync_kernels),
         cmocka_unit_test(test_layer_params),
         cmocka_unit_test(test_layer_gradcheck),
         cmocka_unit_test(test_net_keys),

@@ -4,10 +4,8 @@
  * with its CSV, ensembles on the command line, and bad input: one line on stderr naming the flag
  * or file, exit status 1, and no CSV written (an existing one left as it was). Runs the binary
  * named by $CFGNET_NET (test/run.sh sets it) with posix_spawn. */
-#include <fcntl.h>
 #include <math.h>
 #include <setjmp.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -15,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -24,102 +21,21 @@
 #include "net/net.h"
 #include "net/weights.h"
 
-extern char **environ;
+#include "fixture.h"
 
 /* No '_' before the random part, so the labels below can only match the file names. */
 static char dir[] = "/tmp/cfgnetevalcliXXXXXX";
 
-struct run {
-    int status;
-    char out[16384], err[4096];
-};
-
-static void slurp(const char *path, char *buf, size_t n)
+static const char *path_in(const char *name)
 {
-    FILE *f = fopen(path, "rb");
-    size_t k = f ? fread(buf, 1, n - 1, f) : 0;
-    buf[k] = '\0';
-    if (f)
-        fclose(f);
-}
-
-static char *path_in(const char *name)
-{
-    static char buf[16][512];
-    static int k;
-    k = (k + 1) % 16;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-    return buf[k];
-}
-
-static void run_net(struct run *r, const char *const *args)
-{
-    const char *net = getenv("CFGNET_NET");
-    if (!net)
-        net = "./net";
-    char *argv[40];
-    int k = 0;
-    argv[k++] = (char *)net;
-    for (; args[k - 1] && k < 39; k++)
-        argv[k] = (char *)args[k - 1];
-    argv[k] = NULL;
-    char out[512], err[512];
-    snprintf(out, sizeof out, "%s/stdout", dir);
-    snprintf(err, sizeof err, "%s/stderr", dir);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&fa, 2, err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    pid_t pid;
-    if (posix_spawn(&pid, net, &fa, NULL, argv, environ))
-        fail_msg("cannot run %s", net);
-    posix_spawn_file_actions_destroy(&fa);
-    int st;
-    waitpid(pid, &st, 0);
-    r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    slurp(out, r->out, sizeof r->out);
-    slurp(err, r->err, sizeof r->err);
-}
-
-static void run_ok(struct run *r, const char *const *args)
-{
-    run_net(r, args);
-    if (r->status != 0)
-        fail_msg("status %d; stderr: %s", r->status, r->err);
-}
-
-/* Exit status 1, exactly one stderr line, containing want. */
-static void expect_fail(const char *const *args, const char *want)
-{
-    struct run r;
-    run_net(&r, args);
-    if (r.status != 1)
-        fail_msg("status %d (want 1); stderr: %s", r.status, r.err);
-    if (!strstr(r.err, want))
-        fail_msg("stderr '%s' lacks '%s'", r.err, want);
-    char *nl = strchr(r.err, '\n');
-    if (!nl || nl[1] != '\0')
-        fail_msg("stderr is not exactly one line: '%s'", r.err);
+    return fx_path(dir, name);
 }
 
 /* stdout contains want. */
-static void expect_out(const struct run *r, const char *want)
+static void expect_out(const struct fx_run *r, const char *want)
 {
     if (!strstr(r->out, want))
         fail_msg("stdout lacks '%s':\n%s", want, r->out);
-}
-
-static void write_file(const char *path, const void *data, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(data, 1, n, f), n);
-    fclose(f);
-}
-
-static void write_text(const char *path, const char *text)
-{
-    write_file(path, text, strlen(text));
 }
 
 /* A 3x1 gray binary PGM with the given pixels. */
@@ -139,7 +55,7 @@ static void write_pgm(const char *path, int a, int b, int c)
                            (unsigned char)a,
                            (unsigned char)b,
                            (unsigned char)c};
-    write_file(path, img, sizeof img);
+    fx_write_file(path, img, sizeof img);
 }
 
 /* The six images: (name, pixels). Predicted class = brightest pixel. */
@@ -161,7 +77,7 @@ static const char cfg3[] = "[net]\nbatch=1\nheight=1\nwidth=3\nchannels=1\n"
 /* cfg3 with weights 10 * identity and zero biases: logit k = 10 * pixel_k / 255. */
 static void write_fixed_model(const char *cfgname, const char *wname, float gain)
 {
-    write_text(path_in(cfgname), cfg3);
+    fx_write_text(path_in(cfgname), cfg3);
     struct net *n;
     cn_error e;
     if (net_create(&n, path_in(cfgname), 1, 0, &e))
@@ -189,35 +105,24 @@ static int setup(void **state)
         strcat(list, path_in(images[i].name));
         strcat(list, "\n");
     }
-    write_text(path_in("valid.list"), list);
-    write_text(path_in("labels"), "_ant\n_bee\n_cow\n");
-    write_text(path_in("names"), "Ant, small\nBee\nCow\n");
+    fx_write_text(path_in("valid.list"), list);
+    fx_write_text(path_in("labels"), "_ant\n_bee\n_cow\n");
+    fx_write_text(path_in("names"), "Ant, small\nBee\nCow\n");
     char data[2048];
     snprintf(data, sizeof data, "classes=3\nvalid=%s\nlabels=%s\nnames=%s\ntop=2\n",
              path_in("valid.list"), path_in("labels"), path_in("names"));
-    write_text(path_in("a.data"), data);
+    fx_write_text(path_in("a.data"), data);
     write_fixed_model("a.cfg", "a.weights", 10.f);
     write_fixed_model("b.cfg", "b.weights", 20.f);
-    write_text(path_in("two.cfg"), "[net]\nbatch=1\nheight=1\nwidth=3\nchannels=1\n"
-                                   "[connected]\noutput=2\nactivation=linear\n[softmax]\n");
+    fx_write_text(path_in("two.cfg"), "[net]\nbatch=1\nheight=1\nwidth=3\nchannels=1\n"
+                                      "[connected]\noutput=2\nactivation=linear\n[softmax]\n");
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    for (int i = 0; i < 6; i++)
-        remove(path_in(images[i].name));
-    const char *names[] = {"valid.list", "labels",        "names",     "a.data",        "a.cfg",
-                           "a.weights",  "b.cfg",         "b.weights", "two.cfg",       "cm.csv",
-                           "p.csv",      "q.list",        "bad/x.pgm", "bad/readme.md", "t.list",
-                           "t.data",     "trunc_ant.png", "stdout",    "stderr"};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        remove(path_in(names[i]));
-    rmdir(path_in("v"));
-    rmdir(path_in("bad"));
-    rmdir(dir);
-    return 0;
+    return fx_remove_tree(dir);
 }
 
 static const char want_csv[] =
@@ -229,15 +134,16 @@ static const char want_csv[] =
 static void test_valid_known_matrix(void **state)
 {
     (void)state;
-    struct run r;
-    run_ok(&r, (const char *const[]){"classifier", "valid", path_in("a.data"), path_in("a.cfg"),
-                                     path_in("a.weights"), "-o", path_in("cm.csv"), NULL});
+    struct fx_run r;
+    fx_run_net_ok(&r,
+                  (const char *const[]){"classifier", "valid", path_in("a.data"), path_in("a.cfg"),
+                                        path_in("a.weights"), "-o", path_in("cm.csv"), NULL});
     expect_out(&r, "6 images, top-1 0.6667, top-2 0.8333");
     expect_out(&r, "Bee                    2         3   1.0000    1.0000    "
                    "0.6667  0.8000");
     expect_out(&r, "  2 Cow              1 0 1\n");
     char csv[2048];
-    slurp(path_in("cm.csv"), csv, sizeof csv);
+    fx_slurp(path_in("cm.csv"), csv, sizeof csv);
     assert_string_equal(csv, want_csv);
 }
 
@@ -246,14 +152,14 @@ static void test_valid_ensemble_and_crops(void **state)
     (void)state;
     char member[1100];
     snprintf(member, sizeof member, "%s,%s,2.5", path_in("b.cfg"), path_in("b.weights"));
-    struct run r;
-    run_ok(&r, (const char *const[]){"classifier", "valid", path_in("a.data"), path_in("a.cfg"),
-                                     path_in("a.weights"), "-ensemble", member, "-crops", "5", "-o",
-                                     path_in("cm.csv"), NULL});
+    struct fx_run r;
+    fx_run_net_ok(&r, (const char *const[]){"classifier", "valid", path_in("a.data"),
+                                            path_in("a.cfg"), path_in("a.weights"), "-ensemble",
+                                            member, "-crops", "5", "-o", path_in("cm.csv"), NULL});
     expect_out(&r, "views: 5 crops at scale 1.14286; 2 models weighted 1,2.5");
     expect_out(&r, "top-1 0.6667, top-2 0.8333");
     char csv[2048];
-    slurp(path_in("cm.csv"), csv, sizeof csv);
+    fx_slurp(path_in("cm.csv"), csv, sizeof csv);
     assert_string_equal(csv, want_csv);
 }
 
@@ -295,22 +201,23 @@ static void check_predict_csv(const char *csv, const int *order, int n)
 static void test_predict_dir_and_list(void **state)
 {
     (void)state;
-    struct run r;
-    run_ok(&r,
-           (const char *const[]){"classifier", "predict", path_in("a.data"), path_in("a.cfg"),
-                                 path_in("a.weights"), path_in("v"), "-o", path_in("p.csv"), NULL});
+    struct fx_run r;
+    fx_run_net_ok(&r, (const char *const[]){"classifier", "predict", path_in("a.data"),
+                                            path_in("a.cfg"), path_in("a.weights"), path_in("v"),
+                                            "-o", path_in("p.csv"), NULL});
     expect_out(&r, "predicted 6 images");
     expect_out(&r, "%: Ant, small");
     char csv[4096];
-    slurp(path_in("p.csv"), csv, sizeof csv);
+    fx_slurp(path_in("p.csv"), csv, sizeof csv);
     check_predict_csv(csv, (const int[]){0, 1, 2, 3, 4, 5}, 6);
     char list[2048];
     snprintf(list, sizeof list, "%s\n\n%s\n", path_in(images[5].name), path_in(images[1].name));
-    write_text(path_in("q.list"), list);
-    run_ok(&r, (const char *const[]){"classifier", "predict", path_in("a.data"), path_in("a.cfg"),
-                                     path_in("a.weights"), path_in("q.list"),
-                                     path_in(images[3].name), "-o", path_in("p.csv"), NULL});
-    slurp(path_in("p.csv"), csv, sizeof csv);
+    fx_write_text(path_in("q.list"), list);
+    fx_run_net_ok(&r,
+                  (const char *const[]){"classifier", "predict", path_in("a.data"),
+                                        path_in("a.cfg"), path_in("a.weights"), path_in("q.list"),
+                                        path_in(images[3].name), "-o", path_in("p.csv"), NULL});
+    fx_slurp(path_in("p.csv"), csv, sizeof csv);
     check_predict_csv(csv, (const int[]){5, 1, 3}, 3);
     /* names with a comma are quoted in CSV; the CSV holds labels, so check the print */
     expect_out(&r, path_in(images[5].name));
@@ -321,23 +228,26 @@ static void test_bad_flags(void **state)
     (void)state;
     const char *d = path_in("a.data"), *c = path_in("a.cfg"), *w = path_in("a.weights");
     const char *v = "valid";
-    expect_fail((const char *const[]){"classifier", v, d, c, w, "-crops", "3", NULL}, "-crops 3");
-    expect_fail((const char *const[]){"classifier", v, d, c, w, "-scale", "0.5", NULL},
-                "-scale 0.5");
-    expect_fail((const char *const[]){"classifier", v, d, c, w, "-scales", "3,x", NULL},
-                "-scales 3,x");
-    expect_fail(
+    fx_expect_fail((const char *const[]){"classifier", v, d, c, w, "-crops", "3", NULL},
+                   "-crops 3");
+    fx_expect_fail((const char *const[]){"classifier", v, d, c, w, "-scale", "0.5", NULL},
+                   "-scale 0.5");
+    fx_expect_fail((const char *const[]){"classifier", v, d, c, w, "-scales", "3,x", NULL},
+                   "-scales 3,x");
+    fx_expect_fail(
         (const char *const[]){"classifier", v, d, c, w, "-scale", "2", "-scales", "4", NULL},
         "not both");
-    expect_fail((const char *const[]){"classifier", v, d, c, w, "-ensemble", "x.cfg", NULL},
-                "-ensemble x.cfg: expected CFG,WEIGHTS");
-    expect_fail((const char *const[]){"classifier", v, d, c, w, "-weight", "0", NULL}, "-weight 0");
-    expect_fail((const char *const[]){"classifier", v, d, c, w, "-top", "4", NULL}, "-top 4: ");
-    expect_fail((const char *const[]){"classifier", v, d, c, w, "-o", NULL}, "-o needs a value");
-    expect_fail((const char *const[]){"classifier", v, d, c, w, "-o", path_in("v"), NULL},
-                "is a directory");
+    fx_expect_fail((const char *const[]){"classifier", v, d, c, w, "-ensemble", "x.cfg", NULL},
+                   "-ensemble x.cfg: expected CFG,WEIGHTS");
+    fx_expect_fail((const char *const[]){"classifier", v, d, c, w, "-weight", "0", NULL},
+                   "-weight 0");
+    fx_expect_fail((const char *const[]){"classifier", v, d, c, w, "-top", "4", NULL}, "-top 4: ");
+    fx_expect_fail((const char *const[]){"classifier", v, d, c, w, "-o", NULL}, "-o needs a value");
+    fx_expect_fail((const char *const[]){"classifier", v, d, c, w, "-o", path_in("v"), NULL},
+                   "is a directory");
     /* -scales in pixels smaller than the net input's shorter side (1 pixel is fine here) */
-    expect_fail((const char *const[]){"classifier", v, d, c, w, "-scales", "0", NULL}, "-scales 0");
+    fx_expect_fail((const char *const[]){"classifier", v, d, c, w, "-scales", "0", NULL},
+                   "-scales 0");
 }
 
 static void test_bad_models_and_files(void **state)
@@ -346,27 +256,27 @@ static void test_bad_models_and_files(void **state)
     const char *d = path_in("a.data"), *c = path_in("a.cfg"), *w = path_in("a.weights");
     char member[1100];
     snprintf(member, sizeof member, "%s,%s", path_in("two.cfg"), w);
-    expect_fail((const char *const[]){"classifier", "valid", d, c, w, "-ensemble", member, NULL},
-                "two.cfg: outputs 2 values per image");
+    fx_expect_fail((const char *const[]){"classifier", "valid", d, c, w, "-ensemble", member, NULL},
+                   "two.cfg: outputs 2 values per image");
     snprintf(member, sizeof member, "%s,%s", c, path_in("missing.weights"));
-    expect_fail((const char *const[]){"classifier", "valid", d, c, w, "-ensemble", member, NULL},
-                "missing.weights");
-    expect_fail((const char *const[]){"classifier", "valid", d, path_in("two.cfg"), w, NULL},
-                "classes=3");
+    fx_expect_fail((const char *const[]){"classifier", "valid", d, c, w, "-ensemble", member, NULL},
+                   "missing.weights");
+    fx_expect_fail((const char *const[]){"classifier", "valid", d, path_in("two.cfg"), w, NULL},
+                   "classes=3");
     /* predict: a non-image in a directory, a missing file in a list; no CSV either time */
     write_pgm(path_in("bad/x.pgm"), 1, 2, 3);
-    write_text(path_in("bad/readme.md"), "not an image");
+    fx_write_text(path_in("bad/readme.md"), "not an image");
     remove(path_in("p.csv"));
-    expect_fail((const char *const[]){"classifier", "predict", d, c, w, path_in("bad"), "-o",
-                                      path_in("p.csv"), NULL},
-                "bad/readme.md: not an image");
+    fx_expect_fail((const char *const[]){"classifier", "predict", d, c, w, path_in("bad"), "-o",
+                                         path_in("p.csv"), NULL},
+                   "bad/readme.md: not an image");
     assert_int_equal(access(path_in("p.csv"), F_OK), -1);
     char list[1024];
     snprintf(list, sizeof list, "%s\n%s\n", path_in("bad/x.pgm"), path_in("nope.png"));
-    write_text(path_in("t.list"), list);
-    expect_fail((const char *const[]){"classifier", "predict", d, c, w, path_in("t.list"), "-o",
-                                      path_in("p.csv"), NULL},
-                "t.list:2: ");
+    fx_write_text(path_in("t.list"), list);
+    fx_expect_fail((const char *const[]){"classifier", "predict", d, c, w, path_in("t.list"), "-o",
+                                         path_in("p.csv"), NULL},
+                   "t.list:2: ");
     assert_int_equal(access(path_in("p.csv"), F_OK), -1);
 }
 
@@ -380,18 +290,18 @@ static void test_failure_keeps_old_csv(void **state)
     assert_int_equal(truncate(path_in("trunc_ant.png"), 33), 0); /* signature 8 + IHDR 25 */
     char list[4096];
     snprintf(list, sizeof list, "%s\n%s\n", path_in(images[0].name), path_in("trunc_ant.png"));
-    write_text(path_in("t.list"), list);
+    fx_write_text(path_in("t.list"), list);
     char data[2048];
     snprintf(data, sizeof data, "classes=3\nvalid=%s\nlabels=%s\n", path_in("t.list"),
              path_in("labels"));
-    write_text(path_in("t.data"), data);
-    write_text(path_in("cm.csv"), "old\n");
-    expect_fail((const char *const[]){"classifier", "valid", path_in("t.data"), path_in("a.cfg"),
-                                      path_in("a.weights"), "-batch", "1", "-o", path_in("cm.csv"),
-                                      NULL},
-                "trunc_ant.png: cannot decode");
+    fx_write_text(path_in("t.data"), data);
+    fx_write_text(path_in("cm.csv"), "old\n");
+    fx_expect_fail((const char *const[]){"classifier", "valid", path_in("t.data"), path_in("a.cfg"),
+                                         path_in("a.weights"), "-batch", "1", "-o",
+                                         path_in("cm.csv"), NULL},
+                   "trunc_ant.png: cannot decode");
     char csv[64];
-    slurp(path_in("cm.csv"), csv, sizeof csv);
+    fx_slurp(path_in("cm.csv"), csv, sizeof csv);
     assert_string_equal(csv, "old\n");
 }
 

@@ -3,12 +3,8 @@
  * inputs (one stderr line, exit status 1), and the Fashion-MNIST transfer experiment of
  * examples/transfer (skipped, saying so, without data/fashion). Runs $CFGNET_NET (test/run.sh
  * sets it) with posix_spawn: no shell, except for the example script itself. */
-#define _XOPEN_SOURCE 700
-#include <fcntl.h>
-#include <ftw.h>
 #include <math.h>
 #include <setjmp.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -16,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -26,101 +21,13 @@
 #include "net/net.h"
 #include "net/weights.h"
 
-extern char **environ;
+#include "fixture.h"
 
 static char dir[] = "/tmp/cfgnet_inspect_XXXXXX";
 
-struct run {
-    int status;
-    char out[16384], err[8192];
-};
-
-static void slurp(const char *path, char *buf, size_t n)
-{
-    FILE *f = fopen(path, "rb");
-    size_t k = f ? fread(buf, 1, n - 1, f) : 0;
-    buf[k] = '\0';
-    if (f)
-        fclose(f);
-}
-
 static const char *path_in(const char *name)
 {
-    static char buf[8][512];
-    static int k;
-    k = (k + 1) % 8;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-    return buf[k];
-}
-
-/* Runs prog (argv[0], found on PATH) with env (NULL: ours), capturing stdout and stderr. */
-static void run_prog(struct run *r, const char *const *argv, char *const *env)
-{
-    char out[600], err[600];
-    snprintf(out, sizeof out, "%s", path_in("stdout"));
-    snprintf(err, sizeof err, "%s", path_in("stderr"));
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&fa, 2, err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    pid_t pid;
-    if (posix_spawnp(&pid, argv[0], &fa, NULL, (char *const *)argv, env ? env : environ))
-        fail_msg("cannot run %s", argv[0]);
-    posix_spawn_file_actions_destroy(&fa);
-    int st;
-    waitpid(pid, &st, 0);
-    r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    slurp(out, r->out, sizeof r->out);
-    slurp(err, r->err, sizeof r->err);
-}
-
-static const char *net_bin(void)
-{
-    const char *net = getenv("CFGNET_NET");
-    return net ? net : "./net";
-}
-
-/* net with the NULL-terminated arguments. */
-static void run_net(struct run *r, const char *const *args)
-{
-    const char *argv[40] = {net_bin()};
-    for (int k = 0; args[k] && k < 38; k++)
-        argv[k + 1] = args[k];
-    run_prog(r, argv, NULL);
-}
-
-static void expect_ok(struct run *r, const char *const *args)
-{
-    run_net(r, args);
-    if (r->status != 0)
-        fail_msg("status %d for %s %s; stderr: %s", r->status, args[0], args[1], r->err);
-}
-
-/* Exit status 1 and exactly one stderr line containing want. */
-static void expect_fail(const char *const *args, const char *want)
-{
-    struct run r;
-    run_net(&r, args);
-    if (r.status != 1)
-        fail_msg("status %d (want 1) for %s; stderr: %s", r.status, args[0], r.err);
-    if (!strstr(r.err, want))
-        fail_msg("stderr '%s' lacks '%s'", r.err, want);
-    char *nl = strchr(r.err, '\n');
-    if (!nl || nl[1] != '\0')
-        fail_msg("stderr is not exactly one line: '%s'", r.err);
-}
-
-static void write_file(const char *name, const void *data, size_t n)
-{
-    FILE *f = fopen(path_in(name), "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(data, 1, n, f), n);
-    fclose(f);
-}
-
-static void write_text(const char *name, const char *text)
-{
-    write_file(name, text, strlen(text));
+    return fx_path(dir, name);
 }
 
 /* 0 conv, 1 avgpool (global), 2 connected, 3 softmax: a CAM-able net. */
@@ -143,56 +50,52 @@ static int setup(void **state)
     (void)state;
     if (!mkdtemp(dir))
         return -1;
-    write_text("gap.cfg", GAP_CFG("2"));
-    write_text("gap3.cfg", GAP_CFG("3"));
-    write_text("nogap.cfg", "[net]\nbatch=2\nheight=8\nwidth=8\nchannels=1\nmax_batches=2\n"
-                            "[convolutional]\nfilters=3\nsize=3\nactivation=relu\n[connected]\n"
-                            "output=2\nactivation=linear\n[softmax]\n");
-    write_text("labels", "_cat\n_dog\n");
+    fx_write_text(path_in("gap.cfg"), GAP_CFG("2"));
+    fx_write_text(path_in("gap3.cfg"), GAP_CFG("3"));
+    fx_write_text(path_in("nogap.cfg"),
+                  "[net]\nbatch=2\nheight=8\nwidth=8\nchannels=1\nmax_batches=2\n"
+                  "[convolutional]\nfilters=3\nsize=3\nactivation=relu\n[connected]\n"
+                  "output=2\nactivation=linear\n[softmax]\n");
+    fx_write_text(path_in("labels"), "_cat\n_dog\n");
     /* two 8x8 gray PGMs with different content */
     static const char head[] = "P5\n8 8\n255\n";
     unsigned char img[sizeof head - 1 + 64];
     memcpy(img, head, sizeof head - 1);
     for (int i = 0; i < 64; i++)
         img[sizeof head - 1 + i] = (unsigned char)(i * 4);
-    write_file("img_cat1.pgm", img, sizeof img);
+    fx_write_file(path_in("img_cat1.pgm"), img, sizeof img);
     for (int i = 0; i < 64; i++)
         img[sizeof head - 1 + i] = (unsigned char)((i % 8) * 30 + (i / 8 == 3) * 50);
-    write_file("img_dog1.pgm", img, sizeof img);
+    fx_write_file(path_in("img_dog1.pgm"), img, sizeof img);
     char list[1200], data[2400];
     snprintf(list, sizeof list, "%s\n%s\n", path_in("img_cat1.pgm"), path_in("img_dog1.pgm"));
-    write_text("train.list", list);
+    fx_write_text(path_in("train.list"), list);
     snprintf(data, sizeof data, "classes=2\ntrain=%s\nvalid=%s\nlabels=%s\nbackup=%s\n",
              path_in("train.list"), path_in("train.list"), path_in("labels"), path_in("backup"));
-    write_text("a.data", data);
+    fx_write_text(path_in("a.data"), data);
     save_weights("gap.cfg", "gap.weights");
     save_weights("gap3.cfg", "gap3.weights");
     save_weights("nogap.cfg", "nogap.weights");
     return 0;
 }
 
-static int remove_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(p);
-}
-
 static int teardown(void **state)
 {
     (void)state;
-    return nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+    return fx_remove_tree(dir);
 }
 
 /* Every CSV value is the mean over 8x8 of a channel of layer 0 for that image. */
 static void test_features_csv(void **state)
 {
     (void)state;
-    struct run r;
-    expect_ok(&r, (const char *const[]){"classifier", "features", path_in("a.data"),
+    struct fx_run r;
+    fx_run_net_ok(&r,
+                  (const char *const[]){"classifier", "features", path_in("a.data"),
                                         path_in("gap.cfg"), path_in("gap.weights"), "-layer", "0",
                                         path_in("train.list"), "-o", path_in("f.csv"), NULL});
     char csv[4096];
-    slurp(path_in("f.csv"), csv, sizeof csv);
+    fx_slurp(path_in("f.csv"), csv, sizeof csv);
     assert_non_null(strstr(csv, "path,label,f0,f1,f2\n"));
     struct net *n;
     cn_error e;
@@ -228,8 +131,9 @@ static void test_features_csv(void **state)
 static void test_cam_cli(void **state)
 {
     (void)state;
-    struct run r;
-    expect_ok(&r, (const char *const[]){"classifier", "cam", path_in("a.data"), path_in("gap.cfg"),
+    struct fx_run r;
+    fx_run_net_ok(&r,
+                  (const char *const[]){"classifier", "cam", path_in("a.data"), path_in("gap.cfg"),
                                         path_in("gap.weights"), path_in("img_dog1.pgm"), "-o",
                                         path_in("cam.png"), "-zoom", "4", "-class", "_dog", NULL});
     assert_non_null(strstr(r.out, "class _dog"));
@@ -237,27 +141,27 @@ static void test_cam_cli(void **state)
     cn_error e;
     assert_int_equal(image_info(path_in("cam.png"), &w, &h, &e), 0);
     assert_true(w == 32 && h == 32);
-    expect_fail((const char *const[]){"classifier", "cam", path_in("a.data"), path_in("nogap.cfg"),
-                                      path_in("nogap.weights"), path_in("img_dog1.pgm"), "-o",
-                                      path_in("x.png"), NULL},
-                "no global average pooling");
-    expect_fail((const char *const[]){"classifier", "cam", path_in("a.data"), path_in("gap.cfg"),
-                                      path_in("gap.weights"), path_in("img_dog1.pgm"), "-o",
-                                      path_in("x.png"), "-class", "_cow", NULL},
-                "-class _cow");
+    fx_expect_fail((const char *const[]){"classifier", "cam", path_in("a.data"),
+                                         path_in("nogap.cfg"), path_in("nogap.weights"),
+                                         path_in("img_dog1.pgm"), "-o", path_in("x.png"), NULL},
+                   "no global average pooling");
+    fx_expect_fail((const char *const[]){"classifier", "cam", path_in("a.data"), path_in("gap.cfg"),
+                                         path_in("gap.weights"), path_in("img_dog1.pgm"), "-o",
+                                         path_in("x.png"), "-class", "_cow", NULL},
+                   "-class _cow");
 }
 
 static void test_layer_out_of_range(void **state)
 {
     (void)state;
-    expect_fail((const char *const[]){"classifier", "features", path_in("a.data"),
-                                      path_in("gap.cfg"), path_in("gap.weights"), "-layer", "4",
-                                      path_in("train.list"), "-o", path_in("x.csv"), NULL},
-                "-layer 4: ");
-    expect_fail((const char *const[]){"visualize", path_in("gap.cfg"), path_in("gap.weights"),
-                                      "-layer", "-5", path_in("img_cat1.pgm"), "-o",
-                                      path_in("x.png"), NULL},
-                "has 4 layers");
+    fx_expect_fail((const char *const[]){"classifier", "features", path_in("a.data"),
+                                         path_in("gap.cfg"), path_in("gap.weights"), "-layer", "4",
+                                         path_in("train.list"), "-o", path_in("x.csv"), NULL},
+                   "-layer 4: ");
+    fx_expect_fail((const char *const[]){"visualize", path_in("gap.cfg"), path_in("gap.weights"),
+                                         "-layer", "-5", path_in("img_cat1.pgm"), "-o",
+                                         path_in("x.png"), NULL},
+                   "has 4 layers");
     assert_int_equal(access(path_in("x.csv"), F_OK), -1);
 }
 
@@ -265,9 +169,9 @@ static void test_layer_out_of_range(void **state)
 static void test_partial_cli(void **state)
 {
     (void)state;
-    struct run r;
-    expect_ok(&r, (const char *const[]){"partial", path_in("gap.cfg"), path_in("gap.weights"),
-                                        path_in("p.weights"), "1", NULL});
+    struct fx_run r;
+    fx_run_net_ok(&r, (const char *const[]){"partial", path_in("gap.cfg"), path_in("gap.weights"),
+                                            path_in("p.weights"), "1", NULL});
     struct stat st;
     assert_int_equal(stat(path_in("p.weights"), &st), 0);
     assert_int_equal(st.st_size, 20 + 4 * 30);
@@ -279,41 +183,42 @@ static void test_partial_cli(void **state)
     assert_memory_equal(a, b, 12);                   /* version */
     assert_memory_equal(a + 12, (uint64_t[]){0}, 8); /* seen */
     assert_memory_equal(a + 20, b + 20, 120);
-    expect_fail((const char *const[]){"partial", path_in("gap.cfg"), path_in("gap.weights"),
-                                      path_in("q.weights"), "5", NULL},
-                "has 4 layers");
+    fx_expect_fail((const char *const[]){"partial", path_in("gap.cfg"), path_in("gap.weights"),
+                                         path_in("q.weights"), "5", NULL},
+                   "has 4 layers");
 }
 
 /* Training the 2-class cfg from the 3-class file: the head is re-initialised and named. */
 static void test_train_new_head(void **state)
 {
     (void)state;
-    struct run r;
-    expect_ok(&r, (const char *const[]){"classifier", "train", path_in("a.data"),
-                                        path_in("gap.cfg"), path_in("gap3.weights"), "-weights_cfg",
-                                        path_in("gap3.cfg"), NULL});
+    struct fx_run r;
+    fx_run_net_ok(&r, (const char *const[]){"classifier", "train", path_in("a.data"),
+                                            path_in("gap.cfg"), path_in("gap3.weights"),
+                                            "-weights_cfg", path_in("gap3.cfg"), NULL});
     assert_non_null(strstr(r.out, "layer 2 [connected] (line"));
     assert_non_null(strstr(r.out, "re-initialised"));
     assert_non_null(strstr(r.out, "from iteration 0"));
-    expect_fail((const char *const[]){"classifier", "train", path_in("a.data"), path_in("gap.cfg"),
-                                      path_in("gap3.weights"), NULL},
-                "-weights_cfg");
-    expect_fail((const char *const[]){"classifier", "train", path_in("a.data"), path_in("gap.cfg"),
-                                      "-freeze", "3", NULL},
-                "every layer with parameters is frozen");
+    fx_expect_fail((const char *const[]){"classifier", "train", path_in("a.data"),
+                                         path_in("gap.cfg"), path_in("gap3.weights"), NULL},
+                   "-weights_cfg");
+    fx_expect_fail((const char *const[]){"classifier", "train", path_in("a.data"),
+                                         path_in("gap.cfg"), "-freeze", "3", NULL},
+                   "every layer with parameters is frozen");
 }
 
 static void test_draw_cli(void **state)
 {
     (void)state;
-    write_text("g.cfg", "[net]\nbatch=1\nheight=8\nwidth=8\nchannels=1\n"
-                        "[convolutional]\nfilters=2\nsize=3\npad=1\nactivation=relu\n"
-                        "[convolutional]\nfilters=2\nsize=3\npad=1\nactivation=relu\n"
-                        "[shortcut]\nfrom=-2\n[route]\nlayers=-1,0\n");
-    struct run r;
-    expect_ok(&r, (const char *const[]){"draw", path_in("g.cfg"), "-o", path_in("g.dot"), NULL});
+    fx_write_text(path_in("g.cfg"), "[net]\nbatch=1\nheight=8\nwidth=8\nchannels=1\n"
+                                    "[convolutional]\nfilters=2\nsize=3\npad=1\nactivation=relu\n"
+                                    "[convolutional]\nfilters=2\nsize=3\npad=1\nactivation=relu\n"
+                                    "[shortcut]\nfrom=-2\n[route]\nlayers=-1,0\n");
+    struct fx_run r;
+    fx_run_net_ok(&r,
+                  (const char *const[]){"draw", path_in("g.cfg"), "-o", path_in("g.dot"), NULL});
     char dot[8192];
-    slurp(path_in("g.dot"), dot, sizeof dot);
+    fx_slurp(path_in("g.dot"), dot, sizeof dot);
     assert_non_null(strstr(dot, "L0 -> L2 [label=\"2x8x8\", style=dashed"));
     assert_non_null(strstr(dot, "L2 -> L3 [label=\"2x8x8\"]"));
     assert_non_null(strstr(dot, "L0 -> L3 [label=\"2x8x8\"]"));
@@ -321,13 +226,16 @@ static void test_draw_cli(void **state)
         printf("skipped: -o .svg needs Graphviz's dot (apt-get install graphviz)\n");
         return;
     }
-    expect_ok(&r, (const char *const[]){"draw", path_in("g.cfg"), "-o", path_in("g.svg"), NULL});
-    slurp(path_in("g.svg"), dot, sizeof dot);
+    fx_run_net_ok(&r,
+                  (const char *const[]){"draw", path_in("g.cfg"), "-o", path_in("g.svg"), NULL});
+    fx_slurp(path_in("g.svg"), dot, sizeof dot);
     assert_non_null(strstr(dot, "<svg"));
     assert_non_null(strstr(dot, "3 route"));
 }
 
-/* The worked example, small: (a) or (b) must beat (c) (examples/transfer/README.md). */
+/* The worked example, small: (a) or (b) must beat (c) (examples/transfer/README.md). With less
+ * pretraining (150 steps on 500 images per class) the winner depended on the seed: a margin of
+ * half a point either way. At 400 steps on 1,000 it is 3-6 points. */
 static void test_transfer_experiment(void **state)
 {
     (void)state;
@@ -335,13 +243,20 @@ static void test_transfer_experiment(void **state)
         printf("skipped: no data/fashion (run 'net prepare fashion-mnist')\n");
         return;
     }
+    /* An accuracy experiment: under a sanitizer its training runs take a quarter of an hour and
+     * check nothing the other train tests of this suite do not. */
+    const char *san = getenv("CFGNET_SANITIZE");
+    if (san && *san) {
+        printf("skipped: the transfer experiment does not run under SANITIZE=%s\n", san);
+        skip();
+    }
     char net[600], out[600];
-    snprintf(net, sizeof net, "NET=%s", net_bin());
+    snprintf(net, sizeof net, "NET=%s", fx_net_bin());
     snprintf(out, sizeof out, "OUT=%s", path_in("transfer"));
     char *env[] = {
-        net, out, "PRETRAIN=150", "OLD_PER_CLASS=500", "PER_CLASS=200", "PATH=/usr/bin:/bin", NULL};
-    struct run r;
-    run_prog(&r, (const char *const[]){"sh", "examples/transfer/run.sh", NULL}, env);
+        net, out, "PRETRAIN=400", "OLD_PER_CLASS=1000", "PER_CLASS=200", "PATH=/usr/bin:/bin", NULL};
+    struct fx_run r;
+    fx_run_prog(&r, (const char *const[]){"sh", "examples/transfer/run.sh", NULL}, env);
     if (r.status)
         fail_msg("run.sh: status %d: %s", r.status, r.err);
     double a, b, c;

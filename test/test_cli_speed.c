@@ -4,24 +4,25 @@
  * bad input as one stderr line and exit status 1. Timings themselves are not checked (the
  * machine is shared), only their consistency. Runs $CFGNET_NET (test/run.sh sets it) with
  * posix_spawn: no shell. */
-#include <fcntl.h>
 #include <math.h>
 #include <setjmp.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 
-extern char **environ;
+#include "fixture.h"
 
 static char dir[] = "/tmp/cfgnet_speed_XXXXXX";
+
+static const char *path_in(const char *name)
+{
+    return fx_path(dir, name);
+}
 
 /* 32x32x3 -> conv 16 3x3 pad 1 -> maxpool 2x2/2 -> connected 10 -> softmax. FLOPs per image
  * (a multiply-add counts as two): conv 2 * 1024 * 16 * 27 = 884,736; maxpool 4096 outputs x 4
@@ -35,83 +36,21 @@ static const char cfg_text[] = "[net]\nbatch=8\nheight=32\nwidth=32\nchannels=3\
 #define CONV_FLOPS 884736.0
 #define TOTAL_MFLOP 0.983
 
-struct run {
-    int status;
-    char out[16384], err[4096];
-};
-
-static void slurp(const char *path, char *buf, size_t n)
-{
-    FILE *f = fopen(path, "rb");
-    size_t k = f ? fread(buf, 1, n - 1, f) : 0;
-    buf[k] = '\0';
-    if (f)
-        fclose(f);
-}
-
-static char *path_in(const char *name)
-{
-    static char buf[4][512];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-    return buf[k];
-}
-
-/* Runs `net ARGS...` (NULL-terminated), capturing stdout and stderr. */
-static void run_net(struct run *r, const char *const *args)
-{
-    const char *net = getenv("CFGNET_NET");
-    char *argv[32];
-    int k = 0;
-    argv[k++] = (char *)(net ? net : "./net");
-    for (; args[k - 1] && k < 31; k++)
-        argv[k] = (char *)args[k - 1];
-    argv[k] = NULL;
-    char out[512], err[512];
-    snprintf(out, sizeof out, "%s", path_in("stdout"));
-    snprintf(err, sizeof err, "%s", path_in("stderr"));
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&fa, 2, err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    pid_t pid;
-    if (posix_spawn(&pid, argv[0], &fa, NULL, argv, environ))
-        fail_msg("cannot run %s", argv[0]);
-    posix_spawn_file_actions_destroy(&fa);
-    int st;
-    waitpid(pid, &st, 0);
-    r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    slurp(out, r->out, sizeof r->out);
-    slurp(err, r->err, sizeof r->err);
-}
-
-static void write_text(const char *name, const char *text)
-{
-    FILE *f = fopen(path_in(name), "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-}
-
 static int setup(void **state)
 {
     (void)state;
     if (!mkdtemp(dir))
         return -1;
-    write_text("s.cfg", cfg_text);
-    write_text("bad.cfg", "[net]\nheight=4\nwidth=4\nchannels=1\n[maxpool]\nsize=2\nstrid=2\n");
+    fx_write_text(path_in("s.cfg"), cfg_text);
+    fx_write_text(path_in("bad.cfg"),
+                  "[net]\nheight=4\nwidth=4\nchannels=1\n[maxpool]\nsize=2\nstrid=2\n");
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    const char *const names[] = {"s.cfg", "bad.cfg", "stdout", "stderr"};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        remove(path_in(names[i]));
-    rmdir(dir);
-    return 0;
+    return fx_remove_tree(dir);
 }
 
 /* One layer row as printed: index, type, output, times, GFLOP/s ("-" = 0), share, algorithm. */
@@ -179,9 +118,9 @@ static void check_images(double batch, double ms, double printed)
 static void test_inference(void **state)
 {
     (void)state;
-    struct run r;
-    run_net(&r, (const char *const[]){"speed", path_in("s.cfg"), "-batch", "2", "-iters", "3",
-                                      "-threads", "1", NULL});
+    struct fx_run r;
+    fx_run_net(&r, (const char *const[]){"speed", path_in("s.cfg"), "-batch", "2", "-iters", "3",
+                                         "-threads", "1", NULL});
     if (r.status != 0)
         fail_msg("status %d: %s", r.status, r.err);
     assert_non_null(strstr(r.out, "batch 2, inference, 1 thread;"));
@@ -211,9 +150,9 @@ static void test_inference(void **state)
 static void test_train(void **state)
 {
     (void)state;
-    struct run r;
-    run_net(&r, (const char *const[]){"speed", path_in("s.cfg"), "-batch", "4", "-train", "-iters",
-                                      "1", "-warmup", "0", "-threads", "1", NULL});
+    struct fx_run r;
+    fx_run_net(&r, (const char *const[]){"speed", path_in("s.cfg"), "-batch", "4", "-train",
+                                         "-iters", "1", "-warmup", "0", "-threads", "1", NULL});
     if (r.status != 0)
         fail_msg("status %d: %s", r.status, r.err);
     assert_non_null(strstr(r.out, "batch 4, training"));
@@ -231,34 +170,20 @@ static void test_train(void **state)
     check_rate(983090.0 * 4 * 3, t[0], t[2]);
 }
 
-/* Exit status 1 and exactly one stderr line containing want. */
-static void expect_fail(const char *const *args, const char *want)
-{
-    struct run r;
-    run_net(&r, args);
-    if (r.status != 1)
-        fail_msg("status %d (want 1); stderr: %s", r.status, r.err);
-    if (!strstr(r.err, want))
-        fail_msg("stderr '%s' lacks '%s'", r.err, want);
-    char *nl = strchr(r.err, '\n');
-    if (!nl || nl[1] != '\0')
-        fail_msg("stderr is not exactly one line: '%s'", r.err);
-}
-
 static void test_bad_input(void **state)
 {
     (void)state;
-    expect_fail((const char *const[]){"speed", path_in("none.cfg"), NULL}, "none.cfg");
-    expect_fail((const char *const[]){"speed", path_in("bad.cfg"), NULL}, "bad.cfg:7");
-    expect_fail((const char *const[]){"speed", path_in("s.cfg"), "-batch", "0", NULL}, "-batch");
-    expect_fail((const char *const[]){"speed", path_in("s.cfg"), "-iters", "x", NULL}, "-iters");
-    expect_fail((const char *const[]){"speed", path_in("s.cfg"), "-threads", NULL}, "-threads");
-    expect_fail((const char *const[]){"speed", path_in("s.cfg"), "-fast", NULL}, "-fast");
-    struct run r;
-    run_net(&r, (const char *const[]){"speed", NULL});
+    fx_expect_fail((const char *const[]){"speed", path_in("none.cfg"), NULL}, "none.cfg");
+    fx_expect_fail((const char *const[]){"speed", path_in("bad.cfg"), NULL}, "bad.cfg:7");
+    fx_expect_fail((const char *const[]){"speed", path_in("s.cfg"), "-batch", "0", NULL}, "-batch");
+    fx_expect_fail((const char *const[]){"speed", path_in("s.cfg"), "-iters", "x", NULL}, "-iters");
+    fx_expect_fail((const char *const[]){"speed", path_in("s.cfg"), "-threads", NULL}, "-threads");
+    fx_expect_fail((const char *const[]){"speed", path_in("s.cfg"), "-fast", NULL}, "-fast");
+    struct fx_run r;
+    fx_run_net(&r, (const char *const[]){"speed", NULL});
     assert_int_equal(r.status, 1);
     assert_non_null(strstr(r.err, "usage: net speed CFG"));
-    run_net(&r, (const char *const[]){"speed", "-h", NULL});
+    fx_run_net(&r, (const char *const[]){"speed", "-h", NULL});
     assert_int_equal(r.status, 0);
     assert_non_null(strstr(r.out, "-warmup N"));
 }

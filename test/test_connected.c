@@ -162,6 +162,13 @@ static void test_cfg_errors(void **state)
                    "unknown key 'outputs' (did you mean 'output'?)");
     test_net_fails(NET(2, 2, 2, 1) "[connected]\nactivation=soft\n",
                    "[connected] activation=soft: unknown value");
+    /* 2^22 inputs x 512 outputs = 2^31 weights (8 GiB): refused at parse time, on its line */
+    test_net_fails(NET(1, 1024, 1024, 4) "[connected]\noutput=512\n",
+                   "test.cfg:7: [connected] output=512: 4194304 inputs (4x1024x1024) x 512 "
+                   "outputs = 2147483648 weights, more than 1073741824");
+    /* without output= (1 output), 3 x 2^29 inputs: the bound names the section */
+    test_net_fails(NET(1, 32768, 16384, 3) "[connected]\n",
+                   "test.cfg:6: [connected]: 1610612736 inputs (3x32768x16384) x 1 outputs");
 }
 
 int main(void)

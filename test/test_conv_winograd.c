@@ -211,7 +211,9 @@ static void test_auto_choice(void **state)
     char buf[512];
     snprintf(buf, sizeof buf, WNET(1, 14, 3) "%s", conv3); /* 3 input channels */
     assert_algorithm(buf, 0, NULL);
-    snprintf(buf, sizeof buf, WNET(1, 7, 64) "%s", conv3); /* 4 tiles */
+    snprintf(buf, sizeof buf, WNET(1, 7, 64) "%s", conv3); /* 4 tiles: 16 of F(2x2) */
+    assert_algorithm(buf, 0, "winograd F(2x2,3x3)");
+    snprintf(buf, sizeof buf, WNET(1, 5, 64) "%s", conv3); /* 9 tiles of F(2x2) */
     assert_algorithm(buf, 0, NULL);
     snprintf(buf, sizeof buf, WNET(1, 14, 64) "%s", conv3); /* 16 tiles: inference only */
     assert_algorithm(buf, 0, "winograd");

@@ -4,7 +4,6 @@
  * shipped data/imagenet.data against a synthetic tree of all 1000 ILSVRC-2012 class folders,
  * "path label" lists, IDX files raw and gzipped (and one whose header disagrees with its size),
  * .data files without labels= and with class_weights=; and the loader reading each kind. */
-#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,51 +21,11 @@
 #include "data/list.h"
 #include "data/loader.h"
 
-struct fixture {
-    char dir[64];
-};
+#include "fixture.h"
 
 static int setup(void **state)
 {
-    struct fixture *fx = calloc(1, sizeof *fx);
-    snprintf(fx->dir, sizeof fx->dir, "/tmp/cfgnet_dataset_XXXXXX");
-    *state = fx;
-    return mkdtemp(fx->dir) ? 0 : -1;
-}
-
-static void remove_tree(const char *path)
-{
-    DIR *d = opendir(path);
-    if (!d) {
-        unlink(path);
-        return;
-    }
-    struct dirent *ent;
-    char sub[1024];
-    while ((ent = readdir(d))) {
-        if (!strcmp(ent->d_name, ".") || !strcmp(ent->d_name, ".."))
-            continue;
-        snprintf(sub, sizeof sub, "%s/%s", path, ent->d_name);
-        remove_tree(sub);
-    }
-    closedir(d);
-    rmdir(path);
-}
-
-static int teardown(void **state)
-{
-    struct fixture *fx = *state;
-    remove_tree(fx->dir);
-    free(fx);
-    return 0;
-}
-
-static void put_text(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
+    return fx_scratch_create(state, "dataset");
 }
 
 /* A 2x2 gray image of value v at path (PNG, or JPEG when the name says so). */
@@ -106,16 +65,16 @@ static void make_tree(const char *dir, char *tree)
         put_image(p, 40 * (int)i);
     }
     snprintf(p, sizeof p, "%s/apple/notes.txt", tree);
-    put_text(p, "ignored\n");
+    fx_write_text(p, "ignored\n");
     snprintf(p, sizeof p, "%s/fig/.hidden.png", tree);
-    put_text(p, "ignored\n");
+    fx_write_text(p, "ignored\n");
     snprintf(p, sizeof p, "%s/README", tree);
-    put_text(p, "ignored\n");
+    fx_write_text(p, "ignored\n");
 }
 
 static void test_tree(void **state)
 {
-    struct fixture *fx = *state;
+    struct fx_scratch *fx = *state;
     char tree[512], want[1024];
     make_tree(fx->dir, tree);
     struct image_list *l;
@@ -167,7 +126,7 @@ static void expect_load_error(const char *path, char *const *labels, int n, cons
 
 static void test_tree_errors(void **state)
 {
-    struct fixture *fx = *state;
+    struct fx_scratch *fx = *state;
     char tree[512], want[1024];
     make_tree(fx->dir, tree);
     char *four[4] = {"apple", "fig", "kiwi", "pear"};
@@ -190,7 +149,7 @@ static void test_tree_errors(void **state)
  * 1000 class folders (one JPEG each) loads with class k = folder k. */
 static void test_imagenet(void **state)
 {
-    struct fixture *fx = *state;
+    struct fx_scratch *fx = *state;
     struct data_cfg *d;
     cn_error e;
     if (data_cfg_load(&d, "data/imagenet.data", &e))
@@ -228,7 +187,7 @@ static void test_imagenet(void **state)
 
 static void test_labelled_list(void **state)
 {
-    struct fixture *fx = *state;
+    struct fx_scratch *fx = *state;
     char a[600], b[600], list[600], text[2048], want[2048];
     snprintf(a, sizeof a, "%s/one image.png", fx->dir); /* a blank in the path */
     snprintf(b, sizeof b, "%s/two.png", fx->dir);
@@ -236,7 +195,7 @@ static void test_labelled_list(void **state)
     put_image(b, 20);
     snprintf(list, sizeof list, "%s/set.txt", fx->dir);
     snprintf(text, sizeof text, "%s pear\n\n%s\t1\r\n%s apple\n", a, b, b);
-    put_text(list, text);
+    fx_write_text(list, text);
     struct image_list *l;
     cn_error e;
     if (image_list_load(&l, list, fruit, 3, &e))
@@ -250,36 +209,17 @@ static void test_labelled_list(void **state)
     assert_int_equal(l->labels[2], 0);
     image_list_destroy(l);
     snprintf(text, sizeof text, "%s fig\n%s\n", a, b);
-    put_text(list, text);
+    fx_write_text(list, text);
     snprintf(want, sizeof want, "%s:2: '%s': expected 'path label'", list, b);
     expect_load_error(list, fruit, 3, want);
     snprintf(text, sizeof text, "%s 3\n", a); /* class 3 of 3: not a label, so a Darknet path */
-    put_text(list, text);
+    fx_write_text(list, text);
     expect_load_error(list, fruit, 3, "matches no label");
-}
-
-/* Writes an IDX file: magic 0x08 dims, sizes, data (extra bytes appended or cut). */
-static void put_idx(const char *path, int ndim, const uint32_t *dims, const uint8_t *data,
-                    size_t n, long adjust)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    uint8_t head[4] = {0, 0, 8, (uint8_t)ndim};
-    fwrite(head, 1, 4, f);
-    for (int i = 0; i < ndim; i++) {
-        uint8_t be[4] = {(uint8_t)(dims[i] >> 24), (uint8_t)(dims[i] >> 16),
-                         (uint8_t)(dims[i] >> 8), (uint8_t)dims[i]};
-        fwrite(be, 1, 4, f);
-    }
-    fwrite(data, 1, (size_t)((long)n + (adjust < 0 ? adjust : 0)), f);
-    for (long i = 0; i < adjust; i++)
-        fputc(0, f);
-    fclose(f);
 }
 
 static void test_idx(void **state)
 {
-    struct fixture *fx = *state;
+    struct fx_scratch *fx = *state;
     enum { N = 5, R = 3, C = 4 };
     uint8_t px[N * R * C], lab[N] = {2, 0, 1, 2, 1};
     for (int i = 0; i < N * R * C; i++)
@@ -288,8 +228,8 @@ static void test_idx(void **state)
     snprintf(im, sizeof im, "%s/set-images-idx3-ubyte", fx->dir);
     snprintf(lb, sizeof lb, "%s/set-labels-idx1-ubyte", fx->dir);
     const uint32_t di[3] = {N, R, C}, dl[1] = {N};
-    put_idx(im, 3, di, px, sizeof px, 0);
-    put_idx(lb, 1, dl, lab, sizeof lab, 0);
+    fx_write_idx(im, 0x803, di, 3, px, sizeof px);
+    fx_write_idx(lb, 0x801, dl, 1, lab, sizeof lab);
     struct image_list *l;
     cn_error e;
     if (image_list_load(&l, im, fruit, 3, &e))
@@ -311,12 +251,12 @@ static void test_idx(void **state)
     loader_destroy(ld);
     image_list_destroy(l);
     /* The header says 5 x 3 x 4 = 60 bytes, the file holds 59. */
-    put_idx(im, 3, di, px, sizeof px, -1);
+    fx_write_idx(im, 0x803, di, 3, px, sizeof px - 1);
     snprintf(want, sizeof want, "%s: IDX sizes give 60 bytes of data, but the file holds 59", im);
     expect_load_error(im, fruit, 3, want);
-    put_idx(im, 3, di, px, sizeof px, 0);
+    fx_write_idx(im, 0x803, di, 3, px, sizeof px);
     const uint32_t dl4[1] = {4};
-    put_idx(lb, 1, dl4, lab, 4, 0);
+    fx_write_idx(lb, 0x801, dl4, 1, lab, 4);
     snprintf(want, sizeof want, "%s: 4 labels, but %s holds 5 images", lb, im);
     expect_load_error(im, fruit, 3, want);
     /* The gzipped Fashion-MNIST files Debian installs. */
@@ -335,12 +275,12 @@ static void test_idx(void **state)
 /* A .data file without labels= over a directory tree takes its sorted folders; class_weights. */
 static void test_datafile(void **state)
 {
-    struct fixture *fx = *state;
+    struct fx_scratch *fx = *state;
     char tree[512], path[600], text[2048], want[1024];
     make_tree(fx->dir, tree);
     snprintf(path, sizeof path, "%s/x.data", fx->dir);
     snprintf(text, sizeof text, "classes=3\ntrain=%s/\nclass_weights=1, 2, 0.5\n", tree);
-    put_text(path, text);
+    fx_write_text(path, text);
     struct data_cfg *d;
     cn_error e;
     if (data_cfg_load(&d, path, &e))
@@ -351,13 +291,13 @@ static void test_datafile(void **state)
     assert_float_equal(d->class_weights[1], 2, 0);
     data_cfg_destroy(d);
     snprintf(text, sizeof text, "classes=3\ntrain=%s\nclass_weights=1,2\n", tree);
-    put_text(path, text);
+    fx_write_text(path, text);
     assert_int_equal(data_cfg_load(&d, path, &e), -1);
     snprintf(want, sizeof want, "%s:3: class_weights=1,2: has 2 values but classes=3", path);
     if (!strstr(e.msg, want))
         fail_msg("expected '%s' in '%s'", want, e.msg);
     snprintf(text, sizeof text, "classes=3\ntrain=%s/list.txt\n", tree);
-    put_text(path, text);
+    fx_write_text(path, text);
     assert_int_equal(data_cfg_load(&d, path, &e), -1);
     assert_non_null(strstr(e.msg, "labels= is missing"));
 }
@@ -365,12 +305,12 @@ static void test_datafile(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_tree, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_tree_errors, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_imagenet, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_labelled_list, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_idx, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_datafile, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tree, setup, fx_scratch_destroy),
+        cmocka_unit_test_setup_teardown(test_tree_errors, setup, fx_scratch_destroy),
+        cmocka_unit_test_setup_teardown(test_imagenet, setup, fx_scratch_destroy),
+        cmocka_unit_test_setup_teardown(test_labelled_list, setup, fx_scratch_destroy),
+        cmocka_unit_test_setup_teardown(test_idx, setup, fx_scratch_destroy),
+        cmocka_unit_test_setup_teardown(test_datafile, setup, fx_scratch_destroy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,7 +1,9 @@
 /* test_depthwise.c - the direct single-plane convolution kernels against their naive references
  * on awkward geometries (1x1, 1x7 and 7x1, primes, kernels wider than the plane with padding,
- * strides past the kernel, dilations), a case worked by hand, and the two backward kernels as
- * the adjoints of the forward one in the plane and in the kernel. */
+ * strides past the kernel, dilations), a case worked by hand, the two backward kernels as the
+ * adjoints of the forward one in the plane and in the kernel, and the 3x3 fast path with its
+ * fused epilogue on every tail width, and the grouped 3x3 kernel (several channels per group)
+ * against its reference. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +16,7 @@
 
 #include "core/common.h"
 #include "core/rng.h"
+#include "kernels/activations.h"
 #include "kernels/depthwise.h"
 
 /* h, w, kh, kw, sh, sw, ph, pw, dh, dw */
@@ -104,6 +107,91 @@ static void test_fast_matches_naive(void **state)
     }
 }
 
+/* The 3x3 fast path (stride 1 and 2, padding 0, 1, 2, output widths 1 .. 19 so every tail of a
+ * vector, a wide plane, and one wider than its row ring) with each epilogue against the naive
+ * forward followed by act_forward_affine: within rounding of the sums before the epilogue. */
+static void check_fused(int h, int w, int s, int p, enum activation act, uint64_t seed)
+{
+    struct im2col_geom g;
+    if (im2col_geom_init(&g, 1, h, w, 3, 3, s, s, p, p, 1, 1))
+        return; /* the kernel does not fit */
+    size_t n = (size_t)h * (size_t)w, m = im2col_cols(&g);
+    float *x = random_floats(n, seed), *k = random_floats(9, seed + 1);
+    float *a = random_floats(m, seed + 2), *b = random_floats(m, seed + 3);
+    const float scale = 1.5f, shift = .25f;
+    depthwise_forward_act(a, x, k, &g, &scale, &shift, act);
+    depthwise_forward_naive(b, x, k, &g);
+    act_forward_affine(b, b, 1, m, &scale, &shift, act);
+    for (size_t j = 0; j < m; j++)
+        assert_float_equal(a[j], b[j], 1e-5);
+    depthwise_forward_act(a, x, k, &g, NULL, NULL, act); /* no epilogue */
+    depthwise_forward_naive(b, x, k, &g);
+    for (size_t j = 0; j < m; j++)
+        assert_float_equal(a[j], b[j], 1e-5);
+    free(x), free(k), free(a), free(b);
+}
+
+static void test_fused_3x3(void **state)
+{
+    (void)state;
+    static const enum activation acts[] = {ACT_LINEAR, ACT_RELU, ACT_RELU6, ACT_LEAKY,
+                                           ACT_LOGISTIC};
+    uint64_t seed = 1000;
+    for (int s = 1; s <= 2; s++)
+        for (int p = 0; p <= 2; p++)
+            for (int w = 1; w <= 19 * s + 2; w++)
+                for (int a = 0; a < 5; a++, seed += 4)
+                    check_fused(w % 7 + 1 + 2 * p, w, s, p, acts[a], seed);
+    check_fused(5, 300, 1, 1, ACT_RELU6, 7);
+    check_fused(9, 301, 2, 1, ACT_RELU6, 8);
+    check_fused(3, 2500, 1, 1, ACT_LEAKY, 9);
+    check_fused(4, 4500, 2, 2, ACT_LEAKY, 10);
+}
+
+/* The grouped 3x3 kernel: cg channels, fg filters (blocks of 4 with every remainder), against
+ * its naive reference followed by act_forward_affine per filter. */
+static void check_group(int cg, int fg, int h, int w, int s, int p, enum activation act,
+                        uint64_t seed)
+{
+    struct im2col_geom g;
+    if (im2col_geom_init(&g, cg, h, w, 3, 3, s, s, p, p, 1, 1))
+        return;
+    if (!depthwise_group_fits(&g)) {
+        print_message("grouped kernel skipped: needs AVX2+FMA\n");
+        return;
+    }
+    size_t P = im2col_cols(&g), m = P * (size_t)fg, n = (size_t)cg * (size_t)h * (size_t)w;
+    float *x = random_floats(n, seed), *k = random_floats((size_t)fg * (size_t)cg * 9, seed + 1);
+    float *sc = random_floats((size_t)fg, seed + 2), *sh = random_floats((size_t)fg, seed + 3);
+    float *a = random_floats(m, seed + 4), *b = random_floats(m, seed + 5);
+    depthwise_group_forward(a, x, k, fg, &g, sc, sh, act);
+    depthwise_group_forward_naive(b, x, k, fg, &g);
+    act_forward_affine(b, b, fg, P, sc, sh, act);
+    for (size_t j = 0; j < m; j++)
+        assert_float_equal(a[j], b[j], 1e-5 * cg);
+    depthwise_group_forward(a, x, k, fg, &g, NULL, NULL, act);
+    depthwise_group_forward_naive(b, x, k, fg, &g);
+    for (size_t j = 0; j < m; j++)
+        assert_float_equal(a[j], b[j], 1e-5 * cg);
+    free(x), free(k), free(sc), free(sh), free(a), free(b);
+}
+
+static void test_group_3x3(void **state)
+{
+    (void)state;
+    static const int cgs[] = {2, 3, 4, 5, 8}, fgs[] = {1, 3, 4, 5, 9};
+    static const enum activation acts[] = {ACT_LINEAR, ACT_RELU, ACT_RELU6, ACT_LEAKY, ACT_MISH};
+    uint64_t seed = 5000;
+    for (int s = 1; s <= 2; s++)
+        for (int p = 0; p <= 2; p++)
+            for (int w = 1; w <= 18 * s + 2; w++, seed += 8)
+                check_group(cgs[w % 5], fgs[(w / 5) % 5], w % 5 + 1 + 2 * p, w, s, p,
+                            acts[(w + p) % 5], seed);
+    check_group(33, 8, 7, 7, 1, 1, ACT_RELU, 1);
+    check_group(16, 16, 14, 14, 2, 1, ACT_RELU, 2);
+    check_group(4, 4, 56, 56, 1, 1, ACT_RELU, 3);
+}
+
 /* <forward(x; k), y> == <x, backward_data(y; k)> == <k, backward_kernel(y; x)>. */
 static void test_adjoint(void **state)
 {
@@ -136,6 +224,8 @@ int main(void)
         cmocka_unit_test(test_by_hand),
         cmocka_unit_test(test_fast_matches_naive),
         cmocka_unit_test(test_adjoint),
+        cmocka_unit_test(test_fused_3x3),
+        cmocka_unit_test(test_group_3x3),
     };
     return cmocka_run_group_tests_name("depthwise", tests, NULL, NULL);
 }

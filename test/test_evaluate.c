@@ -398,16 +398,22 @@ static void test_csv(void **state)
     csv_field(&c, " padded");
     csv_field(&c, "");
     csv_end_row(&c);
-    assert_string_equal(c.buf, "plain,\"a,b\",\"say \"\"hi\"\"\",0.50\n\" padded\",\n");
+    assert_string_equal(c.text.s, "plain,\"a,b\",\"say \"\"hi\"\"\",0.50\n\" padded\",\n");
     cn_error e;
     assert_int_equal(csv_write(&c, path_in("t.csv"), &e), 0);
     char buf[128] = {0};
     FILE *f = fopen(path_in("t.csv"), "r");
     assert_non_null(f);
-    assert_int_equal(fread(buf, 1, sizeof buf - 1, f), c.len);
+    assert_int_equal(fread(buf, 1, sizeof buf - 1, f), c.text.len);
     fclose(f);
-    assert_string_equal(buf, c.buf);
+    assert_string_equal(buf, c.text.s);
     csv_free(&c);
+    /* a formatted field longer than any fixed buffer, with a quote to double */
+    csv_fieldf(&c, "%0300d\"", 7);
+    assert_int_equal(c.text.len, 1 + 300 + 2 + 1);
+    assert_memory_equal(c.text.s + 299, "07\"\"\"", 5);
+    csv_free(&c);
+    assert_null(c.text.s);
 }
 
 static void test_inputs(void **state)

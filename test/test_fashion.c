@@ -21,47 +21,14 @@
 #include "data/image.h"
 #include "data/list.h"
 
+#include "fixture.h"
+
 #define SIDE FASHION_SIDE
 #define PX (SIDE * SIDE)
 
-struct fixture {
-    char dir[64];
-};
-
-/* rm -r of a small tree. */
-static void remove_tree(const char *path)
-{
-    DIR *d = opendir(path);
-    if (!d) {
-        unlink(path);
-        return;
-    }
-    struct dirent *ent;
-    char sub[1024];
-    while ((ent = readdir(d))) {
-        if (!strcmp(ent->d_name, ".") || !strcmp(ent->d_name, ".."))
-            continue;
-        snprintf(sub, sizeof sub, "%s/%s", path, ent->d_name);
-        remove_tree(sub);
-    }
-    closedir(d);
-    rmdir(path);
-}
-
 static int setup(void **state)
 {
-    struct fixture *fx = calloc(1, sizeof *fx);
-    snprintf(fx->dir, sizeof fx->dir, "/tmp/cfgnet_fashion_XXXXXX");
-    *state = fx;
-    return mkdtemp(fx->dir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *fx = *state;
-    remove_tree(fx->dir);
-    free(fx);
-    return 0;
+    return fx_scratch_create(state, "fashion");
 }
 
 /* Bitwise CRC-32, independent of the table version under test. */
@@ -121,35 +88,12 @@ static uint8_t *gzip_stored(const uint8_t *data, size_t n, int flags, size_t *le
     return g;
 }
 
-static void put_bytes(const char *path, const void *p, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(p, 1, n, f), n);
-    assert_int_equal(fclose(f), 0);
-}
-
 static void put_gz(const char *path, const uint8_t *data, size_t n, int flags)
 {
     size_t len;
     uint8_t *g = gzip_stored(data, n, flags, &len);
-    put_bytes(path, g, len);
+    fx_write_file(path, g, len);
     free(g);
-}
-
-/* An IDX file of count items: magic 0x08xx, dims, then data. */
-static uint8_t *idx_bytes(uint32_t magic, const uint32_t *dims, int ndim, const uint8_t *data,
-                          size_t n, size_t *len)
-{
-    uint8_t *b = malloc(4 + 4 * (size_t)ndim + n);
-    for (int i = 0; i <= ndim; i++) {
-        uint32_t v = i ? dims[i - 1] : magic;
-        for (int k = 0; k < 4; k++)
-            b[4 * i + k] = (uint8_t)(v >> (24 - 8 * k));
-    }
-    memcpy(b + 4 + 4 * ndim, data, n);
-    *len = 4 + 4 * (size_t)ndim + n;
-    return b;
 }
 
 /* Pixel j of image i of a set (offset tells the sets apart). */
@@ -168,11 +112,11 @@ static void write_set(const char *dir, const char *prefix, const uint8_t *labels
     char path[512];
     size_t len;
     uint32_t dims[3] = {(uint32_t)n, SIDE, SIDE};
-    uint8_t *b = idx_bytes(0x803, dims, 3, px, (size_t)n * PX, &len);
+    uint8_t *b = fx_idx_bytes(0x803, dims, 3, px, (size_t)n * PX, &len);
     snprintf(path, sizeof path, "%s/%s-images-idx3-ubyte.gz", dir, prefix);
     put_gz(path, b, len, 8);
     free(b);
-    b = idx_bytes(0x801, dims, 1, labels, (size_t)n, &len);
+    b = fx_idx_bytes(0x801, dims, 1, labels, (size_t)n, &len);
     snprintf(path, sizeof path, "%s/%s-labels-idx1-ubyte.gz", dir, prefix);
     put_gz(path, b, len, 0);
     free(b);
@@ -225,7 +169,7 @@ static void gz_fails(const char *path, const char *want)
 
 static void test_gzip(void **state)
 {
-    struct fixture *fx = *state;
+    struct fx_scratch *fx = *state;
     enum { BIG = 150000 }; /* three stored blocks */
     uint8_t *data = malloc(BIG);
     for (int i = 0; i < BIG; i++)
@@ -246,34 +190,34 @@ static void test_gzip(void **state)
     }
     size_t n;
     uint8_t *g = gzip_stored(data, BIG, 8, &n);
-    put_bytes(path, g, n / 2);
+    fx_write_file(path, g, n / 2);
     gz_fails(path, "truncated or corrupt gzip file");
-    put_bytes(path, g, 15);
+    fx_write_file(path, g, 15);
     gz_fails(path, "truncated gzip");
     g[100] ^= 1;
-    put_bytes(path, g, n);
+    fx_write_file(path, g, n);
     gz_fails(path, "CRC-32 mismatch");
     g[100] ^= 1;
     put_le(g + n - 4, BIG - 1, 4);
-    put_bytes(path, g, n);
+    fx_write_file(path, g, n);
     gz_fails(path, "cannot inflate");
     put_le(g + n - 4, 1u << 30, 4);
-    put_bytes(path, g, n);
+    fx_write_file(path, g, n);
     gz_fails(path, "trailer claims 1073741824 uncompressed bytes");
     g[2] = 7;
-    put_bytes(path, g, n);
+    fx_write_file(path, g, n);
     gz_fails(path, "compression method 7");
     g[2] = 8;
     g[3] = 0x28;
-    put_bytes(path, g, n);
+    fx_write_file(path, g, n);
     gz_fails(path, "reserved flag bits");
     g[0] = 'P';
-    put_bytes(path, g, n);
+    fx_write_file(path, g, n);
     gz_fails(path, "not a gzip file");
     free(g);
     g = gzip_stored(data, 100, 2, &n);
     g[10] ^= 0xff; /* the header CRC */
-    put_bytes(path, g, n);
+    fx_write_file(path, g, n);
     gz_fails(path, "gzip header CRC mismatch");
     free(g);
     free(data);
@@ -346,7 +290,7 @@ static void check_no_tmp(const char *dst)
 
 static void test_prepare(void **state)
 {
-    struct fixture *fx = *state;
+    struct fx_scratch *fx = *state;
     char src[256], dst[256];
     write_source(fx->dir, src);
     snprintf(dst, sizeof dst, "%s/a/b/fashion", fx->dir);
@@ -368,7 +312,7 @@ static void test_prepare(void **state)
 /* A relative destination gives relative paths in the lists. */
 static void test_prepare_relative(void **state)
 {
-    struct fixture *fx = *state;
+    struct fx_scratch *fx = *state;
     char src[256], cwd[1024];
     write_source(fx->dir, src);
     assert_non_null(getcwd(cwd, sizeof cwd));
@@ -386,7 +330,7 @@ static void test_prepare_relative(void **state)
  * exactly once. */
 static void test_labels_match(void **state)
 {
-    struct fixture *fx = *state;
+    struct fx_scratch *fx = *state;
     char src[256], dst[256], list[300];
     write_source(fx->dir, src);
     snprintf(dst, sizeof dst, "%s/out", fx->dir);
@@ -439,7 +383,7 @@ static void put_idx(const char *dir, const char *name, uint32_t magic, const uin
 {
     char path[512];
     size_t len;
-    uint8_t *b = idx_bytes(magic, dims, ndim, data, n, &len);
+    uint8_t *b = fx_idx_bytes(magic, dims, ndim, data, n, &len);
     snprintf(path, sizeof path, "%s/%s", dir, name);
     put_gz(path, b, len, 0);
     free(b);
@@ -456,7 +400,7 @@ static void prepare_fails(const char *src, const char *dst, const char *want)
 
 static void test_prepare_rejects(void **state)
 {
-    struct fixture *fx = *state;
+    struct fx_scratch *fx = *state;
     char src[256], dst[256];
     write_source(fx->dir, src);
     snprintf(dst, sizeof dst, "%s/out", fx->dir);
@@ -485,7 +429,7 @@ static void test_prepare_rejects(void **state)
     char *all = read_text(path);
     struct stat st;
     assert_int_equal(stat(path, &st), 0);
-    put_bytes(path, all, (size_t)st.st_size - 40);
+    fx_write_file(path, all, (size_t)st.st_size - 40);
     free(all);
     prepare_fails(src, dst, "truncated or corrupt gzip file");
     unlink(path);
@@ -496,13 +440,13 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_crc32),
-        cmocka_unit_test_setup_teardown(test_gzip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_gzip, setup, fx_scratch_destroy),
         cmocka_unit_test(test_real_labels),
-        cmocka_unit_test_setup_teardown(test_prepare, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_prepare_relative, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_labels_match, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prepare, setup, fx_scratch_destroy),
+        cmocka_unit_test_setup_teardown(test_prepare_relative, setup, fx_scratch_destroy),
+        cmocka_unit_test_setup_teardown(test_labels_match, setup, fx_scratch_destroy),
         cmocka_unit_test(test_committed_files),
-        cmocka_unit_test_setup_teardown(test_prepare_rejects, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prepare_rejects, setup, fx_scratch_destroy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,7 +3,8 @@
  * combinations, alpha/beta variants, padded leading dimensions, beta = 0 over NaN garbage, every
  * micro-kernel variant the CPU has, and results that do not depend on the thread count; the
  * bias + activation epilogue against gemm followed by the bias and act_apply (bit for bit) and
- * the naive reference; the implicit-GEMM convolution against im2col + gemm. */
+ * the naive reference; the implicit-GEMM convolution against im2col + gemm; prepacked A with the
+ * per-row scale (folded batch norm) against gemm + act_forward_affine's arithmetic. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -310,6 +311,169 @@ static void test_conv_implicit(void **state)
     }
 }
 
+/* C (ldc wide) = act(scale[row] * C + bias[row]) as act_forward_affine computes it (the product
+ * rounded, then the sum): the reference of the packed entry points' epilogue. */
+static void affine_ref(float *C, int ldc, int M, int N, const float *scale, const float *bias,
+                       enum activation act)
+{
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            float *c = &C[(size_t)i * (size_t)ldc + (size_t)j];
+            float z = scale ? scale[i] * *c : *c;
+            *c = bias || act != ACT_LINEAR ? act_apply(act, z + (bias ? bias[i] : 0.f)) : z;
+        }
+}
+
+/* gemm_packed: bit for bit gemm + affine_ref of the same variant, close to naive. */
+static void check_packed(const struct operands *o, enum gemm_isa isa, float alpha, float beta,
+                         const float *scale, const float *bias, enum activation act)
+{
+    float *want = copy_c(o, beta == 0), *got = copy_c(o, beta == 0), *naive = copy_c(o, beta == 0);
+    float *Ap = xmalloc(sizeof(float) * (gemm_packed_a_floats(o->M, o->K) + 1));
+    size_t n = (size_t)o->M * (size_t)o->ldc;
+    gemm_pack_a_all(Ap, o->A, o->lda, o->ta, o->M, o->K);
+    assert_int_equal(gemm_isa(isa, want, o->ldc, o->A, o->lda, o->ta, o->B, o->ldb, o->tb, o->M,
+                              o->N, o->K, alpha, beta),
+                     0);
+    affine_ref(want, o->ldc, o->M, o->N, scale, bias, act);
+    assert_int_equal(gemm_packed_isa(isa, got, o->ldc, Ap, o->B, o->ldb, o->tb, o->M, o->N, o->K,
+                                     alpha, beta, scale, bias, act),
+                     0);
+    if (memcmp(want, got, sizeof(float) * n) != 0)
+        fail_msg("isa %d M=%d N=%d K=%d ta=%d tb=%d act %s scale %s: packed differs from gemm + "
+                 "affine",
+                 (int)isa, o->M, o->N, o->K, o->ta, o->tb, act_names[act], scale ? "yes" : "no");
+    gemm_naive(naive, o->ldc, o->A, o->lda, o->ta, o->B, o->ldb, o->tb, o->M, o->N, o->K, alpha,
+               beta);
+    affine_ref(naive, o->ldc, o->M, o->N, scale, bias, act);
+    double tol = 2e-6 * (o->K + 4) * (fabs(alpha) + 1) + 2e-6 * (fabs(beta) + 2);
+    for (size_t i = 0; i < n; i++)
+        if (!(fabs((double)got[i] - (double)naive[i]) <= tol))
+            fail_msg("isa %d packed M=%d N=%d K=%d: C[%zu] = %.7g, naive %.7g", (int)isa, o->M,
+                     o->N, o->K, i, (double)got[i], (double)naive[i]);
+    free(want), free(got), free(naive), free(Ap);
+}
+
+/* Prepacked A with the scaled epilogue: row and column tails, one to three K blocks (K 600 >
+ * 2 * 256), every transpose, every variant; and one case by hand. */
+static void test_packed(void **state)
+{
+    (void)state;
+    static const int few[][3] = {{1, 1, 1},    {7, 33, 9},  {13, 17, 300}, {97, 263, 31},
+                                 {6, 16, 600}, {151, 21, 7}, {5, 49, 513}, {200, 50, 64}};
+    static const enum activation acts[] = {ACT_LINEAR, ACT_RELU, ACT_LEAKY, ACT_LOGISTIC};
+    cn_rng r;
+    cn_rng_seed(&r, 8);
+    float *bias = random_floats(200, &r), *scale = random_floats(200, &r); /* tallest case */
+    for (int isa = GEMM_ISA_PORTABLE; isa <= GEMM_ISA_AVX512; isa++) {
+        if (!isa_available((enum gemm_isa)isa))
+            continue;
+        for (size_t s = 0; s < sizeof few / sizeof few[0]; s++) {
+            int t = (int)s & 3;
+            struct operands o = make_operands(few[s][0], few[s][1], few[s][2], t & 1, t >> 1, 500 + s);
+            for (size_t a = 0; a < sizeof acts / sizeof acts[0]; a++) {
+                check_packed(&o, (enum gemm_isa)isa, 1, 0, scale, bias, acts[a]);
+                check_packed(&o, (enum gemm_isa)isa, -0.5f, 1, scale, bias, acts[a]);
+                check_packed(&o, (enum gemm_isa)isa, 1, 0, NULL, bias, acts[a]);
+                check_packed(&o, (enum gemm_isa)isa, 1, 1, NULL, NULL, acts[a]);
+            }
+            free_operands(&o);
+        }
+    }
+    /* By hand: A = [1 2; 3 4] (packed), B = [1; 1]: sums {3, 7}; relu(s * sum + b) with
+     * s = {2, -1}, b = {1, 0.5}: {7, 0}; K == 0: relu(s * beta * C + b) = relu({2*3*1 + 1,
+     * -1*3*2 + 0.5}) = {7, 0}. */
+    const float a[4] = {1, 2, 3, 4}, b1[2] = {1, 1}, sc[2] = {2, -1}, sh[2] = {1, 0.5f};
+    float Ap[12], c[2] = {NAN, NAN};
+    assert_true(gemm_packed_a_floats(2, 2) <= 12);
+    gemm_pack_a_all(Ap, a, 2, 0, 2, 2);
+    gemm_packed(c, 1, Ap, b1, 1, 0, 2, 1, 2, 1, 0, sc, sh, ACT_RELU);
+    assert_float_equal(c[0], 7, 0);
+    assert_float_equal(c[1], 0, 0);
+    float c0[2] = {1, 2};
+    gemm_packed(c0, 1, Ap, b1, 1, 0, 2, 1, 0, 1, 3, sc, sh, ACT_RELU);
+    assert_float_equal(c0[0], 7, 0);
+    assert_float_equal(c0[1], 0, 0);
+    free(bias);
+    free(scale);
+}
+
+/* gemm_packed_a_col locates every element of gemm_pack_a_all's layout, padding zero. */
+static void test_packed_index(void **state)
+{
+    (void)state;
+    static const int mk[][2] = {{1, 1}, {7, 3}, {6, 256}, {13, 257}, {5, 600}, {31, 1000}};
+    for (size_t s = 0; s < sizeof mk / sizeof mk[0]; s++) {
+        int M = mk[s][0], K = mk[s][1];
+        size_t n = gemm_packed_a_floats(M, K);
+        float *A = xmalloc(sizeof(float) * (size_t)M * K), *Ap = xmalloc(sizeof(float) * n);
+        unsigned char *seen = xcalloc(n, 1);
+        for (size_t i = 0; i < (size_t)M * K; i++)
+            A[i] = (float)(i + 1);
+        gemm_pack_a_all(Ap, A, K, 0, M, K);
+        int mp = (M + GEMM_PACK_ROWS - 1) / GEMM_PACK_ROWS * GEMM_PACK_ROWS;
+        for (int k = 0; k < K; k++) {
+            size_t at;
+            int kc;
+            gemm_packed_a_col(M, K, k, &at, &kc);
+            for (int i = 0; i < mp; i++) {
+                size_t x = at + (size_t)(i / GEMM_PACK_ROWS) * GEMM_PACK_ROWS * kc +
+                           (size_t)(i % GEMM_PACK_ROWS);
+                assert_true(x < n);
+                assert_false(seen[x]);
+                seen[x] = 1;
+                assert_float_equal(Ap[x], i < M ? A[(size_t)i * K + k] : 0.f, 0);
+            }
+        }
+        free(A), free(Ap), free(seen);
+    }
+}
+
+/* gemm_conv_packed: bit for bit im2col + gemm + affine_ref of the same variant. */
+static void check_conv_packed(enum gemm_isa isa, int M, int c, int h, int w, int k, int s, int p,
+                              enum activation act)
+{
+    struct im2col_geom q;
+    assert_int_equal(im2col_geom_init(&q, c, h, w, k, k, s, s, p, p, 1, 1), 0);
+    int R = (int)im2col_rows(&q), P = (int)im2col_cols(&q), ldc = P + PAD;
+    cn_rng r;
+    cn_rng_seed(&r, (uint64_t)(M * 37 + c * 5 + h + k));
+    float *im = random_floats((size_t)c * h * w, &r), *A = random_floats((size_t)M * R, &r);
+    float *bias = random_floats((size_t)M, &r), *scale = random_floats((size_t)M, &r);
+    float *col = xmalloc(sizeof(float) * (size_t)R * P);
+    float *Ap = xmalloc(sizeof(float) * gemm_packed_a_floats(M, R));
+    float *want = random_floats((size_t)M * ldc, &r), *got = xmalloc(sizeof(float) * (size_t)M * ldc);
+    memcpy(got, want, sizeof(float) * (size_t)M * ldc);
+    im2col(col, im, &q);
+    gemm_pack_a_all(Ap, A, R, 0, M, R);
+    assert_int_equal(gemm_isa(isa, want, ldc, A, R, 0, col, P, 0, M, P, R, 1, 0), 0);
+    affine_ref(want, ldc, M, P, scale, bias, act);
+    assert_int_equal(gemm_conv_packed_isa(isa, got, ldc, Ap, im, &q, M, 1, 0, scale, bias, act), 0);
+    if (memcmp(want, got, sizeof(float) * (size_t)M * ldc) != 0)
+        fail_msg("isa %d packed conv M=%d c=%d %dx%d k=%d s=%d p=%d: differs from im2col + gemm",
+                 (int)isa, M, c, h, w, k, s, p);
+    free(im), free(A), free(bias), free(scale), free(col), free(Ap), free(want), free(got);
+}
+
+static void test_conv_packed(void **state)
+{
+    (void)state;
+    /* M, c, h, w, kernel, stride, pad: 3x3 same, 3x3/2, strided 1x1, 7x7/2, and enough taps
+     * for three K blocks. */
+    static const int geo[][7] = {{5, 3, 9, 11, 3, 1, 1}, {7, 2, 13, 8, 3, 2, 1},
+                                 {13, 8, 9, 9, 1, 2, 0}, {13, 3, 23, 19, 7, 2, 3},
+                                 {8, 70, 6, 21, 3, 1, 1}};
+    for (int isa = GEMM_ISA_PORTABLE; isa <= GEMM_ISA_AVX512; isa++) {
+        if (!isa_available((enum gemm_isa)isa))
+            continue;
+        for (size_t g = 0; g < sizeof geo / sizeof geo[0]; g++) {
+            const int *x = geo[g];
+            check_conv_packed((enum gemm_isa)isa, x[0], x[1], x[2], x[3], x[4], x[5], x[6],
+                              g & 1 ? ACT_LEAKY : ACT_RELU);
+        }
+    }
+}
+
 /* K == 0 and alpha == 0 only scale C; beta == 0 then writes zeros over garbage. */
 static void test_degenerate(void **state)
 {
@@ -386,6 +550,9 @@ int main(void)
         cmocka_unit_test(test_every_tail),
         cmocka_unit_test(test_bias_act),
         cmocka_unit_test(test_conv_implicit),
+        cmocka_unit_test(test_packed),
+        cmocka_unit_test(test_packed_index),
+        cmocka_unit_test(test_conv_packed),
         cmocka_unit_test(test_degenerate),
         cmocka_unit_test(test_thread_count_invariance),
     };

@@ -62,6 +62,12 @@ static void test_products(void **state)
     cfg = "[net]\nheight=4096\nwidth=4096\nchannels=3\n[connected]\noutput=16777216\n";
     assert_int_equal(net_create_from_string(&n, cfg, "lim.cfg", 0, 1, &e), -1);
     printf("50M inputs x 16M outputs: %s\n", e.msg);
+    assert_non_null(strstr(e.msg, "lim.cfg:6: [connected] output=16777216: "));
+    assert_non_null(strstr(e.msg, "weights, more than 1073741824"));
+    /* 2^30 weights pass the layer's bound; with the input and training buffers the net is over */
+    cfg = "[net]\nheight=16384\nwidth=16384\nchannels=4\n[connected]\noutput=1\n";
+    assert_int_equal(net_create_from_string(&n, cfg, "lim.cfg", 0, 1, &e), -1);
+    printf("1G inputs x 1 output, training: %s\n", e.msg);
     assert_non_null(strstr(e.msg, "limit of 16384 MiB"));
 }
 

@@ -1,7 +1,9 @@
 /* test_memplan.c - memory planning (net/memplan.h): the greedy interval placer on worked cases,
  * and whole nets whose outputs share memory by liveness and take [route] inputs in place, which
  * must compute bit for bit what the same net computes with every output in its own memory
- * (NET_SEPARATE_OUTPUTS): zoo cfgs at small resolutions, inference and training. */
+ * (NET_SEPARATE_OUTPUTS): zoo cfgs at small resolutions, inference and training. Dead layers
+ * (outputs that cannot reach the last layer's): found by hand on a reader graph, skipped in
+ * inference with the output unchanged bit for bit against NET_KEEP_OUTPUTS, run in training. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -311,6 +313,125 @@ static void test_training_gradients_equal(void **state)
     }
 }
 
+/* Dead layers of a reader graph (net/memplan.h): 0 -> 1 -> 2 (a head nothing reads), 0 -> 3
+ * (a route back), 3 -> 4 (a side branch read by none), 3 and 5 -> 6 (a shortcut; 5 reads nothing
+ * but is read, so it is live). Given out of order: the function sorts them. */
+static void test_dead_by_hand(void **state)
+{
+    (void)state;
+    struct memplan_read r[6] = {{6, 3}, {1, 0}, {2, 1}, {3, 0}, {4, 3}, {6, 5}};
+    unsigned char dead[7];
+    assert_int_equal(memplan_dead(dead, 7, r, 6), 3);
+    const unsigned char want[7] = {0, 1, 1, 0, 1, 0, 0};
+    assert_memory_equal(dead, want, 7);
+    unsigned char one;
+    assert_int_equal(memplan_dead(&one, 1, NULL, 0), 0); /* the last layer is always live */
+    assert_int_equal(one, 0);
+}
+
+/* Counts calls of a wrapped forward: the ops of a layer under test are replaced by a copy whose
+ * forward counts, then calls the real one (the test's own state; nothing in src/ uses it). */
+static int spy_calls;
+static void (*spy_real)(struct layer *l, struct pass *p);
+static void spy_forward(struct layer *l, struct pass *p)
+{
+    spy_calls++;
+    spy_real(l, p);
+}
+
+/* An auxiliary head (1-3: conv, pool, loss-weighted softmax) and a side branch nothing reads
+ * (5), the rest read through a route, a shortcut (from=) and the implicit input. */
+static const char dead_cfg[] =
+    "[net]\nheight=6\nwidth=5\nchannels=2\n"
+    "[convolutional]\nfilters=4\nsize=3\npad=1\nactivation=leaky\n" /* 0 */
+    "[convolutional]\nfilters=3\nsize=1\nactivation=relu\n"          /* 1 dead */
+    "[avgpool]\n"                                                      /* 2 dead */
+    "[softmax]\nloss_weight=0.5\n"                                     /* 3 dead */
+    "[route]\nlayers=0\n"                                              /* 4 */
+    "[convolutional]\nfilters=2\nsize=1\nactivation=relu\n"          /* 5 dead */
+    "[route]\nlayers=4\n"                                              /* 6 */
+    "[convolutional]\nfilters=4\nsize=1\nactivation=leaky\n"         /* 7 */
+    "[shortcut]\nfrom=4\nactivation=linear\n"                          /* 8 */
+    "[maxpool]\nsize=2\nstride=2\n"                                    /* 9 */
+    "[connected]\noutput=3\nactivation=linear\n"                       /* 10 */
+    "[softmax]\n";                                                     /* 11 */
+
+/* Runs net n's forward with layers 1 and 5 spied on; returns how often they ran. */
+static int forward_spied(struct net *n)
+{
+    struct layer_ops spy1 = *n->layers[1].ops, spy5 = *n->layers[5].ops;
+    spy_real = spy1.forward;
+    spy1.forward = spy5.forward = spy_forward;
+    const struct layer_ops *o1 = n->layers[1].ops, *o5 = n->layers[5].ops;
+    n->layers[1].ops = &spy1;
+    n->layers[5].ops = &spy5;
+    spy_calls = 0;
+    fill_input(n, 11);
+    struct pass p;
+    net_pass_init(n, &p, 0, 0);
+    net_forward(n, &p);
+    n->layers[1].ops = o1;
+    n->layers[5].ops = o5;
+    return spy_calls;
+}
+
+/* Inference skips the dead layers (not run, no output memory) and computes the same output, bit
+ * for bit, as the net built with NET_KEEP_OUTPUTS, which runs them all; so does training. */
+static void test_dead_layers_skipped(void **state)
+{
+    (void)state;
+    for (int batch = 1; batch <= 2; batch++) {
+        struct net *a = make(dead_cfg, "dead", batch, 0),
+                   *b = make(dead_cfg, "dead", batch, NET_KEEP_OUTPUTS),
+                   *t = make(dead_cfg, "dead", batch, NET_TRAIN);
+        const unsigned char want[12] = {0, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0};
+        assert_int_equal(a->ndead, 4);
+        assert_memory_equal(a->dead, want, 12);
+        assert_int_equal(b->ndead, 0);
+        assert_int_equal(t->ndead, 0);
+        for (int i = 0; i < 12; i++)
+            assert_true((a->layers[i].output == NULL) == want[i]);
+        assert_int_equal(forward_spied(a), 0);
+        assert_int_equal(forward_spied(b), 2);
+        assert_int_equal(forward_spied(t), 2);
+        assert_memory_equal(net_output(a), net_output(b),
+                            sizeof(float) * net_outputs(a) * (size_t)batch);
+        assert_true(a->nout_floats < b->nout_floats);
+        cn_error e;
+        assert_int_equal(net_check_live(a, 8, &e), 0);
+        assert_int_equal(net_check_live(a, 5, &e), -1);
+        assert_non_null(strstr(e.msg, "layer 5 [convolutional] (line 19) is skipped in inference"));
+        net_destroy(a);
+        net_destroy(b);
+        net_destroy(t);
+    }
+}
+
+/* GoogLeNet's two auxiliary heads (6 layers each) are dead in inference; the main output is the
+ * one the net computes with them. */
+static void test_googlenet_heads_dead(void **state)
+{
+    (void)state;
+    char *text = small_cfg("cfg/googlenet.cfg", 96);
+    struct net *a = make(text, "googlenet", 1, 0), *b = make(text, "googlenet", 1,
+                                                             NET_KEEP_OUTPUTS);
+    assert_int_equal(a->ndead, 12);
+    for (int i = 39; i <= 44; i++)
+        assert_true(a->dead[i] && a->dead[i + 40] && !a->layers[i].output);
+    assert_false(a->dead[38] || a->dead[45] || a->dead[78] || a->dead[85]);
+    fill_input(a, 4);
+    fill_input(b, 4);
+    struct pass p, q;
+    net_pass_init(a, &p, 0, 0);
+    net_pass_init(b, &q, 0, 0);
+    net_forward(a, &p);
+    net_forward(b, &q);
+    assert_memory_equal(net_output(a), net_output(b), sizeof(float) * net_outputs(a));
+    net_destroy(a);
+    net_destroy(b);
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -323,6 +444,9 @@ int main(void)
         cmocka_unit_test(test_squeezenet_inference),
         cmocka_unit_test(test_routes_in_place_equal_copies),
         cmocka_unit_test(test_training_gradients_equal),
+        cmocka_unit_test(test_dead_by_hand),
+        cmocka_unit_test(test_dead_layers_skipped),
+        cmocka_unit_test(test_googlenet_heads_dead),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,9 +2,11 @@
 # test_mpi.sh - data-parallel training with Open MPI (docs/distributed.md): 2 ranks x batch B/2
 # against 1 process x batch B (same seed, same data order: the same weights within 1e-5
 # relative), on one machine and across two network namespaces joined by a veth pair; resuming
-# a 2-rank checkpoint on 1 process; batch= not divisible by the ranks; a killed rank and a hung
-# rank ending the job with a message naming the rank and the iteration; and the default build
-# free of MPI. Run by test/run.sh (CFGNET_BUILD, CFGNET_NET; CFGNET_MAKE_ARGS from make test).
+# a 2-rank checkpoint on 1 process, and on 2 ranks with dropout (bit for bit); sync_bn=1 (2 ranks
+# equal 1 process, rolling statistics included; without it they do not); batch= not divisible by
+# the ranks; a killed rank and a hung rank ending the job with a message naming the rank and the
+# iteration and how to resume; and the default build free of MPI. Run by test/run.sh
+# (CFGNET_BUILD, CFGNET_NET; CFGNET_MAKE_ARGS from make test).
 #
 # The net under test: $CFGNET_NET when its build is an MPI one (make MPI=1), else this script
 # builds one beside it ($CFGNET_BUILD-mpi, make MPI=1) when mpicc is installed. Skipped, saying
@@ -62,7 +64,7 @@ h = lambda magic, *dims: np.array((magic,) + dims, dtype='>u4').tobytes()
 open(sys.argv[1] + '/set-images-idx3-ubyte', 'wb').write(h(0x803, n, 28, 28) + x.tobytes())
 open(sys.argv[1] + '/set-labels-idx1-ubyte', 'wb').write(h(0x801, n) + y.tobytes())
 EOF
-    for d in one two three veth resume; do
+    for d in one two three veth resume bn1 bn2 bn3 da db; do
         mkdir -p "$tmp/$d"
         printf 'classes=10\ntrain=%s\nvalid=%s\nlabels=%s\nbackup=%s\ntop=2\n' \
             "$tmp/set-images-idx3-ubyte" "$tmp/set-images-idx3-ubyte" "$root/data/fashion.labels" \
@@ -71,6 +73,24 @@ EOF
     sed -e 's/^batch=.*/batch=32/' -e "s/^max_batches=.*/max_batches=${1:-10}/" \
         "$root/cfg/lenet5.cfg" >"$tmp/lenet.cfg"
     sed -e 's/^max_batches=.*/max_batches=1000000/' "$tmp/lenet.cfg" >"$tmp/long.cfg"
+    awk '/^\[connected\]/ && ++k == 2 { print "[dropout]\nprobability=0.3\n" } { print }' \
+        "$tmp/lenet.cfg" >"$tmp/drop.cfg"
+    bn_cfg 1 >"$tmp/bn.cfg"
+    bn_cfg 0 >"$tmp/bn0.cfg"
+}
+
+# bn_cfg SYNC: batch norm in a [convolutional], a [batchnorm] and a [connected], sync_bn=SYNC.
+# Parameters (floats, .weights order): conv biases 0-5, scales 6-11, rolling mean 12-17 and
+# variance 18-23, weights 24-173; [batchnorm] scales 174-179, rolling 180-191, biases 192-197;
+# connected biases 198-229, weights 230-9637, scales 9638-9669, rolling 9670-9733; the last
+# connected 9734-10063.
+bn_cfg() {
+    printf '[net]\nbatch=32\nheight=28\nwidth=28\nchannels=1\nlearning_rate=0.05\n'
+    printf 'momentum=0.9\ndecay=0.0005\nmax_batches=10\nseed=1\nsync_bn=%s\n' "$1"
+    printf '[convolutional]\nbatch_normalize=1\nfilters=6\nsize=5\nstride=2\npad=1\n'
+    printf 'activation=relu\n[batchnorm]\n[maxpool]\nsize=2\nstride=2\n'
+    printf '[connected]\nbatch_normalize=1\noutput=32\nactivation=relu\n'
+    printf '[connected]\noutput=10\nactivation=linear\n[softmax]\n'
 }
 
 # compare A.weights B.weights: same header, parameters within 1e-5 relative (see the top).
@@ -85,6 +105,26 @@ rel = np.abs(x - y).max() / np.abs(x).max()
 print("%d parameters, max |a - b| / max |a| = %.2g (tolerance 1e-5), %d bit-identical"
       % (x.size, rel, (x == y).sum()))
 sys.exit(0 if rel <= 1e-5 else 1)
+EOF
+}
+
+# compare_bn same|differ A.weights B.weights (of bn_cfg): the rolling statistics apart from the
+# other parameters. same: both within 1e-5 relative; differ: both above 1e-3.
+compare_bn() {
+    /usr/bin/python3 - "$@" <<'EOF'
+import sys, numpy as np
+mode, a, b = sys.argv[1], *(np.fromfile(p, dtype=np.uint8) for p in sys.argv[2:4])
+if a.size != b.size or (a[:20] != b[:20]).any():
+    sys.exit("sizes or headers (version, images seen) differ")
+x, y = (v[20:].view(np.float32).astype(np.float64) for v in (a, b))
+roll = np.zeros(x.size, bool)
+for lo, hi in ((12, 24), (180, 192), (9670, 9734)):
+    roll[lo:hi] = True
+rel = lambda m: np.abs(x[m] - y[m]).max() / np.abs(x[m]).max()
+r, w = rel(roll), rel(~roll)
+print("rolling statistics (%d): max rel %.2g; other parameters (%d): max rel %.2g"
+      % (roll.sum(), r, (~roll).sum(), w))
+sys.exit(0 if (max(r, w) <= 1e-5 if mode == "same" else min(r, w) > 1e-3) else 1)
 EOF
 }
 
@@ -120,7 +160,42 @@ test_resume_two_ranks_on_one() {
     "$net" classifier train "$tmp/resume.data" "$tmp/lenet.cfg" "$tmp/resume/lenet_last.weights" \
         -workers 0 >"$tmp/r2.log" 2>&1 || { cat "$tmp/r2.log"; fail "resume on 1 process"; }
     grep "from iteration 4 to 10" "$tmp/r2.log" || fail "did not resume at 4"
+    grep -a "resume with: mpirun -np 2 net classifier train $tmp/resume.data $tmp/lenet.cfg" \
+        "$tmp/r1.log" || { cat "$tmp/r1.log"; fail "no mpirun prefix in the resume hint"; }
     compare "$tmp/one/lenet.weights" "$tmp/resume/lenet.weights" || fail "resumed weights differ"
+}
+
+# With dropout each rank draws its own masks; 2 ranks for 4 steps resumed on 2 ranks to 10
+# must be the uninterrupted 2-rank run bit for bit (same data, masks, sums in the same order).
+test_resume_two_ranks_dropout() {
+    [ -n "$net" ] || skip "$why"
+    $MPIRUN -np 2 "$net" classifier train "$tmp/da.data" "$tmp/drop.cfg" -workers 0 \
+        >"$tmp/da.log" 2>&1 || { cat "$tmp/da.log"; fail "2 ranks, 10 iterations"; }
+    $MPIRUN -np 2 "$net" classifier train "$tmp/db.data" "$tmp/drop.cfg" -workers 0 \
+        -stop_after 4 >"$tmp/db1.log" 2>&1 || { cat "$tmp/db1.log"; fail "2 ranks, 4 iterations"; }
+    $MPIRUN -np 2 "$net" classifier train "$tmp/db.data" "$tmp/drop.cfg" \
+        "$tmp/db/drop_last.weights" -workers 0 >"$tmp/db2.log" 2>&1 ||
+        { cat "$tmp/db2.log"; fail "resume on 2 ranks"; }
+    grep -a "from iteration 4 to 10" "$tmp/db2.log" || fail "did not resume at 4"
+    cmp "$tmp/da/drop.weights" "$tmp/db/drop.weights" ||
+        { compare "$tmp/da/drop.weights" "$tmp/db/drop.weights"; fail "not bit for bit"; }
+    echo "resumed = uninterrupted, bit for bit"
+}
+
+# sync_bn=1: 2 ranks x 16 normalise over the global 32 as 1 process x 32 does, so weights and
+# rolling statistics agree (within 1e-5 for the same reason as the weights above); per-rank
+# statistics (sync_bn=0) give different ones, so the comparison can fail.
+test_sync_bn_equals_one_process() {
+    [ -n "$net" ] || skip "$why"
+    "$net" classifier train "$tmp/bn1.data" "$tmp/bn.cfg" -workers 0 >"$tmp/bn1.log" 2>&1 ||
+        { cat "$tmp/bn1.log"; fail "1 process"; }
+    $MPIRUN -np 2 "$net" classifier train "$tmp/bn2.data" "$tmp/bn.cfg" -workers 0 \
+        -check_every 1 >"$tmp/bn2.log" 2>&1 || { cat "$tmp/bn2.log"; fail "2 ranks, sync_bn=1"; }
+    compare_bn same "$tmp/bn1/bn.weights" "$tmp/bn2/bn.weights" || fail "sync_bn=1 differs"
+    $MPIRUN -np 2 "$net" classifier train "$tmp/bn3.data" "$tmp/bn0.cfg" -workers 0 \
+        >"$tmp/bn3.log" 2>&1 || { cat "$tmp/bn3.log"; fail "2 ranks, sync_bn=0"; }
+    compare_bn differ "$tmp/bn1/bn.weights" "$tmp/bn3/bn0.weights" ||
+        fail "per-rank batch norm gave the global batch's statistics"
 }
 
 test_batch_not_divisible() {
@@ -159,6 +234,8 @@ stop_rank() {
     echo "ended $(($(date +%s) - t0)) s after SIG$1 to rank 1"
     grep -a "net: rank 0: no progress from rank(s) 1 at iteration [0-9]" "$tmp/long.log" ||
         { tr '\r' '\n' <"$tmp/long.log" | tail -n 20; fail "no message naming rank 1"; }
+    grep -a "resume with: mpirun -np 2 net classifier train .*/long_last.weights" \
+        "$tmp/long.log" || fail "no resume hint"
     # the last checkpoint is whole (atomic writes): it resumes
     "$net" classifier train "$tmp/two.data" "$tmp/long.cfg" "$tmp/two/long_last.weights" \
         -workers 0 -stop_after 1 >"$tmp/after.log" 2>&1 ||
@@ -208,6 +285,8 @@ find_net
 run_test test_default_build_has_no_mpi
 run_test test_two_ranks_equal_one_process
 run_test test_resume_two_ranks_on_one
+run_test test_resume_two_ranks_dropout
+run_test test_sync_bn_equals_one_process
 run_test test_batch_not_divisible
 run_test test_killed_rank_ends_job
 run_test test_hung_rank_ends_job

@@ -1,6 +1,7 @@
 /* test_pool.c - pooling kernels: geometry rules (Darknet's maxpool sizes, windowed average sizes),
  * hand-worked forward and backward cases, and the fast kernels against their naive references on
- * awkward shapes (1 x 1 planes, primes, overlapping and padded windows). */
+ * awkward shapes (1 x 1 planes, primes, overlapping and padded windows), and the separable
+ * inference kernels on the zoo's shapes and beyond (rows wider than their buffer, threads). */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -287,6 +288,89 @@ static void test_avg_fast_matches_naive(void **state)
     }
 }
 
+/* Shapes of the zoo and beyond: squeezenet's 3x3/2 ceil on 111, resnet's 3x3/2 padding 2 (one
+ * per side), vgg's 2x2/2, GoogLeNet's 3x3/1 padding 2 with enough planes for threads, odd and
+ * prime sides, a stride above the size, and a row wider than the row buffer (the direct kernel). */
+static const struct case_shape wide[] = {
+    {2, 111, 111, 3, 2, 0}, {3, 56, 57, 3, 2, 2},  {4, 56, 56, 2, 2, 0}, {40, 30, 29, 3, 1, 2},
+    {3, 37, 41, 3, 2, 2},   {2, 19, 23, 2, 3, 1},  {1, 5, 2100, 3, 2, 2}, {2, 13, 13, 5, 2, 4},
+    {70, 35, 35, 3, 1, 2},
+};
+
+/* Max without argmax (the inference kernel) equals the naive loop bit for bit, as does the one
+ * with argmax; both in floor and ceil mode. */
+static void test_max_wide_shapes(void **state)
+{
+    (void)state;
+    cn_rng r;
+    cn_rng_seed(&r, 21);
+    for (size_t v = 0; v < 2 * sizeof wide / sizeof wide[0]; v++) {
+        const struct case_shape *c = &wide[v / 2];
+        struct pool_geom g;
+        assert_int_equal(
+            pool_max_geom(&g, c->h, c->w, c->size, c->stride, c->stride, c->pad, (int)(v & 1)), 0);
+        size_t ni = (size_t)c->P * (size_t)(c->h * c->w), no = (size_t)c->P * (size_t)(g.oh * g.ow);
+        float *x = random_floats(&r, ni), *y = xmalloc(sizeof(float) * no);
+        float *yi = xmalloc(sizeof(float) * no), *yn = xmalloc(sizeof(float) * no);
+        int32_t *ix = xmalloc(sizeof(int32_t) * no), *ixn = xmalloc(sizeof(int32_t) * no);
+        for (size_t i = 0; i < ni; i += 7)
+            x[i] = -INFINITY; /* never above a real value, and a whole window of them stays -inf */
+        pool_max_forward(y, NULL, x, c->P, &g);
+        pool_max_forward(yi, ix, x, c->P, &g);
+        pool_max_forward_naive(yn, ixn, x, c->P, &g);
+        assert_memory_equal(y, yn, sizeof(float) * no);
+        assert_memory_equal(yi, yn, sizeof(float) * no);
+        assert_memory_equal(ix, ixn, sizeof(int32_t) * no);
+        free(x), free(y), free(yi), free(yn), free(ix), free(ixn);
+    }
+}
+
+/* Average on the same shapes (padding at most size/2), with and without count_pad and ceil. */
+static void test_avg_wide_shapes(void **state)
+{
+    (void)state;
+    cn_rng r;
+    cn_rng_seed(&r, 22);
+    for (size_t v = 0; v < 4 * sizeof wide / sizeof wide[0]; v++) {
+        const struct case_shape *c = &wide[v / 4];
+        int ceil_mode = (v & 1) != 0, count_pad = (v & 2) != 0, pad = CN_MIN(c->pad, c->size / 2);
+        struct pool_geom g;
+        assert_int_equal(pool_avg_geom(&g, c->h, c->w, c->size, c->stride, c->stride, pad,
+                                       ceil_mode, count_pad),
+                         0);
+        size_t ni = (size_t)c->P * (size_t)(c->h * c->w), no = (size_t)c->P * (size_t)(g.oh * g.ow);
+        float *x = random_floats(&r, ni), *y = xmalloc(sizeof(float) * no);
+        float *yn = xmalloc(sizeof(float) * no);
+        pool_avg_forward(y, x, c->P, &g);
+        pool_avg_forward_naive(yn, x, c->P, &g);
+        for (size_t o = 0; o < no; o++)
+            assert_float_equal(y[o], yn[o], 1e-5);
+        free(x), free(y), free(yn);
+    }
+}
+
+/* Global average against a double-precision sum: planes of 1, 7, 49 (7x7), 169 (13x13) and
+ * 1001 cells, with enough planes at the end for threads. */
+static void test_global_avg_sizes(void **state)
+{
+    (void)state;
+    cn_rng r;
+    cn_rng_seed(&r, 23);
+    const int hw[5] = {1, 7, 49, 169, 1001}, planes[5] = {3, 5, 700, 200, 40};
+    for (int k = 0; k < 5; k++) {
+        size_t n = (size_t)planes[k] * (size_t)hw[k];
+        float *x = random_floats(&r, n), *y = xmalloc(sizeof(float) * (size_t)planes[k]);
+        pool_global_avg_forward(y, x, planes[k], hw[k]);
+        for (int p = 0; p < planes[k]; p++) {
+            double s = 0;
+            for (int i = 0; i < hw[k]; i++)
+                s += x[(size_t)p * (size_t)hw[k] + (size_t)i];
+            assert_float_equal(y[p], s / hw[k], 1e-5);
+        }
+        free(x), free(y);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -298,6 +382,9 @@ int main(void)
         cmocka_unit_test(test_global_avg),
         cmocka_unit_test(test_max_fast_matches_naive),
         cmocka_unit_test(test_avg_fast_matches_naive),
+        cmocka_unit_test(test_max_wide_shapes),
+        cmocka_unit_test(test_avg_wide_shapes),
+        cmocka_unit_test(test_global_avg_sizes),
     };
     return cmocka_run_group_tests_name("pool", tests, NULL, NULL);
 }

@@ -169,8 +169,9 @@ static void test_by_hand(void **state)
         struct winograd_geom g;
         assert_int_equal(winograd_geom_init(&g, (enum winograd_variant)v, 1, 1, 4, 4, 1, 0, 0), 0);
         assert_int_equal(g.oh, 2);
-        float U[36], work[256];
+        float U[36 * 6], work[256];
         assert_true(winograd_workspace_floats(&g) <= 256);
+        assert_true(winograd_filter_floats(&g) <= 36 * 6);
         winograd_filters(U, w, &g);
         winograd_conv(out, 0, x, U, work, &g);
         for (int i = 0; i < 4; i++)

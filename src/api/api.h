@@ -17,13 +17,18 @@
 struct cfgnet_net {
     struct net *n;         /* NULL until a cfgnet_load succeeds */
     char *text, *name;     /* cfg text and the name messages give it */
-    unsigned flags;        /* CFGNET_TRAIN */
+    unsigned flags;        /* CFGNET_TRAIN, CFGNET_SHARE_OUTPUTS */
+    int freeze;            /* cfgnet_freeze: layers 0..freeze-1 are frozen (kept on rebuilds) */
     struct optimizer *opt; /* when built with CFGNET_TRAIN */
     uint8_t *pixels;       /* one image of input bytes: HWC -> CHW scratch for cfgnet_forward_u8 */
     int last_n;            /* images of the last pass; 0 when none has run since the build */
     cn_error err;
 };
 
+/* Builds the net of cfg text for a handle with these flags (cfgnet_load's) and frozen prefix,
+ * and its optimiser when the flags say CFGNET_TRAIN (else *opt = NULL); all or nothing. */
+int api_make_net(struct net **out, struct optimizer **opt, const char *text, const char *name,
+                 int batch, unsigned flags, int freeze, cn_error *e);
 /* Fails with "fn: no network loaded" when h holds none. */
 int api_need_net(cfgnet_net *h, const char *fn);
 /* Resolves a layer index (negative counts from the end) to 0..layers-1 in *out, or fails naming

@@ -120,23 +120,51 @@ int api_check_output(cfgnet_net *h, const char *fn, const float *out, size_t len
     return 0;
 }
 
+int api_make_net(struct net **out, struct optimizer **opt, const char *text, const char *name,
+                 int batch, unsigned flags, int freeze, cn_error *e)
+{
+    int train = (flags & CFGNET_TRAIN) != 0;
+    /* Every layer's output stays readable (cfgnet_layer_output) unless the caller opted into
+     * sharing; a training net keeps them all anyway. */
+    int keep = train || !(flags & CFGNET_SHARE_OUTPUTS);
+    struct net *n;
+    *opt = NULL;
+    if (net_create_from_string(&n, text, name, batch,
+                               (train ? NET_TRAIN : 0) | (keep ? NET_KEEP_OUTPUTS : 0), e))
+        return -1;
+    /* as `net classifier train`: the cfg's freeze=1 keys and the frozen prefix, checked */
+    if (train && (net_freeze(n, freeze, e) || optimizer_create(opt, n, e))) {
+        net_destroy(n);
+        return -1;
+    }
+    *out = n;
+    return 0;
+}
+
+#define API_FLAGS (CFGNET_TRAIN | CFGNET_SHARE_OUTPUTS)
+
 /* Builds a net (and optimiser) from cfg text; only on success does it replace what h holds. */
 static int build(cfgnet_net *h, const char *text, const char *name, const char *weights, int batch,
                  unsigned flags)
 {
-    if (flags & ~CFGNET_TRAIN)
-        return cn_fail(&h->err, "%s: unknown flags 0x%x (only CFGNET_TRAIN is defined)", name,
-                       flags & ~CFGNET_TRAIN);
+    if (flags & ~API_FLAGS)
+        return cn_fail(&h->err,
+                       "%s: unknown flags 0x%x (only CFGNET_TRAIN and CFGNET_SHARE_OUTPUTS are "
+                       "defined)",
+                       name, flags & ~API_FLAGS);
+    if ((flags & CFGNET_TRAIN) && (flags & CFGNET_SHARE_OUTPUTS))
+        return cn_fail(&h->err,
+                       "%s: CFGNET_SHARE_OUTPUTS is for inference: training keeps every layer's "
+                       "output",
+                       name);
     if (batch < 0)
         return cn_fail(&h->err, "%s: batch %d: must be >= 1, or 0 for the cfg's", name, batch);
-    int train = (flags & CFGNET_TRAIN) != 0;
     struct net *n;
-    struct optimizer *o = NULL;
-    if (net_create_from_string(&n, text, name, batch, train ? NET_TRAIN : NET_KEEP_OUTPUTS,
-                               &h->err))
+    struct optimizer *o;
+    if (api_make_net(&n, &o, text, name, batch, flags, 0, &h->err))
         return -1;
-    if ((weights && weights_load(n, weights, &h->err)) ||
-        (train && optimizer_create(&o, n, &h->err))) {
+    if (weights && weights_load(n, weights, &h->err)) {
+        optimizer_destroy(o);
         net_destroy(n);
         return -1;
     }
@@ -151,6 +179,7 @@ static int build(cfgnet_net *h, const char *text, const char *name, const char *
     h->text = xstrdup(text);
     h->name = xstrdup(name);
     h->flags = flags;
+    h->freeze = 0;
     h->opt = o;
     h->pixels = pixels;
     return 0;
@@ -239,15 +268,9 @@ int cfgnet_set_batch(cfgnet_net *net, int batch)
     if (batch == net->n->batch)
         return 0;
     struct net *n;
-    struct optimizer *o = NULL;
-    int train = (net->flags & CFGNET_TRAIN) != 0;
-    if (net_create_from_string(&n, net->text, net->name, batch,
-                               train ? NET_TRAIN : NET_KEEP_OUTPUTS, &net->err))
+    struct optimizer *o;
+    if (api_make_net(&n, &o, net->text, net->name, batch, net->flags, net->freeze, &net->err))
         return -1;
-    if (train && optimizer_create(&o, n, &net->err)) {
-        net_destroy(n);
-        return -1;
-    }
     carry_over(n, o, net->n, net->opt);
     optimizer_destroy(net->opt);
     net_destroy(net->n);

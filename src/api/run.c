@@ -12,6 +12,7 @@
 
 #include "api/api.h"
 #include "data/image.h"
+#include "net/metrics.h"
 
 /* The forward pass itself, after the caller filled n images of net->input. */
 static int run(cfgnet_net *h, int n, float *output)
@@ -102,6 +103,11 @@ int cfgnet_layer_output(cfgnet_net *net, int layer, float *out, size_t out_len)
         return cn_fail(&net->err, "%s: no pass has run since the network was built", fn);
     if (!out)
         return cn_fail(&net->err, "%s: the output is NULL", fn);
+    if ((net->flags & CFGNET_SHARE_OUTPUTS) && i != net->n->n - 1)
+        return cn_fail(&net->err,
+                       "%s: layer %d: the handle was loaded with CFGNET_SHARE_OUTPUTS, so only "
+                       "the last layer's output (layer %d, or -1) is kept after a pass",
+                       fn, i, net->n->n - 1);
     const struct layer *l = &net->n->layers[i];
     size_t need = shape_size(l->out) * (size_t)net->last_n;
     if (out_len < need)
@@ -111,22 +117,6 @@ int cfgnet_layer_output(cfgnet_net *net, int layer, float *out, size_t out_len)
                        fn, out_len, i, l->ops->name, need, net->last_n);
     memcpy(out, l->output, sizeof(float) * need);
     return net->last_n;
-}
-
-/* Indices of the k largest of v[0..n), best first; on ties the lower index first. */
-static void top_k(int *idx, const float *v, int n, int k)
-{
-    for (int j = 0; j < k; j++)
-        idx[j] = -1;
-    for (int i = 0; i < n; i++) {
-        for (int j = 0; j < k; j++) {
-            if (idx[j] < 0 || v[i] > v[idx[j]]) {
-                memmove(idx + j + 1, idx + j, sizeof *idx * (size_t)(k - j - 1));
-                idx[j] = i;
-                break;
-            }
-        }
-    }
 }
 
 int cfgnet_top_k(cfgnet_net *net, int image, int k, int *index, float *value)
@@ -144,7 +134,7 @@ int cfgnet_top_k(cfgnet_net *net, int image, int k, int *index, float *value)
     int outs = (int)net_outputs(net->n);
     k = CN_MIN(k, outs);
     const float *y = net_output(net->n) + (size_t)image * (size_t)outs;
-    top_k(index, y, outs, k);
+    metrics_top_k(index, y, outs, k); /* ties: the lower index first, as the CLI ranks */
     for (int j = 0; value && j < k; j++)
         value[j] = y[index[j]];
     return k;

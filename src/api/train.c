@@ -5,11 +5,14 @@
  * up, then the net's optimiser (src/net/optimizer.c: SGD, Adam or AdamW as [net] says) takes one
  * step; gradients are those of the MEAN loss over the n images (the loss layer scales by 1/n).
  * This is `net classifier train`'s step with the caller in place of the loader. Every argument is
- * checked before the first pass, so a rejected call changes nothing.
+ * checked before the first pass, so a rejected call changes nothing. Frozen layers (the cfg's
+ * freeze=1 keys, cfgnet_freeze's prefix) are as the net command's -freeze leaves them: no update,
+ * inference mode within the step, no backward below the lowest trainable layer (net_freeze).
  */
 #include "cfgnet.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api/api.h"
@@ -121,4 +124,36 @@ int cfgnet_train_truth(cfgnet_net *net, const float *input, int n, int c, int h,
                        fn, truth_len, n, net_outputs(net->n), need);
     struct targets t = {NULL, truth};
     return step(net, fn, input, n, &t, lr, loss);
+}
+
+int cfgnet_freeze(cfgnet_net *net, int layers)
+{
+    const char *fn = "cfgnet_freeze";
+    if (!net || api_need_net(net, fn))
+        return CFGNET_ERROR;
+    struct net *n = net->n;
+    if (!(net->flags & CFGNET_TRAIN))
+        return cn_fail(&net->err,
+                       "%s: the network was loaded for inference; freezing is for handles "
+                       "loaded with CFGNET_TRAIN",
+                       fn);
+    if (layers < 0 || layers > n->n)
+        return cn_fail(&net->err, "%s: %d layers: must be 0 to %d (the network's layers)", fn,
+                       layers, n->n);
+    /* net_freeze marks the layers before it finds that nothing would train: undo that */
+    unsigned char *was = xmalloc((size_t)n->n);
+    for (int i = 0; i < n->n; i++)
+        was[i] = (unsigned char)n->layers[i].frozen;
+    int rc = net_freeze(n, layers, &net->err);
+    if (rc) {
+        for (int i = 0; i < n->n; i++)
+            n->layers[i].frozen = was[i];
+        cn_error ignored;
+        int again = net_freeze(n, 0, &ignored); /* the backward cut as it was */
+        CN_ASSERT(again == 0);
+    } else {
+        net->freeze = CN_MAX(net->freeze, layers);
+    }
+    free(was);
+    return rc ? CFGNET_ERROR : CFGNET_OK;
 }

@@ -140,8 +140,8 @@ int cli_classifier_features(int argc, char **argv)
     if (!rc)
         rc = inputs_check(&in, &e) ||
              cli_open_net(&n, argv[2], argv[3], CN_MIN(FEATURES_BATCH, in.n), &e) ||
-             cli_layer_index(a.layer, n, &layer, &e) || extract(n, layer, &in, d, &c, &e) ||
-             csv_write(&c, a.out, &e);
+             cli_layer_index(a.layer, n, &layer, &e) || net_check_live(n, layer, &e) ||
+             extract(n, layer, &in, d, &c, &e) || csv_write(&c, a.out, &e);
     if (!rc)
         printf("%s: %d images, %zu features each from layer %d [%s]\n", a.out, in.n,
                inspect_feature_count(&n->layers[layer]), layer, n->layers[layer].ops->name);

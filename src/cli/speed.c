@@ -16,6 +16,8 @@
  * flops() per image times the batch over its time; with -train a forward plus backward counts as
  * 3x the forward's FLOPs (dX and dW each cost about a forward; the first trained layer computes
  * no dX, which this does not subtract).
+ * Inference skips dead layers as net_forward does (an auxiliary head: net/memplan.h); their rows
+ * say so and their FLOPs are left out of the total.
  * Leaves out: the data loader (inputs stay fixed) and subdivisions (one pass per step).
  */
 #include <stdio.h>
@@ -128,6 +130,8 @@ static void timed_pass(struct speed *s, int k)
     struct pass p;
     net_pass_init(n, &p, s->train, s->train);
     for (int i = 0; i < n->n; i++) {
+        if (n->dead[i])
+            continue; /* as net_forward: dead in inference, row[i] stays 0 */
         t0 = now_ms();
         run_forward(&n->layers[i], &p);
         row[i] = now_ms() - t0;
@@ -187,6 +191,10 @@ static void print_layer(const struct speed *s, int i, double sum)
     double ms = median_rows(s, i, s->train ? s->n->n + i : -1);
     double flops = (l->ops->flops ? l->ops->flops(l) : 0) * s->n->batch * (s->train ? 3 : 1);
     printf("%5d  %-14s %-30s %-13s", i, l->ops->name, desc, out);
+    if (s->n->dead[i]) {
+        printf(" %9s %8s %7s  skipped (dead in inference)\n", "-", "-", "-");
+        return;
+    }
     if (s->train)
         printf(" %9.3f %9.3f", median_rows(s, i, -1), median_rows(s, s->n->n + i, -1));
     printf(" %9.3f", ms);
@@ -236,7 +244,8 @@ static void report(const struct speed *s, const struct speed_opts *o, int thread
     print_header(s, o, threads);
     for (int i = 0; i < n->n; i++) {
         print_layer(s, i, shares);
-        flops += n->layers[i].ops->flops ? n->layers[i].ops->flops(&n->layers[i]) : 0;
+        if (!n->dead[i] && n->layers[i].ops->flops)
+            flops += n->layers[i].ops->flops(&n->layers[i]);
     }
     if (s->train)
         print_extra(s, "(update)", 2 * n->n, shares);
@@ -245,6 +254,10 @@ static void report(const struct speed *s, const struct speed_opts *o, int thread
            "forward)\n",
            total, total > 0 ? 1e3 * n->batch / total : 0, total > 0 ? work / total / 1e6 : 0,
            flops / 1e6);
+    if (n->ndead)
+        printf("%d layer%s skipped (dead in inference: their outputs cannot reach the last "
+               "layer's), not counted\n",
+               n->ndead, n->ndead == 1 ? "" : "s");
 }
 
 static int set_threads(long want)

@@ -1,5 +1,6 @@
 /* summary.c - `net summary CFG`: per layer index, type, input -> output shape, parameters and
- * FLOPs (a multiply-add counts as two), then totals. */
+ * FLOPs (a multiply-add counts as two), then totals. Layers dead in inference (net/memplan.h)
+ * are marked; the totals count them, and a last line gives the FLOPs inference runs. */
 #include <stdio.h>
 #include <string.h>
 
@@ -43,8 +44,8 @@ static void print_layer(const struct net *n, int i, size_t params, double flops)
     if (l->ops->describe)
         l->ops->describe(l, desc, sizeof desc);
     print_count(pc, sizeof pc, params);
-    printf("%5d  %-14s %-28s %12s -> %-12s %12s %12.3f\n", i, l->ops->name, desc, in, out, pc,
-           flops / 1e6);
+    printf("%5d  %-14s %-28s %12s -> %-12s %12s %12.3f%s\n", i, l->ops->name, desc, in, out, pc,
+           flops / 1e6, n->dead[i] ? "  skipped (dead in inference)" : "");
 }
 
 int cli_summary(int argc, char **argv)
@@ -61,17 +62,22 @@ int cli_summary(int argc, char **argv)
            n->in.c);
     printf("%5s  %-14s %-28s %12s    %-12s %12s %12s\n", "layer", "type", "", "input", "output",
            "params", "MFLOPs");
-    double total_flops = 0;
+    double total_flops = 0, dead_flops = 0;
     for (int i = 0; i < n->n; i++) {
         const struct layer *l = &n->layers[i];
         double f = l->ops->flops ? l->ops->flops(l) : 0;
         total_flops += f;
+        dead_flops += n->dead[i] ? f : 0;
         print_layer(n, i, layer_params(n, i), f);
     }
     char pc[32];
     print_count(pc, sizeof pc, net_param_count(n));
     printf("total: %s parameters, %.3f MFLOPs per image (forward), %.2f MiB of parameters\n", pc,
            total_flops / 1e6, (double)net_param_count(n) * 4 / (1 << 20));
+    if (n->ndead)
+        printf("inference skips %d dead layer%s (outputs that cannot reach the last layer's: "
+               "auxiliary heads): %.3f MFLOPs per image run\n",
+               n->ndead, n->ndead == 1 ? "" : "s", (total_flops - dead_flops) / 1e6);
     net_destroy(n);
     return 0;
 }

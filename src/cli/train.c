@@ -102,6 +102,7 @@ struct trainer {
     char *base, *last, *final, *plain, *csv, *svg;
     struct dist *dist; /* the ranks (net/dist.h): one without mpirun */
     struct ddp *g;  /* gradient buckets */
+    cn_rng drop;    /* several ranks: this rank's dropout stream for the step (rank_rng) */
     int ranks, root; /* dist_size; 1 on rank 0, which alone writes files and prints */
     int stop_sig;    /* the signal any rank received, agreed at the end of each step */
     double comm_wait; /* seconds waited for gradient sums after backward */
@@ -251,12 +252,18 @@ static int rank_batch(const struct trainer *t, int *per_pass, cn_error *e)
     return 0;
 }
 
-/* Ranks other than 0 draw dropout masks from their own streams (derived from rank 0's). */
-static void rank_rng(struct trainer *t)
+/* The dropout stream of a step. One process draws from the net's own (checkpointed) stream.
+ * With several ranks each needs masks of its own, but the state a checkpoint holds must be
+ * the same on every rank (rank 0 writes it, every rank resumes from it): so the net's stream
+ * advances by one draw per step on every rank alike, and rank r's masks come from the
+ * stream (that draw, r). A resumed run then draws what the uninterrupted one drew, on any
+ * number of ranks for the same number. */
+static cn_rng *rank_rng(struct trainer *t)
 {
-    int r = dist_rank(t->dist);
-    if (r)
-        cn_rng_seed_stream(&t->n->rng, cn_rng_next(&t->n->rng), (uint64_t)r);
+    if (t->ranks == 1)
+        return &t->n->rng;
+    cn_rng_seed_stream(&t->drop, cn_rng_next(&t->n->rng), (uint64_t)dist_rank(t->dist));
+    return &t->drop;
 }
 
 static int trainer_setup(struct trainer *t, cn_error *e)
@@ -280,17 +287,19 @@ static int trainer_setup(struct trainer *t, cn_error *e)
         loader_check_all(t->list, e) || trainer_valid_setup(t, e) ||
         ddp_create(&t->g, n, t->dist, DDP_BUCKET_BYTES, e))
         return -1;
-    rank_rng(t);
     return trainer_loader(t, t->list, 1, &t->ld, e) || trainer_seek(t, e);
 }
 
-/* After a non-finite loss: the first layer whose output holds a NaN or an infinity. */
+/* After a non-finite loss: the first layer whose output holds a NaN or an infinity (of those
+ * kept after forward: a fwd_only output's memory holds a later layer's by then). */
 static void name_nonfinite(const struct trainer *t, double loss, int sub, cn_error *e)
 {
     const struct net *n = t->n;
     uint64_t iter = n->seen / (uint64_t)n->cfg.batch + 1;
     for (int i = 0; i < n->n; i++) {
         const struct layer *l = &n->layers[i];
+        if (n->fwd_only[i])
+            continue;
         size_t count = shape_size(l->out) * (size_t)n->batch;
         for (size_t j = 0; j < count; j++) {
             if (isfinite(l->output[j]))
@@ -351,22 +360,29 @@ static int train_step(struct trainer *t, float lr, double *loss, cn_error *e)
 {
     struct net *n = t->n;
     double sum = 0;
+    cn_rng *drop = rank_rng(t);
     for (int s = 0; s < n->cfg.subdivisions; s++) {
         if (loader_next(t->ld, n->input, n->truth, n->batch, e))
             return -1;
         warn_skipped(t);
         struct pass p;
         net_pass_init(n, &p, 1, 1);
+        p.rng = drop;
         if (t->ranks > 1)
             p.loss_scale = 1.f / (float)n->cfg.batch;
         if (s == n->cfg.subdivisions - 1)
             ddp_attach(t->g, &p);
+        ddp_sync_bn(t->g, &p);
         net_forward(n, &p);
+        if (ddp_bn_check(t->g, e))
+            return -1;
         if (!isfinite(p.loss) || !outputs_finite(n)) {
             name_nonfinite(t, p.loss, s, e);
             return -1;
         }
         net_backward(n, &p);
+        if (ddp_bn_check(t->g, e))
+            return -1;
         sum += p.loss;
     }
     if (ddp_finish(t->g, &t->comm_wait, e))
@@ -544,6 +560,18 @@ static int after_step(struct trainer *t, uint64_t iter, double loss, float lr, c
     return 0;
 }
 
+/* The command resuming this run from weights into buf: under mpirun with as many ranks when
+ * it has several (any number resumes it; the run's own mpirun options, a --hostfile, are not
+ * known here). */
+static void resume_command(const struct trainer *t, const char *weights, char *buf, size_t n)
+{
+    int len = t->ranks > 1 ? snprintf(buf, n, "mpirun -np %d ", t->ranks) : 0;
+    if (len < 0 || (size_t)len >= n)
+        len = 0;
+    snprintf(buf + len, n - (size_t)len, "net classifier train %s %s %s", t->o.data, t->o.cfg,
+             weights);
+}
+
 /* Ends a run stopped early (-stop_after or a signal): a checkpoint and how to resume. */
 static int stop_early(struct trainer *t, uint64_t iter, cn_error *e)
 {
@@ -552,13 +580,31 @@ static int stop_early(struct trainer *t, uint64_t iter, cn_error *e)
     if (save(t, t->last, e))
         return -1;
     int sig = t->stop_sig;
-    printf("%s at iteration %llu; saved %s\nresume with: net classifier train %s %s %s\n",
+    char cmd[CN_ERR_MAX];
+    resume_command(t, t->last, cmd, sizeof cmd);
+    printf("%s at iteration %llu; saved %s\nresume with: %s\n",
            sig == SIGINT ? "interrupted (SIGINT)"
            : sig         ? "stopped by SIGTERM"
                          : "stopped",
-           (unsigned long long)iter, t->last, t->o.data, t->o.cfg, t->last);
+           (unsigned long long)iter, t->last, cmd);
     fflush(stdout);
     return sig ? 128 + sig : 0;
+}
+
+/* Ends every rank after an error on this one (the others would wait for it). When training had
+ * begun, rank 0 adds how to resume from the last checkpoint, which stays whole (atomic writes):
+ * <cfg>_last.weights, else the weights this run started from. */
+static void abort_ranks(const struct trainer *t, const cn_error *e, int training)
+{
+    const char *from = t->last && access(t->last, F_OK) == 0 ? t->last : t->o.weights;
+    char msg[2 * CN_ERR_MAX + 64], cmd[CN_ERR_MAX];
+    snprintf(msg, sizeof msg, "%s", e->msg);
+    if (t->root && training && from) {
+        resume_command(t, from, cmd, sizeof cmd);
+        snprintf(msg, sizeof msg, "%s\nnet: the last checkpoint is kept; resume with: %s", e->msg,
+                 cmd);
+    }
+    dist_abort(t->dist, 1, msg);
 }
 
 static void print_start(const struct trainer *t, uint64_t iter)
@@ -733,9 +779,10 @@ int cli_classifier_train(int argc, char **argv)
     t.root = dist_rank(t.dist) == 0;
     if (!t.root && !freopen("/dev/null", "w", stdout)) /* rank 0 alone prints progress */
         t.root = 0;
-    int rc = trainer_setup(&t, &e) ? -1 : train_loop(&t, &e);
+    int set_up = trainer_setup(&t, &e) == 0;
+    int rc = set_up ? train_loop(&t, &e) : -1;
     if (rc < 0 && t.ranks > 1)
-        dist_abort(t.dist, 1, e.msg); /* every rank ends: the others would wait for this one */
+        abort_ranks(&t, &e, set_up);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     trainer_free(&t);

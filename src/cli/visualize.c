@@ -68,7 +68,7 @@ static int draw_filters(const struct net *n, int layer, struct picture *pic, cn_
 
 static int draw_maps(struct net *n, int layer, const char *image, struct picture *pic, cn_error *e)
 {
-    if (cli_load_image(n, 0, image, e))
+    if (net_check_live(n, layer, e) || cli_load_image(n, 0, image, e))
         return -1;
     struct pass p;
     net_pass_init(n, &p, 0, 0);

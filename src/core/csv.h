@@ -11,11 +11,11 @@
 #include <stddef.h>
 
 #include "core/common.h"
+#include "core/strbuf.h"
 
 struct csv {
-    char *buf; /* len bytes of text, NUL-terminated (NULL while empty) */
-    size_t len, cap;
-    int col; /* fields in the current row so far */
+    struct strbuf text; /* the table so far (text.s is NULL while empty) */
+    int col;            /* fields in the current row so far */
 };
 
 /* Appends one field to the current row, quoted when it needs to be. */

@@ -16,6 +16,8 @@ void cn_rng_seed(cn_rng *r, uint64_t seed)
     uint64_t x = seed;
     for (int i = 0; i < 4; i++)
         r->s[i] = splitmix64(&x);
+    r->spare = 0;
+    r->has_spare = 0;
 }
 
 void cn_rng_seed_stream(cn_rng *r, uint64_t seed, uint64_t stream)
@@ -61,9 +63,16 @@ uint64_t cn_rng_below(cn_rng *r, uint64_t n)
 
 double cn_rng_normal(cn_rng *r)
 {
+    if (r->has_spare) {
+        r->has_spare = 0;
+        return r->spare;
+    }
     double u1 = 1.0 - cn_rng_uniform(r); /* (0, 1]: log is finite */
     double u2 = cn_rng_uniform(r);
-    return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
+    double radius = sqrt(-2.0 * log(u1)), angle = 2.0 * M_PI * u2;
+    r->spare = radius * sin(angle);
+    r->has_spare = 1;
+    return radius * cos(angle);
 }
 
 void cn_rng_shuffle(cn_rng *r, int *a, int n)

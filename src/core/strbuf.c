@@ -17,18 +17,32 @@ static void reserve(struct strbuf *b, size_t extra)
     b->cap = CN_MAX(want, (size_t)256);
 }
 
+void strbuf_put(struct strbuf *b, const char *s, size_t n)
+{
+    reserve(b, n);
+    memcpy(b->s + b->len, s, n);
+    b->len += n;
+    b->s[b->len] = '\0';
+}
+
+void strbuf_vprintf(struct strbuf *b, const char *fmt, va_list ap)
+{
+    va_list again;
+    va_copy(again, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    CN_ASSERT(n >= 0);
+    reserve(b, (size_t)n);
+    vsnprintf(b->s + b->len, b->cap - b->len, fmt, again);
+    va_end(again);
+    b->len += (size_t)n;
+}
+
 void strbuf_printf(struct strbuf *b, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    strbuf_vprintf(b, fmt, ap);
     va_end(ap);
-    CN_ASSERT(n >= 0);
-    reserve(b, (size_t)n);
-    va_start(ap, fmt);
-    vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
 }
 
 void strbuf_xml(struct strbuf *b, const char *s)
@@ -40,7 +54,7 @@ void strbuf_xml(struct strbuf *b, const char *s)
         case '>': strbuf_printf(b, "&gt;"); break;
         case '"': strbuf_printf(b, "&quot;"); break;
         case '\'': strbuf_printf(b, "&apos;"); break;
-        default: strbuf_printf(b, "%c", *s);
+        default: strbuf_put(b, s, 1);
         }
     }
 }

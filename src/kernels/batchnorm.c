@@ -4,11 +4,15 @@
  * Layout: x[(n * C + c) * S + s], NCHW with S = H*W (S = 1 for [connected]). Per-channel sums are
  * accumulated in double (two passes: mean, then squared deviations), so the statistics do not
  * drift with large N*S. OpenMP over channels: each thread owns whole channels, no shared writes.
+ * The synchronised variants (sync_bn=1) take the same sums, in chunks of channels, and add them
+ * over the ranks between the passes; with one rank they compute exactly what the others do.
  * Left out: affine-free BN, group/layer norm, fused activation. Derivation: docs/batchnorm.md.
  */
 #include "kernels/batchnorm.h"
 
 #include <math.h>
+
+#include "core/common.h"
 
 struct bn_conf bn_conf_default(enum bn_style style)
 {
@@ -22,23 +26,28 @@ float bn_denom(float var, const struct bn_conf *c)
     return c->style == BN_STYLE_TORCH ? sqrtf(var + c->eps) : sqrtf(var) + c->eps;
 }
 
-/* Mean and sum of squared deviations of channel c over its N*S values. */
-static void channel_stats(double *mean, double *sq, const float *x, int N, int C, int S, int c)
+/* Sum of channel c's N*S values, in double. */
+static double channel_sum(const float *x, int N, int C, int S, int c)
 {
-    double sum = 0, q = 0;
+    double sum = 0;
     for (int n = 0; n < N; n++) {
         const float *p = x + ((size_t)n * (size_t)C + (size_t)c) * (size_t)S;
         for (int s = 0; s < S; s++)
             sum += p[s];
     }
-    double m = sum / ((double)N * (double)S);
+    return sum;
+}
+
+/* Sum of (x - m)^2 over channel c, in double. */
+static double channel_sqdev(const float *x, double m, int N, int C, int S, int c)
+{
+    double q = 0;
     for (int n = 0; n < N; n++) {
         const float *p = x + ((size_t)n * (size_t)C + (size_t)c) * (size_t)S;
         for (int s = 0; s < S; s++)
             q += ((double)p[s] - m) * ((double)p[s] - m);
     }
-    *mean = m;
-    *sq = q;
+    return q;
 }
 
 /* y = scale * (x - m) / d + bias over channel c, x_hat kept when wanted. */
@@ -57,26 +66,80 @@ static void channel_normalise(float *y, float *x_hat, const float *x, float m, f
     }
 }
 
-/* The rolling variance always takes the unbiased estimate sq/(M-1) (sq/M = 0 when M = 1); the
- * normalising variance is that one (darknet) or the biased sq/M (torch). */
+/* The arguments of a training forward, shared by the single-process and synchronised paths. */
+struct bn_train {
+    float *y, *x_hat, *mean, *var, *rolling_mean, *rolling_var;
+    const float *x, *scale, *bias;
+    int N, C, S;
+    const struct bn_conf *c;
+};
+
+/* Channel ch from its mean m and sum of squared deviations sq over M values: the batch and
+ * rolling statistics, then y. The rolling variance always takes the unbiased estimate
+ * sq/(M-1) (sq/M = 0 when M = 1); the normalising variance is that one (darknet) or the biased
+ * sq/M (torch). */
+static void channel_finish(const struct bn_train *a, int ch, double m, double sq, double M)
+{
+    double unbiased = M > 1 ? sq / (M - 1) : 0, biased = sq / M;
+    float mo = a->c->momentum;
+    a->mean[ch] = (float)m;
+    a->var[ch] = (float)(a->c->style == BN_STYLE_TORCH ? biased : unbiased);
+    a->rolling_mean[ch] = (1 - mo) * a->rolling_mean[ch] + mo * (float)m;
+    a->rolling_var[ch] = (1 - mo) * a->rolling_var[ch] + mo * (float)unbiased;
+    channel_normalise(a->y, a->x_hat, a->x, (float)m, bn_denom(a->var[ch], a->c), a->scale[ch],
+                      a->bias[ch], a->N, a->C, a->S, ch);
+}
+
 void bn_forward_train(float *y, float *x_hat, float *mean, float *var, float *rolling_mean,
                       float *rolling_var, const float *x, const float *scale, const float *bias,
                       int N, int C, int S, const struct bn_conf *c)
 {
+    const struct bn_train a = {y, x_hat, mean, var, rolling_mean, rolling_var, x, scale, bias,
+                               N, C, S, c};
     double M = (double)N * (double)S;
-    float mo = c->momentum;
 #pragma omp parallel for schedule(static)
     for (int ch = 0; ch < C; ch++) {
-        double m, sq;
-        channel_stats(&m, &sq, x, N, C, S, ch);
-        double unbiased = M > 1 ? sq / (M - 1) : 0, biased = sq / M;
-        mean[ch] = (float)m;
-        var[ch] = (float)(c->style == BN_STYLE_TORCH ? biased : unbiased);
-        rolling_mean[ch] = (1 - mo) * rolling_mean[ch] + mo * (float)m;
-        rolling_var[ch] = (1 - mo) * rolling_var[ch] + mo * (float)unbiased;
-        channel_normalise(y, x_hat, x, (float)m, bn_denom(var[ch], c), scale[ch], bias[ch], N, C, S,
-                          ch);
+        double m = channel_sum(x, N, C, S, ch) / M;
+        channel_finish(&a, ch, m, channel_sqdev(x, m, N, C, S, ch), M);
     }
+}
+
+/* Channels [c0, c0 + k) of bn_forward_train_sync: two sums over the ranks, in the caller's
+ * thread; the per-channel work between them in parallel. */
+static void forward_chunk(const struct bn_train *a, int c0, int k, const struct bn_sync *sync)
+{
+    double acc[BN_SYNC_CHUNK + 1], m[BN_SYNC_CHUNK];
+#pragma omp parallel for schedule(static)
+    for (int j = 0; j < k; j++)
+        acc[j] = channel_sum(a->x, a->N, a->C, a->S, c0 + j);
+    acc[k] = (double)a->N * (double)a->S;
+    sync->sum(sync->ctx, acc, k + 1);
+    double M = acc[k];
+#pragma omp parallel for schedule(static)
+    for (int j = 0; j < k; j++) {
+        m[j] = acc[j] / M;
+        acc[j] = channel_sqdev(a->x, m[j], a->N, a->C, a->S, c0 + j);
+    }
+    sync->sum(sync->ctx, acc, k);
+#pragma omp parallel for schedule(static)
+    for (int j = 0; j < k; j++)
+        channel_finish(a, c0 + j, m[j], acc[j], M);
+}
+
+void bn_forward_train_sync(float *y, float *x_hat, float *mean, float *var, float *rolling_mean,
+                           float *rolling_var, const float *x, const float *scale,
+                           const float *bias, int N, int C, int S, const struct bn_conf *c,
+                           const struct bn_sync *sync)
+{
+    if (!sync || !sync->sum) {
+        bn_forward_train(y, x_hat, mean, var, rolling_mean, rolling_var, x, scale, bias, N, C, S,
+                         c);
+        return;
+    }
+    const struct bn_train a = {y, x_hat, mean, var, rolling_mean, rolling_var, x, scale, bias,
+                               N, C, S, c};
+    for (int c0 = 0; c0 < C; c0 += BN_SYNC_CHUNK)
+        forward_chunk(&a, c0, CN_MIN(BN_SYNC_CHUNK, C - c0), sync);
 }
 
 void bn_forward_infer(float *y, const float *x, const float *scale, const float *bias,
@@ -108,33 +171,79 @@ static double bn_rho(float var, double M, const struct bn_conf *c)
     return M > 1 && s > 0 ? (s + c->eps) / s / (M - 1) : 0;
 }
 
-/* dbias += sum dy, dscale += sum dy * x_hat, and dx as in bn_rho. dx may alias dy: each element
- * is read before it is written. */
+/* sum dy and sum dy * x_hat over channel ch, in double. */
+static void channel_dsums(double *sdy, double *sdyx, const float *dy, const float *x_hat, int N,
+                          int C, int S, int ch)
+{
+    double a = 0, b = 0;
+    for (int n = 0; n < N; n++) {
+        size_t off = ((size_t)n * (size_t)C + (size_t)ch) * (size_t)S;
+        for (int s = 0; s < S; s++) {
+            a += dy[off + s];
+            b += (double)dy[off + s] * (double)x_hat[off + s];
+        }
+    }
+    *sdy = a;
+    *sdyx = b;
+}
+
+/* dx over channel ch as in bn_rho, from the two sums over M values. dx may alias dy: each
+ * element is read before it is written. */
+static void channel_dx(float *dx, const float *dy, const float *x_hat, const float *var,
+                       const float *scale, double sdy, double sdyx, double M, int N, int C, int S,
+                       int ch, const struct bn_conf *c)
+{
+    float k = scale[ch] / bn_denom(var[ch], c);
+    float mdy = (float)(sdy / M), mdyx = (float)(sdyx * bn_rho(var[ch], M, c));
+    for (int n = 0; n < N; n++) {
+        size_t off = ((size_t)n * (size_t)C + (size_t)ch) * (size_t)S;
+        for (int s = 0; s < S; s++)
+            dx[off + s] = k * (dy[off + s] - mdy - x_hat[off + s] * mdyx);
+    }
+}
+
+/* dbias += sum dy, dscale += sum dy * x_hat, and dx as in bn_rho. */
 void bn_backward(float *dx, float *dscale, float *dbias, const float *dy, const float *x_hat,
                  const float *var, const float *scale, int N, int C, int S, const struct bn_conf *c)
 {
     double M = (double)N * (double)S;
 #pragma omp parallel for schedule(static)
     for (int ch = 0; ch < C; ch++) {
-        double sdy = 0, sdyx = 0;
-        for (int n = 0; n < N; n++) {
-            size_t off = ((size_t)n * (size_t)C + (size_t)ch) * (size_t)S;
-            for (int s = 0; s < S; s++) {
-                sdy += dy[off + s];
-                sdyx += (double)dy[off + s] * (double)x_hat[off + s];
-            }
-        }
+        double sdy, sdyx;
+        channel_dsums(&sdy, &sdyx, dy, x_hat, N, C, S, ch);
         if (dbias)
             dbias[ch] += (float)sdy;
         if (dscale)
             dscale[ch] += (float)sdyx;
-        float k = scale[ch] / bn_denom(var[ch], c);
-        float mdy = (float)(sdy / M), mdyx = (float)(sdyx * bn_rho(var[ch], M, c));
-        for (int n = 0; n < N; n++) {
-            size_t off = ((size_t)n * (size_t)C + (size_t)ch) * (size_t)S;
-            for (int s = 0; s < S; s++)
-                dx[off + s] = k * (dy[off + s] - mdy - x_hat[off + s] * mdyx);
+        channel_dx(dx, dy, x_hat, var, scale, sdy, sdyx, M, N, C, S, ch, c);
+    }
+}
+
+void bn_backward_sync(float *dx, float *dscale, float *dbias, const float *dy, const float *x_hat,
+                      const float *var, const float *scale, int N, int C, int S,
+                      const struct bn_conf *c, const struct bn_sync *sync)
+{
+    if (!sync || !sync->sum) {
+        bn_backward(dx, dscale, dbias, dy, x_hat, var, scale, N, C, S, c);
+        return;
+    }
+    for (int c0 = 0; c0 < C; c0 += BN_SYNC_CHUNK) {
+        int k = CN_MIN(BN_SYNC_CHUNK, C - c0);
+        double acc[2 * BN_SYNC_CHUNK + 1]; /* sum dy, sum dy * x_hat per channel; the count */
+#pragma omp parallel for schedule(static)
+        for (int j = 0; j < k; j++) {
+            channel_dsums(&acc[2 * j], &acc[2 * j + 1], dy, x_hat, N, C, S, c0 + j);
+            if (dbias)
+                dbias[c0 + j] += (float)acc[2 * j];
+            if (dscale)
+                dscale[c0 + j] += (float)acc[2 * j + 1];
         }
+        acc[2 * k] = (double)N * (double)S;
+        sync->sum(sync->ctx, acc, 2 * k + 1);
+#pragma omp parallel for schedule(static)
+        for (int j = 0; j < k; j++)
+            channel_dx(dx, dy, x_hat, var, scale, acc[2 * j], acc[2 * j + 1], acc[2 * k], N, C, S,
+                       c0 + j, c);
     }
 }
 

@@ -57,6 +57,36 @@ void bn_x_hat_infer(float *x_hat, const float *x, const float *rolling_mean,
 void bn_backward(float *dx, float *dscale, float *dbias, const float *dy, const float *x_hat,
                  const float *var, const float *scale, int N, int C, int S,
                  const struct bn_conf *c);
+/* Synchronised batch norm ([net] sync_bn=1): the batch statistics are those of the union of
+ * every rank's batch in a data-parallel run. sum(ctx, v, n) replaces v[0..n) (n >= 1) by the sum
+ * over the ranks of each rank's v[0..n), in place; every rank must call it the same number of
+ * times in the same order (MPI's rule for collectives), from the thread that called the kernel.
+ * A NULL struct or sum: this process's batch alone. net/ddp.c provides it over net/dist.h. */
+struct bn_sync {
+    void (*sum)(void *ctx, double *v, int n);
+    void *ctx;
+};
+
+/* Channels per cross-rank sum: the partial sums of a chunk live on the stack (3 sums per
+ * chunk in forward and backward together, whatever the batch). */
+#define BN_SYNC_CHUNK 512
+
+/* bn_forward_train over the global batch: per chunk of channels, the per-channel sums of x and
+ * the value count are summed over the ranks (the mean), then the sums of (x - mean)^2 (the
+ * variance: two passes, as the single-process kernel, in double). M is the global count, so
+ * the darknet style's unbiased variance divides by M - 1 of the global batch; the rolling
+ * statistics take the global mean and variance and so agree on every rank. sync NULL (or one
+ * rank): exactly bn_forward_train. */
+void bn_forward_train_sync(float *y, float *x_hat, float *mean, float *var, float *rolling_mean,
+                           float *rolling_var, const float *x, const float *scale,
+                           const float *bias, int N, int C, int S, const struct bn_conf *c,
+                           const struct bn_sync *sync);
+/* bn_backward of bn_forward_train_sync: sum(dy) and sum(dy * x_hat) per channel (and the count)
+ * are summed over the ranks, so dx is the exact gradient of the global-batch forward. dscale
+ * and dbias get this rank's sums only: the gradient allreduce adds the ranks' afterwards. */
+void bn_backward_sync(float *dx, float *dscale, float *dbias, const float *dy, const float *x_hat,
+                      const float *var, const float *scale, int N, int C, int S,
+                      const struct bn_conf *c, const struct bn_sync *sync);
 /* Backward of an inference pass (frozen statistics: y is affine in x): dx = dy * scale / denom
  * (written, may alias dy), dscale += sum dy * x_hat, dbias += sum dy. */
 void bn_backward_infer(float *dx, float *dscale, float *dbias, const float *dy, const float *x_hat,

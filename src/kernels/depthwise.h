@@ -11,16 +11,38 @@
  * the plane (a multiply-add over a contiguous run when the stride is 1), so no cell is tested.
  * The *_naive references test every cell and sum in double. Single-threaded: callers parallelise
  * over images or planes. Each output and gradient is summed in a fixed order.
+ * Forward 3x3 at stride 1 or 2 (padding <= 2, output rows up to 2048 wide) has an AVX2+FMA path
+ * with the epilogue fused (depthwise_forward_act), and depthwise_group_forward convolves a
+ * group of several channels directly (ResNeXt), where im2col + GEMM has too few rows per group.
  */
 #ifndef CN_DEPTHWISE_H
 #define CN_DEPTHWISE_H
 
+#include "kernels/activations.h"
 #include "kernels/im2col.h"
 
 /* out[oy][ox] = sum over taps of k[ki][kj] * plane(tap); out is written (OH x OW). */
 void depthwise_forward(float *out, const float *plane, const float *k, const struct im2col_geom *g);
+/* depthwise_forward with a fused epilogue: out = act(s * conv + t), s = *scale (NULL: 1) and
+ * t = *shift, as act_forward_affine on the plane (bit for bit, given the convolution's sums);
+ * shift NULL: no epilogue, the convolution alone (act ignored). */
+void depthwise_forward_act(float *out, const float *plane, const float *k,
+                           const struct im2col_geom *g, const float *scale, const float *shift,
+                           enum activation act);
 void depthwise_forward_naive(float *out, const float *plane, const float *k,
                              const struct im2col_geom *g);
+
+/* Grouped convolution of one group's g->c input planes x (C x H x W) by fg filters k
+ * [fg][C][3][3] into out (fg x OH x OW), with depthwise_forward_act's epilogue per filter
+ * (scale[f], shift[f]; shift NULL: none). Only where depthwise_group_fits(g): a 3x3 kernel at
+ * stride 1 or 2, dilation 1, padding <= 2, C <= 64 and AVX2+FMA (the caller otherwise runs
+ * im2col + GEMM). The naive reference sums each output in double. */
+int depthwise_group_fits(const struct im2col_geom *g);
+void depthwise_group_forward(float *out, const float *x, const float *k, int fg,
+                             const struct im2col_geom *g, const float *scale, const float *shift,
+                             enum activation act);
+void depthwise_group_forward_naive(float *out, const float *x, const float *k, int fg,
+                                   const struct im2col_geom *g);
 
 /* dplane[cell] += sum over (tap, output) reading that cell of k[tap] * dout[output]: the adjoint
  * of depthwise_forward in the plane. Accumulates into dplane (H x W). */

@@ -9,7 +9,11 @@
  * stream from L2. Panels are zero-padded at the edges. A thread with at most GEMM_DIRECT_B_ROWS
  * rows (LeNet's 6 or 16 filters) reads whole panels of an untransposed B in place, since so few
  * A panels cannot repay packing. Pack buffers are allocated per call and thread (a few MB).
- * gemm_conv packs B straight from an NCHW image by im2col geometry (implicit GEMM).
+ * gemm_conv packs B straight from an NCHW image by im2col geometry (implicit GEMM), tap by tap
+ * across all the panels of a block, each panel row cut into runs within one output row.
+ * Prepacked A (gemm_pack_a_all: the same panels for every K block, one after the other, so any
+ * MR-aligned row block of any K block is contiguous) skips packing A; B blocks are then only
+ * GEMM_NC_PACKED wide, since revisiting A costs nothing and the packed B block stays in L2.
  *
  * Micro-kernel: MR = 6 rows by NR columns of accumulators in vector registers, written with GCC
  * vector extensions and compiled three times: AVX-512 (NR = 32: 12 zmm accumulators), AVX2+FMA
@@ -19,9 +23,10 @@
  * floating-point contraction. Edge tiles run the same kernel on a copy of the valid part of C,
  * so an element's arithmetic never depends on where its tile falls.
  *
- * Epilogue: after the last K block the kernel adds the row's bias and applies linear, relu or
- * leaky in registers (the same float operations as activations.c, so the results are those of
- * gemm, then the bias, then act_apply); other activations are applied to the tile just written.
+ * Epilogue: after the last K block the kernel multiplies by the row's scale (rounded on its
+ * own, as act_forward_affine does), adds the row's bias and applies linear, relu or leaky in
+ * registers (the same float operations as activations.c, so the results are those of gemm, then
+ * the scale and bias, then act_apply); other activations are applied to the tile just written.
  *
  * Threads: the split points are multiples of MR and NR and K is blocked the same way whatever
  * the thread count, so each element of C is summed in the same order: results do not depend on
@@ -40,7 +45,7 @@
 #include <omp.h>
 #endif
 
-#define GEMM_MR 6
+#define GEMM_MR GEMM_PACK_ROWS /* 6 */
 #define GEMM_NR_MAX 32
 #ifndef GEMM_KC /* the block sizes may be set with -D when tuning */
 #define GEMM_KC 256 /* most K per block: a 6 x KC A panel + KC x NR B panel fit L1 */
@@ -51,8 +56,12 @@
 #ifndef GEMM_NC
 #define GEMM_NC 2048 /* most columns per B block, a multiple of every NR */
 #endif
+#ifndef GEMM_NC_PACKED
+#define GEMM_NC_PACKED 256 /* the same with A prepacked, whose blocks cost nothing to revisit:
+                            * the packed B block then stays in L2 (5-10 % on ResNet's 1x1s) */
+#endif
 #ifndef GEMM_PACK_B_COLS
-#define GEMM_PACK_B_COLS 256 /* columns of B packed together, row by row */
+#define GEMM_PACK_B_COLS 256 /* columns of B packed together, row by row (a multiple of NR) */
 #endif
 #define GEMM_DIRECT_B_ROWS 24 /* threads with at most this many rows read B in place */
 #define GEMM_PAR_MIN 262144.0 /* multiply-adds below which threads cost more than they give */
@@ -73,6 +82,17 @@
 #define GEMM_X86 0
 #endif
 
+/* Makes the compiler treat vector v as unknown, so that a product stored into it is rounded
+ * before the next addition instead of fused into a multiply-add (the scale-then-shift epilogue
+ * must round as act_forward_affine does). */
+#if GEMM_X86
+#define GEMM_ROUNDED(v) __asm__("" : "+x"(v))
+#elif defined(__aarch64__)
+#define GEMM_ROUNDED(v) __asm__("" : "+w"(v))
+#else
+#define GEMM_ROUNDED(v) __asm__("" : "+m"(v))
+#endif
+
 /* Native vectors of each ISA: a kernel built on a vector wider than its target's registers makes
  * GCC keep the accumulators on the stack, a tenfold slowdown. */
 typedef float vec16 __attribute__((vector_size(64)));
@@ -85,12 +105,13 @@ typedef float vec4 __attribute__((vector_size(16)));
 typedef float vec4u __attribute__((vector_size(16), aligned(4)));
 typedef int vec4i __attribute__((vector_size(16)));
 
-/* What the kernel does with its sums: c = act(alpha * sum + beta * c + bias[row]). */
+/* What the kernel does with its sums: c = act(scale[row] * (alpha * sum + beta * c) +
+ * bias[row]). */
 enum gemm_fuse { GEMM_FUSE_NONE, GEMM_FUSE_RELU, GEMM_FUSE_LEAKY };
 struct gemm_out {
     float alpha, beta;
-    const float *bias; /* MR values, or NULL */
-    int fuse;          /* enum gemm_fuse */
+    const float *scale, *bias; /* MR values each, or NULL */
+    int fuse;                  /* enum gemm_fuse */
 };
 
 typedef void (*gemm_kernel_fn)(int kc, const float *a, const float *b, size_t ldb, float *c,
@@ -102,9 +123,10 @@ struct gemm_args {
     size_t ldc, lda, ldb;
     int ta, tb, M, N, K;
     float alpha, beta;
-    const float *bias;             /* per row of C, or NULL */
-    enum activation act;           /* applied after the bias */
+    const float *scale, *bias;      /* per row of C, or NULL */
+    enum activation act;            /* applied after the bias */
     const struct im2col_geom *geom; /* op(B) = im2col(B) when set */
+    const float *Ap;                /* op(A) packed whole by gemm_pack_a_all, or NULL */
 };
 
 struct gemm_arch {
@@ -118,7 +140,8 @@ struct gemm_arch {
  * (row stride ldc) = epilogue of a_panel * b_panel over kc steps; a: kc x MR, b: kc x NR with row
  * stride ldb. 12 accumulators, 2 B vectors and a broadcast fit the 16 registers of AVX2; the
  * loops are unrolled completely by the compiler. Relu and leaky select with masks, exactly as
- * z > 0 ? z : 0 and z > 0 ? z : .1f * z. */
+ * z > 0 ? z : 0 and z > 0 ? z : .1f * z. The scale (a folded batch norm) is rounded before the
+ * bias is added, as act_forward_affine does. */
 #define GEMM_MICRO(NAME, VT, VTU, VTI, VW, NV)                                                     \
     static inline __attribute__((always_inline)) GEMM_CONTRACT void NAME(                          \
         int kc, const float *restrict a, const float *restrict b, size_t ldb, float *restrict c,   \
@@ -147,6 +170,10 @@ struct gemm_arch {
                 VT r = o->alpha * acc[i][v];                                                       \
                 if (o->beta != 0)                                                                  \
                     r += o->beta * *cp;                                                            \
+                if (o->scale) {                                                                    \
+                    r *= o->scale[i];                                                              \
+                    GEMM_ROUNDED(r);                                                               \
+                }                                                                                  \
                 if (o->bias)                                                                       \
                     r += o->bias[i];                                                               \
                 if (o->fuse == GEMM_FUSE_RELU)                                                     \
@@ -253,38 +280,67 @@ gemm_pack_b_panel(float *restrict dst, const struct gemm_args *g, int p0, int kc
     }
 }
 
-/* One kc x nr panel of im2col(image g->B) (n valid output positions from j0, taps from p0),
- * zero-padded: each row is a tap (c, ki, kj), each column an output position. A panel that lies
- * within one output row and, for this tap, inside the image is a strided copy. */
+/* One output row's share of a panel of im2col columns: n columns written at off (and then every
+ * nr-float panel row) whose tap (0, 0) reads input row iy from column ix, then every sw-th. */
+struct gemm_conv_run {
+    size_t off;
+    int n, iy, ix;
+};
+
+/* One run's share of a packed row for a tap offset (dy, dx) into d: a strided copy where the run
+ * lies inside the image, zeros on a padding row, else element by element. */
 static inline __attribute__((always_inline)) void
-gemm_pack_conv_panel(float *restrict dst, const struct gemm_args *g, int p0, int kc, int j0,
-                     int n, int nr)
+gemm_conv_run_copy(float *restrict d, const float *restrict im, const struct im2col_geom *q,
+                   const struct gemm_conv_run *r, int dy, int dx)
+{
+    int y = r->iy + dy, x0 = r->ix + dx, sw = q->sw;
+    if ((unsigned)y >= (unsigned)q->h) {
+        for (int t = 0; t < r->n; t++)
+            d[t] = 0.f;
+        return;
+    }
+    const float *s = im + (size_t)y * (size_t)q->w;
+    if (x0 >= 0 && x0 + (r->n - 1) * sw < q->w) {
+        if (sw == 1)
+            for (int t = 0; t < r->n; t++)
+                d[t] = s[x0 + t];
+        else
+            for (int t = 0; t < r->n; t++)
+                d[t] = s[x0 + t * sw];
+        return;
+    }
+    for (int t = 0, x = x0; t < r->n; t++, x += sw)
+        d[t] = (unsigned)x < (unsigned)q->w ? s[x] : 0.f;
+}
+
+/* Panels of im2col(image g->B) for taps [p0, p0 + kc) and the w <= GEMM_PACK_B_COLS output
+ * positions from j0, zero-padded to whole panels: each panel row is a tap (c, ki, kj), each
+ * column an output position. The columns are cut once into runs within one output row and one
+ * panel; then tap by tap every run is copied, so that the image is read along its rows across
+ * all the panels (reading one panel's taps in turn would touch a new plane at every row). */
+static inline __attribute__((always_inline)) void
+gemm_pack_conv(float *restrict dst, const struct gemm_args *g, int p0, int kc, int j0, int w,
+               int nr)
 {
     const struct im2col_geom *q = g->geom;
-    int iy0[GEMM_NR_MAX], ix0[GEMM_NR_MAX];
-    for (int j = 0; j < n; j++) {
+    struct gemm_conv_run runs[GEMM_PACK_B_COLS];
+    int nruns = 0, np = (w + nr - 1) / nr;
+    size_t panel = (size_t)kc * (size_t)nr;
+    for (int j = 0; j < w;) {
         int p = j0 + j, oy = p / q->ow, ox = p - oy * q->ow;
-        iy0[j] = oy * q->sh - q->ph;
-        ix0[j] = ox * q->sw - q->pw;
+        int len = CN_MIN(CN_MIN(w - j, q->ow - ox), nr - j % nr);
+        runs[nruns++] = (struct gemm_conv_run){(size_t)(j / nr) * panel + (size_t)(j % nr), len,
+                                               oy * q->sh - q->ph, ox * q->sw - q->pw};
+        j += len;
     }
-    int one_row = n == nr && iy0[0] == iy0[n - 1];
     int kj = p0 % q->kw, ki = p0 / q->kw % q->kh, c = p0 / (q->kw * q->kh);
-    for (int k = 0; k < kc; k++, dst += nr) {
+    for (int k = 0; k < kc; k++) {
         const float *im = g->B + (size_t)c * (size_t)q->h * (size_t)q->w;
-        int dy = ki * q->dh, dx = kj * q->dw;
-        int iy = iy0[0] + dy, xa = ix0[0] + dx;
-        if (one_row && iy >= 0 && iy < q->h && xa >= 0 && ix0[nr - 1] + dx < q->w) {
-            const float *s = im + (size_t)iy * (size_t)q->w + (size_t)xa;
-            for (int j = 0; j < nr; j++)
-                dst[j] = s[(size_t)j * (size_t)q->sw];
-        } else {
-            for (int j = 0; j < nr; j++) {
-                int y = j < n ? iy0[j] + dy : -1, x = j < n ? ix0[j] + dx : -1;
-                dst[j] = (unsigned)y < (unsigned)q->h && (unsigned)x < (unsigned)q->w
-                             ? im[(size_t)y * (size_t)q->w + (size_t)x]
-                             : 0.f;
-            }
-        }
+        float *row = dst + (size_t)k * (size_t)nr;
+        for (int r = 0; r < nruns; r++)
+            gemm_conv_run_copy(row + runs[r].off, im, q, &runs[r], ki * q->dh, kj * q->dw);
+        for (int j = w; j < np * nr; j++)
+            row[(size_t)(np - 1) * panel + (size_t)(j % nr)] = 0.f;
         if (++kj == q->kw) {
             kj = 0;
             if (++ki == q->kh)
@@ -312,13 +368,11 @@ gemm_pack_b(float *restrict dst, const struct gemm_args *g, int p0, int kc, int 
         j0 += w;
         nc -= w;
     }
-    for (int jr = 0; jr < nc; jr += nr, dst += (size_t)kc * (size_t)nr) {
-        int n = CN_MIN(nr, nc - jr);
-        if (g->geom)
-            gemm_pack_conv_panel(dst, g, p0, kc, j0 + jr, n, nr);
-        else
-            gemm_pack_b_panel(dst, g, p0, kc, j0 + jr, n, nr);
-    }
+    for (int jc = 0; g->geom && jc < nc; jc += GEMM_PACK_B_COLS) /* a multiple of nr */
+        gemm_pack_conv(dst + (size_t)jc * (size_t)kc, g, p0, kc, j0 + jc,
+                       CN_MIN(GEMM_PACK_B_COLS, nc - jc), nr);
+    for (int jr = 0; !g->geom && jr < nc; jr += nr, dst += (size_t)kc * (size_t)nr)
+        gemm_pack_b_panel(dst, g, p0, kc, j0 + jr, CN_MIN(nr, nc - jr), nr);
 }
 
 /* Each ISA gets its own compiled copy of the micro-kernels and the packing loops. */
@@ -376,8 +430,9 @@ static const struct gemm_arch *gemm_arch_for(enum gemm_isa isa)
 }
 
 /* One MR x nr block of C at c with m x n valid cells: the half kernel when n <= nr/2; straight
- * into C when whole, else on a copy of the valid part (padding never touches C). The bias of
- * the m rows is padded to MR. Activations the kernel cannot fuse are applied afterwards. */
+ * into C when whole, else on a copy of the valid part (padding never touches C). The scale and
+ * bias of the m rows are padded to MR. Activations the kernel cannot fuse are applied
+ * afterwards. */
 static void gemm_block(const struct gemm_args *g, const struct gemm_arch *ar, int kc,
                        const float *ap, const float *b, size_t ldb, float *c, int m, int n,
                        const struct gemm_out *o, int act_after)
@@ -388,10 +443,15 @@ static void gemm_block(const struct gemm_args *g, const struct gemm_arch *ar, in
         kernel(kc, ap, b, ldb, c, g->ldc, o);
     } else {
         float t[GEMM_MR * GEMM_NR_MAX] __attribute__((aligned(64))) = {0}, bias[GEMM_MR] = {0};
+        float scale[GEMM_MR] = {0};
         struct gemm_out oe = *o;
         if (o->bias) {
             memcpy(bias, o->bias, sizeof(float) * (size_t)m);
             oe.bias = bias;
+        }
+        if (o->scale) {
+            memcpy(scale, o->scale, sizeof(float) * (size_t)m);
+            oe.scale = scale;
         }
         for (int r = 0; r < m && o->beta != 0; r++)
             memcpy(t + r * w, c + (size_t)r * g->ldc, sizeof(float) * (size_t)n);
@@ -411,14 +471,17 @@ static void gemm_macro(const struct gemm_args *g, const struct gemm_arch *ar, co
                        int kc, const struct gemm_out *o, int last)
 {
     int nr = ar->nr, act_after = last && o->fuse == GEMM_FUSE_NONE && g->act != ACT_LINEAR;
-    for (int jr = 0; jr < nc; jr += nr, bp += panel)
+    for (int jr = 0; jr < nc; jr += nr, bp += panel) {
+        int n = CN_MIN(nr, nc - jr);
         for (int ir = 0; ir < mc; ir += GEMM_MR) {
+            int m = CN_MIN(GEMM_MR, mc - ir);
             struct gemm_out oo = *o;
             oo.bias = last && g->bias ? g->bias + i0 + ir : NULL;
+            oo.scale = last && g->scale ? g->scale + i0 + ir : NULL;
             float *c = g->C + (size_t)(i0 + ir) * g->ldc + (size_t)(j0 + jr);
-            gemm_block(g, ar, kc, ap + (size_t)ir * (size_t)kc, bp, ldb, c,
-                       CN_MIN(GEMM_MR, mc - ir), CN_MIN(nr, nc - jr), &oo, act_after);
+            gemm_block(g, ar, kc, ap + (size_t)ir * (size_t)kc, bp, ldb, c, m, n, &oo, act_after);
         }
+    }
 }
 
 static int gemm_fuse_of(enum activation act)
@@ -433,30 +496,42 @@ static void gemm_kblock(int K, int nkb, int p, int *p0, int *kc)
     *kc = (int)((long)K * (p + 1) / nkb) - *p0;
 }
 
-/* Rows [m0, m1) x columns [n0, n1) of C, on one thread, with pack buffers ap and bp. */
+/* Where rows [i0, ...) of K block [p0, p0 + kc) start in g->Ap: the blocks follow each other
+ * in K order, each ceil(M/MR) panels of kc x MR (gemm_pack_a_all). */
+static const float *gemm_packed_block(const struct gemm_args *g, int p0, int kc, int i0)
+{
+    size_t mp = (size_t)(g->M + GEMM_MR - 1) / GEMM_MR * GEMM_MR;
+    return g->Ap + (size_t)p0 * mp + (size_t)i0 * (size_t)kc;
+}
+
+/* Rows [m0, m1) x columns [n0, n1) of C, on one thread, with pack buffers ap (unused with
+ * g->Ap) and bp. */
 static void gemm_region(const struct gemm_args *g, const struct gemm_arch *ar, int m0, int m1,
                         int n0, int n1, float *ap, float *bp)
 {
     int nr = ar->nr, nkb = (g->K + GEMM_KC - 1) / GEMM_KC, nmb = (m1 - m0 + GEMM_MC - 1) / GEMM_MC;
     int mcb = ((m1 - m0 + nmb - 1) / nmb + GEMM_MR - 1) / GEMM_MR * GEMM_MR;
     int in_place = !g->geom && !g->tb && m1 - m0 <= GEMM_DIRECT_B_ROWS;
-    for (int jc = n0; jc < n1; jc += GEMM_NC) {
-        int nc = CN_MIN(GEMM_NC, n1 - jc), whole = in_place ? nc / nr * nr : 0;
+    int ncb = g->Ap ? GEMM_NC_PACKED : GEMM_NC;
+    for (int jc = n0; jc < n1; jc += ncb) {
+        int nc = CN_MIN(ncb, n1 - jc), whole = in_place ? nc / nr * nr : 0;
         for (int p = 0; p < nkb; p++) {
             int pc, kc, last = p == nkb - 1;
             gemm_kblock(g->K, nkb, p, &pc, &kc);
-            struct gemm_out o = {g->alpha, p ? 1.f : g->beta, NULL,
+            struct gemm_out o = {g->alpha, p ? 1.f : g->beta, NULL, NULL,
                                  last ? gemm_fuse_of(g->act) : GEMM_FUSE_NONE};
             if (whole < nc)
                 ar->pack_b(bp, g, pc, kc, jc + whole, nc - whole);
             for (int ic = m0; ic < m1; ic += mcb) {
                 int mc = CN_MIN(mcb, m1 - ic);
-                ar->pack_a(ap, g, ic, mc, pc, kc);
+                const float *a = g->Ap ? gemm_packed_block(g, pc, kc, ic) : ap;
+                if (!g->Ap)
+                    ar->pack_a(ap, g, ic, mc, pc, kc);
                 if (whole)
-                    gemm_macro(g, ar, ap, g->B + (size_t)pc * g->ldb + (size_t)jc, (size_t)nr,
+                    gemm_macro(g, ar, a, g->B + (size_t)pc * g->ldb + (size_t)jc, (size_t)nr,
                                g->ldb, ic, mc, jc, whole, kc, &o, last);
                 if (whole < nc)
-                    gemm_macro(g, ar, ap, bp, (size_t)kc * (size_t)nr, (size_t)nr, ic, mc,
+                    gemm_macro(g, ar, a, bp, (size_t)kc * (size_t)nr, (size_t)nr, ic, mc,
                                jc + whole, nc - whole, kc, &o, last);
             }
         }
@@ -482,7 +557,7 @@ static void gemm_split(const struct gemm_args *g, int nr, int nt, int *tm, int *
         double rows = GEMM_MR * ceil_div_d(pm, a), cols = nr * ceil_div_d(pn, nt / a);
         int in_place = !g->geom && !g->tb && rows <= GEMM_DIRECT_B_ROWS;
         double cost = rows * cols * g->K + GEMM_PACK_COST * g->K * (in_place ? 0 : cols) +
-                      GEMM_PACK_COST * g->K * rows * ceil_div_d(cols, GEMM_NC);
+                      (g->Ap ? 0 : GEMM_PACK_COST * g->K * rows * ceil_div_d(cols, GEMM_NC));
         if (best < 0 || cost < best)
             best = cost, *tm = a, *tn = nt / a;
     }
@@ -500,8 +575,9 @@ static void gemm_thread(const struct gemm_args *g, const struct gemm_arch *ar, i
     if (m0 >= m1 || n0 >= n1)
         return;
     int nkb = (g->K + GEMM_KC - 1) / GEMM_KC;
-    size_t kc = (size_t)((g->K + nkb - 1) / nkb), ncb = (size_t)CN_MIN(GEMM_NC, n1 - n0);
-    size_t na = ((size_t)GEMM_MC * kc + 15) / 16 * 16, nb = kc * ((ncb + nr - 1) / nr * nr);
+    size_t kc = (size_t)((g->K + nkb - 1) / nkb), ncb = (size_t)CN_MIN(g->Ap ? GEMM_NC_PACKED : GEMM_NC, n1 - n0);
+    size_t na = g->Ap ? 0 : ((size_t)GEMM_MC * kc + 15) / 16 * 16;
+    size_t nb = kc * ((ncb + nr - 1) / nr * nr);
     float *buf = NULL;
     /* Bounded by the block sizes (a few MB): out of memory here is not recoverable. */
     CN_ASSERT(posix_memalign((void **)&buf, 64, sizeof(float) * (na + nb)) == 0);
@@ -509,13 +585,16 @@ static void gemm_thread(const struct gemm_args *g, const struct gemm_arch *ar, i
     free(buf);
 }
 
-/* C = act(beta * C + bias), for K == 0 or alpha == 0; beta == 0 writes without reading C. */
+/* C = act(scale * beta * C + bias), for K == 0 or alpha == 0; beta == 0 writes without
+ * reading C. */
 static void gemm_scale(const struct gemm_args *g)
 {
     for (int i = 0; i < g->M; i++) {
         float *c = g->C + (size_t)i * g->ldc, bias = g->bias ? g->bias[i] : 0.f;
         for (int j = 0; j < g->N; j++) {
             float z = g->beta != 0 ? g->beta * c[j] : 0.f;
+            if (g->scale)
+                z *= g->scale[i];
             c[j] = g->bias || g->act != ACT_LINEAR ? act_apply(g->act, z + bias) : z;
         }
     }
@@ -559,8 +638,9 @@ int gemm_bias_act_isa(enum gemm_isa isa, float *C, int ldc, const float *A, int 
     const struct gemm_arch *ar = gemm_arch_for(isa);
     if (!ar)
         return -1;
-    const struct gemm_args g = {C,     A,    B,   (size_t)ldc, (size_t)lda, (size_t)ldb, ta, tb, M,
-                                N,     K,    alpha, beta,      bias,        act,         NULL};
+    const struct gemm_args g = {.C = C, .A = A, .B = B, .ldc = (size_t)ldc, .lda = (size_t)lda,
+                                .ldb = (size_t)ldb, .ta = ta, .tb = tb, .M = M, .N = N, .K = K,
+                                .alpha = alpha, .beta = beta, .bias = bias, .act = act};
     gemm_run(ar, &g);
     return 0;
 }
@@ -594,22 +674,10 @@ int gemm_conv_isa(enum gemm_isa isa, float *C, int ldc, const float *A, int lda,
     const struct gemm_arch *ar = gemm_arch_for(isa);
     if (!ar)
         return -1;
-    const struct gemm_args g = {C,
-                                A,
-                                im,
-                                (size_t)ldc,
-                                (size_t)lda,
-                                0,
-                                0,
-                                0,
-                                M,
-                                q->oh * q->ow,
-                                q->c * q->kh * q->kw,
-                                alpha,
-                                beta,
-                                bias,
-                                act,
-                                q};
+    const struct gemm_args g = {.C = C, .A = A, .B = im, .ldc = (size_t)ldc, .lda = (size_t)lda,
+                                .M = M, .N = q->oh * q->ow, .K = q->c * q->kh * q->kw,
+                                .alpha = alpha, .beta = beta, .bias = bias, .act = act,
+                                .geom = q};
     gemm_run(ar, &g);
     return 0;
 }
@@ -619,6 +687,77 @@ void gemm_conv(float *C, int ldc, const float *A, int lda, const float *im,
                enum activation act)
 {
     gemm_conv_isa(GEMM_ISA_AUTO, C, ldc, A, lda, im, q, M, alpha, beta, bias, act);
+}
+
+size_t gemm_packed_a_floats(int M, int K)
+{
+    if (M <= 0 || K <= 0)
+        return 0;
+    return (size_t)(M + GEMM_MR - 1) / GEMM_MR * GEMM_MR * (size_t)K;
+}
+
+void gemm_packed_a_col(int M, int K, int k, size_t *at, int *kc)
+{
+    int nkb = (K + GEMM_KC - 1) / GEMM_KC, p = (int)(((long)(k + 1) * nkb + K - 1) / K) - 1, p0;
+    gemm_kblock(K, nkb, p, &p0, kc);
+    *at = (size_t)p0 * gemm_packed_a_floats(M, 1) + (size_t)(k - p0) * GEMM_MR;
+}
+
+void gemm_pack_a_all(float *Ap, const float *A, int lda, int ta, int M, int K)
+{
+    if (M <= 0 || K <= 0)
+        return;
+    const struct gemm_arch *ar = gemm_arch_for(GEMM_ISA_AUTO);
+    const struct gemm_args g = {.A = A, .lda = (size_t)lda, .ta = ta, .M = M, .K = K};
+    size_t mp = gemm_packed_a_floats(M, 1);
+    int nkb = (K + GEMM_KC - 1) / GEMM_KC;
+    for (int p = 0; p < nkb; p++) {
+        int pc, kc;
+        gemm_kblock(K, nkb, p, &pc, &kc);
+        ar->pack_a(Ap + (size_t)pc * mp, &g, 0, M, pc, kc);
+    }
+}
+
+int gemm_packed_isa(enum gemm_isa isa, float *C, int ldc, const float *Ap, const float *B, int ldb,
+                    int tb, int M, int N, int K, float alpha, float beta, const float *scale,
+                    const float *bias, enum activation act)
+{
+    const struct gemm_arch *ar = gemm_arch_for(isa);
+    if (!ar)
+        return -1;
+    const struct gemm_args g = {.C = C, .B = B, .ldc = (size_t)ldc, .ldb = (size_t)ldb, .tb = tb,
+                                .M = M, .N = N, .K = K, .alpha = alpha, .beta = beta,
+                                .scale = scale, .bias = bias, .act = act, .Ap = Ap};
+    gemm_run(ar, &g);
+    return 0;
+}
+
+void gemm_packed(float *C, int ldc, const float *Ap, const float *B, int ldb, int tb, int M, int N,
+                 int K, float alpha, float beta, const float *scale, const float *bias,
+                 enum activation act)
+{
+    gemm_packed_isa(GEMM_ISA_AUTO, C, ldc, Ap, B, ldb, tb, M, N, K, alpha, beta, scale, bias, act);
+}
+
+int gemm_conv_packed_isa(enum gemm_isa isa, float *C, int ldc, const float *Ap, const float *im,
+                         const struct im2col_geom *q, int M, float alpha, float beta,
+                         const float *scale, const float *bias, enum activation act)
+{
+    const struct gemm_arch *ar = gemm_arch_for(isa);
+    if (!ar)
+        return -1;
+    const struct gemm_args g = {.C = C, .B = im, .ldc = (size_t)ldc, .M = M, .N = q->oh * q->ow,
+                                .K = q->c * q->kh * q->kw, .alpha = alpha, .beta = beta,
+                                .scale = scale, .bias = bias, .act = act, .geom = q, .Ap = Ap};
+    gemm_run(ar, &g);
+    return 0;
+}
+
+void gemm_conv_packed(float *C, int ldc, const float *Ap, const float *im,
+                      const struct im2col_geom *q, int M, float alpha, float beta,
+                      const float *scale, const float *bias, enum activation act)
+{
+    gemm_conv_packed_isa(GEMM_ISA_AUTO, C, ldc, Ap, im, q, M, alpha, beta, scale, bias, act);
 }
 
 void gemm_naive(float *C, int ldc, const float *A, int lda, int ta, const float *B, int ldb, int tb,

@@ -20,6 +20,8 @@
 #ifndef CN_GEMM_H
 #define CN_GEMM_H
 
+#include <stddef.h>
+
 #include "kernels/activations.h"
 #include "kernels/im2col.h"
 
@@ -56,6 +58,37 @@ void gemm_conv(float *C, int ldc, const float *A, int lda, const float *im,
 int gemm_conv_isa(enum gemm_isa isa, float *C, int ldc, const float *A, int lda, const float *im,
                   const struct im2col_geom *q, int M, float alpha, float beta, const float *bias,
                   enum activation act);
+
+/* Weights packed once for many products (an inference net's convolution weights, which stay
+ * the same from pass to pass): gemm_pack_a_all writes op(A) (M x K, ta as for gemm) into Ap,
+ * gemm_packed_a_floats(M, K) floats (M rounded up to the micro-kernel's 6 rows, times K; the
+ * layout is the same for every ISA). Repack whenever A changes. */
+size_t gemm_packed_a_floats(int M, int K);
+void gemm_pack_a_all(float *Ap, const float *A, int lda, int ta, int M, int K);
+
+/* For writing packed operands directly (Winograd's transformed filters): element (i, k) of an
+ * M x K op(A) lies at Ap[at + (i / GEMM_PACK_ROWS) * GEMM_PACK_ROWS * kc + i % GEMM_PACK_ROWS],
+ * with at and kc set for column k (0 <= k < K); rows M .. M rounded up to GEMM_PACK_ROWS are
+ * padding the writer must zero. */
+#define GEMM_PACK_ROWS 6
+void gemm_packed_a_col(int M, int K, int k, size_t *at, int *kc);
+
+/* gemm_bias_act and gemm_conv with op(A) prepacked (Ap, made for these M and K) and a per-row
+ * scale: C[i][j] = act(scale[i] * (alpha * sum + beta * C[i][j]) + bias[i]) (scale or bias NULL:
+ * none), bit for bit the unfused gemm followed by act_forward_affine(scale, bias) — which is a
+ * folded batch norm. */
+void gemm_packed(float *C, int ldc, const float *Ap, const float *B, int ldb, int tb, int M, int N,
+                 int K, float alpha, float beta, const float *scale, const float *bias,
+                 enum activation act);
+int gemm_packed_isa(enum gemm_isa isa, float *C, int ldc, const float *Ap, const float *B, int ldb,
+                    int tb, int M, int N, int K, float alpha, float beta, const float *scale,
+                    const float *bias, enum activation act);
+void gemm_conv_packed(float *C, int ldc, const float *Ap, const float *im,
+                      const struct im2col_geom *q, int M, float alpha, float beta,
+                      const float *scale, const float *bias, enum activation act);
+int gemm_conv_packed_isa(enum gemm_isa isa, float *C, int ldc, const float *Ap, const float *im,
+                         const struct im2col_geom *q, int M, float alpha, float beta,
+                         const float *scale, const float *bias, enum activation act);
 
 /* The reference: the same contract, one dot product per element of C, summed in float in k order.
  */

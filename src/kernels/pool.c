@@ -1,15 +1,35 @@
 /* pool.c - max, windowed-average and global-average pooling kernels (contracts in pool.h).
  *
  * Each kernel runs over P planes of h x w (NCHW: plane p = image p / C, channel p % C) with OpenMP
- * over planes; a plane's output and input gradient are touched by one thread only. The fast
- * kernels clamp every window to the image once; the naive ones test each window cell (Darknet's
+ * over planes when there is enough work to pay for waking the threads (POOL_PAR_MIN); a plane's
+ * output and input gradient are touched by one thread only.
+ *
+ * Forward of max (without argmax: inference) and average pooling works a row of outputs at a
+ * time, separably: the window rows of the input are reduced column by column into a row buffer
+ * on the stack (max, or sum), padded on both sides with the identity (-inf, or 0) so that every
+ * window lies inside it, then each output reduces its size columns of that buffer. Both passes
+ * are plain loops over contiguous (or stride-2) floats that the compiler vectorises; the input is
+ * read once from memory (a window's rows stay in L1 between output rows). Planes wider than the
+ * buffer, and max pooling that records the argmax (training), take the direct kernel: every
+ * window clamped to the image once. The naive ones test each window cell (Darknet's
  * forward_maxpool_layer loop) and are kept as references for the tests.
+ *
+ * Max: the same values as Darknet's loop, which keeps the first maximum in row-major window
+ * order; the separable kernel keeps the first in column-major order, which differs only between
+ * -0 and +0 of equal value. NaN inputs give unspecified results. Average: the separable sum adds
+ * in another order than the direct one (column sums first), so results may differ in the last
+ * bits; the divisor is applied as a multiplication by 1/divisor in both.
  */
 #include "kernels/pool.h"
 
+#include <math.h>
 #include <stddef.h>
 
 #include "core/common.h"
+
+#define POOL_ROW_MAX 2048   /* floats of the row buffer (8 KiB on the stack) */
+#define POOL_PAR_MIN 131072 /* input floats below which one thread is faster than two (waking a
+                               sleeping thread costs 5-50 us; a thread reduces ~4 floats/ns) */
 
 /* Outputs along one axis: floor or ceil of (n + total - size)/stride, plus one; in ceil mode the
  * last window is dropped when it would start at or past the end of the input (lead = offset). */
@@ -72,6 +92,146 @@ static void clamp_window(int *lo, int *hi, int start, int size, int n)
     *hi = CN_MIN(start + size, n);
 }
 
+/* End (exclusive) of the last window along a row. */
+static int row_extent(const struct pool_geom *g)
+{
+    return (g->ow - 1) * g->sx - g->ox + g->size;
+}
+
+/* Whether a row of the plane, with the window cells before and after it, fits the row buffer
+ * (and a row of outputs the column counts of the average). */
+static int row_fits(const struct pool_geom *g)
+{
+    return (size_t)g->ox + (size_t)CN_MAX(g->w, row_extent(g)) <= POOL_ROW_MAX &&
+           g->ow <= POOL_ROW_MAX;
+}
+
+/* a when a > b, else b: with the running maximum as b, the earlier of equal values stays. */
+static inline float max2(float a, float b)
+{
+    return a > b ? a : b;
+}
+
+/* t[c] = max over rows [r0, r1) of x[r][c], c < w. */
+static void max_rows(float *restrict t, const float *restrict x, int w, int r0, int r1)
+{
+    const float *a = x + (size_t)r0 * (size_t)w, *b = a + w;
+    if (r1 - r0 == 1) {
+        for (int c = 0; c < w; c++)
+            t[c] = a[c];
+        return;
+    }
+    if (r1 - r0 == 3) { /* the common 3-row window in one pass */
+        const float *d = b + w;
+        for (int c = 0; c < w; c++)
+            t[c] = max2(d[c], max2(b[c], a[c]));
+        return;
+    }
+    for (int c = 0; c < w; c++)
+        t[c] = max2(b[c], a[c]);
+    for (int r = r0 + 2; r < r1; r++) {
+        const float *y = x + (size_t)r * (size_t)w;
+        for (int c = 0; c < w; c++)
+            t[c] = max2(y[c], t[c]);
+    }
+}
+
+/* o[j] = max of s[j*sx + k], k < size (s: the row buffer from the first window's start). */
+static void max_cols(float *restrict o, const float *restrict s, int ow, int sx, int size)
+{
+    if (sx == 2 && size == 3) {
+        for (int j = 0; j < ow; j++)
+            o[j] = max2(s[2 * j + 2], max2(s[2 * j + 1], s[2 * j]));
+    } else if (sx == 2 && size == 2) {
+        for (int j = 0; j < ow; j++)
+            o[j] = max2(s[2 * j + 1], s[2 * j]);
+    } else if (sx == 1 && size == 3) {
+        for (int j = 0; j < ow; j++)
+            o[j] = max2(s[j + 2], max2(s[j + 1], s[j]));
+    } else if (sx == 1) {
+        for (int j = 0; j < ow; j++)
+            o[j] = s[j];
+        for (int k = 1; k < size; k++)
+            for (int j = 0; j < ow; j++)
+                o[j] = max2(s[j + k], o[j]);
+    } else {
+        for (int j = 0; j < ow; j++)
+            o[j] = s[(size_t)j * (size_t)sx];
+        for (int k = 1; k < size; k++)
+            for (int j = 0; j < ow; j++)
+                o[j] = max2(s[(size_t)j * (size_t)sx + (size_t)k], o[j]);
+    }
+}
+
+/* The separable max of one plane (row_fits(g)): cells outside the image are -inf in the row
+ * buffer, and window rows are clamped, so an ignored cell is never selected. */
+static void max_plane_rows(float *o, const float *x, const struct pool_geom *g)
+{
+    float buf[POOL_ROW_MAX];
+    float *t = buf + g->ox;
+    for (int c = 0; c < g->ox; c++)
+        buf[c] = -INFINITY;
+    for (int c = g->w; c < row_extent(g); c++)
+        t[c] = -INFINITY;
+    for (int i = 0; i < g->oh; i++) {
+        int r0, r1;
+        clamp_window(&r0, &r1, i * g->sy - g->oy, g->size, g->h);
+        max_rows(t, x, g->w, r0, r1);
+        max_cols(o + (size_t)i * (size_t)g->ow, buf, g->ow, g->sx, g->size);
+    }
+}
+
+/* t[c] = sum over rows [r0, r1) of x[r][c], c < w. */
+static void sum_rows(float *restrict t, const float *restrict x, int w, int r0, int r1)
+{
+    const float *a = x + (size_t)r0 * (size_t)w, *b = a + w;
+    if (r1 - r0 == 1) {
+        for (int c = 0; c < w; c++)
+            t[c] = a[c];
+        return;
+    }
+    if (r1 - r0 == 3) {
+        const float *d = b + w;
+        for (int c = 0; c < w; c++)
+            t[c] = a[c] + b[c] + d[c];
+        return;
+    }
+    for (int c = 0; c < w; c++)
+        t[c] = a[c] + b[c];
+    for (int r = r0 + 2; r < r1; r++) {
+        const float *y = x + (size_t)r * (size_t)w;
+        for (int c = 0; c < w; c++)
+            t[c] += y[c];
+    }
+}
+
+/* o[j] = sum of s[j*sx + k], k < size. */
+static void sum_cols(float *restrict o, const float *restrict s, int ow, int sx, int size)
+{
+    if (sx == 2 && size == 3) {
+        for (int j = 0; j < ow; j++)
+            o[j] = s[2 * j] + s[2 * j + 1] + s[2 * j + 2];
+    } else if (sx == 2 && size == 2) {
+        for (int j = 0; j < ow; j++)
+            o[j] = s[2 * j] + s[2 * j + 1];
+    } else if (sx == 1 && size == 3) {
+        for (int j = 0; j < ow; j++)
+            o[j] = s[j] + s[j + 1] + s[j + 2];
+    } else if (sx == 1) {
+        for (int j = 0; j < ow; j++)
+            o[j] = s[j];
+        for (int k = 1; k < size; k++)
+            for (int j = 0; j < ow; j++)
+                o[j] += s[j + k];
+    } else {
+        for (int j = 0; j < ow; j++)
+            o[j] = s[(size_t)j * (size_t)sx];
+        for (int k = 1; k < size; k++)
+            for (int j = 0; j < ow; j++)
+                o[j] += s[(size_t)j * (size_t)sx + (size_t)k];
+    }
+}
+
 static void max_plane(float *o, int32_t *ix, const float *x, const struct pool_geom *g)
 {
     for (int i = 0; i < g->oh; i++) {
@@ -98,10 +258,15 @@ static void max_plane(float *o, int32_t *ix, const float *x, const struct pool_g
 void pool_max_forward(float *out, int32_t *idx, const float *in, int P, const struct pool_geom *g)
 {
     size_t isz = (size_t)g->h * (size_t)g->w, osz = (size_t)g->oh * (size_t)g->ow;
-#pragma omp parallel for schedule(static)
-    for (int p = 0; p < P; p++)
-        max_plane(out + (size_t)p * osz, idx ? idx + (size_t)p * osz : NULL, in + (size_t)p * isz,
-                  g);
+    int rows = !idx && row_fits(g);
+#pragma omp parallel for schedule(static) if ((size_t)P * isz >= POOL_PAR_MIN)
+    for (int p = 0; p < P; p++) {
+        if (rows)
+            max_plane_rows(out + (size_t)p * osz, in + (size_t)p * isz, g);
+        else
+            max_plane(out + (size_t)p * osz, idx ? idx + (size_t)p * osz : NULL,
+                      in + (size_t)p * isz, g);
+    }
 }
 
 /* Darknet's loop: every window cell, out-of-image cells skipped, strict > keeps the first max. */
@@ -178,12 +343,53 @@ static void avg_plane(float *o, const float *x, const struct pool_geom *g)
     }
 }
 
+/* y[j] *= f[j] (restrict and plain ints: -fno-strict-aliasing would otherwise keep the loop
+ * from being vectorised, re-reading the bound after each store). */
+static void scale_by(float *restrict y, const float *restrict f, int n)
+{
+    for (int j = 0; j < n; j++)
+        y[j] *= f[j];
+}
+
+/* The separable average of one plane (row_fits(g)): zeros outside the image in the row buffer,
+ * then each output times 1/divisor, the divisor a product of its row's and its column's counts. */
+static void avg_plane_rows(float *o, const float *x, const struct pool_geom *g)
+{
+    float buf[POOL_ROW_MAX], inv[POOL_ROW_MAX]; /* inv: 1/divisor of each output of the row */
+    int cols[POOL_ROW_MAX];                      /* the column count of each output's window */
+    float *t = buf + g->ox;
+    for (int c = 0; c < g->ox; c++)
+        buf[c] = 0;
+    for (int c = g->w; c < row_extent(g); c++)
+        t[c] = 0;
+    for (int j = 0; j < g->ow; j++)
+        cols[j] = divisor_side(j * g->sx - g->ox, g->size, g->w, g->ew, g->count_pad);
+    for (int i = 0, last_rows = 0; i < g->oh; i++) {
+        int r0, r1, ys = i * g->sy - g->oy;
+        clamp_window(&r0, &r1, ys, g->size, g->h);
+        int rows = divisor_side(ys, g->size, g->h, g->eh, g->count_pad);
+        if (rows != last_rows) /* inner rows share one count: divide once for them all */
+            for (int j = 0; j < g->ow; j++)
+                inv[j] = 1.f / (float)(rows * cols[j]);
+        last_rows = rows;
+        float *y = o + (size_t)i * (size_t)g->ow;
+        sum_rows(t, x, g->w, r0, r1);
+        sum_cols(y, buf, g->ow, g->sx, g->size);
+        scale_by(y, inv, g->ow);
+    }
+}
+
 void pool_avg_forward(float *out, const float *in, int P, const struct pool_geom *g)
 {
     size_t isz = (size_t)g->h * (size_t)g->w, osz = (size_t)g->oh * (size_t)g->ow;
-#pragma omp parallel for schedule(static)
-    for (int p = 0; p < P; p++)
-        avg_plane(out + (size_t)p * osz, in + (size_t)p * isz, g);
+    int rows = row_fits(g);
+#pragma omp parallel for schedule(static) if ((size_t)P * isz >= POOL_PAR_MIN)
+    for (int p = 0; p < P; p++) {
+        if (rows)
+            avg_plane_rows(out + (size_t)p * osz, in + (size_t)p * isz, g);
+        else
+            avg_plane(out + (size_t)p * osz, in + (size_t)p * isz, g);
+    }
 }
 
 /* The naive way over window (i, j): every window cell, tested. Adds v to the in-image cells of dx
@@ -253,16 +459,26 @@ void pool_avg_backward_naive(float *din, const float *dout, int P, const struct 
                 naive_window(din + (size_t)p * isz, NULL, *dout++, g, i, j);
 }
 
+/* The sum of x[0..n) in 8 interleaved partial sums (a vector's worth: the compiler may not
+ * reorder a single running sum), then their sum and the tail. */
+static float sum_floats(const float *restrict x, int n)
+{
+    float acc[8] = {0};
+    int k = 0;
+    for (; k + 8 <= n; k += 8)
+        for (int v = 0; v < 8; v++)
+            acc[v] += x[k + v];
+    float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (; k < n; k++)
+        s += x[k];
+    return s;
+}
+
 void pool_global_avg_forward(float *out, const float *in, int P, int hw)
 {
-#pragma omp parallel for schedule(static)
-    for (int p = 0; p < P; p++) {
-        const float *x = in + (size_t)p * (size_t)hw;
-        float s = 0;
-        for (int k = 0; k < hw; k++)
-            s += x[k];
-        out[p] = s / (float)hw;
-    }
+#pragma omp parallel for schedule(static) if ((size_t)P * (size_t)hw >= POOL_PAR_MIN)
+    for (int p = 0; p < P; p++)
+        out[p] = sum_floats(in + (size_t)p * (size_t)hw, hw) / (float)hw;
 }
 
 void pool_global_avg_backward(float *din, const float *dout, int P, int hw)

@@ -177,7 +177,7 @@ int winograd_geom_data_grad(struct winograd_geom *g, const struct winograd_geom 
 
 size_t winograd_filter_floats(const struct winograd_geom *g)
 {
-    return (size_t)g->a * g->a * (size_t)g->f * (size_t)g->c;
+    return (size_t)g->a * g->a * gemm_packed_a_floats(g->f, g->c);
 }
 
 size_t winograd_workspace_floats(const struct winograd_geom *g)
@@ -307,7 +307,8 @@ wino_output_group(float *out, const float *M, const struct winograd_geom *g, siz
     }
 }
 
-/* U[xi][c][f0 + k] for the nl filters from f0; rot: the data-gradient filters (w stored
+/* U[xi] (f0 + k, c) for the filters from f0 up to the padded count (those from nl on are zero),
+ * written where gemm_pack_a_all would put them; rot: the data-gradient filters (w stored
  * [g->c][g->f][3][3], rotated by 180 degrees). */
 static inline __attribute__((always_inline)) void
 wino_filter_group(float *U, const float *w, const struct winograd_geom *g, int c, int f0, int nl,
@@ -324,7 +325,16 @@ wino_filter_group(float *U, const float *w, const struct winograd_geom *g, int c
     v8 x[9], y[36];
     memcpy(x, buf, sizeof x);
     wino_sandwich(y, &mt->g[0][0], mt->a, 3, 3, x);
-    wino_store(U + (size_t)c * g->f + (size_t)f0, (size_t)g->f * g->c, y, mt->a * mt->a, nl);
+    size_t at, per = gemm_packed_a_floats(g->f, g->c);
+    int kc, nf = (int)CN_MIN((size_t)WINO_LANES, per / (size_t)g->c - (size_t)f0);
+    gemm_packed_a_col(g->f, g->c, c, &at, &kc);
+    for (int k = 0; k < nf; k++) {
+        int f = f0 + k;
+        float *d = U + at + (size_t)(f / GEMM_PACK_ROWS) * GEMM_PACK_ROWS * (size_t)kc +
+                   (size_t)(f % GEMM_PACK_ROWS);
+        for (int q = 0; q < mt->a * mt->a; q++)
+            d[(size_t)q * per] = y[q][k];
+    }
 }
 
 /* Each variant's transforms, compiled with its tables as constants. */
@@ -367,10 +377,11 @@ static const struct wino_fns wino_fns[WINOGRAD_VARIANT_COUNT] = {
 static void wino_filters_any(float *U, const float *w, const struct winograd_geom *g, int rot)
 {
     const struct wino_fns *fn = &wino_fns[g->variant];
+    int fp = (int)(gemm_packed_a_floats(g->f, g->c) / (size_t)g->c); /* filters with padding */
 #pragma omp parallel for schedule(static) if ((double)g->f * g->c >= 4096)
     for (int c = 0; c < g->c; c++)
-        for (int f0 = 0; f0 < g->f; f0 += WINO_LANES)
-            fn->filter(U, w, g, c, f0, CN_MIN(WINO_LANES, g->f - f0), rot);
+        for (int f0 = 0; f0 < fp; f0 += WINO_LANES)
+            fn->filter(U, w, g, c, f0, CN_MAX(0, CN_MIN(WINO_LANES, g->f - f0)), rot);
 }
 
 void winograd_filters(float *U, const float *w, const struct winograd_geom *g)
@@ -399,8 +410,8 @@ static void wino_chunk(float *out, int accumulate, const float *in, const float 
         fn->input(V, in, g, t0, T, (size_t)grp);
 #pragma omp for schedule(dynamic, 1)
     for (int xi = 0; xi < aa; xi++)
-        gemm(M + (size_t)xi * F * T, (int)T, U + (size_t)xi * F * C, F, 1, V + (size_t)xi * C * T,
-             (int)T, 0, F, (int)T, C, 1, 0);
+        gemm_packed(M + (size_t)xi * F * T, (int)T, U + (size_t)xi * gemm_packed_a_floats(F, C),
+                    V + (size_t)xi * C * T, (int)T, 0, F, (int)T, C, 1, 0, NULL, NULL, ACT_LINEAR);
 #pragma omp for schedule(static)
     for (long long grp = 0; grp < groups; grp++)
         fn->output(out, M, g, t0, T, (size_t)grp, accumulate);

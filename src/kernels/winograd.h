@@ -9,10 +9,10 @@
  * in[b][c][y + i - ph][x + j - pw], zero outside the image.
  *
  * Scheme F(m x m, 3 x 3), tile side a = m + 2: the output is cut into m x m tiles (edge tiles
- * clipped), each read from an a x a input tile. U[xi][c][f] = (G g G^T)[xi] for the filter g =
- * w[f][c] (a*a matrices of C x F, made once per weight change; stored transposed because the
- * GEMM packs a transposed A faster); V[xi][c][t] = (B^T d B)[xi] for the input tile d of tile t;
- * then a*a GEMMs M[xi] = U[xi]^T * V[xi] (F x T) and each tile's output A^T M A. Tiles t run over the batch, in chunks bounded by WINOGRAD_CHUNK_FLOATS of V + M.
+ * clipped), each read from an a x a input tile. U[xi](f, c) = (G g G^T)[xi] for the filter g =
+ * w[f][c] (a*a matrices of F x C, made once per weight change, stored already packed as the
+ * GEMMs' A operand in gemm_pack_a_all's layout, so that no GEMM repacks them); V[xi][c][t] = (B^T d B)[xi] for the input tile d of tile t;
+ * then a*a GEMMs M[xi] = U[xi] * V[xi] (F x T) and each tile's output A^T M A. Tiles t run over the batch, in chunks bounded by WINOGRAD_CHUNK_FLOATS of V + M.
  * The matrices and their error are in winograd.c.
  *
  * Data gradient: for this convolution dX = the same kind of convolution of dZ (batch x F x OH x
@@ -55,7 +55,8 @@ int winograd_geom_init(struct winograd_geom *g, enum winograd_variant v, int bat
  * outputs, padding 2 - p, so its output is fw's input shape. Returns 0 or -1 as above. */
 int winograd_geom_data_grad(struct winograd_geom *g, const struct winograd_geom *fw);
 
-/* Floats of U (a*a*F*C) and of the workspace winograd_conv needs. */
+/* Floats of U (a*a*F*C, F rounded up to GEMM_PACK_ROWS) and of the workspace winograd_conv
+ * needs. */
 size_t winograd_filter_floats(const struct winograd_geom *g);
 size_t winograd_workspace_floats(const struct winograd_geom *g);
 

@@ -61,8 +61,9 @@ static void batchnorm_forward(struct layer *l, struct pass *p)
     int S = l->in.h * l->in.w;
     if (p->train) {
         CN_ASSERT(n->x_hat);
-        bn_forward_train(l->output, n->x_hat, n->mean, n->var, n->rolling_mean, n->rolling_var,
-                         l->input, n->scales, n->biases, l->batch, l->in.c, S, &n->bnc);
+        bn_forward_train_sync(l->output, n->x_hat, n->mean, n->var, n->rolling_mean, n->rolling_var,
+                              l->input, n->scales, n->biases, l->batch, l->in.c, S, &n->bnc,
+                              p->bn_sync);
         return;
     }
     bn_forward_infer(l->output, l->input, n->scales, n->biases, n->rolling_mean, n->rolling_var,
@@ -81,8 +82,8 @@ static void batchnorm_backward(struct layer *l, struct pass *p)
     float *dx = p->workspace;
     int S = l->in.h * l->in.w;
     if (p->train)
-        bn_backward(dx, n->dscales, n->dbiases, l->doutput, n->x_hat, n->var, n->scales, l->batch,
-                    l->in.c, S, &n->bnc);
+        bn_backward_sync(dx, n->dscales, n->dbiases, l->doutput, n->x_hat, n->var, n->scales,
+                         l->batch, l->in.c, S, &n->bnc, p->bn_sync);
     else
         bn_backward_infer(dx, n->dscales, n->dbiases, l->doutput, n->x_hat, n->rolling_var,
                           n->scales, l->batch, l->in.c, S, &n->bnc);

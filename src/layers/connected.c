@@ -25,6 +25,9 @@
 #include "net/layer.h"
 
 #define CONNECTED_MAX_OUTPUTS (1 << 24)
+/* inputs x outputs: 4 GiB of weights, a quarter of NET_MAX_BYTES (training adds their gradients
+ * and momentum), so that an oversized layer fails here, naming its line, not at allocation */
+#define CONNECTED_MAX_WEIGHTS ((size_t)1 << 30)
 
 enum connected_init { INIT_HE, INIT_XAVIER, INIT_COUNT };
 static const char *const connected_init_names[INIT_COUNT] = {"he", "xavier"};
@@ -36,6 +39,17 @@ struct connected {
     float *x_hat, *mean, *var; /* batch norm caches (training nets) */
     struct bn_conf bnc;        /* the net's batch-norm convention */
 };
+
+/* The error for a layer over CONNECTED_MAX_WEIGHTS, on its output= line (or the section's). */
+static int too_many_weights(const struct layer *l, struct cfg_section *s, size_t nw, cn_error *e)
+{
+    char what[160];
+    snprintf(what, sizeof what, "%zu inputs (%dx%dx%d) x %zu outputs = %zu weights, more than %zu",
+             shape_size(l->in), l->in.c, l->in.h, l->in.w, nw / shape_size(l->in), nw,
+             CONNECTED_MAX_WEIGHTS);
+    struct cfg_kv *kv = cfg_find(s, "output");
+    return kv ? cfg_fail_kv(s, kv, e, "%s", what) : cfg_fail_section(s, e, "%s", what);
+}
 
 static int connected_build(struct layer *l, struct cfg_section *s, struct build *b, cn_error *e)
 {
@@ -50,6 +64,8 @@ static int connected_build(struct layer *l, struct cfg_section *s, struct build 
     if (shape_size(l->in) > INT_MAX || cn_mul(&nw, shape_size(l->in), O))
         return cfg_fail_section(s, e, "%d outputs from %dx%dx%d inputs is too large", c->outputs,
                                 l->in.c, l->in.h, l->in.w);
+    if (nw > CONNECTED_MAX_WEIGHTS)
+        return too_many_weights(l, s, nw, e);
     c->inputs = (int)shape_size(l->in);
     c->bnc = *build_bn(b);
     l->out = (struct shape){c->outputs, 1, 1};
@@ -96,8 +112,8 @@ static void connected_bn_forward(struct layer *l, const struct pass *p, float *p
     int O = c->outputs;
     if (p->train) {
         CN_ASSERT(c->x_hat);
-        bn_forward_train(pre, c->x_hat, c->mean, c->var, c->rolling_mean, c->rolling_var, pre,
-                         c->scales, c->biases, l->batch, O, 1, &c->bnc);
+        bn_forward_train_sync(pre, c->x_hat, c->mean, c->var, c->rolling_mean, c->rolling_var, pre,
+                              c->scales, c->biases, l->batch, O, 1, &c->bnc, p->bn_sync);
         return;
     }
     if (c->x_hat)
@@ -130,8 +146,8 @@ static void connected_affine_backward(struct layer *l, const struct pass *p, flo
     struct connected *c = l->priv;
     int O = c->outputs;
     if (c->bn && p->train) {
-        bn_backward(dz, c->dscales, c->dbiases, dz, c->x_hat, c->var, c->scales, l->batch, O, 1,
-                    &c->bnc);
+        bn_backward_sync(dz, c->dscales, c->dbiases, dz, c->x_hat, c->var, c->scales, l->batch, O,
+                         1, &c->bnc, p->bn_sync);
         return;
     }
     if (c->bn) { /* inference-mode pass: the frozen affine map */

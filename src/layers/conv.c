@@ -21,13 +21,18 @@
  * (gemm_conv packs col straight from the image; or im2col then GEMM when built with
  * CONV_IMPLICIT=0); a 1x1, stride 1, unpadded kernel uses the image itself as col; a depthwise
  * layer (G > 1, C/G = 1) skips im2col and GEMM and convolves each plane directly
- * (kernels/depthwise.h). Then, on the same image while it is in cache, the fused epilogue
+ * (kernels/depthwise.h), and so does the forward of other grouped 3x3 layers the direct grouped
+ * kernel takes (ResNeXt's: F/G rows are too few for a GEMM; "grouped direct", unless
+ * algorithm=gemm), both with the epilogue fused into the kernel, plane by plane. Then, on the
+ * same image while it is in cache, the fused epilogue
  * y = act(s_f * z + t_f) per filter f: without batch norm s = 1, t = the biases (inside the
  * GEMM's own epilogue, gemm_bias_act, tile by tile); with it, in
  * nets built for inference, the batch norm folded into s = scale / denom(rolling_var) and
  * t = bias - rolling_mean * s (kernels/batchnorm.h, the net's bn_style), recomputed at every
  * pass (F floats), so it never goes stale when weights are loaded or set after build. This is
- * folding into the weights applied to the GEMM's result instead of to the weights themselves.
+ * folding into the weights applied to the GEMM's result instead of to the weights themselves;
+ * on the GEMM path of nets built for inference it runs in the GEMM's epilogue too, tile by tile
+ * (gemm_packed / gemm_conv_packed), with the weights packed once for the GEMM (conv_pack_setup).
  * Training passes, and inference-mode passes of nets built for training (which keep x_hat for
  * backward), run the batch norm unfolded over the batch afterwards (the reference path).
  * Backward per image and group: dz (the activation's gradient, made per image without batch
@@ -45,8 +50,13 @@
  * undilated, ungrouped layer may instead run its forward and input gradient by Winograd
  * F(4x4,3x3) over the whole batch (kernels/winograd.h; rule and caching at conv_wino_setup).
  * Workspace: none in forward by implicit GEMM (lanes col buffers when built with
- * CONV_IMPLICIT=0); dz (batch x out), lanes col buffers and lanes-1
- * gradient partials in backward.
+ * CONV_IMPLICIT=0); lanes col buffers and lanes-1 gradient partials in backward, where dz
+ * (batch x out) is made in place over doutput (in the workspace for the last layer, whose
+ * doutput is the caller's); training nets' Winograd filters after them (remade every pass, so
+ * one copy serves every layer).
+ * Training memory: the output is kept for backward unless the activation is linear (then only
+ * x_hat and the input are read: layer.h, build_backward_skips_output; a bottleneck's last
+ * convolution, read by its [shortcut] alone, then lives through forward only).
  * Left out: Darknet's binary/xnor, AlexeyAB's other extra keys (antialiasing, share_index...),
  * separate dilations per axis.
  */
@@ -74,6 +84,9 @@
 #ifndef CONV_IMPLICIT
 #define CONV_IMPLICIT 1 /* forward by gemm_conv; 0: im2col then gemm (for measuring) */
 #endif
+#ifndef CONV_PACK
+#define CONV_PACK 1 /* inference nets pack the weights once; 0: every GEMM packs (for measuring) */
+#endif
 
 enum conv_init { INIT_HE, INIT_XAVIER, INIT_COUNT };
 static const char *const conv_init_names[INIT_COUNT] = {"he", "xavier"};
@@ -89,6 +102,7 @@ struct conv {
     struct im2col_geom g;                 /* one group's channels */
     int direct;           /* 1x1 kernel, stride 1, no padding: the image is its own col matrix */
     int depthwise;        /* groups > 1 with one input channel each: planes convolved directly */
+    int gdirect;          /* other grouped 3x3 layers whose forward runs the direct kernel */
     int implicit;         /* forward by implicit GEMM: B packed from the image, no col buffer */
     int lanes;            /* groups of images run concurrently, each with its own buffers */
     size_t R, P, col, nw; /* taps per filter, positions, one col buffer (0 if unused), weights */
@@ -103,6 +117,12 @@ struct conv {
     struct winograd_geom wg, wgb; /* Winograd geometries: forward, data gradient */
     float *wino_u;             /* transformed filters: the forward's, or during backward dX's */
     float *wino_w;             /* inference nets: the weights wino_u was made from */
+    size_t wino_at;            /* training nets: wino_u's place in the workspace instead */
+    size_t ws;                 /* workspace floats of the GEMM paths (conv_workspace) */
+    int dz_inplace;            /* training nets: backward makes dz in doutput, not the workspace */
+    float *wpack;   /* inference nets' GEMM path: each group's weights by gemm_pack_a_all */
+    float *wpack_w; /* the weights wpack was made from */
+    int wpack_ready;
 };
 
 static size_t conv_align(size_t n)
@@ -200,6 +220,9 @@ static int conv_shape(struct layer *l, struct conv *cv, struct cfg_section *s, c
     /* Not for a plain conv of a 1-channel image: its one GEMM with all F filters is faster. */
     cv->depthwise = cv->cg == 1 && cv->groups > 1 && !cv->direct;
     cv->col = cv->direct || cv->depthwise ? 0 : conv_align(col);
+    /* algorithm=gemm keeps im2col + GEMM (for measuring against it) */
+    cv->gdirect = !cv->depthwise && cv->groups > 1 && cv->cg > 1 && cv->algo == ALGO_AUTO &&
+                  depthwise_group_fits(&cv->g);
     cv->implicit = CONV_IMPLICIT && cv->col;
     l->out = (struct shape){cv->filters, cv->g.oh, cv->g.ow};
     return 0;
@@ -229,12 +252,16 @@ static int conv_workspace(struct layer *l, struct conv *cv, struct build *b, str
 {
     size_t fwd = cv->col * (size_t)cv->lanes, need = cv->implicit ? 0 : fwd;
     if (build_training(b)) {
-        size_t dz, parts;
-        if (cn_mul(&dz, shape_size(l->out), (size_t)l->batch) ||
+        /* dz in place over doutput, which nothing reads after this backward; but the last
+         * layer's doutput is the caller's, left as it was */
+        cv->dz_inplace = build_index(b) + 1 < build_layer_count(b);
+        size_t dz = 0, parts;
+        if ((!cv->dz_inplace && cn_mul(&dz, shape_size(l->out), (size_t)l->batch)) ||
             cn_mul(&parts, conv_part_size(cv), (size_t)cv->lanes - 1) ||
             cn_add(&need, conv_align(dz), fwd) || cn_add(&need, need, parts))
             return cfg_fail_section(s, e, "workspace for %d images is too large", l->batch);
     }
+    cv->ws = need;
     build_workspace(b, need);
     return 0;
 }
@@ -244,11 +271,14 @@ static int conv_workspace(struct layer *l, struct conv *cv, struct build *b, str
  * as the convolution of dz with the rotated, transposed filters; the weight gradient stays on the
  * GEMM path. Chosen at build time by algorithm= (auto: where it measured faster, with C and
  * F >= 32 and enough tiles to repay the filter transforms, which training redoes every pass; see
- * bench/winograd.c; F(2x2) in nets built for training, below). wino_u holds the forward's transformed filters, and during backward the data
+ * bench/winograd.c; F(2x2) in nets built for training, below, and in inference where F(4x4)
+ * would give its GEMMs less than one 16-column panel of tiles, as a 7x7 image at batch 1 does:
+ * F(2x2)'s 16 tiles ran 4.2 ms against 5.9 by GEMM for ResNet-50's 512-channel 7x7 layers,
+ * F(4x4)'s 4 tiles 7.6-8.2; bench/conv_layers.c). wino_u holds the forward's transformed filters, and during backward the data
  * gradient's (training nets transform afresh on every pass, as the weights change between any
  * two); an inference net keeps the weights it transformed and redoes it when they differ. */
 #define CONV_WINO_MIN_CHANNELS 32
-#define CONV_WINO_MIN_TILES_INFER 8
+#define CONV_WINO_MIN_TILES_INFER 16 /* of F(4x4), else F(2x2) with as many of its own */
 #define CONV_WINO_MIN_TILES_TRAIN 32
 
 static int conv_wino_fits(const struct conv *cv)
@@ -257,12 +287,21 @@ static int conv_wino_fits(const struct conv *cv)
            cv->dilation == 1;
 }
 
-/* algorithm=auto's rule on geometry g of a fitting layer; tiles counted as 4x4 outputs. */
+/* Tiles of side m over the batch's outputs. */
+static size_t conv_wino_tiles(int batch, int oh, int ow, int m)
+{
+    return (size_t)batch * (size_t)((oh + m - 1) / m) * (size_t)((ow + m - 1) / m);
+}
+
+/* algorithm=auto's rule on geometry g of a fitting layer; tiles counted as 4x4 outputs, except
+ * for F(2x2) in inference (chosen when there are too few of those), its own. */
 static int conv_wino_pays(const struct winograd_geom *g, int training)
 {
     size_t min = training ? CONV_WINO_MIN_TILES_TRAIN : CONV_WINO_MIN_TILES_INFER;
-    size_t tiles4 = (size_t)g->batch * (size_t)((g->oh + 3) / 4) * (size_t)((g->ow + 3) / 4);
-    return g->c >= CONV_WINO_MIN_CHANNELS && g->f >= CONV_WINO_MIN_CHANNELS && tiles4 >= min;
+    size_t tiles = !training && g->variant == WINOGRAD_F2 ? g->tiles
+                                                          : conv_wino_tiles(g->batch, g->oh,
+                                                                            g->ow, 4);
+    return g->c >= CONV_WINO_MIN_CHANNELS && g->f >= CONV_WINO_MIN_CHANNELS && tiles >= min;
 }
 
 /* Chooses the algorithm and declares Winograd's buffers and workspace (forward: after nothing;
@@ -279,14 +318,16 @@ static int conv_wino_setup(struct layer *l, struct conv *cv, struct build *b,
     /* auto in training nets: F(2x2), as accurate as direct summation; F(4x4)'s tenfold error
      * flips ReLUs within rounding of 0 often enough that input gradients of deep nets stop
      * matching a reference (test_torch_parity's inception_v3 at 1e-4). */
-    enum winograd_variant v = cv->algo == ALGO_WINOGRAD_F2 || (cv->algo == ALGO_AUTO && training)
-                                  ? WINOGRAD_F2
-                                  : WINOGRAD_F4;
-    size_t dz, bwd;
+    int few = conv_wino_tiles(build_batch(b), cv->g.oh, cv->g.ow, 4) < CONV_WINO_MIN_TILES_INFER;
+    enum winograd_variant v =
+        cv->algo == ALGO_WINOGRAD_F2 || (cv->algo == ALGO_AUTO && (training || few))
+            ? WINOGRAD_F2
+            : WINOGRAD_F4;
+    size_t dz = 0, bwd;
     if (winograd_geom_init(&cv->wg, v, build_batch(b), l->in.c, l->in.h, l->in.w, cv->filters,
                            cv->ph, cv->pw) ||
         winograd_geom_data_grad(&cv->wgb, &cv->wg) ||
-        cn_mul(&dz, shape_size(l->out), (size_t)build_batch(b)) ||
+        (!cv->dz_inplace && cn_mul(&dz, shape_size(l->out), (size_t)build_batch(b))) ||
         cn_add(&bwd, conv_align(dz), winograd_workspace_floats(&cv->wgb))) {
         if (cv->algo == ALGO_AUTO)
             return 0;
@@ -295,13 +336,22 @@ static int conv_wino_setup(struct layer *l, struct conv *cv, struct build *b,
     if (cv->algo == ALGO_AUTO && !conv_wino_pays(&cv->wg, training))
         return 0;
     cv->wino = 1 + (int)v;
-    build_buffer(b, &cv->wino_u, winograd_filter_floats(&cv->wg), BUF_ALWAYS);
-    if (!training)
-        build_buffer(b, &cv->wino_w, cv->nw, BUF_ALWAYS);
+    size_t u = CN_MAX(winograd_filter_floats(&cv->wg), winograd_filter_floats(&cv->wgb));
+    if (training) { /* remade on every pass: in the workspace, after all else this layer uses */
+        cv->wino_at = conv_align(CN_MAX(cv->ws, CN_MAX(winograd_workspace_floats(&cv->wg), bwd)));
+        build_workspace(b, cv->wino_at + u);
+        return 0;
+    }
+    build_buffer(b, &cv->wino_u, u, BUF_ALWAYS);
+    build_buffer(b, &cv->wino_w, cv->nw, BUF_ALWAYS);
     build_workspace(b, winograd_workspace_floats(&cv->wg));
-    if (training)
-        build_workspace(b, bwd);
     return 0;
+}
+
+/* The transformed filters: an inference net's own buffer, else the workspace from wino_at. */
+static float *conv_wino_filters(const struct conv *cv, const struct pass *p)
+{
+    return cv->wino_u ? cv->wino_u : p->workspace + cv->wino_at;
 }
 
 /* pre (batch x out) = the convolution of the batch, after making wino_u from the weights (an
@@ -310,22 +360,54 @@ static void conv_wino_forward(struct layer *l, struct pass *p, float *pre)
 {
     struct conv *cv = l->priv;
     size_t wbytes = sizeof(float) * cv->nw;
+    float *u = conv_wino_filters(cv, p);
     if (!cv->wino_w || !cv->wino_ready || memcmp(cv->wino_w, cv->weights, wbytes)) {
-        winograd_filters(cv->wino_u, cv->weights, &cv->wg);
+        winograd_filters(u, cv->weights, &cv->wg);
         if (cv->wino_w)
             memcpy(cv->wino_w, cv->weights, wbytes);
         cv->wino_ready = 1;
     }
-    winograd_conv(pre, 0, l->input, cv->wino_u, p->workspace, &cv->wg);
+    winograd_conv(pre, 0, l->input, u, p->workspace, &cv->wg);
 }
 
-/* dinput += the data gradient of dz (batch x out); work: the workspace after dz. */
-static void conv_wino_data_grad(struct layer *l, const float *dz, float *work)
+/* dinput += the data gradient of dz (batch x out); u: where to make its filters; work: the
+ * workspace after dz. */
+static void conv_wino_data_grad(struct layer *l, const float *dz, float *u, float *work)
 {
     struct conv *cv = l->priv;
-    winograd_filters_data_grad(cv->wino_u, cv->weights, &cv->wgb);
+    winograd_filters_data_grad(u, cv->weights, &cv->wgb);
     cv->wino_ready = 0;
-    winograd_conv(l->dinput, 1, dz, cv->wino_u, work, &cv->wgb);
+    winograd_conv(l->dinput, 1, dz, u, work, &cv->wgb);
+}
+
+/* Nets built for inference pack the GEMM path's weights once (gemm_pack_a_all), and again only
+ * when they differ from the copy kept of those packed: weights loaded or set after build, or
+ * between passes, are noticed (at the cost of comparing them, one read of the weights and the
+ * copy per pass). Not for layers with fewer than CONV_PACK_MIN_COLS output positions over the
+ * batch (ResNet-50's 7x7 layers at batch 1): their products are bound by reading the weights
+ * from memory, and the comparison would triple that (measured 10-25 % slower). */
+#define CONV_PACK_MIN_COLS 128
+
+static void conv_pack_setup(struct conv *cv, struct build *b)
+{
+    if (!CONV_PACK || build_training(b) || cv->wino || cv->depthwise || cv->gdirect ||
+        (size_t)build_batch(b) * cv->P < CONV_PACK_MIN_COLS)
+        return;
+    build_buffer(b, &cv->wpack, (size_t)cv->groups * gemm_packed_a_floats(cv->fg, (int)cv->R),
+                 BUF_ALWAYS);
+    build_buffer(b, &cv->wpack_w, cv->nw, BUF_ALWAYS);
+}
+
+static void conv_pack_refresh(struct conv *cv)
+{
+    size_t wbytes = sizeof(float) * cv->nw, per = gemm_packed_a_floats(cv->fg, (int)cv->R);
+    if (cv->wpack_ready && !memcmp(cv->wpack_w, cv->weights, wbytes))
+        return;
+    for (int gi = 0; gi < cv->groups; gi++)
+        gemm_pack_a_all(cv->wpack + (size_t)gi * per, cv->weights + (size_t)gi * cv->fg * cv->R,
+                        (int)cv->R, 0, cv->fg, (int)cv->R);
+    memcpy(cv->wpack_w, cv->weights, wbytes);
+    cv->wpack_ready = 1;
 }
 
 static int conv_build(struct layer *l, struct cfg_section *s, struct build *b, cn_error *e)
@@ -350,7 +432,12 @@ static int conv_build(struct layer *l, struct cfg_section *s, struct build *b, c
     build_param(b, &cv->weights, &cv->dweights, cv->nw, "weights", PARAM_TRAIN | PARAM_DECAY);
     if (act_needs_input(cv->act))
         build_buffer(b, &cv->z, all, BUF_TRAIN);
-    return conv_workspace(l, cv, b, s, e) || conv_wino_setup(l, cv, b, s, e) ? -1 : 0;
+    if (cv->act == ACT_LINEAR) /* the slope is 1: backward reads x_hat and the input only */
+        build_backward_skips_output(b);
+    if (conv_workspace(l, cv, b, s, e) || conv_wino_setup(l, cv, b, s, e))
+        return -1;
+    conv_pack_setup(cv, b);
+    return 0;
 }
 
 /* He (Darknet's): sqrt(2 / fan_in) * N(0, 1) with fan_in = R, the taps one filter sees; Xavier:
@@ -391,27 +478,73 @@ static void conv_im2col(const struct conv *cv, float *col, const float *x)
         im2col_channels(col, x, &cv->g, c, c + 1);
 }
 
-/* z[F x P] = the convolution of image x: per group, im2col and one GEMM, or for a depthwise
- * layer each filter's plane directly (threads over filters when there is a single lane). */
+/* z[F x P] = the convolution of a depthwise layer's image x, each filter's plane directly, with
+ * the fused epilogue y = act(fs[f] * z + fb[f]) (fs NULL: 1; fb NULL: none) while the plane is in
+ * cache. Threads over filters when there is a single lane. */
+static void conv_depthwise_image(const struct conv *cv, float *z, const float *x, const float *fs,
+                                 const float *fb)
+{
+    size_t plane = (size_t)cv->g.h * (size_t)cv->g.w, P = cv->P, kk = (size_t)cv->kh * cv->kw;
+#pragma omp parallel for schedule(static) if (cv->lanes == 1 && cv->filters > 1)
+    for (int f = 0; f < cv->filters; f++)
+        depthwise_forward_act(z + (size_t)f * P, x + (size_t)(f / cv->fg) * plane,
+                              cv->weights + (size_t)f * kk, &cv->g, fs ? fs + f : NULL,
+                              fb ? fb + f : NULL, (enum activation)cv->act);
+}
+
+/* Group gi of image x into zg by the packed weights, with the epilogue of conv_image. */
+static void conv_image_packed(const struct conv *cv, float *zg, const float *xg, float *col,
+                              int gi, const float *scale, const float *bg, enum activation act)
+{
+    int fg = cv->fg, R = (int)cv->R, P = (int)cv->P;
+    const float *ap = cv->wpack + (size_t)gi * gemm_packed_a_floats(fg, R);
+    const float *sg = scale ? scale + (size_t)gi * (size_t)fg : NULL;
+    if (cv->implicit) {
+        gemm_conv_packed(zg, P, ap, xg, &cv->g, fg, 1, 0, sg, bg, act);
+        return;
+    }
+    if (!cv->direct) {
+        conv_im2col(cv, col, xg);
+        xg = col;
+    }
+    gemm_packed(zg, P, ap, xg, P, 0, fg, P, R, 1, 0, sg, bg, act);
+}
+
+/* z[F x P] = the convolution of a direct grouped layer's image x, group by group
+ * (kernels/depthwise.h), with the fused epilogue as conv_depthwise_image. Threads over groups
+ * when there is a single lane. */
+static void conv_grouped_image(const struct conv *cv, float *z, const float *x, const float *fs,
+                               const float *fb)
+{
+    size_t plane = (size_t)cv->g.h * (size_t)cv->g.w, P = cv->P;
+#pragma omp parallel for schedule(static) if (cv->lanes == 1)
+    for (int gi = 0; gi < cv->groups; gi++) {
+        size_t f0 = (size_t)gi * (size_t)cv->fg;
+        depthwise_group_forward(z + f0 * P, x + (size_t)gi * (size_t)cv->cg * plane,
+                                cv->weights + f0 * cv->R, cv->fg, &cv->g, fs ? fs + f0 : NULL,
+                                fb ? fb + f0 : NULL, (enum activation)cv->act);
+    }
+}
+
+/* z[F x P] = the convolution of image x: per group, im2col and one GEMM (with the packed
+ * weights when made), then y = act(scale[f] * z + bias[f]) in the GEMM's epilogue (scale only
+ * with packed weights; NULL: none). */
 static void conv_image(const struct conv *cv, float *z, const float *x, float *col,
-                       const float *bias, enum activation act)
+                       const float *scale, const float *bias, enum activation act)
 {
     if (cv->wino)
         return; /* made for the whole batch by conv_wino_forward */
-    size_t plane = (size_t)cv->g.h * (size_t)cv->g.w, P = cv->P, kk = (size_t)cv->kh * cv->kw;
-    if (cv->depthwise) {
-#pragma omp parallel for schedule(static) if (cv->lanes == 1 && cv->filters > 1)
-        for (int f = 0; f < cv->filters; f++)
-            depthwise_forward(z + (size_t)f * P, x + (size_t)(f / cv->fg) * plane,
-                              cv->weights + (size_t)f * kk, &cv->g);
-        return;
-    }
+    size_t plane = (size_t)cv->g.h * (size_t)cv->g.w, P = cv->P;
     int fg = cv->fg, R = (int)cv->R;
     for (int gi = 0; gi < cv->groups; gi++) {
         const float *xg = x + (size_t)gi * (size_t)cv->cg * plane;
         const float *wg = cv->weights + (size_t)gi * (size_t)fg * cv->R;
         const float *bg = bias ? bias + (size_t)gi * (size_t)fg : NULL;
         float *zg = z + (size_t)gi * (size_t)fg * P;
+        if (cv->wpack) {
+            conv_image_packed(cv, zg, xg, col, gi, scale, bg, act);
+            continue;
+        }
         if (cv->implicit) {
             gemm_conv(zg, (int)P, wg, R, xg, &cv->g, fg, 1, 0, bg, act);
             continue;
@@ -446,13 +579,19 @@ static void conv_forward_lane(struct layer *l, int lane, float *col, float *pre,
     int b0, b1, F = cv->filters;
     size_t in = shape_size(l->in), out = shape_size(l->out), P = cv->P;
     conv_lane_images(l, lane, &b0, &b1);
-    /* biases alone and the activation go into the GEMM's own epilogue */
-    int in_gemm = fb && !fs && !cv->depthwise && !cv->wino;
+    /* biases (and with packed weights the folded batch norm's scale) and the activation go into
+     * the GEMM's own epilogue */
+    int in_gemm = fb && (!fs || cv->wpack) && !cv->depthwise && !cv->wino;
     for (int b = b0; b < b1; b++) {
         float *z = pre + (size_t)b * out;
-        conv_image(cv, z, l->input + (size_t)b * in, col, in_gemm ? fb : NULL,
-                   in_gemm ? (enum activation)cv->act : ACT_LINEAR);
-        if (fb && !in_gemm)
+        if (cv->depthwise)
+            conv_depthwise_image(cv, z, l->input + (size_t)b * in, fs, fb);
+        else if (cv->gdirect)
+            conv_grouped_image(cv, z, l->input + (size_t)b * in, fs, fb);
+        else
+            conv_image(cv, z, l->input + (size_t)b * in, col, in_gemm ? fs : NULL,
+                       in_gemm ? fb : NULL, in_gemm ? (enum activation)cv->act : ACT_LINEAR);
+        if (fb && !in_gemm && !cv->depthwise && !cv->gdirect)
             conv_epilogue(cv, z, fs, fb);
         if (cv->bn || fb)
             continue;
@@ -469,8 +608,8 @@ static void conv_bn_forward(struct layer *l, const struct pass *p, float *pre)
     int F = cv->filters, P = (int)cv->P;
     if (p->train) {
         CN_ASSERT(cv->x_hat);
-        bn_forward_train(pre, cv->x_hat, cv->mean, cv->var, cv->rolling_mean, cv->rolling_var, pre,
-                         cv->scales, cv->biases, l->batch, F, P, &cv->bnc);
+        bn_forward_train_sync(pre, cv->x_hat, cv->mean, cv->var, cv->rolling_mean, cv->rolling_var,
+                              pre, cv->scales, cv->biases, l->batch, F, P, &cv->bnc, p->bn_sync);
         return;
     }
     if (cv->x_hat) /* kept so backward can follow an inference-mode pass */
@@ -504,6 +643,8 @@ static void conv_forward(struct layer *l, struct pass *p)
     }
     if (cv->wino)
         conv_wino_forward(l, p, pre);
+    if (cv->wpack)
+        conv_pack_refresh(cv);
 #pragma omp parallel for schedule(static) if (cv->lanes > 1)
     for (int lane = 0; lane < cv->lanes; lane++)
         conv_forward_lane(l, lane, p->workspace + (size_t)lane * cv->col, pre, fs, fb);
@@ -519,8 +660,8 @@ static void conv_bn_backward(struct layer *l, const struct pass *p, float *dz)
     struct conv *cv = l->priv;
     int F = cv->filters, P = (int)cv->P;
     if (p->train)
-        bn_backward(dz, cv->dscales, cv->dbiases, dz, cv->x_hat, cv->var, cv->scales, l->batch, F,
-                    P, &cv->bnc);
+        bn_backward_sync(dz, cv->dscales, cv->dbiases, dz, cv->x_hat, cv->var, cv->scales, l->batch,
+                         F, P, &cv->bnc, p->bn_sync);
     else
         bn_backward_infer(dz, cv->dscales, cv->dbiases, dz, cv->x_hat, cv->rolling_var, cv->scales,
                           l->batch, F, P, &cv->bnc);
@@ -682,7 +823,8 @@ static void conv_backward(struct layer *l, struct pass *p)
 {
     struct conv *cv = l->priv;
     size_t all = shape_size(l->out) * (size_t)l->batch;
-    float *dz = p->workspace, *bufs = dz + conv_align(all);
+    float *dz = cv->dz_inplace ? l->doutput : p->workspace;
+    float *bufs = cv->dz_inplace ? p->workspace : dz + conv_align(all);
     float *parts = bufs + cv->col * (size_t)cv->lanes;
     CN_ASSERT(cv->z || !act_needs_input((enum activation)cv->act));
     if (cv->bn) {
@@ -696,7 +838,7 @@ static void conv_backward(struct layer *l, struct pass *p)
     if (cv->lanes > 1)
         conv_reduce_partials(cv, parts);
     if (cv->wino && l->dinput)
-        conv_wino_data_grad(l, dz, bufs);
+        conv_wino_data_grad(l, dz, conv_wino_filters(cv, p), bufs);
 }
 
 /* "F KHxKW/S[xSW] [pad P|PHxPW][, dilation D][, groups G], act[, bn]": sizes height x width. */
@@ -733,6 +875,8 @@ static void conv_algorithm(const struct layer *l, char *buf, size_t n)
         a = conv_wino_names[cv->wino - 1];
     else if (cv->depthwise)
         a = "depthwise direct";
+    else if (cv->gdirect)
+        a = "grouped direct";
     else if (cv->direct)
         a = "1x1 gemm";
     else if (cv->kh == 1 && cv->kw == 1 && cv->ph == 0 && cv->pw == 0 && cv->dilation == 1)

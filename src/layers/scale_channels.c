@@ -56,7 +56,7 @@ static void scale_channels_forward(struct layer *l, struct pass *p)
     float *z = sc->z ? sc->z : l->output;
     const float *x = sc->from->output;
     /* Row r = (image, channel): its gate is input[r], because the gate is C x 1 x 1 per image. */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * plane >= 65536) /* else waking costs more */
     for (size_t r = 0; r < rows; r++) {
         float g = l->input[r];
         for (size_t i = 0; i < plane; i++)

@@ -37,6 +37,7 @@ struct shortcut {
     int stride, sample, minw, minh, minc; /* Darknet's sampling between from and prev */
     int full;                             /* equal shapes: every position is covered */
     float *z; /* batch x out pre-activation, kept when the activation needs it (training) */
+    int dz_inplace; /* backward makes dz in doutput (not the last layer's: the caller's) */
 };
 
 /* Darknet's ratios; -1 when width and height disagree (Darknet's assert). */
@@ -79,8 +80,12 @@ static int shortcut_build(struct layer *l, struct cfg_section *s, struct build *
     size_t all = shape_size(l->out) * (size_t)build_batch(b);
     if (act_needs_input(sc->act))
         build_buffer(b, &sc->z, all, BUF_TRAIN);
-    if (build_training(b) && sc->act != ACT_LINEAR)
+    sc->dz_inplace = build_index(b) + 1 < build_layer_count(b);
+    if (build_training(b) && sc->act != ACT_LINEAR && !sc->dz_inplace)
         build_workspace(b, all);
+    build_backward_skips_inputs(b); /* backward reads the output (for act) and gradients only */
+    if (sc->act == ACT_LINEAR)
+        build_backward_skips_output(b);
     return 0;
 }
 
@@ -124,7 +129,7 @@ static void shortcut_forward(struct layer *l, struct pass *p)
         shortcut_forward_full(l, z);
         return;
     }
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (l->batch > 1) /* one image: no thread to wake */
     for (int b = 0; b < l->batch; b++) {
         float *zb = z + (size_t)b * out;
         const float *prev = l->input + (size_t)b * out;
@@ -164,8 +169,9 @@ static void shortcut_backward(struct layer *l, struct pass *p)
     const float *dz = l->doutput;
     if (sc->act != ACT_LINEAR) {
         CN_ASSERT(sc->z || !act_needs_input((enum activation)sc->act));
-        act_backward(p->workspace, l->doutput, sc->z, l->output, all, (enum activation)sc->act);
-        dz = p->workspace;
+        float *d = sc->dz_inplace ? l->doutput : p->workspace;
+        act_backward(d, l->doutput, sc->z, l->output, all, (enum activation)sc->act);
+        dz = d;
     }
     /* Images are independent, but from= may be the layer below (dprev == dfrom): keep one
      * image per thread so the two adds into one buffer never race. */

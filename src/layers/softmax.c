@@ -97,7 +97,7 @@ static void softmax_forward(struct layer *l, struct pass *p)
     const struct softmax *m = l->priv;
     size_t total = shape_size(l->in) * (size_t)l->batch;
     size_t n = shape_size(l->in) / (size_t)m->groups, rows = total / n;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows > 1 && total >= 65536) /* else waking costs more */
     for (size_t r = 0; r < rows; r++)
         softmax_row(l->output + r * n, l->input + r * n, n, m->temperature);
     if (!p->truth)

@@ -29,6 +29,9 @@ struct ddp {
     int nb, next; /* next: the first bucket not started in this step */
     cn_error err; /* a failure to start inside the hook, reported by ddp_finish */
     int failed;
+    struct bn_sync bn; /* sync_bn=1: the batch norms' sums over the ranks */
+    cn_error bn_err;   /* the first failed sum, reported by ddp_bn_check */
+    int bn_failed;
 };
 
 static double now_s(void)
@@ -128,6 +131,33 @@ int ddp_finish(struct ddp *g, double *waited, cn_error *e)
     if (waited)
         *waited += now_s() - t0;
     return rc;
+}
+
+/* A batch norm's sum over the ranks (kernels/batchnorm.h bn_sync). The kernels cannot fail, so
+ * a failure (the watchdog, a lost rank) is kept, and every later sum of the step is skipped
+ * (each would wait its own timeout otherwise): the pass then computes with this rank's sums,
+ * meaningless but finite work, and ddp_bn_check reports the failure after it. */
+static void bn_sum(void *ctx, double *v, int n)
+{
+    struct ddp *g = ctx;
+    if (!g->bn_failed && dist_sum_doubles(g->d, v, n, "batch-norm statistics sum", &g->bn_err))
+        g->bn_failed = 1;
+}
+
+void ddp_sync_bn(struct ddp *g, struct pass *p)
+{
+    if (!g->n->cfg.sync_bn || dist_size(g->d) == 1)
+        return;
+    g->bn = (struct bn_sync){bn_sum, g};
+    p->bn_sync = &g->bn;
+}
+
+int ddp_bn_check(struct ddp *g, cn_error *e)
+{
+    if (!g->bn_failed)
+        return 0;
+    *e = g->bn_err;
+    return -1;
 }
 
 int ddp_sync_buffers(struct ddp *g, cn_error *e)

@@ -10,6 +10,8 @@
  * optimiser step on the same numbers, so the parameters stay identical (ddp_checksum checks it).
  * Buffers that are not trained (batch-norm rolling statistics) follow rank 0's
  * (ddp_sync_buffers: DDP's broadcast_buffers, before validation, checkpoints and checks).
+ * With [net] sync_bn=1 the batch norms take their statistics over the global batch
+ * (ddp_sync_bn: PyTorch's SyncBatchNorm), so the rolling statistics agree without it.
  */
 #ifndef CN_NET_DDP_H
 #define CN_NET_DDP_H
@@ -35,6 +37,15 @@ void ddp_attach(struct ddp *g, struct pass *p);
 /* Starts what is left and waits for every sum (bounded by the watchdog). Adds the seconds it
  * waited to *waited when non-NULL. */
 int ddp_finish(struct ddp *g, double *waited, cn_error *e);
+
+/* [net] sync_bn=1 on several ranks: the batch norms of pass p (a training pass: call it on
+ * each) normalise over the global batch, their statistics summed over the ranks
+ * (kernels/batchnorm.h bn_forward_train_sync, bn_backward_sync; blocking sums, bounded by the
+ * watchdog). Otherwise p is left as it is: per-rank statistics (PyTorch DDP's default). */
+void ddp_sync_bn(struct ddp *g, struct pass *p);
+/* After a forward or backward pass set up by ddp_sync_bn: -1 with the message when one of its
+ * sums failed (the pass's values are then meaningless), else 0. */
+int ddp_bn_check(struct ddp *g, cn_error *e);
 
 /* Rank 0's non-trained parameters on every rank. */
 int ddp_sync_buffers(struct ddp *g, cn_error *e);

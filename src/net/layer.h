@@ -66,6 +66,8 @@ struct param {
     int layer;
 };
 
+struct bn_sync; /* kernels/batchnorm.h */
+
 /* State of one forward/backward pass, shared by all layers of the pass. */
 struct pass {
     int train;           /* training mode: batch statistics, dropout */
@@ -78,6 +80,9 @@ struct pass {
      * gradient sums of the layers done: net/ddp.h); NULL for none. */
     void (*layer_done)(void *ctx, int layer);
     void *layer_done_ctx;
+    /* Batch norms of a training pass take their statistics over every rank's batch through it
+     * ([net] sync_bn=1 on several ranks: net/ddp.h; kernels/batchnorm.h); NULL: this batch. */
+    const struct bn_sync *bn_sync;
 };
 
 struct layer {
@@ -150,6 +155,15 @@ int build_resolve_ref(struct build *b, const struct cfg_section *s, const struct
 void build_input_unused(struct build *b);
 void build_output_view(struct build *b, const struct layer *src, size_t at);
 void build_output_slot(struct build *b, const struct layer *src, size_t at);
+/* Training memory. A net built for training keeps a layer's output to the end of backward
+ * unless no backward reads it, neither the layer's own nor any reader's: then the output lives
+ * through forward only (to its last reader) and may share memory with other such outputs, as in
+ * an inference net (a bottleneck's last, linear convolution, read by a [shortcut] alone). A layer
+ * says what its backward leaves unread: build_backward_skips_output, its own output (a linear
+ * activation); build_backward_skips_inputs, every output it reads (the layer below and its
+ * references). Without either, backward may read both. NET_KEEP_OUTPUTS keeps every output. */
+void build_backward_skips_output(struct build *b);
+void build_backward_skips_inputs(struct build *b);
 
 struct layer_ops {
     const char *name;  /* canonical section name, e.g. "convolutional" */

@@ -1,4 +1,9 @@
-/* memplan.c - greedy-by-size placement of buffers with live ranges (contract in memplan.h).
+/* memplan.c - greedy-by-size placement of buffers with live ranges, and the dead layers of a
+ * reader graph (contracts in memplan.h).
+ *
+ * "Final output" means the last layer's output: the one output every caller of an inference net
+ * without NET_KEEP_OUTPUTS reads (net_output; net_forward_upto(k) of a live layer k reads only
+ * live layers). Everything from which no read chain reaches it is dead (memplan_dead).
  *
  * Cost: O(n^2 log n) for n buffers (a net has at most a few thousand layers). The order of
  * placement is by size, largest first, ties by first step then by index, so a plan depends on the
@@ -159,4 +164,30 @@ size_t memplan_outputs(struct memplan_out *o, int n, int share)
     free(root);
     free(it);
     return total;
+}
+
+static int cmp_reader_down(const void *a, const void *b)
+{
+    const struct memplan_read *x = a, *y = b;
+    return (x->reader < y->reader) - (x->reader > y->reader);
+}
+
+/* Readers are later than what they read, so one sweep from the last reader down settles each
+ * layer before any of its own reads is looked at. */
+int memplan_dead(unsigned char *dead, int n, struct memplan_read *reads, int nreads)
+{
+    CN_ASSERT(n >= 1);
+    qsort(reads, (size_t)nreads, sizeof *reads, cmp_reader_down);
+    for (int i = 0; i < n; i++)
+        dead[i] = 1;
+    dead[n - 1] = 0;
+    for (int k = 0; k < nreads; k++) {
+        CN_ASSERT(reads[k].src >= 0 && reads[k].src < reads[k].reader && reads[k].reader < n);
+        if (!dead[reads[k].reader])
+            dead[reads[k].src] = 0;
+    }
+    int count = 0;
+    for (int i = 0; i < n; i++)
+        count += dead[i];
+    return count;
 }

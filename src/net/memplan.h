@@ -58,4 +58,23 @@ int memplan_offer(struct memplan_out *o, const size_t *per_image, int batch,
  * slab needs. */
 size_t memplan_outputs(struct memplan_out *o, int n, int share);
 
+/* The reader graph of a net: layer `reader` reads the output of layer `src` (src < reader),
+ * through its implicit input (the layer below, unless build_input_unused) or a reference
+ * ([route] layers=, [shortcut] / [scale_channels] from=, a [cost] reading its softmax).
+ * Dead layers: a layer is live when some chain of reads leads from it to the net's final output,
+ * which is the last layer's (what net_output returns, and all that predict, valid and the
+ * features of any live layer need), else dead: nothing that reaches the output uses it. An
+ * auxiliary head of GoogLeNet or Inception-v3 is dead, its [softmax] read by nothing (a loss
+ * layer may not be read) and the [route] after it reading the trunk only. Inference nets skip
+ * dead layers (PyTorch's eval() skips the aux heads likewise) and give them no output memory;
+ * training nets run them all (the heads' weighted losses train the trunk), and so do nets
+ * built with NET_KEEP_OUTPUTS (every output is asked for). */
+struct memplan_read {
+    int reader, src;
+};
+
+/* Sets dead[0..n) to 1 for dead layers, 0 for live ones, from the reads (in any order; they are
+ * sorted in place). Returns how many are dead. n >= 1. */
+int memplan_dead(unsigned char *dead, int n, struct memplan_read *reads, int nreads);
+
 #endif

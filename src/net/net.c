@@ -40,7 +40,13 @@ struct build {
     int skip_input; /* the layer being built reads the layer below only through a reference */
     struct memplan_offer *offers;
     int noffers, capoffers;
+    struct memplan_read *reads; /* the reader graph, for dead layers (net/memplan.h) */
+    int nreads, capreads;
+    unsigned char *skips; /* per layer: what its backward leaves unread (BWD_SKIP_*; NULL: not
+                             tracked) */
 };
+
+enum { BWD_SKIP_OUTPUT = 1, BWD_SKIP_INPUTS = 2 }; /* layer.h: build_backward_skips_* */
 
 int build_batch(const struct build *b)
 {
@@ -114,6 +120,11 @@ int build_layer_count(const struct build *b)
 /* Layer j's output is read by the layer being built. */
 static void mark_read(struct build *b, int j)
 {
+    if (b->nreads == b->capreads) {
+        b->capreads = b->capreads ? 2 * b->capreads : 64;
+        b->reads = xrealloc(b->reads, sizeof *b->reads * (size_t)b->capreads);
+    }
+    b->reads[b->nreads++] = (struct memplan_read){b->layer, j};
     if (b->last_use)
         b->last_use[j] = CN_MAX(b->last_use[j], b->layer);
 }
@@ -148,6 +159,18 @@ void build_output_view(struct build *b, const struct layer *src, size_t at)
 void build_output_slot(struct build *b, const struct layer *src, size_t at)
 {
     add_offer(b, MEMPLAN_SLOT, src, at);
+}
+
+void build_backward_skips_output(struct build *b)
+{
+    if (b->skips)
+        b->skips[b->layer] |= BWD_SKIP_OUTPUT;
+}
+
+void build_backward_skips_inputs(struct build *b)
+{
+    if (b->skips)
+        b->skips[b->layer] |= BWD_SKIP_INPUTS;
 }
 
 const struct layer_ops *build_next_ops(const struct build *b)
@@ -185,27 +208,34 @@ static size_t aligned(size_t n)
 }
 
 /* Plans the outputs, o[0..n), and the output gradients of a training net, o[n..2n)
- * (net/memplan.h): a training net keeps every output (backward reads them) and shares gradients
- * by liveness, which are live over the same steps in reverse; an inference net shares outputs
- * unless built with NET_KEEP_OUTPUTS. region[] gets the floats of each; -1 on size overflow. */
+ * (net/memplan.h): a training net keeps every output that a backward reads (the others,
+ * fwd_only, share by liveness) and shares gradients by liveness, which are live over the same
+ * steps in reverse; an inference net shares outputs unless built with NET_KEEP_OUTPUTS.
+ * region[] gets the floats of each; -1 on size overflow. */
 static int plan_outputs(const struct net *n, const struct build *b, struct memplan_out *o,
                         size_t region[2])
 {
     size_t *per = xmalloc(sizeof *per * (size_t)n->n), bound = 0;
-    int bad = 0;
+    int bad = 0, noffers = 0;
     for (int i = 0; i < n->n; i++) {
         per[i] = shape_size(n->layers[i].out);
-        o[i] = (struct memplan_out){per[i] * (size_t)n->batch, b->last_use[i], -1, 0, 0};
+        size_t size = n->dead[i] ? 0 : per[i] * (size_t)n->batch;
+        o[i] = (struct memplan_out){size, b->last_use[i], -1, 0, 0};
         o[n->n + i] = o[i];
+        if (n->training && !n->fwd_only[i])
+            o[i].last = n->n; /* backward reads it: kept to the end of the pass */
         bad |= cn_add(&bound, bound, aligned(o[i].size));
     }
     int share = !n->separate_outputs;
+    for (int k = 0; k < b->noffers; k++) /* a dead layer takes and gives no storage */
+        if (!n->dead[b->offers[k].layer] && !n->dead[b->offers[k].src])
+            b->offers[noffers++] = b->offers[k];
     if (!bad && share)
-        memplan_offer(o, per, n->batch, b->offers, b->noffers);
+        memplan_offer(o, per, n->batch, b->offers, noffers);
     free(per);
     if (bad)
         return -1;
-    region[0] = memplan_outputs(o, n->n, share && !n->training && !n->keep_outputs);
+    region[0] = memplan_outputs(o, n->n, share && !n->keep_outputs);
     region[1] = n->training ? memplan_outputs(o + n->n, n->n, share) : 0;
     return 0;
 }
@@ -214,7 +244,7 @@ static int plan_outputs(const struct net *n, const struct build *b, struct mempl
 static void point_outputs(struct net *n, const struct memplan_out *o, float *act, float *train)
 {
     for (int i = 0; i < n->n; i++) {
-        n->layers[i].output = act + o[i].offset;
+        n->layers[i].output = n->dead[i] ? NULL : act + o[i].offset;
         n->layers[i].doutput = n->training ? train + o[n->n + i].offset : NULL;
     }
 }
@@ -397,6 +427,8 @@ static void build_free(struct build *b)
     free(b->param_data);
     free(b->param_grad);
     free(b->offers);
+    free(b->reads);
+    free(b->skips);
 }
 
 /* Every loss layer reads pass->truth, which holds the last layer's output size per image: a loss
@@ -416,6 +448,19 @@ static int check_loss_layers(const struct net *n, struct cfg_file *f, cn_error *
     return 0;
 }
 
+/* Training nets: the outputs that no backward reads (layer.h: build_backward_skips_*), neither
+ * their own layer's nor any reader's. The last layer's output is the caller's: always kept. */
+static void mark_forward_only(struct net *n, const struct build *b)
+{
+    if (!n->training || n->keep_outputs || n->separate_outputs)
+        return;
+    for (int i = 0; i < n->n - 1; i++)
+        n->fwd_only[i] = (b->skips[i] & BWD_SKIP_OUTPUT) != 0;
+    for (int k = 0; k < b->nreads; k++)
+        if (!(b->skips[b->reads[k].reader] & BWD_SKIP_INPUTS))
+            n->fwd_only[b->reads[k].src] = 0;
+}
+
 static int build_all(struct net *n, struct cfg_file *f, struct build *b, cn_error *e)
 {
     for (int i = 0; i < n->n; i++)
@@ -423,6 +468,9 @@ static int build_all(struct net *n, struct cfg_file *f, struct build *b, cn_erro
             return -1;
     if (check_loss_layers(n, f, e))
         return -1;
+    if (!n->training && !n->keep_outputs)
+        n->ndead = memplan_dead(n->dead, n->n, b->reads, b->nreads);
+    mark_forward_only(n, b);
     size_t in = shape_size(n->in) * (size_t)n->batch;
     size_t outs = shape_size(n->layers[n->n - 1].out) * (size_t)n->batch;
     add_req(b, &n->input, in, SLAB_ACT);
@@ -457,8 +505,11 @@ static int net_build(struct net *n, struct cfg_file *f, int batch, cn_error *e)
                        NET_MAX_LAYERS);
     n->layers = xcalloc((size_t)n->n, sizeof *n->layers);
     n->last_use = xcalloc((size_t)n->n, sizeof *n->last_use);
+    n->dead = xcalloc((size_t)n->n, sizeof *n->dead);
+    n->fwd_only = xcalloc((size_t)n->n, sizeof *n->fwd_only);
     struct build b = {.batch = n->batch, .training = n->training, .layers = n->layers,
-                      .nlayers = n->n, .file = f, .bn = &n->cfg.bn, .last_use = n->last_use};
+                      .nlayers = n->n, .file = f, .bn = &n->cfg.bn, .last_use = n->last_use,
+                      .skips = xcalloc((size_t)n->n, 1)};
     int rc = build_all(n, f, &b, e);
     build_free(&b);
     if (rc)
@@ -528,6 +579,8 @@ void net_destroy(struct net *n)
     }
     free(n->layers);
     free(n->last_use);
+    free(n->dead);
+    free(n->fwd_only);
     free(n->params);
     cn_free_floats(n->param_slab);
     cn_free_floats(n->grad_slab);
@@ -580,10 +633,22 @@ static void run_layer(struct layer *l, struct pass *p, int backward)
 
 void net_forward_upto(struct net *n, struct pass *p, int last)
 {
-    CN_ASSERT(last >= 0 && last < n->n);
+    CN_ASSERT(last >= 0 && last < n->n && !n->dead[last]);
     p->loss = 0;
     for (int i = 0; i <= last; i++)
-        run_layer(&n->layers[i], p, 0);
+        if (!n->dead[i])
+            run_layer(&n->layers[i], p, 0);
+}
+
+int net_check_live(const struct net *n, int i, cn_error *e)
+{
+    CN_ASSERT(i >= 0 && i < n->n);
+    if (!n->dead[i])
+        return 0;
+    return cn_fail(e,
+                   "%s: layer %d [%s] (line %d) is skipped in inference: its output cannot reach "
+                   "the last layer's (an auxiliary head; net/memplan.h)",
+                   n->cfg_path, i, n->layers[i].ops->name, n->layers[i].line);
 }
 
 void net_forward(struct net *n, struct pass *p)

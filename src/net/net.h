@@ -44,6 +44,7 @@ struct net_config {
     uint64_t seed;
     int valid_every;     /* validate every N iterations; 0 never; NET_VALID_EPOCH per epoch */
     struct bn_conf bn;   /* bn_style, bn_eps, bn_momentum: every batch norm of the net */
+    int sync_bn;         /* batch statistics over every rank's batch (data-parallel; net/ddp.h) */
     struct input_config input; /* workers, sampling, augmentation (data/augment.h) */
 };
 
@@ -60,6 +61,11 @@ struct net {
     int keep_outputs; /* every layer output stays valid after a pass (NET_KEEP_OUTPUTS) */
     int separate_outputs; /* NET_SEPARATE_OUTPUTS: nothing shared or in place */
     int *last_use; /* per layer: the last layer that reads its output (net/memplan.h) */
+    unsigned char *dead; /* per layer: 1 when skipped, dead in inference (net/memplan.h) */
+    int ndead;           /* how many; 0 in training and NET_KEEP_OUTPUTS nets */
+    /* per layer: 1 when a training net keeps its output through forward only, as no backward
+     * reads it (layer.h: build_backward_skips_*): later layers of the pass may overwrite it */
+    unsigned char *fwd_only;
     struct param *params;
     int nparams;
     size_t nparam_floats, nact_floats, ntrain_floats, nworkspace;
@@ -86,7 +92,9 @@ struct net {
  * for callers that read inner layers (features, class activation maps, the C API). Either way
  * a [route] may take its inputs' outputs in place (layer.h). NET_SEPARATE_OUTPUTS gives every
  * output and output gradient its own memory, nothing shared or in place (for tests comparing the
- * plans, and for debugging). */
+ * plans, and for debugging). Inference nets without NET_KEEP_OUTPUTS skip the layers whose output
+ * cannot reach the last layer's (dead: an auxiliary head; net/memplan.h): they are not run and
+ * their output is NULL. */
 #define NET_TRAIN 1
 #define NET_KEEP_OUTPUTS 2
 #define NET_SEPARATE_OUTPUTS 4
@@ -114,8 +122,11 @@ void net_forward(struct net *n, struct pass *p);
  * has filled the last layer's doutput. Adds into parameter gradients. */
 void net_backward(struct net *n, struct pass *p);
 void net_zero_grads(struct net *n);
-/* net_forward of layers 0..last only (feature extraction); 0 <= last < n->n. */
+/* net_forward of layers 0..last only (feature extraction); 0 <= last < n->n, layer last not dead
+ * (n->dead[last] == 0: callers check it: net_check_live). Dead layers are skipped. */
 void net_forward_upto(struct net *n, struct pass *p, int last);
+/* 0 when layer i runs; -1 with a message when it is dead (skipped in inference). i < n->n. */
+int net_check_live(const struct net *n, int i, cn_error *e);
 
 /* Freezes the parameters of layers 0..prefix-1 (those with any; -freeze N) on top of the cfg's
  * freeze=1 keys, and moves the backward cut to the new lowest trainable layer. Fails when no

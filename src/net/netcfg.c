@@ -87,7 +87,8 @@ static int parse_optimiser(struct net_config *c, struct cfg_section *s, cn_error
 }
 
 /* bn_style (darknet: eps on the standard deviation; torch: on the variance) and the style's
- * eps and momentum, which bn_eps and bn_momentum override (kernels/batchnorm.h). */
+ * eps and momentum, which bn_eps and bn_momentum override (kernels/batchnorm.h); sync_bn
+ * (statistics across the ranks of a data-parallel run, net/ddp.h). */
 static int parse_batchnorm(struct net_config *c, struct cfg_section *s, cn_error *e)
 {
     static const char *const styles[BN_STYLE_COUNT] = {"darknet", "torch"};
@@ -96,7 +97,8 @@ static int parse_batchnorm(struct net_config *c, struct cfg_section *s, cn_error
         return -1;
     c->bn = bn_conf_default((enum bn_style)style);
     return cfg_get_float(s, "bn_eps", c->bn.eps, 1e-20f, 1.f, &c->bn.eps, e) ||
-                   cfg_get_float(s, "bn_momentum", c->bn.momentum, 0.f, 1.f, &c->bn.momentum, e)
+                   cfg_get_float(s, "bn_momentum", c->bn.momentum, 0.f, 1.f, &c->bn.momentum, e) ||
+                   cfg_get_bool(s, "sync_bn", 0, &c->sync_bn, e)
                ? -1
                : 0;
 }

@@ -77,32 +77,67 @@ static int compare_row(FILE *f, const char *tag, const float *want, size_t n, fl
     return bad;
 }
 
-/* Runs the script on path and compares its rows with ours; returns mismatches, -1, or skipped. */
-static int run_script(const char *path, const struct ours *o, const char *const *specs, int count,
-                      float tol, const char *what)
+/* Reads the script's stdout for all cases; returns the mismatches or -1 (too little printed). */
+typedef int (*script_reader)(FILE *p, void *ctx);
+
+/* Checks that PyTorch's python and the script are there (else says so, naming what) and opens
+ * path, a "/tmp/cfgnet-torchref-XXXXXX" buffer, as a new temporary file for the script's input.
+ * Returns 0, -1 or TORCHREF_SKIPPED. */
+static int script_input(FILE **f, char *path, const char *what)
+{
+    if (access(TORCHREF_PY, X_OK) != 0 || access(TORCHREF_SCRIPT, R_OK) != 0) {
+        printf("SKIPPED: %s: no " TORCHREF_PY " or no " TORCHREF_SCRIPT "\n", what);
+        return TORCHREF_SKIPPED;
+    }
+    int fd = mkstemp(path);
+    *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    return *f ? 0 : -1;
+}
+
+/* Runs the script on path and has reader take its output; returns its count, -1, or
+ * TORCHREF_SKIPPED (saying so, naming what) when the script cannot import torch. */
+static int script_run(const char *path, const char *what, script_reader reader, void *ctx)
 {
     char cmd[256];
     snprintf(cmd, sizeof cmd, TORCHREF_PY " " TORCHREF_SCRIPT " %s", path);
+    fflush(stdout);
     FILE *p = popen(cmd, "r");
     if (!p)
         return -1;
-    int bad = 0;
-    for (int k = 0; k < count && bad >= 0; k++) {
-        int a = compare_row(p, "y", o[k].y, o[k].ny, tol, specs[k]);
-        int b = a < 0 ? -1 : compare_row(p, "dx", o[k].dx, o[k].nx, tol, specs[k]);
-        char end[8];
-        if (b >= 0 && (fscanf(p, "%7s", end) != 1 || strcmp(end, "end")))
-            b = -1;
-        bad = a < 0 || b < 0 ? -1 : bad + a + b;
-    }
+    int bad = reader(p, ctx);
     int st = pclose(p);
     if (WIFEXITED(st) && WEXITSTATUS(st) == TORCHREF_NO_TORCH) {
         printf("SKIPPED: %s: " TORCHREF_PY " cannot import torch (python3-torch)\n", what);
         return TORCHREF_SKIPPED;
     }
     if (st != 0 || bad < 0) {
-        fprintf(stderr, "torchref: %s failed (status %d) or printed too few values\n", cmd, st);
+        fprintf(stderr, "torchref: %s failed (status %d) or printed too little\n", cmd, st);
         return -1;
+    }
+    return bad;
+}
+
+/* What compare_rows checks the script's rows against. */
+struct compare_ctx {
+    const struct ours *o;
+    const char *const *specs;
+    int count;
+    float tol;
+};
+
+/* Each case's y and dx rows against ours, then "end"; mismatches or -1. */
+static int compare_rows(FILE *p, void *ctx)
+{
+    const struct compare_ctx *c = ctx;
+    int bad = 0;
+    for (int k = 0; k < c->count && bad >= 0; k++) {
+        const struct ours *o = &c->o[k];
+        int a = compare_row(p, "y", o->y, o->ny, c->tol, c->specs[k]);
+        int b = a < 0 ? -1 : compare_row(p, "dx", o->dx, o->nx, c->tol, c->specs[k]);
+        char end[8];
+        if (b >= 0 && (fscanf(p, "%7s", end) != 1 || strcmp(end, "end")))
+            b = -1;
+        bad = a < 0 || b < 0 ? -1 : bad + a + b;
     }
     return bad;
 }
@@ -110,15 +145,11 @@ static int run_script(const char *path, const struct ours *o, const char *const 
 int torchref_compare(struct net *const *nets, const char *const *specs, int count, uint64_t seed,
                      float tol, const char *what)
 {
-    if (access(TORCHREF_PY, X_OK) != 0 || access(TORCHREF_SCRIPT, R_OK) != 0) {
-        printf("SKIPPED: %s: no " TORCHREF_PY " or no " TORCHREF_SCRIPT "\n", what);
-        return TORCHREF_SKIPPED;
-    }
     char path[] = "/tmp/cfgnet-torchref-XXXXXX";
-    int fd = mkstemp(path);
-    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
-    if (!f)
-        return -1;
+    FILE *f;
+    int rc = script_input(&f, path, what);
+    if (rc)
+        return rc;
     struct ours *o = xcalloc((size_t)count, sizeof *o);
     cn_rng r;
     cn_rng_seed(&r, seed);
@@ -128,7 +159,8 @@ int torchref_compare(struct net *const *nets, const char *const *specs, int coun
         write_row(f, o[k].x, o[k].nx);
         write_row(f, o[k].dy, o[k].ny);
     }
-    int rc = fclose(f) ? -1 : run_script(path, o, specs, count, tol, what);
+    struct compare_ctx ctx = {o, specs, count, tol};
+    rc = fclose(f) ? -1 : script_run(path, what, compare_rows, &ctx);
     unlink(path);
     for (int k = 0; k < count; k++)
         free(o[k].dy), free(o[k].y), free(o[k].dx);
@@ -337,31 +369,25 @@ static int parity_check(FILE *p, const struct pcase *o, const struct torchref_ca
     return bad > 0;
 }
 
-/* Runs the script on path and checks every case; -1 or TORCHREF_SKIPPED as torchref_parity. */
-static int parity_script(const char *path, const struct pcase *o, const struct torchref_case *cases,
-                         int count, double tol, int *verdict)
+/* What parity_rows checks the script's output against. */
+struct parity_ctx {
+    const struct pcase *o;
+    const struct torchref_case *cases;
+    int count;
+    double tol;
+    int *verdict; /* may be NULL */
+};
+
+/* Checks every case's tensors; the number of bad cases or -1. */
+static int parity_rows(FILE *p, void *ctx)
 {
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, TORCHREF_PY " " TORCHREF_SCRIPT " %s", path);
-    fflush(stdout);
-    FILE *p = popen(cmd, "r");
-    if (!p)
-        return -1;
+    const struct parity_ctx *c = ctx;
     int bad = 0;
-    for (int k = 0; k < count && bad >= 0; k++) {
-        int r = parity_check(p, &o[k], &cases[k], tol);
+    for (int k = 0; k < c->count && bad >= 0; k++) {
+        int r = parity_check(p, &c->o[k], &c->cases[k], c->tol);
         bad = r < 0 ? -1 : bad + r;
-        if (verdict)
-            verdict[k] = r != 0;
-    }
-    int st = pclose(p);
-    if (WIFEXITED(st) && WEXITSTATUS(st) == TORCHREF_NO_TORCH) {
-        printf("SKIPPED: layer parity: " TORCHREF_PY " cannot import torch (python3-torch)\n");
-        return TORCHREF_SKIPPED;
-    }
-    if (st != 0 || bad < 0) {
-        fprintf(stderr, "torchref: %s failed (status %d) or printed too little\n", cmd, st);
-        return -1;
+        if (c->verdict)
+            c->verdict[k] = r != 0;
     }
     return bad;
 }
@@ -369,22 +395,19 @@ static int parity_script(const char *path, const struct pcase *o, const struct t
 int torchref_parity(const struct torchref_case *cases, int count, uint64_t seed, double tol,
                     int *bad)
 {
-    if (access(TORCHREF_PY, X_OK) != 0 || access(TORCHREF_SCRIPT, R_OK) != 0) {
-        printf("SKIPPED: layer parity: no " TORCHREF_PY " or no " TORCHREF_SCRIPT "\n");
-        return TORCHREF_SKIPPED;
-    }
     char path[] = "/tmp/cfgnet-torchref-XXXXXX";
-    int fd = mkstemp(path);
-    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
-    if (!f)
-        return -1;
+    FILE *f;
+    int rc = script_input(&f, path, "layer parity");
+    if (rc)
+        return rc;
     struct pcase *o = xcalloc((size_t)count, sizeof *o);
     cn_rng r;
     cn_rng_seed(&r, seed);
     for (int k = 0; k < count; k++)
         parity_run(f, &o[k], &cases[k], &r);
     printf("max |ours - torch| / max |torch| per tensor (tolerance %g):\n", tol);
-    int rc = fclose(f) ? -1 : parity_script(path, o, cases, count, tol, bad);
+    struct parity_ctx ctx = {o, cases, count, tol, bad};
+    rc = fclose(f) ? -1 : script_run(path, "layer parity", parity_rows, &ctx);
     unlink(path);
     for (int k = 0; k < count; k++) {
         free(o[k].y), free(o[k].dx);

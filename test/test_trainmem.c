@@ -1,0 +1,120 @@
+/* test_trainmem.c - the memory a training net saves, checked to change no result: outputs that no
+ * backward reads live through forward only (layer.h, build_backward_skips_*; net.h fwd_only) and
+ * share memory, convolutions and shortcuts make dz in place over doutput, and training nets keep
+ * the Winograd filters in the workspace. A small bottleneck block (1x1 > 1x1 linear, a projection
+ * by [route] and a linear 1x1, [shortcut] relu), then a Winograd 3x3 and a [connected] so that
+ * no convolution is the last layer (whose doutput is the caller's, left as it is).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "gradcheck.h"
+#include "net/net.h"
+
+#define CONV(f, k, act, extra)                                                                   \
+    "[convolutional]\nbatch_normalize=1\nfilters=" #f "\nsize=" #k "\npad=1\nactivation=" act   \
+    "\n" extra
+#define BLOCK(act)                                                                               \
+    "[net]\nbatch=2\nheight=6\nwidth=6\nchannels=3\n"                                           \
+    CONV(4, 3, act, "algorithm=winograd_f2\n") /* 0: kept (the slope reads y) */                \
+    CONV(4, 1, act, "")                        /* 1: kept */                                    \
+    CONV(8, 1, "linear", "")                   /* 2: read by the shortcut only */               \
+    "[route]\nlayers=-3\n"                     /* 3: a view of layer 0 */                       \
+    CONV(8, 1, "linear", "")                   /* 4: read by the shortcut only */               \
+    "[shortcut]\nfrom=-3\nactivation=" act "\n" /* 5: kept */                                   \
+    CONV(8, 3, act, "algorithm=winograd_f2\n") /* 6: may reuse 2's and 4's memory */            \
+    "[connected]\noutput=3\nactivation=linear\n" /* 7: the last layer */
+static const char *const block_cfg = BLOCK("relu");
+/* For finite differences: ReLU's kinks at batch 2 through batch norms break them. */
+static const char *const smooth_cfg = BLOCK("tanh");
+
+static void test_forward_only_outputs(void **state)
+{
+    (void)state;
+    struct net *a = test_net(block_cfg, 0, NET_TRAIN);
+    struct net *k = test_net(block_cfg, 0, NET_TRAIN | NET_KEEP_OUTPUTS);
+    const unsigned char want[8] = {0, 0, 1, 0, 1, 0, 0, 0};
+    assert_int_equal(a->n, 8);
+    for (int i = 0; i < a->n; i++) {
+        assert_int_equal(a->fwd_only[i], want[i]);
+        assert_int_equal(k->fwd_only[i], 0);
+    }
+    /* 2 and 4 (8x6x6 each, live over layers 2-5 and 4-5) fit where 6 (8x6x6) lives later */
+    size_t img = 8 * 6 * 6 * 2;
+    assert_true(k->nout_floats >= a->nout_floats + img);
+    const float *y6 = a->layers[6].output;
+    assert_true(a->layers[2].output == y6 || a->layers[4].output == y6);
+    net_destroy(a);
+    net_destroy(k);
+}
+
+/* One training pass on fixed inputs, with a fixed gradient at the last layer's output. */
+static void train_pass(struct net *n)
+{
+    for (size_t i = 0; i < net_inputs(n) * (size_t)n->batch; i++)
+        n->input[i] = (float)((i * 37) % 23) / 11.f - 1.f;
+    struct pass p;
+    net_pass_init(n, &p, 1, 0);
+    net_forward(n, &p);
+    struct layer *last = net_last(n);
+    for (size_t i = 0; i < net_outputs(n) * (size_t)n->batch; i++)
+        last->doutput[i] = (float)i - 2.5f;
+    net_zero_grads(n);
+    net_backward(n, &p);
+}
+
+/* Outputs planned by liveness give the same outputs and gradients, bit for bit, as every output
+ * kept (and as nothing shared at all). */
+static void test_same_gradients(void **state)
+{
+    (void)state;
+    const int flags[3] = {NET_TRAIN, NET_TRAIN | NET_KEEP_OUTPUTS,
+                          NET_TRAIN | NET_SEPARATE_OUTPUTS};
+    struct net *n[3];
+    for (int j = 0; j < 3; j++) {
+        n[j] = test_net(block_cfg, 0, flags[j]);
+        train_pass(n[j]);
+    }
+    size_t out = net_outputs(n[0]) * (size_t)n[0]->batch;
+    for (int j = 1; j < 3; j++) {
+        assert_memory_equal(net_output(n[0]), net_output(n[j]), sizeof(float) * out);
+        assert_int_equal(n[0]->nparams, n[j]->nparams);
+        for (int i = 0; i < n[0]->nparams; i++) {
+            const struct param *p = &n[0]->params[i], *q = &n[j]->params[i];
+            if (p->grad)
+                assert_memory_equal(p->grad, q->grad, sizeof(float) * p->n);
+        }
+    }
+    int nonzero = 0;
+    for (size_t i = 0; i < n[0]->params[0].n; i++)
+        nonzero += n[0]->params[0].grad[i] != 0.f;
+    assert_true(nonzero > 0);
+    for (int j = 0; j < 3; j++)
+        net_destroy(n[j]);
+}
+
+/* Finite differences through the whole block: dz in place for every convolution and the
+ * shortcut (none is last), Winograd filters in the workspace, outputs shared by liveness. */
+static void test_gradcheck_block(void **state)
+{
+    (void)state;
+    const char *cfgs[] = {smooth_cfg};
+    struct gradcheck_opts train = {.seed = 5}, eval = {.seed = 6, .eval = 1};
+    gradcheck_cfgs(cfgs, 1, &train, &eval);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_forward_only_outputs),
+        cmocka_unit_test(test_same_gradients),
+        cmocka_unit_test(test_gradcheck_block),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
