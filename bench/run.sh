@@ -12,6 +12,8 @@
 #              predict` against `net speed` on the same cfg (batch 1: darknet predicts one image)
 #   train      images/s at batch 16 for resnet18 and resnet50 (`net speed -train`, PyTorch SGD with
 #              momentum, each layout), with the peak RSS of each process (/usr/bin/time -v)
+#   layers     ResNet-50's conv layers as a share of the 1-thread peak (bench/conv_layers.c) and the
+#              pooling kernels against the copy bandwidth (bench/pool.c)
 #   lenet      LeNet-5 training at batch 128 (bench/lenet5_train.sh)
 # Every measurement runs its programs in turn, round after round (A B C, A B C, ...), so that a
 # drift in the machine's speed hits them alike; each figure is the median over the rounds of each
@@ -39,7 +41,7 @@ QUICK=0 ROUNDS="" ONLY="" SKIP="" SAVE=1
 CMDLINE="bench/run.sh $*"
 
 usage() {
-    echo "usage: bench/run.sh [--quick] [--rounds N] [--only NET,...] [--skip limits,gemm,infer,train,lenet] [--no-save]" >&2
+    echo "usage: bench/run.sh [--quick] [--rounds N] [--only NET,...] [--skip limits,gemm,infer,train,layers,lenet] [--no-save]" >&2
     exit 2
 }
 while [ $# -gt 0 ]; do
@@ -66,13 +68,16 @@ if [ "$QUICK" = 1 ]; then
     IT1=3 IT16=1 WARM=1 TRAIN_NETS=resnet18 IT_TRAIN=1
     PEAK_S=0.5 MEMBW_MB=384 MEMBW_REPS=2 GEMM_ARGS="-threads 1,2 -reps 2 -only square"
     LENET_ARGS="--rounds 1 --iters 200 --darknet-iters 40"
+    LAYER_BATCHES=1 LAYER_REPS=2
 else
     ROUNDS=${ROUNDS:-3}
     NETS_DEFAULT=resnet18,resnet50,vgg16,googlenet,inception_v3,squeezenet1_1,resnext50_32x4d,mobilenet_v2,densenet201
     IT1=8 IT16=2 WARM=1 TRAIN_NETS=resnet18,resnet50 IT_TRAIN=2
     PEAK_S=2 MEMBW_MB=1024 MEMBW_REPS=5 GEMM_ARGS="-threads 1,2"
     LENET_ARGS="--rounds 3 --iters 300 --darknet-iters 50"
+    LAYER_BATCHES="1 16" LAYER_REPS=3
 fi
+STB_LIBS=-lstb
 NETS=${ONLY:-$NETS_DEFAULT}
 # --only narrows the training part too (to the networks of both lists).
 if [ -n "$ONLY" ]; then
@@ -260,8 +265,10 @@ if ! skipped infer; then
             raw "$line"
             echo "  $line" >&2
         done
-        # MFLOP per image (forward), from `net summary`'s total line.
-        gf=$("$NET" summary "$cfg" 2>/dev/null | sed -n 's/^total: .*, \([0-9.]*\) MFLOPs per image.*/\1/p')
+        # MFLOP per image (forward), from `net summary`'s total line, or the FLOPs inference
+        # runs when it skips dead layers (GoogLeNet's auxiliary heads).
+        gf=$("$NET" summary "$cfg" 2>/dev/null | sed -n 's/^total: .*, \([0-9.]*\) MFLOPs per image.*/\1/p;
+            s/^inference skips .*: \([0-9.]*\) MFLOPs per image run.*/\1/p' | tail -n 1)
         for b in 1 16; do
             if [ "$b" = 1 ]; then vals=$A1 tvals=$B1 lays=$L1; else vals=$A16 tvals=$B16 lays=$L16; fi
             a=$(echo "$vals" | median) bt=$(echo "$tvals" | median)
@@ -283,7 +290,7 @@ if ! skipped infer; then
         echo "PyTorch: \`bench/torch_speed.py\`, eval + no_grad, the better of NCHW and channels_last (the"
         echo "layout chosen in most rounds in brackets). Ratio cfgnet/PyTorch: <= 1.00 means cfgnet is faster."
         echo "GFLOP/s: cfgnet's, from \`net summary\` FLOPs; % of the 2-thread FMA peak. googlenet.cfg"
-        echo "carries its two auxiliary heads, which cfgnet computes and PyTorch's eval() skips."
+        echo "carries two auxiliary heads: inference skips them in cfgnet, as eval() does in PyTorch."
         echo
         echo "| network | batch | cfgnet ms | PyTorch ms | cfgnet/PyTorch | cfgnet GFLOP/s | of peak |"
         echo "|---|---:|---:|---:|---:|---:|---:|"
@@ -354,6 +361,44 @@ elif ! skipped train; then
         echo "|---|---:|---:|---:|"
         cat "$RSSMD"
     } >>"$TABLE"
+fi
+
+# ---- layers: ResNet-50's conv layers against the peak, pooling against the bandwidth --------
+# bench/conv_layers.c (1 thread, thread CPU time: the per-layer share of the 1-thread FMA peak,
+# Winograd layers counted by their direct FLOPs) and bench/pool.c (every zoo pooling shape).
+if ! skipped layers; then
+    echo "== layers: bench/conv_layers.c (resnet50) and bench/pool.c" >&2
+    for p in conv_layers pool; do
+        cc -std=c11 -O2 -fopenmp -D_POSIX_C_SOURCE=200809L -Isrc "bench/$p.c" "$BUILD/libcfgnet.a" \
+            $STB_LIBS -lm -lpthread -o "$TMP/$p" || die "cannot compile bench/$p.c"
+    done
+    PEAK1=$( [ -f "$TMP/peak.txt" ] && val "peak $ISA" 1 "$TMP/peak.txt" || echo 98.5)
+    {
+        echo
+        echo "## Conv layers of ResNet-50 as a share of the 1-thread FP32 peak ($PEAK1 GFLOP/s)"
+        echo
+        echo "bench/conv_layers.c, 1 thread, thread CPU time, best of $LAYER_REPS; Winograd layers counted by"
+        echo "their direct-convolution FLOPs (so they may pass 100 %). Target: >= 70 % (issue 5)."
+        echo
+        echo '```'
+    } >>"$TABLE"
+    for b in $LAYER_BATCHES; do
+        OMP_NUM_THREADS=1 "$TMP/conv_layers" cfg/resnet50.cfg -batch "$b" -reps "$LAYER_REPS" \
+            -peak "$PEAK1" >"$TMP/layers$b.txt" 2>&1 || { tail -3 "$TMP/layers$b.txt" >&2; continue; }
+        cat "$TMP/layers$b.txt" >>"$RAW"
+        { echo "batch $b:"; grep ' layers: \|^all layers' "$TMP/layers$b.txt"; } >>"$TABLE"
+    done
+    echo '```' >>"$TABLE"
+    {
+        echo
+        echo "## Pooling, batch 16, against the copy bandwidth (bench/pool.c)"
+        echo
+        echo '```'
+    } >>"$TABLE"
+    for t in 1 $THREADS; do
+        "$TMP/pool" -batch 16 -reps "$LAYER_REPS" -threads "$t" 2>&1 | tee -a "$RAW" >>"$TABLE" || true
+    done
+    echo '```' >>"$TABLE"
 fi
 
 # ---- lenet: LeNet-5 training, batch 128 -----------------------------------------------------
