@@ -2,19 +2,21 @@
  * peak, on one thread, timed by that thread's CPU time (so other work on a shared machine costs
  * less than in wall clock; cache sharing still shows, and the figures stay somewhat noisy).
  *
- * Build and run (from the top of the tree, after `make BUILD=build/gemm`):
+ * bench/run.sh runs it on ResNet-50 (its `layers` part). By hand, from the top of the tree, after
+ * `make BUILD=build/x`:
  *   gcc -std=c11 -O2 -fopenmp -D_POSIX_C_SOURCE=200809L -Isrc bench/conv_layers.c \
- *       build/gemm/libcfgnet.a -lstb -lm -lpthread -o build/gemm/bench_conv_layers
- *   OMP_NUM_THREADS=1 build/gemm/bench_conv_layers cfg/resnet50.cfg [-batch N] [-reps N]
+ *       build/x/libcfgnet.a -lstb -lm -lpthread -o build/x/bench_conv_layers
+ *   OMP_NUM_THREADS=1 build/x/bench_conv_layers cfg/mobilenet_v2.cfg [-batch N] [-reps N]
  *       [-peak GFLOPS]
+ * Any cfg: depthwise and grouped layers are rows too (their algorithm says which kernel).
  * The net is built for inference with its random initial weights on random inputs. Each of -reps
  * passes runs every layer's forward in order (as net_forward does); a layer's time is its best
- * over the passes. -peak is the 1-thread FMA peak from bench/peak.c (default 98.5, this Zen 3).
- * GFLOP/s count a convolution's direct FLOPs (2 * F * R * OH * OW per image) whatever its
- * algorithm, so a Winograd layer's figure is an effective rate and may pass the peak.
- * Prints one row per conv layer, then per kind (1x1, 3x3, other) the fraction of peak of the
- * kind's total FLOPs over its total time, and the whole pass.
- * Leaves out: more than one thread (use `net speed` on a quiet machine for that).
+ * over the passes; dead layers (auxiliary heads) are skipped as inference skips them. -peak is the
+ * 1-thread FMA peak from bench/peak.c (default 98.5, this Zen 3). GFLOP/s count a convolution's
+ * direct FLOPs (2 * F * R * OH * OW per image) whatever its algorithm, so a Winograd layer's figure
+ * is an effective rate and may pass the peak. Prints one row per conv layer, then per kind (1x1,
+ * 3x3, other) the fraction of peak of the kind's total FLOPs over its total time, and the whole
+ * pass. Leaves out: more than one thread (use `net speed` on a quiet machine for that).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +41,8 @@ static void time_layers(struct net *n, int reps, double *best)
         struct pass p;
         net_pass_init(n, &p, 0, 0);
         for (int i = 0; i < n->n; i++) {
+            if (n->dead[i]) /* skipped by inference (an auxiliary head): no output to write */
+                continue;
             double t0 = cpu_now();
             n->layers[i].ops->forward(&n->layers[i], &p);
             double t = cpu_now() - t0;
@@ -71,6 +75,8 @@ static void report(const struct net *n, const double *best, double peak)
         const struct layer *l = &n->layers[i];
         char desc[96] = "", alg[64] = "-";
         int k = conv_kind(l, desc, sizeof desc);
+        if (n->dead[i])
+            continue;
         all += best[i];
         if (k < 0)
             continue;
@@ -83,8 +89,8 @@ static void report(const struct net *n, const double *best, double peak)
     }
     for (int k = 0; k < 3; k++)
         if (kt[k] > 0)
-            printf("%s layers: %.3f ms, %.1f GFLOP/s, %.1f%% of peak %.1f\n", kinds[k],
-                   1e3 * kt[k], kf[k] / kt[k] * 1e-9, 100 * kf[k] / kt[k] * 1e-9 / peak, peak);
+            printf("%s layers: %.3f ms, %.1f GFLOP/s, %.1f%% of peak %.1f\n", kinds[k], 1e3 * kt[k],
+                   kf[k] / kt[k] * 1e-9, 100 * kf[k] / kt[k] * 1e-9 / peak, peak);
     printf("all layers: %.3f ms per pass (sum of per-layer bests)\n", 1e3 * all);
 }
 

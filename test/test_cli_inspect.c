@@ -254,7 +254,8 @@ static void test_transfer_experiment(void **state)
     snprintf(net, sizeof net, "NET=%s", fx_net_bin());
     snprintf(out, sizeof out, "OUT=%s", path_in("transfer"));
     char *env[] = {
-        net, out, "PRETRAIN=400", "OLD_PER_CLASS=1000", "PER_CLASS=200", "PATH=/usr/bin:/bin", NULL};
+        net, out, "PRETRAIN=400", "OLD_PER_CLASS=1000", "PER_CLASS=200", "PATH=/usr/bin:/bin",
+        NULL};
     struct fx_run r;
     fx_run_prog(&r, (const char *const[]){"sh", "examples/transfer/run.sh", NULL}, env);
     if (r.status)

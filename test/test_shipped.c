@@ -95,10 +95,10 @@ static void test_accuracy(void **state)
 static void test_predict_samples(void **state)
 {
     (void)state;
-    static const char *const labels[10] = {"tee",  "trouser", "pullover", "dress", "coat",
-                                           "sandal", "shirt", "sneaker", "bag",   "boot"};
-    static const char *const names[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress",
-                                          "Coat",        "Sandal",  "Shirt",    "Sneaker",
+    static const char *const labels[10] = {"tee",    "trouser", "pullover", "dress", "coat",
+                                           "sandal", "shirt",   "sneaker",  "bag",   "boot"};
+    static const char *const names[10] = {"T-shirt/top", "Trouser",   "Pullover", "Dress",
+                                          "Coat",        "Sandal",    "Shirt",    "Sneaker",
                                           "Bag",         "Ankle boot"};
     int right = 0;
     for (int k = 0; k < 10; k++) {

@@ -177,7 +177,8 @@ static int cmp_reader_down(const void *a, const void *b)
 int memplan_dead(unsigned char *dead, int n, struct memplan_read *reads, int nreads)
 {
     CN_ASSERT(n >= 1);
-    qsort(reads, (size_t)nreads, sizeof *reads, cmp_reader_down);
+    if (nreads > 0) /* a one-layer net reads nothing, and reads may be NULL then */
+        qsort(reads, (size_t)nreads, sizeof *reads, cmp_reader_down);
     for (int i = 0; i < n; i++)
         dead[i] = 1;
     dead[n - 1] = 0;
