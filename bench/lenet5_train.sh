@@ -169,7 +169,7 @@ printf '%-46s %10s   %s\n' "cfgnet     $DK_CFG" "$mD" "$D"
 printf '%-46s %10s   %s\n' "darknet    $DK_CFG" "$mC" "$C"
 printf '%-46s %10s   %s\n' "darknet    (its compute time alone)" "$mCc" "$Ccomp"
 echo
-echo "cfgnet / PyTorch = $rAB   (target >= 1: $(met "$rAB" 1))"
+echo "cfgnet / PyTorch = $rAB   (target >= 1.5, issue 5: $(met "$rAB" 1.5))"
 echo "cfgnet / darknet = $rDC   (target >= 2: $(met "$rDC" 2))"
 echo
 echo "commands (cfg copies with max_batches changed, backup= in a temporary directory):"

@@ -1,14 +1,16 @@
 /* train_loader.c - is training fed by the loader as fast as training on a batch already in
  * memory? Builds the net of CFG (training mode) and its loader exactly as `net classifier train`
  * does ([net] workers, sampling, augmentation; 2 GiB cache), then times STEPS optimiser steps
- * (after 2 untimed warm-up steps) in one of two modes:
+ * (after WARM untimed warm-up steps, default 2; one epoch of them fills the decoded-image
+ * cache, which is what every later epoch of a real run reads) in one of two modes:
  *   loader  - every step takes the next batch from the loader (loader_next), as train.c does;
  *   memory  - one batch is taken from the loader before timing, and every step trains on it
  *             again (no loader call inside the timed loop; the loader is destroyed first, so its
  *             workers neither run nor hold memory).
  * Everything else (forward, backward, optimiser) is the same code, so the ratio isolates what
  * feeding costs. Prints "img/s MODE N". Built and run by bench/train_loader.sh.
- *   train_loader DATA CFG MODE STEPS [WORKERS] [BATCH]   (WORKERS/BATCH: -1 or absent = cfg's) */
+ *   train_loader DATA CFG MODE STEPS [WORKERS] [BATCH] [WARM]
+ * (WORKERS/BATCH: -1 or absent = the cfg's) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +40,7 @@ static void step(struct net *n, struct optimizer *opt, uint64_t iter)
 }
 
 static int run(const char *data, const char *cfg, int memory, int steps, int workers, int batch,
-               cn_error *e)
+               int warm, cn_error *e)
 {
     struct data_cfg *d = NULL;
     struct image_list *l = NULL;
@@ -59,7 +61,7 @@ static int run(const char *data, const char *cfg, int memory, int steps, int wor
     o.batch = n->batch;
     if (loader_open(&ld, l, &o, e))
         goto done;
-    for (int i = 0; i < 2; i++) { /* warm-up: first batches, caches, allocations */
+    for (int i = 0; i < warm; i++) { /* warm-up: first batches, caches, allocations */
         if (loader_next(ld, n->input, n->truth, n->batch, e))
             goto done;
         step(n, opt, (uint64_t)i);
@@ -72,7 +74,7 @@ static int run(const char *data, const char *cfg, int memory, int steps, int wor
     for (int i = 0; i < steps; i++) {
         if (!memory && loader_next(ld, n->input, n->truth, n->batch, e))
             goto done;
-        step(n, opt, (uint64_t)i + 2);
+        step(n, opt, (uint64_t)(i + warm));
     }
     double dt = now() - t0;
     printf("img/s %s %.2f  (%d steps of %d, %d workers, %.2f s)\n", memory ? "memory" : "loader",
@@ -90,12 +92,14 @@ done:
 int main(int argc, char **argv)
 {
     if (argc < 5 || (strcmp(argv[3], "loader") && strcmp(argv[3], "memory"))) {
-        fprintf(stderr, "usage: train_loader DATA CFG loader|memory STEPS [WORKERS] [BATCH]\n");
+        fprintf(stderr,
+                "usage: train_loader DATA CFG loader|memory STEPS [WORKERS] [BATCH] [WARM]\n");
         return 1;
     }
     cn_error e;
     if (run(argv[1], argv[2], !strcmp(argv[3], "memory"), atoi(argv[4]),
-            argc > 5 ? atoi(argv[5]) : -1, argc > 6 ? atoi(argv[6]) : -1, &e)) {
+            argc > 5 ? atoi(argv[5]) : -1, argc > 6 ? atoi(argv[6]) : -1,
+            argc > 7 && atoi(argv[7]) > 0 ? atoi(argv[7]) : 2, &e)) {
         fprintf(stderr, "train_loader: %s\n", e.msg);
         return 1;
     }
