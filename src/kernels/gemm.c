@@ -85,7 +85,11 @@
 /* Makes the compiler treat vector v as unknown, so that a product stored into it is rounded
  * before the next addition instead of fused into a multiply-add (the scale-then-shift epilogue
  * must round as act_forward_affine does). */
-#if GEMM_X86
+#if defined(__clang__)
+/* clang takes "+x" only for a vector as wide as the registers of the function's target, which the
+ * generic kernels are not built for: the barrier goes through memory instead (epilogue only). */
+#define GEMM_ROUNDED(v) __asm__("" : "+m"(v))
+#elif GEMM_X86
 #define GEMM_ROUNDED(v) __asm__("" : "+x"(v))
 #elif defined(__aarch64__)
 #define GEMM_ROUNDED(v) __asm__("" : "+w"(v))
