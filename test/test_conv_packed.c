@@ -24,20 +24,6 @@ struct pcase {
     const char *act;
 };
 
-static void fill(float *p, size_t n, cn_rng *r, double scale, double shift)
-{
-    for (size_t i = 0; i < n; i++)
-        p[i] = (float)(shift + scale * cn_rng_normal(r));
-}
-
-static double max_abs(const float *p, size_t n)
-{
-    double m = 0;
-    for (size_t i = 0; i < n; i++)
-        m = fmax(m, fabs(p[i]));
-    return m;
-}
-
 /* The same random parameters in a and b (variances positive); returns the largest gain
  * |scale| / sqrt(var) with batch norm, else 1. */
 static double fill_params(struct net *a, struct net *b, cn_rng *r, int round)
@@ -46,7 +32,7 @@ static double fill_params(struct net *a, struct net *b, cn_rng *r, int round)
     for (int i = 0; i < a->nparams; i++) {
         struct param *p = &a->params[i];
         int var = !strcmp(p->name, "rolling_variance");
-        fill(p->data, p->n, r, var ? 0.2 : 0.5, var ? 1.0 : 0.0);
+        test_fill_normal(p->data, p->n, r, var ? 0.2 : 0.5, var ? 1.0 : 0.0);
         for (size_t j = 0; var && j < p->n; j++)
             p->data[j] = fabsf(p->data[j]) + 0.05f;
         if (round == 2 && !strcmp(p->name, "weights")) /* round 2: one weight changes */
@@ -75,7 +61,7 @@ static void run_case(const struct pcase *k, uint64_t seed)
     cn_rng r;
     cn_rng_seed(&r, seed);
     for (int round = 0; round < 3; round++) {
-        fill(inf->input, nin, &r, 1, 0);
+        test_fill_normal(inf->input, nin, &r, 1, 0);
         memcpy(trn->input, inf->input, sizeof(float) * nin);
         double gain = fill_params(inf, trn, &r, round);
         struct pass p;
@@ -84,8 +70,8 @@ static void run_case(const struct pcase *k, uint64_t seed)
         net_pass_init(trn, &p, 0, 0);
         net_forward(trn, &p);
         const struct param *w = &inf->params[inf->nparams - 1];
-        double tol = 1e-5 * (double)(taps + 1) * max_abs(inf->input, nin) *
-                         max_abs(w->data, w->n) * gain +
+        double tol = 1e-5 * (double)(taps + 1) * test_max_abs(inf->input, nin) *
+                         test_max_abs(w->data, w->n) * gain +
                      1e-5;
         const float *y = net_output(inf), *want = net_output(trn);
         for (size_t i = 0; i < nout; i++)

@@ -34,20 +34,6 @@ static void cfg_text(char *buf, size_t n, const struct wcase *k, const char *alg
              k->batch, k->h, k->w, k->c, k->f, k->pad, k->bn, k->act, algo);
 }
 
-static void fill(float *p, size_t n, cn_rng *r, double scale, double shift)
-{
-    for (size_t i = 0; i < n; i++)
-        p[i] = (float)(shift + scale * cn_rng_normal(r));
-}
-
-static double max_abs(const float *p, size_t n)
-{
-    double m = 0;
-    for (size_t i = 0; i < n; i++)
-        m = fmax(m, fabs(p[i]));
-    return m;
-}
-
 static void assert_close(const char *what, const float *a, const float *b, size_t n, double tol)
 {
     for (size_t i = 0; i < n; i++)
@@ -89,7 +75,7 @@ static void compare_case(const struct wcase *k, const char *algo, uint64_t seed,
     assert_int_equal(a->nparams, b->nparams);
     for (int i = 0; i < a->nparams; i++) {
         int var = !strcmp(a->params[i].name, "rolling_variance");
-        fill(a->params[i].data, a->params[i].n, &r, var ? 0.1 : 0.5, var ? 1.0 : 0.0);
+        test_fill_normal(a->params[i].data, a->params[i].n, &r, var ? 0.1 : 0.5, var ? 1.0 : 0.0);
         if (var)
             for (size_t j = 0; j < a->params[i].n; j++)
                 a->params[i].data[j] = fabsf(a->params[i].data[j]);
@@ -98,21 +84,22 @@ static void compare_case(const struct wcase *k, const char *algo, uint64_t seed,
     size_t nin = shape_size(la->in) * (size_t)k->batch, nout = shape_size(la->out) * k->batch;
     float *x = malloc(sizeof(float) * nin), *dy = malloc(sizeof(float) * nout);
     float *dxa = malloc(sizeof(float) * nin), *dxb = malloc(sizeof(float) * nin);
-    fill(x, nin, &r, 1, 0);
-    fill(dy, nout, &r, 1, 0);
-    fill(dxa, nin, &r, 1, 0);
+    test_fill_normal(x, nin, &r, 1, 0);
+    test_fill_normal(dy, nout, &r, 1, 0);
+    test_fill_normal(dxa, nin, &r, 1, 0);
     memcpy(dxb, dxa, sizeof(float) * nin);
     train_pass(a, x, dy, dxa, train);
     train_pass(b, x, dy, dxb, train);
     struct param *wa = &a->params[a->nparams - 1], *wb = &b->params[b->nparams - 1];
     assert_string_equal(wa->name, "weights");
-    double tol = 2e-5 * k->c * 9 * max_abs(x, nin) * max_abs(wa->data, wa->n) + 1e-6;
-    double tolx = 2e-5 * k->f * 9 * max_abs(dy, nout) * max_abs(wa->data, wa->n) * 4 + 1e-5;
+    double tol = 2e-5 * k->c * 9 * test_max_abs(x, nin) * test_max_abs(wa->data, wa->n) + 1e-6;
+    double tolx =
+        2e-5 * k->f * 9 * test_max_abs(dy, nout) * test_max_abs(wa->data, wa->n) * 4 + 1e-5;
     if (k->bn)
         tol *= 10; /* normalised by a batch std that may be small */
     assert_close("output", net_output(b), net_output(a), nout, tol * 4);
     assert_close("dinput", dxb, dxa, nin, k->bn ? tolx * 50 : tolx);
-    double tolw = 1e-4 * (1 + max_abs(wa->grad, wa->n));
+    double tolw = 1e-4 * (1 + test_max_abs(wa->grad, wa->n));
     assert_close("dweights", wb->grad, wa->grad, wa->n, tolw);
     free(x), free(dy), free(dxa), free(dxb);
     net_destroy(a);
@@ -123,10 +110,10 @@ static void test_same_both_ways(void **state)
 {
     (void)state;
     static const struct wcase cases[] = {
-        {3, 3, 7, 5, 4, 1, 0, "linear"},  {1, 1, 1, 1, 1, 1, 0, "linear"},
-        {2, 17, 13, 11, 5, 2, 0, "leaky"}, {1, 5, 6, 9, 3, 0, 0, "relu"},
-        {2, 32, 9, 9, 32, 1, 1, "leaky"},  {3, 8, 4, 4, 16, 1, 1, "logistic"},
-        {1, 64, 14, 14, 64, 1, 0, "relu"},   {1, 32, 53, 53, 32, 0, 1, "relu"},
+        {3, 3, 7, 5, 4, 1, 0, "linear"},    {1, 1, 1, 1, 1, 1, 0, "linear"},
+        {2, 17, 13, 11, 5, 2, 0, "leaky"},  {1, 5, 6, 9, 3, 0, 0, "relu"},
+        {2, 32, 9, 9, 32, 1, 1, "leaky"},   {3, 8, 4, 4, 16, 1, 1, "logistic"},
+        {1, 64, 14, 14, 64, 1, 0, "relu"},  {1, 32, 53, 53, 32, 0, 1, "relu"},
         {1, 80, 25, 25, 192, 0, 1, "relu"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -168,11 +155,11 @@ static void test_inference_weights_change(void **state)
     cn_rng r;
     cn_rng_seed(&r, 7);
     size_t nin = 6 * 9 * 10, nout = 7 * 9 * 10;
-    fill(a->input, nin, &r, 1, 0);
+    test_fill_normal(a->input, nin, &r, 1, 0);
     memcpy(b->input, a->input, sizeof(float) * nin);
     for (int round = 0; round < 3; round++) {
         for (int i = 0; i < a->nparams; i++) {
-            fill(a->params[i].data, a->params[i].n, &r, 0.5, 0);
+            test_fill_normal(a->params[i].data, a->params[i].n, &r, 0.5, 0);
             memcpy(b->params[i].data, a->params[i].data, sizeof(float) * a->params[i].n);
         }
         if (round == 2) /* one weight only: still noticed */
@@ -206,8 +193,8 @@ static void test_auto_choice(void **state)
 {
     (void)state;
     const char *conv3 = "[convolutional]\nfilters=64\nsize=3\npad=1\nactivation=relu\n";
-    assert_algorithm(WNET(1, 28, 64) "[convolutional]\nfilters=64\nsize=3\npad=1\n",
-                     0, "winograd F(4x4,3x3)");
+    assert_algorithm(WNET(1, 28, 64) "[convolutional]\nfilters=64\nsize=3\npad=1\n", 0,
+                     "winograd F(4x4,3x3)");
     char buf[512];
     snprintf(buf, sizeof buf, WNET(1, 14, 3) "%s", conv3); /* 3 input channels */
     assert_algorithm(buf, 0, NULL);

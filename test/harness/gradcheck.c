@@ -169,3 +169,17 @@ void gradcheck_cfgs(const char *const *cfgs, size_t count, const struct gradchec
                      bad_eval);
     }
 }
+
+void test_fill_normal(float *p, size_t n, cn_rng *r, double scale, double shift)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = (float)(shift + scale * cn_rng_normal(r));
+}
+
+double test_max_abs(const float *p, size_t n)
+{
+    double m = 0;
+    for (size_t i = 0; i < n; i++)
+        m = fmax(m, fabs(p[i]));
+    return m;
+}

@@ -10,15 +10,16 @@
 #ifndef CN_TEST_GRADCHECK_H
 #define CN_TEST_GRADCHECK_H
 
+#include "core/rng.h"
 #include "net/net.h"
 
 struct gradcheck_opts {
-    float eps;         /* finite-difference step (default 1e-3) */
-    float rel_tol;     /* relative tolerance (default 2e-2) */
-    float abs_tol;     /* absolute floor below which differences pass (default 5e-4) */
-    int eval;          /* run the passes in inference mode (default 0: training mode) */
-    uint64_t seed;     /* input, r and dropout seed */
-    int max_points;    /* checked points per tensor, sampled (default 200) */
+    float eps;      /* finite-difference step (default 1e-3) */
+    float rel_tol;  /* relative tolerance (default 2e-2) */
+    float abs_tol;  /* absolute floor below which differences pass (default 5e-4) */
+    int eval;       /* run the passes in inference mode (default 0: training mode) */
+    uint64_t seed;  /* input, r and dropout seed */
+    int max_points; /* checked points per tensor, sampled (default 200) */
 };
 
 /* Checks dL/dinput too (by wiring n->input_grad to the first layer for the duration), every
@@ -38,5 +39,11 @@ struct net *test_net(const char *cfg_text, int batch, int training);
 
 /* Asserts that building cfg_text fails with a message containing want. */
 void test_net_fails(const char *cfg_text, const char *want);
+
+/* p[i] = shift + scale * a standard normal draw of r, for i in [0, n). */
+void test_fill_normal(float *p, size_t n, cn_rng *r, double scale, double shift);
+
+/* max |p[i]| over [0, n); 0 for n = 0. */
+double test_max_abs(const float *p, size_t n);
 
 #endif
