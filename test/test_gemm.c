@@ -224,7 +224,8 @@ static void test_bias_act(void **state)
     (void)state;
     static const int few[][3] = {{1, 1, 1},   {7, 33, 9}, {13, 17, 300},
                                  {97, 263, 31}, {6, 8, 5},  {151, 21, 7}};
-    static const enum activation acts[] = {ACT_LINEAR, ACT_RELU, ACT_LEAKY, ACT_LOGISTIC};
+    static const enum activation acts[] = {ACT_LINEAR, ACT_RELU, ACT_LEAKY, ACT_RELU6,
+                                           ACT_LOGISTIC};
     cn_rng r;
     cn_rng_seed(&r, 7);
     float *bias = random_floats(151, &r); /* one per row of the tallest case */
@@ -361,7 +362,8 @@ static void test_packed(void **state)
     (void)state;
     static const int few[][3] = {{1, 1, 1},    {7, 33, 9},  {13, 17, 300}, {97, 263, 31},
                                  {6, 16, 600}, {151, 21, 7}, {5, 49, 513}, {200, 50, 64}};
-    static const enum activation acts[] = {ACT_LINEAR, ACT_RELU, ACT_LEAKY, ACT_LOGISTIC};
+    static const enum activation acts[] = {ACT_LINEAR, ACT_RELU, ACT_LEAKY, ACT_RELU6,
+                                           ACT_LOGISTIC};
     cn_rng r;
     cn_rng_seed(&r, 8);
     float *bias = random_floats(200, &r), *scale = random_floats(200, &r); /* tallest case */

@@ -111,7 +111,7 @@ typedef int vec4i __attribute__((vector_size(16)));
 
 /* What the kernel does with its sums: c = act(scale[row] * (alpha * sum + beta * c) +
  * bias[row]). */
-enum gemm_fuse { GEMM_FUSE_NONE, GEMM_FUSE_RELU, GEMM_FUSE_LEAKY };
+enum gemm_fuse { GEMM_FUSE_NONE, GEMM_FUSE_RELU, GEMM_FUSE_LEAKY, GEMM_FUSE_RELU6 };
 struct gemm_out {
     float alpha, beta;
     const float *scale, *bias; /* MR values each, or NULL */
@@ -143,9 +143,9 @@ struct gemm_arch {
 /* The micro-kernel for vectors VT of VW floats, NV per row (NR = NV * VW): c[0..MR) x [0..NR)
  * (row stride ldc) = epilogue of a_panel * b_panel over kc steps; a: kc x MR, b: kc x NR with row
  * stride ldb. 12 accumulators, 2 B vectors and a broadcast fit the 16 registers of AVX2; the
- * loops are unrolled completely by the compiler. Relu and leaky select with masks, exactly as
- * z > 0 ? z : 0 and z > 0 ? z : .1f * z. The scale (a folded batch norm) is rounded before the
- * bias is added, as act_forward_affine does. */
+ * loops are unrolled completely by the compiler. Relu, leaky and relu6 select with masks, exactly
+ * as z > 0 ? z : 0, z > 0 ? z : .1f * z and z < 0 ? 0 : (z > 6 ? 6 : z) (NaN and -0 pass). The
+ * scale (a folded batch norm) is rounded before the bias is added, as act_forward_affine does. */
 #define GEMM_MICRO(NAME, VT, VTU, VTI, VW, NV)                                                     \
     static inline __attribute__((always_inline)) GEMM_CONTRACT void NAME(                          \
         int kc, const float *restrict a, const float *restrict b, size_t ldb, float *restrict c,   \
@@ -185,6 +185,11 @@ struct gemm_arch {
                 else if (o->fuse == GEMM_FUSE_LEAKY) {                                             \
                     VTI m = r > zero;                                                              \
                     r = (VT)(((VTI)r & m) | ((VTI)(.1f * r) & ~m));                                \
+                } else if (o->fuse == GEMM_FUSE_RELU6) {                                           \
+                    const VT six = zero + 6.f;                                                     \
+                    VTI hi = r > six;                                                              \
+                    r = (VT)((VTI)r & ~(r < zero));                                                \
+                    r = (VT)(((VTI)r & ~hi) | ((VTI)six & hi));                                    \
                 }                                                                                  \
                 *cp = r;                                                                           \
             }                                                                                      \
@@ -490,6 +495,8 @@ static void gemm_macro(const struct gemm_args *g, const struct gemm_arch *ar, co
 
 static int gemm_fuse_of(enum activation act)
 {
+    if (act == ACT_RELU6)
+        return GEMM_FUSE_RELU6;
     return act == ACT_RELU ? GEMM_FUSE_RELU : act == ACT_LEAKY ? GEMM_FUSE_LEAKY : GEMM_FUSE_NONE;
 }
 
