@@ -1,9 +1,14 @@
 /* activations.c - see activations.h. Formulas follow Darknet's activations.h; slopes are exact
  * derivatives with respect to z (Darknet evaluates them from the output, which is the same thing
- * for the monotonic ones). */
+ * for the monotonic ones). Relu, leaky and relu6 over arrays go four floats at a time by masks:
+ * GCC leaves the plain selections scalar, with a branch mispredicted on half of the elements (4-5
+ * ns per element, 3 GB/s, measured on a ResNet shortcut). */
 #include "kernels/activations.h"
 
 #include <math.h>
+#include <string.h>
+
+#include "core/common.h"
 
 const char *const act_names[ACT_COUNT] = {
     [ACT_LINEAR] = "linear", [ACT_RELU] = "relu",       [ACT_LEAKY] = "leaky",
@@ -113,91 +118,134 @@ float act_slope(enum activation a, float z, float y)
     return 1.f;
 }
 
+/* Four floats at a time (the baseline vector of x86-64 and AArch64) for the common activations:
+ * selections by mask, as z > 0 ? z : 0, z > 0 ? z : .1f * z and z < 0 ? 0 : (z > 6 ? 6 : z)
+ * select (NaN and -0 pass, bit for bit). */
+typedef float vf4 __attribute__((vector_size(16)));
+typedef int vi4 __attribute__((vector_size(16)));
+
+static inline vf4 load4(const float *p)
+{
+    vf4 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline void store4(float *p, vf4 v)
+{
+    memcpy(p, &v, sizeof v);
+}
+
+static inline vf4 pick4(vi4 m, vf4 a, vf4 b) /* m ? a : b */
+{
+    return (vf4)(((vi4)a & m) | ((vi4)b & ~m));
+}
+
+static inline vf4 act4(enum activation a, vf4 v)
+{
+    const vf4 zero = {0}, six = zero + 6.f;
+    if (a == ACT_RELU)
+        return pick4(v > zero, v, zero);
+    if (a == ACT_LEAKY)
+        return pick4(v > zero, v, .1f * v);
+    v = pick4(v < zero, zero, v);
+    return pick4(v > six, six, v);
+}
+
+static int act_vectorised(enum activation a)
+{
+    return a == ACT_RELU || a == ACT_LEAKY || a == ACT_RELU6;
+}
+
+/* y = act(s * z + b) over [0, n) for a vectorised activation (s == 1, b == 0: act(z)). */
+static void act_run(float *y, const float *z, size_t n, float s, float b, int affine,
+                    enum activation a)
+{
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        vf4 v = load4(z + i);
+        if (affine)
+            v = s * v + b;
+        store4(y + i, act4(a, v));
+    }
+    for (; i < n; i++)
+        y[i] = act_apply(a, affine ? s * z[i] + b : z[i]);
+}
+
+/* dz = act'(y) * dy over [0, n) for a vectorised activation: dy where the slope is 1, else 0
+ * (leaky: .1f * dy). */
+static void slope_run(float *dz, const float *dy, const float *y, size_t n, enum activation a)
+{
+    const vf4 zero = {0}, six = zero + 6.f;
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        vf4 d = load4(dy + i), v = load4(y + i);
+        vf4 off = a == ACT_LEAKY ? .1f * d : zero;
+        vi4 on = a == ACT_RELU6 ? (v > zero) & (v < six) : v > zero;
+        store4(dz + i, pick4(on, d, off));
+    }
+    for (; i < n; i++) {
+        int on = a == ACT_RELU6 ? y[i] > 0 && y[i] < 6.f : y[i] > 0;
+        dz[i] = on ? dy[i] : (a == ACT_LEAKY ? .1f * dy[i] : 0);
+    }
+}
+
+#define ACT_CHUNK 16384 /* floats per task of the threaded loops */
+
 void act_forward(float *y, const float *z, size_t n, enum activation a)
 {
-    long nn = (long)n;
-    switch (a) {
-    case ACT_LINEAR:
-        if (y != z) {
-#pragma omp parallel for if (nn > 65536) schedule(static)
-            for (long i = 0; i < nn; i++)
-                y[i] = z[i];
-        }
-        return;
-    case ACT_RELU:
-#pragma omp parallel for if (nn > 65536) schedule(static)
-        for (long i = 0; i < nn; i++)
-            y[i] = z[i] > 0 ? z[i] : 0;
-        return;
-    case ACT_LEAKY:
-#pragma omp parallel for if (nn > 65536) schedule(static)
-        for (long i = 0; i < nn; i++)
-            y[i] = z[i] > 0 ? z[i] : .1f * z[i];
-        return;
-    default:
-#pragma omp parallel for if (nn > 16384) schedule(static)
-        for (long i = 0; i < nn; i++)
-            y[i] = act_apply(a, z[i]);
+    long nn = (long)n, chunks = (nn + ACT_CHUNK - 1) / ACT_CHUNK;
+    if (a == ACT_LINEAR) {
+        if (y != z)
+            memmove(y, z, sizeof(float) * n);
         return;
     }
+    if (act_vectorised(a)) {
+#pragma omp parallel for if (chunks > 4) schedule(static)
+        for (long c = 0; c < chunks; c++) {
+            size_t i0 = (size_t)c * ACT_CHUNK;
+            act_run(y + i0, z + i0, CN_MIN((size_t)ACT_CHUNK, n - i0), 1.f, 0.f, 0, a);
+        }
+        return;
+    }
+#pragma omp parallel for if (nn > 16384) schedule(static)
+    for (long i = 0; i < nn; i++)
+        y[i] = act_apply(a, z[i]);
 }
 
 void act_backward(float *dz, const float *dy, const float *z, const float *y, size_t n,
                   enum activation a)
 {
-    long nn = (long)n;
-    switch (a) {
-    case ACT_LINEAR:
-        if (dz != dy) {
-#pragma omp parallel for if (nn > 65536) schedule(static)
-            for (long i = 0; i < nn; i++)
-                dz[i] = dy[i];
-        }
-        return;
-    case ACT_RELU:
-#pragma omp parallel for if (nn > 65536) schedule(static)
-        for (long i = 0; i < nn; i++)
-            dz[i] = y[i] > 0 ? dy[i] : 0;
-        return;
-    case ACT_LEAKY:
-#pragma omp parallel for if (nn > 65536) schedule(static)
-        for (long i = 0; i < nn; i++)
-            dz[i] = y[i] > 0 ? dy[i] : .1f * dy[i];
-        return;
-    default:
-#pragma omp parallel for if (nn > 16384) schedule(static)
-        for (long i = 0; i < nn; i++)
-            dz[i] = dy[i] * act_slope(a, z ? z[i] : 0.f, y[i]);
+    long nn = (long)n, chunks = (nn + ACT_CHUNK - 1) / ACT_CHUNK;
+    if (a == ACT_LINEAR) {
+        if (dz != dy)
+            memmove(dz, dy, sizeof(float) * n);
         return;
     }
+    if (act_vectorised(a)) {
+#pragma omp parallel for if (chunks > 4) schedule(static)
+        for (long c = 0; c < chunks; c++) {
+            size_t i0 = (size_t)c * ACT_CHUNK;
+            slope_run(dz + i0, dy + i0, y + i0, CN_MIN((size_t)ACT_CHUNK, n - i0), a);
+        }
+        return;
+    }
+#pragma omp parallel for if (nn > 16384) schedule(static)
+    for (long i = 0; i < nn; i++)
+        dz[i] = dy[i] * act_slope(a, z ? z[i] : 0.f, y[i]);
 }
 
-/* One row of act_forward_affine: the common activations inline, the rest through act_apply. */
+/* One row of act_forward_affine: the common activations by vectors, the rest by act_apply. The
+ * product s * z is rounded before b is added (the build does not contract it into an FMA). */
 static void affine_row(float *y, const float *z, size_t n, float s, float b,
                        enum activation a)
 {
-    switch (a) {
-    case ACT_LINEAR:
-        for (size_t i = 0; i < n; i++)
-            y[i] = s * z[i] + b;
-        return;
-    case ACT_RELU:
-        for (size_t i = 0; i < n; i++) {
-            float v = s * z[i] + b;
-            y[i] = v > 0 ? v : 0;
-        }
-        return;
-    case ACT_LEAKY:
-        for (size_t i = 0; i < n; i++) {
-            float v = s * z[i] + b;
-            y[i] = v > 0 ? v : .1f * v;
-        }
-        return;
-    default:
-        for (size_t i = 0; i < n; i++)
-            y[i] = act_apply(a, s * z[i] + b);
+    if (act_vectorised(a)) {
+        act_run(y, z, n, s, b, 1, a);
         return;
     }
+    for (size_t i = 0; i < n; i++)
+        y[i] = a == ACT_LINEAR ? s * z[i] + b : act_apply(a, s * z[i] + b);
 }
 
 void act_forward_affine(float *y, const float *z, int rows, size_t n, const float *scale,
