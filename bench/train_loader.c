@@ -8,9 +8,15 @@
  *             again (no loader call inside the timed loop; the loader is destroyed first, so its
  *             workers neither run nor hold memory).
  * Everything else (forward, backward, optimiser) is the same code, so the ratio isolates what
- * feeding costs. Prints "img/s MODE N". Built and run by bench/train_loader.sh.
- *   train_loader DATA CFG MODE STEPS [WORKERS] [BATCH] [WARM]
- * (WORKERS/BATCH: -1 or absent = the cfg's) */
+ * feeding costs. Warm-up steps after the first two only take batches (they fill the cache; no
+ * training), so a cached-epoch run does not spend an epoch of training first. Prints
+ * "img/s MODE N", the process CPU time per image (all threads: the loader's work shows here even
+ * when the machine is shared), and the wall and CPU time of the training thread in loader_next
+ * per step (with inline batches the CPU time is all the loader costs). Built and run by
+ * bench/train_loader.sh.
+ *   train_loader DATA CFG MODE STEPS [WORKERS] [BATCH] [WARM] [INLINE] [NICE]
+ * (WORKERS/BATCH: -1 or absent = the cfg's; INLINE: loader_opts.plain_inline, NICE: worker_nice,
+ * -1 or absent = the loader's defaults) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,12 +29,21 @@
 #include "net/net.h"
 #include "net/optimizer.h"
 
-static double now(void)
+static double clock_s(clockid_t id)
 {
     struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
+    clock_gettime(id, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
+
+static double now(void)
+{
+    return clock_s(CLOCK_MONOTONIC);
+}
+
+struct run_args {
+    int memory, steps, workers, batch, warm, plain_inline, nice;
+};
 
 static void step(struct net *n, struct optimizer *opt, uint64_t iter)
 {
@@ -39,9 +54,10 @@ static void step(struct net *n, struct optimizer *opt, uint64_t iter)
     optimizer_step(opt, n, lr_at(&n->cfg, iter));
 }
 
-static int run(const char *data, const char *cfg, int memory, int steps, int workers, int batch,
-               int warm, cn_error *e)
+static int run(const char *data, const char *cfg, const struct run_args *a, cn_error *e)
 {
+    int memory = a->memory, steps = a->steps, workers = a->workers, batch = a->batch;
+    int warm = a->warm;
     struct data_cfg *d = NULL;
     struct image_list *l = NULL;
     struct net *n = NULL;
@@ -59,26 +75,40 @@ static int run(const char *data, const char *cfg, int memory, int steps, int wor
     o.sampling = n->cfg.input.sampling;
     o.cache_bytes = (size_t)2 << 30;
     o.batch = n->batch;
+    if (a->plain_inline >= 0)
+        o.plain_inline = a->plain_inline;
+    if (a->nice >= 0)
+        o.worker_nice = a->nice;
     if (loader_open(&ld, l, &o, e))
         goto done;
     for (int i = 0; i < warm; i++) { /* warm-up: first batches, caches, allocations */
         if (loader_next(ld, n->input, n->truth, n->batch, e))
             goto done;
-        step(n, opt, (uint64_t)i);
+        if (i < 2 || i == warm - 1)
+            step(n, opt, (uint64_t)i);
     }
     if (memory) {
         loader_destroy(ld);
         ld = NULL;
     }
-    double t0 = now();
+    int in = ld && loader_inline(ld);
+    double t0 = now(), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID), waited = 0, own = 0;
     for (int i = 0; i < steps; i++) {
+        double w0 = now(), o0 = clock_s(CLOCK_THREAD_CPUTIME_ID);
         if (!memory && loader_next(ld, n->input, n->truth, n->batch, e))
             goto done;
+        waited += now() - w0;
+        own += clock_s(CLOCK_THREAD_CPUTIME_ID) - o0;
         step(n, opt, (uint64_t)(i + warm));
     }
-    double dt = now() - t0;
-    printf("img/s %s %.2f  (%d steps of %d, %d workers, %.2f s)\n", memory ? "memory" : "loader",
-           steps * (double)n->batch / dt, steps, n->batch, memory ? 0 : o.workers, dt);
+    double dt = now() - t0, imgs = steps * (double)n->batch;
+    double cpu = clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
+    printf("img/s %s %.2f  cpu_us/img %.1f  loader_next_ms/step %.3f (cpu %.3f)  (%d steps of %d, "
+           "%d workers%s, nice %d, %.2f s)\n",
+           memory ? "memory" : "loader", imgs / dt, 1e6 * cpu / imgs, 1e3 * waited / steps,
+           1e3 * own / steps, steps,
+           n->batch, memory ? 0 : o.workers, memory ? "" : in ? " sleeping, batches inline" : "",
+           memory ? 0 : o.worker_nice, dt);
     rc = 0;
 done:
     loader_destroy(ld);
@@ -93,13 +123,21 @@ int main(int argc, char **argv)
 {
     if (argc < 5 || (strcmp(argv[3], "loader") && strcmp(argv[3], "memory"))) {
         fprintf(stderr,
-                "usage: train_loader DATA CFG loader|memory STEPS [WORKERS] [BATCH] [WARM]\n");
+                "usage: train_loader DATA CFG loader|memory STEPS [WORKERS] [BATCH] [WARM] "
+                "[INLINE] [NICE]\n");
         return 1;
     }
     cn_error e;
-    if (run(argv[1], argv[2], !strcmp(argv[3], "memory"), atoi(argv[4]),
-            argc > 5 ? atoi(argv[5]) : -1, argc > 6 ? atoi(argv[6]) : -1,
-            argc > 7 && atoi(argv[7]) > 0 ? atoi(argv[7]) : 2, &e)) {
+    struct run_args a = {
+        .memory = !strcmp(argv[3], "memory"),
+        .steps = atoi(argv[4]),
+        .workers = argc > 5 ? atoi(argv[5]) : -1,
+        .batch = argc > 6 ? atoi(argv[6]) : -1,
+        .warm = argc > 7 && atoi(argv[7]) > 0 ? atoi(argv[7]) : 2,
+        .plain_inline = argc > 8 ? atoi(argv[8]) : -1,
+        .nice = argc > 9 ? atoi(argv[9]) : -1,
+    };
+    if (run(argv[1], argv[2], &a, &e)) {
         fprintf(stderr, "train_loader: %s\n", e.msg);
         return 1;
     }

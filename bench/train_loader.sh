@@ -1,15 +1,25 @@
 #!/bin/bash
 # train_loader.sh - training throughput fed by the loader vs on one batch already in memory
 # (bench/train_loader.c: the same net, optimiser and step code; only the feeding differs), for
-#   1. LeNet-5 (cfg/lenet5.cfg, batch 128) on the Fashion-MNIST PNGs (data/fashion.data);
-#   2. ResNet-18 at 224x224 (cfg/resnet18.cfg, batch BATCH_R18) on 224x224 JPEGs cut from
-#      /usr/share/darknet/data/*.jpg with the augmentation of Darknet's ImageNet cfgs
-#      (as bench/loader.sh makes them);
-# each with OpenMP's default wait policy and with OMP_WAIT_POLICY=passive, in one run, and
-# prints a table with the ratio loader/memory (target >= 97 %) and the commands it ran.
+#   1. LeNet-5 (cfg/lenet5.cfg, batch 128) on the Fashion-MNIST PNGs (data/fashion.data), in the
+#      first epoch (every PNG decoded by the workers while the net trains);
+#   2. the same in epoch 2+ (after a warm-up epoch of loader_next calls: the decoded images are
+#      in the loader's cache, so batches are plain copies, made inline, workers asleep);
+#   3. LeNet-5 on Debian's Fashion-MNIST IDX file (/usr/share/datasets/fashion-mnist, read
+#      directly, in memory: plain copies from the first batch);
+#   4. rows 1 to 3 again with the previous worker policy (loader_opts.plain_inline=0,
+#      worker_nice=0: the workers copy the batches, at normal priority), for comparison;
+#   5. ResNet-18 at 224x224 (cfg/resnet18.cfg, batch BATCH_R18) on 224x224 JPEGs cut from
+#      /usr/share/darknet/data/*.jpg with the augmentation of Darknet's ImageNet cfgs (as
+#      bench/loader.sh makes them).
+# Every row runs loader and memory REPEAT times, interleaved (loader, memory, loader, ...), and
+# reports the medians and the median of the per-pair ratios loader/memory (target >= 97 %).
+# Rows 1 and 5 run under OpenMP's default wait policy and OMP_WAIT_POLICY=passive (which
+# `net` sets for itself), the others under passive.
 #   bench/train_loader.sh [BUILD_DIR]      (default build/default)
 # Environment: STEPS (LeNet steps, default 200), STEPS_R18 (default 10), BATCH_R18 (default 8),
-# WORKERS (default: the cfg's workers=, 2). Timings on a shared machine are noise.
+# WORKERS (default: the cfg's workers=, 2), REPEAT (default 3), R18=0 to leave ResNet-18 out.
+# Timings on a shared machine are noise: the table says the load average.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -18,6 +28,8 @@ STEPS=${STEPS:-200}
 STEPS_R18=${STEPS_R18:-10}
 BATCH_R18=${BATCH_R18:-8}
 WORKERS=${WORKERS:--1}
+REPEAT=${REPEAT:-3}
+IDX=/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 make -s BUILD="$B" "$B/libcfgnet.a" "$B/net"
 cc -std=c11 -O3 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -Isrc -Iinclude -I/usr/include/stb \
     bench/train_loader.c "$B/libcfgnet.a" -lstb -lm -lpthread -fopenmp -o "$B/train_loader"
@@ -25,29 +37,51 @@ fashion_ready "$B/net"
 tmp=$(mktemp -d /tmp/cfgnet_train_loader.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
+median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
 rows=()
-measure() { # label policy data cfg steps batch
-    local label=$1 policy=$2 data=$3 cfg=$4 steps=$5 batch=$6 warm=${7:-2} out l m
-    for mode in loader memory; do
-        local cmd=("$B/train_loader" "$data" "$cfg" "$mode" "$steps" "$WORKERS" "$batch" "$warm")
-        echo "command: OMP_WAIT_POLICY=$policy ${cmd[*]}"
-        if [ "$policy" = default ]; then out=$(env -u OMP_WAIT_POLICY "${cmd[@]}"); else
-            out=$(OMP_WAIT_POLICY=$policy "${cmd[@]}"); fi
-        echo "  $out"
-        [ $mode = loader ] && l=$(echo "$out" | awk '{print $3}') || m=$(echo "$out" | awk '{print $3}')
+# measure LABEL POLICY DATA CFG STEPS BATCH [WARM [INLINE NICE]]
+measure() {
+    local label=$1 policy=$2 data=$3 cfg=$4 steps=$5 batch=$6 warm=${7:-2} pin=${8:--1} nice=${9:--1}
+    local out ls="" ms="" rs="" l
+    for r in $(seq "$REPEAT"); do
+        for mode in loader memory; do
+            local cmd=("$B/train_loader" "$data" "$cfg" "$mode" "$steps" "$WORKERS" "$batch" "$warm" "$pin" "$nice")
+            echo "command: OMP_WAIT_POLICY=$policy ${cmd[*]}"
+            if [ "$policy" = default ]; then out=$(env -u OMP_WAIT_POLICY "${cmd[@]}"); else
+                out=$(OMP_WAIT_POLICY=$policy "${cmd[@]}"); fi
+            echo "  $out"
+            if [ $mode = loader ]; then
+                l=$(echo "$out" | awk '{print $3}')
+                ls="$ls $l"
+            else
+                ms="$ms $(echo "$out" | awk '{print $3}')"
+                rs="$rs $(echo "$l $out" | awk '{print 100 * $1 / $4}')"
+            fi
+        done
     done
-    rows+=("$(printf '%-34s %-8s %10s %10s %7.1f %%' "$label" "$policy" "$l" "$m" \
-        "$(echo "$l $m" | awk '{print 100 * $1 / $2}')")")
+    rows+=("$(printf '%-44s %-8s %10s %10s %7.1f %%   (%s)' "$label" "$policy" \
+        "$(echo "$ls" | median)" "$(echo "$ms" | median)" "$(echo "$rs" | median)" "${rs# }")")
 }
 
 for policy in default passive; do
-    measure "LeNet-5, Fashion PNGs, batch 128" $policy data/fashion.data cfg/lenet5.cfg "$STEPS" -1
+    measure "LeNet-5, Fashion PNGs, first epoch" $policy data/fashion.data cfg/lenet5.cfg "$STEPS" -1
 done
-# The same after one epoch (469 steps of 128) of warm-up: the PNGs are decoded once, into the
-# loader's cache, and every later epoch of a run reads them from it.
-measure "LeNet-5, epoch 2+ (cached)" passive data/fashion.data cfg/lenet5.cfg "$STEPS" -1 469
+measure "  the same, workers at nice 0 (old policy)" passive data/fashion.data cfg/lenet5.cfg "$STEPS" -1 2 0 0
+# One epoch is 469 batches of 128; the warm-up's loader_next calls decode every PNG once.
+measure "LeNet-5, Fashion PNGs, epoch 2+ (cached)" passive data/fashion.data cfg/lenet5.cfg "$STEPS" -1 470
+if [ -f "$IDX" ]; then
+    printf 'classes=10\ntrain=%s\nnames=data/fashion.names\n' "$IDX" >"$tmp/idx.data"
+    measure "LeNet-5, Fashion IDX (in memory)" passive "$tmp/idx.data" cfg/lenet5.cfg "$STEPS" -1
+    measure "  the same, workers copy (old policy)" passive "$tmp/idx.data" cfg/lenet5.cfg "$STEPS" -1 2 0 0
+else
+    echo "skipped the IDX rows: $IDX (Debian package dataset-fashion-mnist) is absent"
+fi
+measure "  PNGs cached, workers copy (old policy)" passive data/fashion.data cfg/lenet5.cfg "$STEPS" -1 470 0 0
 
-if darknet_jpegs; then
+if [ "${R18:-1}" = 0 ]; then
+    echo "skipped ResNet-18 (R18=0)"
+elif darknet_jpegs; then
     jpeg_set "$tmp" 16
     classes=$jpeg_classes
     # resnet18.cfg with the JPEG set's classes and Darknet's ImageNet augmentation
@@ -66,6 +100,6 @@ else
 fi
 
 echo
-printf '%-34s %-8s %10s %10s %9s\n' "images/s" "OMP wait" "loader" "in memory" "ratio"
+printf '%-44s %-8s %10s %10s %9s   %s\n' "images/s (medians of $REPEAT)" "OMP wait" "loader" "in memory" "ratio" "(each pair)"
 for r in "${rows[@]}"; do echo "$r"; done
-echo "(target: ratio >= 97 %; STEPS=$STEPS STEPS_R18=$STEPS_R18 BATCH_R18=$BATCH_R18 WORKERS=$WORKERS; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"
+echo "(target: ratio >= 97 %; STEPS=$STEPS STEPS_R18=$STEPS_R18 BATCH_R18=$BATCH_R18 WORKERS=$WORKERS REPEAT=$REPEAT; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"

@@ -7,6 +7,7 @@
  * label smoothing, mixup truth, mean/std in validation. `make SANITIZE=thread` runs this suite
  * under ThreadSanitizer. */
 #include <dirent.h>
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -24,6 +26,7 @@
 #include "data/image.h"
 #include "data/loader.h"
 #include "data/views.h"
+#include "fixture.h"
 
 #define N 13 /* images in the list: prime, so batches straddle epochs */
 #define IW 4
@@ -653,6 +656,217 @@ static void test_view_matches_valid(void **state)
     }
 }
 
+/* ---- the worker policy: plain batches inline, workers deprioritised ---- */
+
+#define PB 5     /* batch of the policy tests */
+#define PSTEPS 9 /* 45 samples: three and a half epochs of N = 13 */
+
+/* PSTEPS batches of PB from a fresh loader with o's workers, cache and policy, after one
+ * loader_seek round trip in the middle of the third epoch and a batch-size change (the stream
+ * must not notice either). *went_inline gets loader_inline at the end. */
+static void plain_stream(const struct image_list *l, const struct loader_opts *o, float *x,
+                         float *t, int *went_inline)
+{
+    struct loader *ld = open_opts(l, o);
+    cn_error e;
+    for (int s = 0; s < PSTEPS; s++) {
+        if (s == 6) { /* a detour, then back: seek and batch sizes must not show */
+            assert_int_equal(loader_next(ld, x + s * PB * IPX, t + s * PB * CLASSES, 3, &e), 0);
+            assert_int_equal(loader_seek(ld, (uint64_t)s * PB, &e), 0);
+            assert_int_equal(loader_next(ld, x + s * PB * IPX, t + s * PB * CLASSES, 2, &e), 0);
+            assert_int_equal(
+                loader_next(ld, x + (s * PB + 2) * IPX, t + (s * PB + 2) * CLASSES, 3, &e), 0);
+            continue;
+        }
+        assert_int_equal(loader_next(ld, x + s * PB * IPX, t + s * PB * CLASSES, PB, &e), 0);
+    }
+    assert_int_equal(loader_seen(ld), PSTEPS * PB);
+    *went_inline = loader_inline(ld);
+    loader_destroy(ld);
+}
+
+/* Options of a plain stream: no random step, but class weights, label smoothing and mean/std
+ * (not random: they stay in plain batches). */
+static void plain_opts(struct loader_opts *o, uint64_t seed)
+{
+    static const float w[CLASSES] = {1, 2, .5f};
+    loader_opts_default(o, IW, IH, 1, CLASSES, seed);
+    o->class_weights = w;
+    o->aug.label_smooth = .2f;
+    o->aug.nmean = 1;
+    o->aug.mean[0] = .25f;
+    o->aug.std[0] = .5f;
+}
+
+/* The policy's grid on list l: every (workers 0..3) x (plain_inline 0, 1) x (cache off, on)
+ * gives the batches of workers 0 without cache, bit for bit; loader_inline at the end is 1
+ * exactly when the policy applies: workers 0, or plain_inline with the images at hand (always
+ * for an IDX set, once cached for files). */
+static void policy_grid(const struct image_list *l, struct loader_opts *o, int random_aug)
+{
+    static float ref[PSTEPS * PB * IPX], rt[PSTEPS * PB * CLASSES];
+    static float x[PSTEPS * PB * IPX], t[PSTEPS * PB * CLASSES];
+    int in;
+    o->workers = 0;
+    o->cache_bytes = 0;
+    plain_stream(l, o, ref, rt, &in);
+    assert_int_equal(in, 1);
+    for (int w = 0; w < 4; w++)
+        for (int pi = 0; pi < 2; pi++)
+            for (int cache = 0; cache < 2; cache++) {
+                o->workers = w;
+                o->plain_inline = pi;
+                o->cache_bytes = cache ? 1 << 20 : 0;
+                plain_stream(l, o, x, t, &in);
+                assert_memory_equal(ref, x, sizeof x);
+                assert_memory_equal(rt, t, sizeof t);
+                int at_hand = l->pixels || cache;
+                assert_int_equal(in, !w || (pi && at_hand && !random_aug));
+            }
+}
+
+/* PNG files: plain batches made inline once the cache holds the set equal the workers'. */
+static void test_policy_files(void **state)
+{
+    struct fixture *fx = *state;
+    struct loader_opts o;
+    plain_opts(&o, 31);
+    policy_grid(fx->l, &o, 0);
+    o.aug.flip = 1; /* random: the workers keep making the batches */
+    policy_grid(fx->l, &o, 1);
+}
+
+/* The same set as an IDX file (in memory, no decoding): inline from the first batch. */
+static void test_policy_idx(void **state)
+{
+    struct fixture *fx = *state;
+    uint8_t px[N * IPX], lab[N];
+    for (int i = 0; i < N; i++) {
+        lab[i] = (uint8_t)(i % CLASSES);
+        for (int j = 0; j < IPX; j++)
+            px[i * IPX + j] = pixel(i, j);
+    }
+    char im[128], lb[128];
+    snprintf(im, sizeof im, "%s/set-images-idx3-ubyte", fx->dir);
+    snprintf(lb, sizeof lb, "%s/set-labels-idx1-ubyte", fx->dir);
+    const uint32_t di[3] = {N, IH, IW}, dl[1] = {N};
+    fx_write_idx(im, 0x803, di, 3, px, sizeof px);
+    fx_write_idx(lb, 0x801, dl, 1, lab, sizeof lab);
+    struct image_list *l;
+    cn_error e;
+    if (image_list_load(&l, im, animals, CLASSES, &e))
+        fail_msg("%s", e.msg);
+    struct loader_opts o;
+    loader_opts_default(&o, IW, IH, 1, CLASSES, 4);
+    o.workers = 2;
+    struct loader *ld = open_opts(l, &o);
+    int ids[3 * N]; /* the pixels and labels of the file, each image once per epoch */
+    take(ld, ids, 3 * N, PB);
+    assert_int_equal(loader_inline(ld), 1);
+    for (int k = 0; k < 3; k++)
+        assert_permutation(ids + k * N);
+    loader_destroy(ld);
+    plain_opts(&o, 31);
+    policy_grid(l, &o, 0);
+    o.aug.flip = 1;
+    policy_grid(l, &o, 1);
+    image_list_destroy(l);
+    unlink(im);
+    unlink(lb);
+}
+
+/* A set with an undecodable image goes inline too once the rest is cached (a bad image is
+ * never cached), with the same batches and the report made once. */
+static void test_policy_skipped(void **state)
+{
+    struct fixture *fx = *state;
+    put_text(fx->l->paths[4], "not a png\n");
+    struct loader_opts o;
+    plain_opts(&o, 8);
+    policy_grid(fx->l, &o, 0);
+    o.workers = 2;
+    o.cache_bytes = 1 << 20;
+    struct loader *ld = open_opts(fx->l, &o);
+    float x[4 * N * IPX], t[4 * N * CLASSES];
+    cn_error e;
+    for (int k = 0; k < 4; k++)
+        assert_int_equal(loader_next(ld, x + k * N * IPX, t + k * N * CLASSES, N, &e), 0);
+    assert_int_equal(loader_inline(ld), 1);
+    assert_int_equal(loader_skipped(ld), 1);
+    assert_int_equal(loader_warning(ld, &e), 1);
+    assert_non_null(strstr(e.msg, "(skipped)"));
+    assert_int_equal(loader_warning(ld, &e), 0);
+    loader_destroy(ld);
+}
+
+/* Threads of this process whose nice value is `nice` (Linux /proc/self/task/<tid>/stat, field
+ * 19); -1 without /proc. */
+static int threads_at_nice(int nice)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return -1;
+    struct dirent *ent;
+    int count = 0;
+    while ((ent = readdir(d))) {
+        char path[300], buf[1024];
+        if (ent->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof path, "/proc/self/task/%s/stat", ent->d_name);
+        FILE *f = fopen(path, "r");
+        size_t got = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+        if (f)
+            fclose(f);
+        buf[got] = 0;
+        const char *p = strrchr(buf, ')'); /* the name may hold blanks: fields after it */
+        int field = 2, v = 0;
+        for (; p && *p && field < 19; p++)
+            field += *p == ' ';
+        if (p && field == 19 && sscanf(p, "%d", &v) == 1 && v == nice)
+            count++;
+    }
+    closedir(d);
+    return count;
+}
+
+/* Each worker lowers its own priority by worker_nice (the consumer keeps its own); 20 is an
+ * error. */
+static void test_worker_nice(void **state)
+{
+    struct fixture *fx = *state;
+    struct loader_opts o;
+    loader_opts_default(&o, IW, IH, 1, CLASSES, 2);
+    assert_int_equal(o.worker_nice, LOADER_WORKER_NICE);
+    errno = 0;
+    int base = getpriority(PRIO_PROCESS, 0);
+    if (errno || base + 7 > 19 || threads_at_nice(base) < 0) {
+        printf("skipped: no /proc/self/task or nice %d too high to add 7\n", base);
+        return;
+    }
+    int before = threads_at_nice(base + 7);
+    o.workers = 3;
+    o.worker_nice = 7;
+    o.aug.flip = 1;
+    struct loader *ld = open_opts(fx->l, &o);
+    float x[4 * IPX], t[4 * CLASSES];
+    cn_error e;
+    int now = 0;
+    for (int tries = 0; tries < 200 && now < before + 3; tries++) {
+        assert_int_equal(loader_next(ld, x, t, 4, &e), 0); /* the workers have started */
+        now = threads_at_nice(base + 7);
+        if (now < before + 3)
+            usleep(5000);
+    }
+    assert_int_equal(now, before + 3);
+    assert_int_equal(getpriority(PRIO_PROCESS, 0), base); /* the caller's thread: unchanged */
+    loader_destroy(ld);
+    o.worker_nice = 20;
+    struct loader *bad = (struct loader *)1;
+    assert_int_equal(loader_open(&bad, fx->l, &o, &e), -1);
+    assert_null(bad);
+    assert_non_null(strstr(e.msg, "worker_nice 20 is outside 0..19"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -672,6 +886,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fill_normalised, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prefetch_destroy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_view_matches_valid, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_policy_files, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_policy_idx, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_policy_skipped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_worker_nice, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,15 +10,25 @@
  *
  * Stream numbering: the samples of ring batch k are base + k*B .. base + k*B + B - 1, where base
  * is the stream position at the last reposition (creation, loader_seek, batch-size change).
+ * An inline batch (loader.h, worker policy) takes the next number too, claimed and taken at
+ * once by the consumer; the workers claim nothing while inline_now is set (it stays set: a
+ * cache entry is never dropped), so they sleep on `space`. Freeing a slot signals one worker
+ * (one slot, one claim); repositioning and stopping wake them all.
  */
 #include "data/loader.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #include "core/rng.h"
 #include "data/image.h"
@@ -75,6 +85,9 @@ struct loader {
     struct cache_entry *cache; /* list->n entries, or NULL */
     uint8_t *cache_slab;       /* fixed-size entries: list->n * isize bytes */
     atomic_size_t cache_used;
+    atomic_int cache_ready;    /* fixed-size entries READY */
+    int plain;                 /* no random step: a sample is a copy when its bytes are at hand */
+    int inline_now;            /* under mu: the consumer makes the batches (worker policy) */
     atomic_uchar *bad;         /* list->n flags: failed to decode, reported */
     atomic_uint_least64_t skipped;
     int *by_class, *class_start, *nonempty, nnonempty; /* balanced sampling */
@@ -88,7 +101,9 @@ struct loader {
     cn_error *reports;
     int nreports, report_head;
     uint64_t seen;
-    struct maker own; /* the caller's scratch (workers = 0) */
+    struct maker own; /* the caller's scratch (workers = 0, inline batches) */
+    int *own_idx;     /* the caller's picks, own_cap entries */
+    int own_cap;
     pthread_t *threads;
     struct worker_arg *args;
     int nthreads;
@@ -253,6 +268,10 @@ static int fixed_bytes(struct loader *ld, struct maker *mk, int i, const uint8_t
     const struct loader_opts *o = &ld->o;
     if (l->pixels) {
         size_t plane = (size_t)l->pw * (size_t)l->ph, need = plane * (size_t)o->c;
+        if (o->c == 1 && l->pw == o->w && l->ph == o->h) { /* already the input's bytes */
+            *out = l->pixels + (size_t)i * plane;
+            return 0;
+        }
         if (grow(&mk->tmp, &mk->tmp_cap, need) || grow(&mk->bytes, &mk->bytes_cap, ld->isize))
             return cn_fail(e, "%s: out of memory", l->paths[i]);
         gray_to_channels(mk->tmp, l->pixels + (size_t)i * plane, plane, o->c);
@@ -282,6 +301,7 @@ static int fixed_bytes(struct loader *ld, struct maker *mk, int i, const uint8_t
     if (ce && atomic_compare_exchange_strong(&ce->state, &expect, CACHE_BUSY)) {
         memcpy(slot, mk->bytes, ld->isize);
         atomic_store_explicit(&ce->state, CACHE_READY, memory_order_release);
+        atomic_fetch_add(&ld->cache_ready, 1);
     }
     return 0;
 }
@@ -410,6 +430,51 @@ static int fill_batch(struct loader *ld, struct maker *mk, float *x, float *trut
 
 /* ---- the ring ---- */
 
+/* Under ld->mu: the set indices of the count stream samples from position g into idx. */
+static void pick_batch(struct loader *ld, int *idx, uint64_t g, int count)
+{
+    for (int b = 0; b < count; b++)
+        idx[b] = pick(ld, global_sample(ld, g + (uint64_t)b));
+}
+
+/* 1 when every sample is a plain copy of bytes already in memory: no random step, and the set
+ * is an IDX array or every image is in the fixed-size cache (or known undecodable). Once 1,
+ * always 1 (cache entries are never dropped). */
+static int batches_plain(struct loader *ld)
+{
+    if (!ld->plain)
+        return 0;
+    if (ld->list->pixels)
+        return 1;
+    return ld->cache_slab && (uint64_t)atomic_load(&ld->cache_ready) + atomic_load(&ld->skipped) >=
+                                 (uint64_t)ld->list->n;
+}
+
+/* Lowers the calling worker's scheduling priority by o.worker_nice (Linux: nice is per thread),
+ * so that when it and the training threads want the same core, the training threads win. */
+static void worker_deprioritise(const struct loader *ld)
+{
+#if defined(__linux__)
+    if (ld->o.worker_nice > 0) {
+        id_t tid = (id_t)syscall(SYS_gettid);
+        errno = 0;
+        int now = getpriority(PRIO_PROCESS, tid);
+        if (!errno)
+            (void)setpriority(PRIO_PROCESS, tid, CN_MIN(now + ld->o.worker_nice, 19));
+    }
+#else
+    (void)ld;
+#endif
+}
+
+/* A worker can claim a batch: the ring has a free slot and the consumer is not making the
+ * batches itself. */
+static int can_claim(const struct loader *ld)
+{
+    return ld->B > 0 && !ld->inline_now &&
+           ld->next_claim < ld->next_take + (uint64_t)ld->nslots;
+}
+
 static void *worker_main(void *p)
 {
     struct worker_arg *a = p;
@@ -417,9 +482,10 @@ static void *worker_main(void *p)
     sigset_t all; /* signals (SIGINT from the train loop's handler) go to the caller's thread */
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, NULL);
+    worker_deprioritise(ld);
     pthread_mutex_lock(&ld->mu);
     for (;;) {
-        while (!ld->stop && !(ld->B > 0 && ld->next_claim < ld->next_take + (uint64_t)ld->nslots))
+        while (!ld->stop && !can_claim(ld))
             pthread_cond_wait(&ld->space, &ld->mu);
         if (ld->stop)
             break;
@@ -430,8 +496,7 @@ static void *worker_main(void *p)
         ld->filling++;
         uint64_t g = ld->base + s->number * (uint64_t)ld->B;
         int count = ld->B;
-        for (int b = 0; b < count; b++)
-            s->idx[b] = pick(ld, global_sample(ld, g + (uint64_t)b));
+        pick_batch(ld, s->idx, g, count);
         pthread_mutex_unlock(&ld->mu);
         cn_error err;
         int rc = fill_batch(ld, &a->mk, s->x, s->truth, s->idx, g, count, &err);
@@ -509,31 +574,29 @@ int loader_seek(struct loader *ld, uint64_t seen, cn_error *e)
     return rc;
 }
 
-/* workers = 0: the batch is made here, into the caller's buffers. */
+/* Under ld->mu, which it releases: the consumer makes the next batch itself, into the caller's
+ * buffers (workers = 0, or plain batches with nothing claimed ahead). It takes the ring's next
+ * batch number, so a later switch back to the ring (a reposition) numbers on consistently. */
 static int next_inline(struct loader *ld, float *x, float *truth, int batch, cn_error *e)
 {
-    int *idx = xmalloc(sizeof *idx * (size_t)batch);
-    pthread_mutex_lock(&ld->mu);
-    for (int b = 0; b < batch; b++)
-        idx[b] = pick(ld, global_sample(ld, ld->seen + (uint64_t)b));
-    pthread_mutex_unlock(&ld->mu);
-    int rc = fill_batch(ld, &ld->own, x, truth, idx, ld->seen, batch, e);
-    free(idx);
+    if (batch > ld->own_cap) {
+        free(ld->own_idx);
+        ld->own_idx = xmalloc(sizeof *ld->own_idx * (size_t)batch);
+        ld->own_cap = batch;
+    }
+    uint64_t g = ld->seen;
+    pick_batch(ld, ld->own_idx, g, batch);
+    ld->next_claim++;
+    ld->next_take++;
     ld->seen += (uint64_t)batch;
-    return rc;
+    pthread_mutex_unlock(&ld->mu);
+    return fill_batch(ld, &ld->own, x, truth, ld->own_idx, g, batch, e);
 }
 
-int loader_next(struct loader *ld, float *x, float *truth, int batch, cn_error *e)
+/* Under ld->mu: the next batch from the ring (waits for it), copied into the caller's buffers;
+ * its slot is freed for one worker. */
+static int take_ready(struct loader *ld, float *x, float *truth, int batch, cn_error *e)
 {
-    if (batch < 1)
-        return cn_fail(e, "%s: batch of %d images", ld->list->path, batch);
-    if (!ld->nthreads)
-        return next_inline(ld, x, truth, batch, e);
-    pthread_mutex_lock(&ld->mu);
-    if (batch != ld->B && reposition(ld, ld->seen, batch, e)) {
-        pthread_mutex_unlock(&ld->mu);
-        return -1;
-    }
     uint64_t number = ld->next_take;
     struct slot *s = &ld->slots[number % (uint64_t)ld->nslots];
     while (!(s->state == SLOT_READY && s->number == number))
@@ -550,9 +613,25 @@ int loader_next(struct loader *ld, float *x, float *truth, int batch, cn_error *
     s->state = SLOT_FREE;
     ld->next_take++;
     ld->seen += (uint64_t)batch;
-    pthread_cond_broadcast(&ld->space);
+    pthread_cond_signal(&ld->space); /* one slot: one claim */
     pthread_mutex_unlock(&ld->mu);
     return failed ? -1 : 0;
+}
+
+int loader_next(struct loader *ld, float *x, float *truth, int batch, cn_error *e)
+{
+    if (batch < 1)
+        return cn_fail(e, "%s: batch of %d images", ld->list->path, batch);
+    pthread_mutex_lock(&ld->mu);
+    if (ld->nthreads && batch != ld->B && reposition(ld, ld->seen, batch, e)) {
+        pthread_mutex_unlock(&ld->mu);
+        return -1;
+    }
+    if (ld->nthreads && !ld->inline_now && ld->o.plain_inline && batches_plain(ld))
+        ld->inline_now = 1; /* the workers claim no more; what they claimed is taken first */
+    if (!ld->nthreads || (ld->inline_now && ld->next_take == ld->next_claim))
+        return next_inline(ld, x, truth, batch, e);
+    return take_ready(ld, x, truth, batch, e);
 }
 
 /* ---- creation ---- */
@@ -566,6 +645,8 @@ void loader_opts_default(struct loader_opts *o, int w, int h, int c, int classes
     o->classes = classes;
     o->seed = seed;
     o->sampling = SAMPLING_EPOCH;
+    o->plain_inline = 1;
+    o->worker_nice = LOADER_WORKER_NICE;
     aug_config_default(&o->aug);
 }
 
@@ -576,6 +657,8 @@ static int check_args(const struct image_list *list, const struct loader_opts *o
                        list->path, o->w, o->h, o->c, o->classes, list->n);
     if (o->workers < 0 || o->workers > 64 || o->batch < 0)
         return cn_fail(e, "%s: %d workers, batch %d", list->path, o->workers, o->batch);
+    if (o->worker_nice < 0 || o->worker_nice > 19)
+        return cn_fail(e, "%s: worker_nice %d is outside 0..19", list->path, o->worker_nice);
     if (o->shards > 1 && (o->shard < 0 || o->shard >= o->shards || o->shard_batch < 1))
         return cn_fail(e, "%s: shard %d of %d, %d images each", list->path, o->shard, o->shards,
                        o->shard_batch);
@@ -641,6 +724,7 @@ int loader_open(struct loader **out, const struct image_list *list, const struct
     ld->o = *o;
     ld->isize = (size_t)o->w * (size_t)o->h * (size_t)o->c;
     ld->geometry = aug_has_geometry(&o->aug);
+    ld->plain = !ld->geometry && !aug_is_random(&o->aug);
     if (o->class_weights) {
         ld->weights = xmalloc(sizeof *ld->weights * (size_t)o->classes);
         memcpy(ld->weights, o->class_weights, sizeof *ld->weights * (size_t)o->classes);
@@ -648,6 +732,7 @@ int loader_open(struct loader **out, const struct image_list *list, const struct
     }
     ld->perm = xmalloc(sizeof *ld->perm * (size_t)list->n);
     ld->perm_epoch = UINT64_MAX;
+    atomic_init(&ld->cache_ready, 0);
     ld->bad = xcalloc((size_t)list->n, sizeof *ld->bad);
     ld->reports = xcalloc(MAX_REPORTS, sizeof *ld->reports);
     ld->own.mix = xmalloc(sizeof(float) * ld->isize);
@@ -715,6 +800,7 @@ void loader_destroy(struct loader *ld)
     pthread_cond_destroy(&ld->space);
     pthread_mutex_destroy(&ld->mu);
     maker_free(&ld->own);
+    free(ld->own_idx);
     cache_free(ld);
     free(ld->weights);
     free(ld->perm);
@@ -791,6 +877,14 @@ uint64_t loader_seen(const struct loader *ld)
 int loader_cached(const struct loader *ld)
 {
     return ld->cache != NULL;
+}
+
+int loader_inline(struct loader *ld)
+{
+    pthread_mutex_lock(&ld->mu);
+    int in = !ld->nthreads || ld->inline_now;
+    pthread_mutex_unlock(&ld->mu);
+    return in;
 }
 
 uint64_t loader_skipped(const struct loader *ld)

@@ -18,6 +18,20 @@
  * the caller's thread. Input rows are CHW floats (in [0, 1] before mean/std normalisation),
  * batch major; truth rows are `classes` floats (augment.h steps 5-6; class weights scale them).
  *
+ * Worker policy (the training threads compete with the workers for the cores):
+ *   - plain batches inline (plain_inline, default 1): when no augmentation step is random and
+ *     every image's bytes are at hand (an IDX set, always; a list, once the fixed-size cache
+ *     holds every image that decodes), a sample is a copy and a u8-to-float conversion, about
+ *     1 us per 28x28 image. loader_next then makes the batch itself, straight into the caller's
+ *     buffers, and the workers sleep on their condition variable (no spinning, no wake-ups):
+ *     no second copy through the ring and no thread to schedule against the training threads.
+ *     Batches already claimed by the workers are handed out first, so the stream is unchanged.
+ *   - workers deprioritised (worker_nice, default LOADER_WORKER_NICE): each worker adds it to
+ *     its own nice value (Linux: per thread), so that when a worker and a training thread both
+ *     want a core, the training thread wins, and a woken worker does not stall an OpenMP team
+ *     at its barrier; the workers get the cycles the training leaves idle.
+ *   Neither changes a batch: samples depend only on (seed, sample number, set, options).
+ *
  * Images that fail to decode in the stream (the header passed loader_check_all but the data is
  * truncated, or a file vanished) are skipped: the sample takes the next image of the set, in set
  * order, that decodes. Each such image is reported once (loader_warning) and counted
@@ -52,6 +66,8 @@ struct loader_opts {
     uint64_t seed;
     size_t cache_bytes;   /* 0 turns the cache off */
     int workers;          /* background threads, 0..64; 0 = in the caller's thread */
+    int plain_inline;     /* 1 (default): plain batches are made in the caller (worker policy) */
+    int worker_nice;      /* 0..19 added to the workers' nice value (LOADER_WORKER_NICE) */
     int batch;            /* images per loader_next, to start prefetching at once; 0 = learn it
                              from the first loader_next */
     enum sampling sampling;
@@ -65,8 +81,10 @@ struct loader_opts {
     int shards, shard, shard_batch;
 };
 
+#define LOADER_WORKER_NICE 10 /* the default worker_nice (worker policy above) */
+
 /* Options with w x h x c, classes and seed set, no cache, no workers, epoch sampling, no
- * augmentation. */
+ * augmentation, plain_inline 1, worker_nice LOADER_WORKER_NICE. */
 void loader_opts_default(struct loader_opts *o, int w, int h, int c, int classes, uint64_t seed);
 
 /* Creates a loader over list (borrowed: it must outlive the loader). Every label of list must be
@@ -109,6 +127,10 @@ uint64_t loader_seen(const struct loader *ld);
 
 /* 1 when decoded images are kept in memory. */
 int loader_cached(const struct loader *ld);
+
+/* 1 when loader_next makes the batches in the caller's thread: workers = 0, or plain batches
+ * under plain_inline (worker policy above); the workers then sleep. Thread safe. */
+int loader_inline(struct loader *ld);
 
 /* Images of the set found undecodable by the stream so far (each counted once). Thread safe. */
 uint64_t loader_skipped(const struct loader *ld);
