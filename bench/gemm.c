@@ -7,12 +7,15 @@
  *
  * For each thread count and shape, the two libraries run alternately (cfgnet, OpenBLAS, cfgnet,
  * ...) so a change in the machine's load hits both alike; each figure is the best and the median
- * of the repeats, in GFLOP/s (2*M*N*K / seconds). Wall-clock time (CLOCK_MONOTONIC); at one
- * thread the process CPU time is printed too, which a busy machine disturbs less. The
- * ratio is cfgnet / OpenBLAS of the best figures (>= 1: cfgnet faster).
+ * of the repeats, in GFLOP/s (2*M*N*K / seconds). Wall-clock time (CLOCK_MONOTONIC); the
+ * process CPU time is printed too (cpu: best of cfgnet, OpenBLAS, ratio), which a busy machine
+ * disturbs less: 2*M*N*K / CPU seconds, i.e. GFLOP/s per busy thread (with several threads a
+ * thread spinning at a barrier counts as busy, so it shows efficiency, not speed). The ratio is
+ * cfgnet / OpenBLAS of the best figures (>= 1: cfgnet faster).
  *
- * usage: bench_gemm [-threads 1,2] [-reps N] [-only square|resnet50|vgg16] [-check]
- * Threads: omp_set_num_threads for cfgnet, openblas_set_num_threads for OpenBLAS.
+ * usage: bench_gemm [-threads 1,2] [-reps N] [-only square|resnet50|vgg16] [-shape NAME] [-check]
+ * Threads: omp_set_num_threads for cfgnet, openblas_set_num_threads for OpenBLAS. -shape runs
+ * only the shapes whose layer name is NAME (e.g. "l1 3x3 64").
  * -check also compares the two results (max relative difference) on each shape.
  */
 #include <math.h>
@@ -140,13 +143,12 @@ static void bench_shape(const struct shape *s, int threads, int reps, int check)
     double flop = 2.0 * s->M * s->N * s->K, b[2], m[2], cb[2], cm[2];
     for (int lib = 0; lib < 2; lib++) {
         rates(t[lib].wall, reps, flop, &b[lib], &m[lib]);
-        rates(t[lib].cpu, reps, flop * threads, &cb[lib], &cm[lib]);
+        rates(t[lib].cpu, reps, flop, &cb[lib], &cm[lib]);
     }
     printf("%-8s %-18s %5d %6d %5d %2d %d | %7.1f %7.1f | %7.1f %7.1f | %5.2f %5.2f", s->net,
            s->name, s->M, s->N, s->K, s->layers, threads, b[0], m[0], b[1], m[1], b[0] / b[1],
            m[0] / m[1]);
-    if (threads == 1)
-        printf(" | cpu %6.1f %6.1f %5.2f", cb[0], cb[1], cb[0] / cb[1]);
+    printf(" | cpu %6.1f %6.1f %5.2f", cb[0], cb[1], cb[0] / cb[1]);
     if (check)
         printf(" | diff %.1e", diff);
     printf("\n");
@@ -160,13 +162,13 @@ static void bench_shape(const struct shape *s, int threads, int reps, int check)
 static void usage(void)
 {
     fprintf(stderr, "usage: bench_gemm [-threads 1,2] [-reps N] [-only square|resnet50|vgg16] "
-                    "[-check]\n");
+                    "[-shape NAME] [-check]\n");
     exit(1);
 }
 
 int main(int argc, char **argv)
 {
-    const char *threads = "1,2", *only = NULL;
+    const char *threads = "1,2", *only = NULL, *shape = NULL;
     int reps = 5, check = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-threads") && i + 1 < argc)
@@ -175,6 +177,8 @@ int main(int argc, char **argv)
             reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "-only") && i + 1 < argc)
             only = argv[++i];
+        else if (!strcmp(argv[i], "-shape") && i + 1 < argc)
+            shape = argv[++i];
         else if (!strcmp(argv[i], "-check"))
             check = 1;
         else
@@ -201,7 +205,8 @@ int main(int argc, char **argv)
         omp_set_num_threads(nt);
         openblas_set_num_threads(nt);
         for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
-            if (!only || !strcmp(only, shapes[i].net))
+            if ((!only || !strcmp(only, shapes[i].net)) &&
+                (!shape || !strcmp(shape, shapes[i].name)))
                 bench_shape(&shapes[i], nt, reps, check);
         p = strchr(p, ',');
         if (!p)

@@ -479,7 +479,7 @@ static struct net *ref_net(const struct ref_case *rc, uint64_t seed, float **dy)
              "[net]\nbatch=%d\nheight=%d\nwidth=%d\nchannels=%d\n"
              "[convolutional]\n%sactivation=linear\n",
              g->N, g->H, g->W, g->C, rc->keys);
-    struct net *n = test_net(cfg, 0, 1);
+    struct net *n = test_net(cfg, 0, NET_TRAIN | NET_INPUT_GRAD);
     struct layer *l = net_last(n);
     assert_int_equal(l->out.c, g->F);
     assert_int_equal(l->out.h, ref_oh(g));
@@ -743,6 +743,7 @@ static void fill_params(struct net *n, unsigned salt)
             pr->data[i] = !var ? u - 0.5f : u < 0.2f ? 1e-4f + 1e-3f * u : 0.2f + 2.f * u;
         }
     }
+    net_params_changed(n);
 }
 
 static void fill_input(struct net *n, unsigned salt)
@@ -757,6 +758,7 @@ static void copy_params(struct net *b, const struct net *a)
     assert_int_equal(a->nparams, b->nparams);
     for (int k = 0; k < a->nparams; k++)
         memcpy(b->params[k].data, a->params[k].data, sizeof(float) * a->params[k].n);
+    net_params_changed(b);
 }
 
 /* Runs an inference-mode pass of n on its input. */

@@ -39,6 +39,8 @@ static double fill_params(struct net *a, struct net *b, cn_rng *r, int round)
             p->data[p->n / 2] += 2.f;
         memcpy(b->params[i].data, p->data, sizeof(float) * p->n);
     }
+    net_params_changed(a);
+    net_params_changed(b);
     for (int i = 0; i < a->nparams; i++)
         if (!strcmp(a->params[i].name, "scales"))
             for (size_t j = 0; j < a->params[i].n; j++)

@@ -229,6 +229,7 @@ static void randomise(struct net *n, uint64_t seed)
         for (size_t j = 0; j < p->n; j++)
             p->data[j] = (float)(lo + (hi - lo) * cn_rng_uniform(&r));
     }
+    net_params_changed(n);
 }
 
 /* Index of the net's (main) [softmax]: the last one. */
@@ -269,6 +270,7 @@ static void spread_logits(struct net *n)
         for (size_t j = 0; j < q->n; j++)
             q->data[j] *= (float)(LOGIT_STD / sd);
     }
+    net_params_changed(n);
 }
 
 /* Our library's letterboxed input and probabilities for the photo: fills n->input, runs it. */

@@ -2,8 +2,8 @@
  * on awkward geometries (1x1, 1x7 and 7x1, primes, kernels wider than the plane with padding,
  * strides past the kernel, dilations), a case worked by hand, the two backward kernels as the
  * adjoints of the forward one in the plane and in the kernel, and the 3x3 fast path with its
- * fused epilogue on every tail width, and the grouped 3x3 kernel (several channels per group)
- * against its reference. */
+ * fused epilogue on every tail width, the 3x3 backward fast path (both gradients) on every
+ * tail width, and the grouped 3x3 kernel (several channels per group) against its reference. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -148,6 +148,54 @@ static void test_fused_3x3(void **state)
     check_fused(4, 4500, 2, 2, ACT_LEAKY, 10);
 }
 
+/* The 3x3 backward fast path (stride 1 and 2, padding 0, 1, 2, every tail width, planes wider
+ * than a row ring, which fall back to the generic kernels): both gradients, accumulated onto
+ * random values, against the naive references. */
+static void check_back(int h, int w, int s, int p, uint64_t seed)
+{
+    struct im2col_geom g;
+    if (im2col_geom_init(&g, 1, h, w, 3, 3, s, s, p, p, 1, 1))
+        return;
+    size_t n = (size_t)h * (size_t)w, m = im2col_cols(&g);
+    float *x = random_floats(n, seed), *k = random_floats(9, seed + 1);
+    float *dy = random_floats(m, seed + 2), *dxa = random_floats(n, seed + 3);
+    float *dxb = xmalloc(sizeof(float) * n), dka[9], dkb[9];
+    memcpy(dxb, dxa, sizeof(float) * n);
+    for (int i = 0; i < 9; i++)
+        dka[i] = dkb[i] = 0.5f - 0.125f * (float)i;
+    depthwise_backward_data(dxa, dy, k, &g);
+    depthwise_backward_data_naive(dxb, dy, k, &g);
+    for (size_t j = 0; j < n; j++)
+        if (fabs((double)dxa[j] - dxb[j]) > 1e-5)
+            fail_msg("%dx%d stride %d pad %d: dx[%zu] = %.7g, naive %.7g", h, w, s, p, j,
+                     (double)dxa[j], (double)dxb[j]);
+    depthwise_backward_kernel(dka, dy, x, &g);
+    depthwise_backward_kernel_naive(dkb, dy, x, &g);
+    for (int j = 0; j < 9; j++)
+        if (fabs((double)dka[j] - dkb[j]) > 1e-6 * (double)m + 1e-5)
+            fail_msg("%dx%d stride %d pad %d: dk[%d] = %.7g, naive %.7g", h, w, s, p, j,
+                     (double)dka[j], (double)dkb[j]);
+    free(x), free(k), free(dy), free(dxa), free(dxb);
+}
+
+static void test_backward_3x3(void **state)
+{
+    (void)state;
+    uint64_t seed = 9000;
+    for (int s = 1; s <= 2; s++)
+        for (int p = 0; p <= 2; p++)
+            for (int w = 1; w <= 19 * s + 3; w++, seed += 4)
+                check_back(w % 9 + 1 + 2 * p, w, s, p, seed);
+    check_back(112, 112, 1, 1, 1);
+    check_back(113, 111, 2, 1, 2);
+    check_back(7, 300, 1, 2, 3);
+    check_back(9, 301, 2, 0, 4);
+    check_back(3, 2031, 1, 1, 5);
+    check_back(3, 2500, 1, 1, 6);
+    check_back(4, 4093, 2, 2, 7);
+    check_back(4, 4500, 2, 1, 8);
+}
+
 /* The grouped 3x3 kernel: cg channels, fg filters (blocks of 4 with every remainder), against
  * its naive reference followed by act_forward_affine per filter. */
 static void check_group(int cg, int fg, int h, int w, int s, int p, enum activation act,
@@ -226,6 +274,7 @@ int main(void)
         cmocka_unit_test(test_adjoint),
         cmocka_unit_test(test_fused_3x3),
         cmocka_unit_test(test_group_3x3),
+        cmocka_unit_test(test_backward_3x3),
     };
     return cmocka_run_group_tests_name("depthwise", tests, NULL, NULL);
 }

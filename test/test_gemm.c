@@ -4,7 +4,8 @@
  * micro-kernel variant the CPU has, and results that do not depend on the thread count; the
  * bias + activation epilogue against gemm followed by the bias and act_apply (bit for bit) and
  * the naive reference; the implicit-GEMM convolution against im2col + gemm; prepacked A with the
- * per-row scale (folded batch norm) against gemm + act_forward_affine's arithmetic. */
+ * per-row scale (folded batch norm) against gemm + act_forward_affine's arithmetic; results that
+ * do not depend on where an element's tile falls (full tile, row or column tail). */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -506,6 +507,59 @@ static void test_degenerate(void **state)
     assert_float_equal(c[3], 46, 0);
 }
 
+/* Where an element's tile falls (a full tile, a row tail, a column tail of the half or the
+ * narrow kernel) does not change its bits: the leading M' x N' block of a product, computed on
+ * its own, equals that block of the M x N product, with alpha, beta, a per-row scale and bias
+ * and an activation, for both layouts of B and every variant. */
+static void test_tile_position_invariance(void **state)
+{
+    (void)state;
+    enum { M = 13, N = 40 };
+    static const int ks[] = {3, 300}, ms[] = {1, 2, 4, 5, 6, 7, 12}, ns[] = {1, 2, 3, 4, 5, 8, 9,
+                                                                          12, 17, 20, 33};
+    cn_rng r;
+    cn_rng_seed(&r, 77);
+    float *scale = random_floats(M, &r), *bias = random_floats(M, &r);
+    for (int isa = GEMM_ISA_PORTABLE; isa <= GEMM_ISA_AVX512; isa++) {
+        if (!isa_available((enum gemm_isa)isa))
+            continue;
+        for (size_t k = 0; k < sizeof ks / sizeof ks[0]; k++)
+            for (int tb = 0; tb < 2; tb++) {
+                struct operands o = make_operands(M, N, ks[k], 0, tb, (uint64_t)(500 + 2 * k + tb));
+                float *ap = xmalloc(sizeof(float) * gemm_packed_a_floats(M, o.K));
+                float *full = copy_c(&o, 0), *part = xmalloc(sizeof(float) * (size_t)M * o.ldc);
+                gemm_pack_a_all(ap, o.A, o.lda, 0, M, o.K);
+                assert_int_equal(gemm_packed_isa((enum gemm_isa)isa, full, o.ldc, ap, o.B, o.ldb,
+                                                 tb, M, N, o.K, 0.75f, 1.5f, scale, bias,
+                                                 ACT_RELU6),
+                                 0);
+                for (size_t a = 0; a < sizeof ms / sizeof ms[0]; a++)
+                    for (size_t b = 0; b < sizeof ns / sizeof ns[0]; b++) {
+                        int m = ms[a], n = ns[b];
+                        memcpy(part, o.C0, sizeof(float) * (size_t)M * o.ldc);
+                        gemm_pack_a_all(ap, o.A, o.lda, 0, m, o.K);
+                        assert_int_equal(gemm_packed_isa((enum gemm_isa)isa, part, o.ldc, ap, o.B,
+                                                         o.ldb, tb, m, n, o.K, 0.75f, 1.5f, scale,
+                                                         bias, ACT_RELU6),
+                                         0);
+                        for (int i = 0; i < m; i++)
+                            for (int j = 0; j < n; j++)
+                                if (memcmp(part + (size_t)i * o.ldc + j,
+                                           full + (size_t)i * o.ldc + j, sizeof(float)) != 0)
+                                    fail_msg("isa %d K=%d tb=%d: C[%d][%d] of the %d x %d block "
+                                             "differs from the %d x %d product's",
+                                             isa, o.K, tb, i, j, m, n, M, N);
+                    }
+                free(ap);
+                free(full);
+                free(part);
+                free_operands(&o);
+            }
+    }
+    free(scale);
+    free(bias);
+}
+
 /* A product big enough to be split over threads gives the same bits on one thread. */
 static void test_thread_count_invariance(void **state)
 {
@@ -556,6 +610,7 @@ int main(void)
         cmocka_unit_test(test_packed_index),
         cmocka_unit_test(test_conv_packed),
         cmocka_unit_test(test_degenerate),
+        cmocka_unit_test(test_tile_position_invariance),
         cmocka_unit_test(test_thread_count_invariance),
     };
     return cmocka_run_group_tests_name("gemm", tests, NULL, NULL);

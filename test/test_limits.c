@@ -64,8 +64,9 @@ static void test_products(void **state)
     printf("50M inputs x 16M outputs: %s\n", e.msg);
     assert_non_null(strstr(e.msg, "lim.cfg:6: [connected] output=16777216: "));
     assert_non_null(strstr(e.msg, "weights, more than 1073741824"));
-    /* 2^30 weights pass the layer's bound; with the input and training buffers the net is over */
-    cfg = "[net]\nheight=16384\nwidth=16384\nchannels=4\n[connected]\noutput=1\n";
+    /* 2^30 weights pass the layer's bound; with their gradients and the input (2 images) the net
+     * is over (4 + 4 + 8 GiB and more) */
+    cfg = "[net]\nbatch=2\nheight=16384\nwidth=16384\nchannels=4\n[connected]\noutput=1\n";
     assert_int_equal(net_create_from_string(&n, cfg, "lim.cfg", 0, 1, &e), -1);
     printf("1G inputs x 1 output, training: %s\n", e.msg);
     assert_non_null(strstr(e.msg, "limit of 16384 MiB"));

@@ -284,8 +284,8 @@ static void test_training_gradients_equal(void **state)
     for (int k = 0; k < 3; k++) {
         char *text = small_cfg(paths[k], sides[k]);
         int B = batches[k];
-        struct net *a = make(text, paths[k], B, NET_TRAIN),
-                   *b = make(text, paths[k], B, NET_TRAIN | NET_SEPARATE_OUTPUTS);
+        struct net *a = make(text, paths[k], B, NET_TRAIN | NET_INPUT_GRAD),
+                   *b = make(text, paths[k], B, NET_TRAIN | NET_INPUT_GRAD | NET_SEPARATE_OUTPUTS);
         struct net *both[2] = {a, b};
         for (int s = 0; s < 2; s++) {
             struct net *n = both[s];
@@ -293,7 +293,6 @@ static void test_training_gradients_equal(void **state)
             memset(n->truth, 0, sizeof(float) * net_outputs(n) * (size_t)B);
             n->truth[3] = n->truth[(size_t)(B - 1) * net_outputs(n) + 7] = 1.f;
             memset(n->input_grad, 0, sizeof(float) * net_inputs(n) * (size_t)B);
-            n->layers[0].dinput = n->input_grad;
             struct pass p;
             net_pass_init(n, &p, 1, 1);
             net_zero_grads(n);

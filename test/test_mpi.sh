@@ -160,8 +160,10 @@ test_resume_two_ranks_on_one() {
     "$net" classifier train "$tmp/resume.data" "$tmp/lenet.cfg" "$tmp/resume/lenet_last.weights" \
         -workers 0 >"$tmp/r2.log" 2>&1 || { cat "$tmp/r2.log"; fail "resume on 1 process"; }
     grep "from iteration 4 to 10" "$tmp/r2.log" || fail "did not resume at 4"
-    grep -a "resume with: mpirun -np 2 net classifier train $tmp/resume.data $tmp/lenet.cfg" \
-        "$tmp/r1.log" || { cat "$tmp/r1.log"; fail "no mpirun prefix in the resume hint"; }
+    # the hint to paste: the program as run, the files, the flags but -stop_after
+    hint="resume with: mpirun -np 2 $net classifier train $tmp/resume.data $tmp/lenet.cfg"
+    grep -axF "$hint $tmp/resume/lenet_last.weights -workers 0" "$tmp/r1.log" ||
+        { cat "$tmp/r1.log"; fail "no mpirun prefix in the resume hint"; }
     compare "$tmp/one/lenet.weights" "$tmp/resume/lenet.weights" || fail "resumed weights differ"
 }
 
@@ -234,7 +236,7 @@ stop_rank() {
     echo "ended $(($(date +%s) - t0)) s after SIG$1 to rank 1"
     grep -a "net: rank 0: no progress from rank(s) 1 at iteration [0-9]" "$tmp/long.log" ||
         { tr '\r' '\n' <"$tmp/long.log" | tail -n 20; fail "no message naming rank 1"; }
-    grep -a "resume with: mpirun -np 2 net classifier train .*/long_last.weights" \
+    grep -a "resume with: mpirun -np 2 $net classifier train .*/long_last.weights" \
         "$tmp/long.log" || fail "no resume hint"
     # the last checkpoint is whole (atomic writes): it resumes
     "$net" classifier train "$tmp/two.data" "$tmp/long.cfg" "$tmp/two/long_last.weights" \

@@ -137,7 +137,7 @@ static enum verdict compare_net(const struct model_case *c, const char *dir, int
     snprintf(wts, sizeof wts, "%s/net.weights", dir);
     struct net *n = NULL;
     cn_error e;
-    if (net_create(&n, cfg, 0, 1, &e) || weights_load(n, wts, &e))
+    if (net_create(&n, cfg, 0, NET_TRAIN | NET_INPUT_GRAD, &e) || weights_load(n, wts, &e))
         fail_msg("%s", e.msg);
     assert_int_equal(n->batch, c->batch);
     size_t nx = net_inputs(n) * (size_t)n->batch, ny = net_outputs(n) * (size_t)n->batch;
@@ -150,9 +150,7 @@ static enum verdict compare_net(const struct model_case *c, const char *dir, int
     double ytop, dxtop, yd = rel_diff(net_output(n), y, ny, &ytop);
     memcpy(net_last(n)->doutput, v, sizeof(float) * ny);
     memset(n->input_grad, 0, sizeof(float) * nx);
-    n->layers[0].dinput = n->input_grad;
     net_backward(n, &p);
-    n->layers[0].dinput = NULL;
     double dxd = rel_diff(n->input_grad, dx, nx, &dxtop);
     printf("%s %dx%d batch %d%s seed %d: logits max|diff|/max|y| = %.2e (max|y| %.3g), input "
            "gradient %.2e (max %.3g)\n",

@@ -106,6 +106,21 @@ static void wait_net(struct run *r, pid_t pid)
     r->err = slurp(path_in("stderr"), NULL);
 }
 
+/* Runs a command line through /bin/sh, as a user pasting it would (stdout and stderr kept). */
+static void run_shell(struct run *r, const char *cmd)
+{
+    char *argv[] = {"sh", "-c", (char *)cmd, NULL};
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, path_in("stdout"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&fa, 2, path_in("stderr"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    pid_t pid;
+    if (posix_spawn(&pid, "/bin/sh", &fa, NULL, argv, env1))
+        fail_msg("cannot run /bin/sh");
+    posix_spawn_file_actions_destroy(&fa);
+    wait_net(r, pid);
+}
+
 static void run_net(struct run *r, const char *const *args)
 {
     wait_net(r, spawn_net(args));
@@ -400,11 +415,19 @@ static void test_sigint_checkpoints(void **state)
     struct run r;
     wait_net(&r, pid);
     assert_int_equal(r.status, 130);
-    assert_non_null(strstr(r.out, "resume with: net classifier train"));
+    /* The hint is a command to paste: this program (as it was run), the run's files and flags. */
+    const char *hint = strstr(r.out, "resume with: ");
+    assert_non_null(hint);
+    char cmd[4096], want[4096];
+    snprintf(want, sizeof want, "%s classifier train %s %s %s -print_every 20\n",
+             getenv("CFGNET_NET") ? getenv("CFGNET_NET") : "./net", path_in("i.data"),
+             path_in("i.cfg"), path_in("ib/i_last.weights"));
+    if (strncmp(hint + 13, want, strlen(want)))
+        fail_msg("resume hint: %s\nwanted: %s", hint, want);
+    snprintf(cmd, sizeof cmd, "%.*s -stop_after 1", (int)(strlen(want) - 1), want);
     run_free(&r);
-    /* The checkpoint resumes: a run from it with -stop_after 1 starts past iteration 20. */
-    run_net(&r, (const char *const[]){"classifier", "train", path_in("i.data"), path_in("i.cfg"),
-                                      path_in("ib/i_last.weights"), "-stop_after", "1", NULL});
+    /* The checkpoint resumes: the pasted hint with -stop_after 1 starts past iteration 20. */
+    run_shell(&r, cmd);
     const char *from = strstr(r.out, "from iteration ");
     if (r.status != 0 || !from || atoi(from + 15) < 20)
         fail_msg("resume after SIGINT: status %d\n%s%s", r.status, r.out, r.err);

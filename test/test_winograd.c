@@ -2,7 +2,8 @@
  * gradient, against the direct references, for each variant: every H, W in 1..13 with padding 0,
  * 1, 2 (so every clipped edge tile and every partial group of 8 tiles occurs), channel and filter
  * counts 1, 3, 17, 64, batches 1 and 3; a case worked by hand; the filter transform redone after a
- * weight change; and the error on a realistic layer (64 -> 64 channels, 56x56, normal data).
+ * weight change; the fused epilogue (winograd_conv_act) bit for bit against the unfused one; and
+ * the error on a realistic layer (64 -> 64 channels, 56x56, normal data).
  *
  * Tolerance: |winograd - reference| <= TOL[variant] * S for each output, where S is the largest
  * sum of |terms| (the reference run on |input| and |weights|) in the output's image plane, or,
@@ -287,6 +288,55 @@ static void test_weight_change(void **state)
     free(x), free(w), free(U), free(work), free(out), free(ref);
 }
 
+/* winograd_conv_act's epilogue against winograd_conv followed by act_forward_affine (a conv's
+ * folded batch norm and activation) and, with a residual, a [shortcut]'s addition and
+ * activation: bit for bit, for each variant, over edge tiles (11x13 outputs), 2 images, with
+ * and without scale, residual and a fused activation (leaky, relu6; logistic by act_apply). */
+static void check_epilogue(int variant, int with_scale, int with_res, enum activation act)
+{
+    struct winograd_geom g;
+    assert_int_equal(winograd_geom_init(&g, variant, 2, 5, 11, 13, 7, 1, 1), 0);
+    size_t ni = in_size(&g), no = out_size(&g), nw = (size_t)g.f * g.c * 9;
+    size_t plane = (size_t)g.oh * g.ow;
+    float *x = normal_floats(ni, 11), *w = normal_floats(nw, 12), *res = normal_floats(no, 13);
+    float *sb = normal_floats(2 * (size_t)g.f, 14);
+    float *U = xmalloc(sizeof(float) * winograd_filter_floats(&g));
+    float *work = xmalloc(sizeof(float) * winograd_workspace_floats(&g));
+    float *out = xmalloc(sizeof(float) * no), *ref = xmalloc(sizeof(float) * no);
+    winograd_filters(U, w, &g);
+    enum activation own = with_res ? ACT_LINEAR : act;
+    struct winograd_epilogue ep = {with_scale ? sb : NULL, sb + g.f, with_res ? res : NULL, act};
+    winograd_conv_act(out, x, U, work, &g, &ep);
+    winograd_conv(ref, 0, x, U, work, &g);
+    for (int b = 0; b < g.batch; b++) {
+        float *r = ref + (size_t)b * g.f * plane;
+        act_forward_affine(r, r, g.f, plane, ep.scale, ep.bias, own);
+    }
+    for (size_t i = 0; with_res && i < no; i++)
+        ref[i] = 1.f * ref[i] + 1.f * res[i];
+    if (with_res)
+        act_forward(ref, ref, no, act);
+    if (memcmp(out, ref, sizeof(float) * no)) {
+        size_t i = 0;
+        while (!memcmp(&out[i], &ref[i], sizeof(float)))
+            i++;
+        fail_msg("variant %d scale %d res %d act %s: out[%zu] = %.9g, unfused %.9g", variant,
+                 with_scale, with_res, act_names[act], i, (double)out[i], (double)ref[i]);
+    }
+    free(x), free(w), free(res), free(sb), free(U), free(work), free(out), free(ref);
+}
+
+static void test_epilogue(void **state)
+{
+    (void)state;
+    static const enum activation acts[] = {ACT_LINEAR, ACT_RELU, ACT_LEAKY, ACT_RELU6,
+                                           ACT_LOGISTIC};
+    for (int v = 0; v < WINOGRAD_VARIANT_COUNT; v++)
+        for (int k = 0; k < 4; k++)
+            for (size_t a = 0; a < sizeof acts / sizeof acts[0]; a++)
+                check_epilogue(v, k & 1, k >> 1, acts[a]);
+}
+
 /* The float error of im2col + GEMM (direct summation) on g, batch 1, for comparison. */
 static double direct_error(const struct winograd_geom *g, uint64_t seed)
 {
@@ -335,6 +385,7 @@ int main(void)
         cmocka_unit_test(test_by_hand),      cmocka_unit_test(test_geometry),
         cmocka_unit_test(test_every_edge),   cmocka_unit_test(test_channels),
         cmocka_unit_test(test_chunks),       cmocka_unit_test(test_weight_change),
+        cmocka_unit_test(test_epilogue),
         cmocka_unit_test(test_realistic),
     };
     return cmocka_run_group_tests_name("winograd", tests, NULL, NULL);

@@ -13,4 +13,4 @@ The library is found through CFGNET_LIBRARY (a path), else the dynamic loader (l
 from .net import CfgnetError, Net, lib, version
 
 __all__ = ["CfgnetError", "Net", "lib", "version"]
-__version__ = "1.0.0"
+__version__ = "1.1.0"

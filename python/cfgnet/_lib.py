@@ -3,13 +3,16 @@
 The library is looked up, in order: the path in the environment variable CFGNET_LIBRARY (a file,
 e.g. build/default/libcfgnet.so.1 of a source tree), then its soname libcfgnet.so.1 through the
 dynamic loader (LD_LIBRARY_PATH, then ldconfig's cache: `make install` runs ldconfig), then
-ctypes.util.find_library. Its major version must be the one this package was written for.
+ctypes.util.find_library. Its major version must be the one this package was written for, and
+its minor version at least MINOR (the calls declared below: cfgnet_freeze and
+CFGNET_SHARE_OUTPUTS came in 1.1).
 """
 import ctypes
 import ctypes.util
 import os
 
 MAJOR = 1
+MINOR = 1
 SONAME = "libcfgnet.so.%d" % MAJOR
 
 c_int, c_uint, c_float, c_size_t, c_char_p = (ctypes.c_int, ctypes.c_uint, ctypes.c_float,
@@ -47,10 +50,12 @@ SIGNATURES = {
                                     c_float, P(c_float)]),
     "cfgnet_train_truth": (c_int, [c_void_p, P(c_float), c_int, c_int, c_int, c_int, P(c_float),
                                    c_size_t, c_float, P(c_float)]),
+    "cfgnet_freeze": (c_int, [c_void_p, c_int]),
 }
 
 # Constants of include/cfgnet.h.
 TRAIN = 1
+SHARE_OUTPUTS = 2
 LAYOUT_HWC = 0
 LAYOUT_CHW = 1
 LR_FROM_CFG = -1.0
@@ -80,12 +85,14 @@ def load():
     else:
         raise OSError("cannot load libcfgnet (%s); install it (make install) or set "
                       "CFGNET_LIBRARY to the path of libcfgnet.so.%d" % ("; ".join(errors), MAJOR))
+    lib.cfgnet_version_number.restype = c_int
+    lib.cfgnet_version.restype = c_char_p
+    number = lib.cfgnet_version_number()  # checked first: an older library lacks later calls
+    if number // 10000 != MAJOR or number % 10000 < MINOR * 100:
+        raise OSError("%s is libcfgnet %s, but this package needs %d.%d or a later %d.x"
+                      % (name, lib.cfgnet_version().decode(), MAJOR, MINOR, MAJOR))
     for fn, (res, args) in SIGNATURES.items():
         f = getattr(lib, fn)
         f.restype = res
         f.argtypes = args
-    major = lib.cfgnet_version_number() // 10000
-    if major != MAJOR:
-        raise OSError("%s is libcfgnet %s, but this package needs major version %d"
-                      % (name, lib.cfgnet_version().decode(), MAJOR))
     return lib

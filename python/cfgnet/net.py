@@ -56,13 +56,16 @@ class Net:
     """A network built from a cfg file (and optional .weights).
 
     batch: images per forward pass, 0 for the cfg's batch/subdivisions. train: also allocate what
-    training needs (train_step)."""
+    training needs (train_step, freeze). share_outputs (inference only; CFGNET_SHARE_OUTPUTS):
+    layer outputs share memory by liveness, so a pass needs a fraction of the activation memory
+    and auxiliary heads are not run, but layer_output then reads the last layer (-1) only."""
 
-    def __init__(self, cfg, weights=None, batch=0, train=False, _text=None, _name=None):
+    def __init__(self, cfg, weights=None, batch=0, train=False, _text=None, _name=None,
+                 share_outputs=False):
         self._h = lib().cfgnet_create()
         if not self._h:
             raise MemoryError("cfgnet_create: out of memory")
-        flags = _lib.TRAIN if train else 0
+        flags = (_lib.TRAIN if train else 0) | (_lib.SHARE_OUTPUTS if share_outputs else 0)
         if _text is not None:
             rc = lib().cfgnet_load_string(self._h, _bytes(_text), _bytes(_name), _bytes(weights),
                                           batch, flags)
@@ -71,9 +74,10 @@ class Net:
         self._check(rc)
 
     @classmethod
-    def from_string(cls, text, weights=None, batch=0, train=False, name=None):
+    def from_string(cls, text, weights=None, batch=0, train=False, name=None, share_outputs=False):
         """A network from cfg text in memory; name is what error messages call it."""
-        return cls(None, weights, batch, train, _text=text, _name=name)
+        return cls(None, weights, batch, train, _text=text, _name=name,
+                   share_outputs=share_outputs)
 
     # -- plumbing ---------------------------------------------------------------------------------
     def _check(self, rc):
@@ -229,6 +233,16 @@ class Net:
                                           ctypes.byref(loss))
         self._check(rc)
         return float(loss.value)
+
+    def freeze(self, layers):
+        """Freezes layers 0..layers-1 of a train=True network on top of the cfg's freeze=1 keys,
+        as `net classifier train -freeze N`: their parameters are not updated, they run in
+        inference mode within a training step (dropout off, batch norm on its rolling
+        statistics), and backward stops at the lowest trainable layer. Freezing adds up (a
+        smaller count later unfreezes nothing; build a new Net to start over) and lasts through
+        a change of batch. Raises CfgnetError, changing nothing, when no layer with parameters
+        would be left to train."""
+        self._check(lib().cfgnet_freeze(self._h, int(layers)))
 
     def save_weights(self, path):
         self._check(lib().cfgnet_save_weights(self._h, _bytes(path)))

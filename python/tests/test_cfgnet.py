@@ -208,3 +208,54 @@ def test_bad_training_input():
     with pytest.raises(cfgnet.CfgnetError, match="loaded for inference"):
         cfgnet.Net.from_string(BARS_CFG).train_step(x[:8], labels=y[:8] % 3)
     assert net.images_seen == 0
+
+
+def test_share_outputs():
+    x = np.random.default_rng(3).random((3, 1, 28, 28), dtype=np.float32)
+    kept = cfgnet.Net("cfg/lenet5.cfg", batch=3)
+    shared = cfgnet.Net("cfg/lenet5.cfg", batch=3, share_outputs=True)
+    np.testing.assert_array_equal(shared.forward(x), kept.forward(x))
+    np.testing.assert_array_equal(shared.layer_output(-1), kept.layer_output(-1))
+    assert kept.layer_output(0).shape == (3, 6, 28, 28)
+    only_last = "loaded with CFGNET_SHARE_OUTPUTS, so only the last layer's output"
+    with pytest.raises(cfgnet.CfgnetError, match=only_last):
+        shared.layer_output(0)
+    shared.batch = 2  # a rebuild keeps the flag
+    np.testing.assert_array_equal(shared.forward(x[:2]), kept.forward(x[:2]))
+    with pytest.raises(cfgnet.CfgnetError, match=only_last):
+        shared.layer_output(0)
+    small = cfgnet.Net.from_string(BARS_CFG, share_outputs=True)
+    assert small.forward(bars(2, np.random.default_rng(4))[0]).shape == (2, 3)
+    with pytest.raises(cfgnet.CfgnetError, match="CFGNET_SHARE_OUTPUTS is for inference"):
+        cfgnet.Net.from_string(BARS_CFG, train=True, share_outputs=True)
+
+
+def test_freeze():
+    net = cfgnet.Net.from_string(BARS_CFG, train=True)
+    rng = np.random.default_rng(6)
+    x, _ = bars(24, rng)
+    net.forward(x)
+    conv, fc = net.layer_output(0), net.layer_output(2)
+    net.freeze(1)  # the convolution: its output stays, the classifier's moves
+    for _ in range(5):
+        xs, ys = bars(24, rng)
+        net.train_step(xs, labels=ys)
+    net.forward(x)
+    np.testing.assert_array_equal(net.layer_output(0), conv)
+    assert not np.array_equal(net.layer_output(2), fc)
+    net.batch = 8  # freezing lasts through a rebuild
+    xb, yb = bars(8, rng)
+    net.train_step(xb, labels=yb)
+    net.forward(x[:8])
+    np.testing.assert_array_equal(net.layer_output(0), conv[:8])
+    with pytest.raises(cfgnet.CfgnetError, match="every layer with parameters is frozen"):
+        net.freeze(len(net))
+    fc = net.layer_output(2)
+    net.train_step(xb, labels=yb)  # the failed call changed nothing: the classifier trains
+    net.forward(x[:8])
+    assert not np.array_equal(net.layer_output(2), fc)
+    with pytest.raises(cfgnet.CfgnetError, match="must be 0 to %d" % len(net)):
+        net.freeze(-1)
+    with pytest.raises(cfgnet.CfgnetError, match="loaded for inference; freezing is for handles "
+                                                 "loaded with CFGNET_TRAIN"):
+        cfgnet.Net.from_string(BARS_CFG).freeze(1)

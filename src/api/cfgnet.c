@@ -247,6 +247,7 @@ static void carry_over(struct net *to, struct optimizer *to_opt, const struct ne
     CN_ASSERT(to->nparams == from->nparams && to->nparam_floats == from->nparam_floats);
     for (int i = 0; i < to->nparams; i++)
         memcpy(to->params[i].data, from->params[i].data, sizeof(float) * to->params[i].n);
+    net_params_changed(to);
     to->seen = from->seen;
     to->rng = from->rng;
     if (to_opt) {

@@ -28,6 +28,8 @@ const char cli_classifier_usage[] =
     "      -scale R          crops from the image resized to R x the net input, 1..8\n"
     "                        (default 1 for 1-2 crops, 256/224 = 1.1429 for 5-10)\n"
     "      -scales N1,N2..   multi-scale: average over resizes to shorter side N1, N2.. px\n"
+    "      -pad P            no resize: crops of the input-size image zero-padded by P px\n"
+    "                        (corners = P-pixel shifts; the views of pad_crop= training)\n"
     "      -letterbox        Darknet's predict preprocessing instead (parity with darknet):\n"
     "                        the whole image, Darknet's resize, centred on 0.5 grey\n"
     "      -ensemble CFG2,WEIGHTS2[,W2]   average with another model, weight W2 (default 1);\n"

@@ -7,6 +7,9 @@
  *   -scales N1,N2,...     several resizes, given as the shorter side in pixels (multi-scale)
  *   -ensemble CFG,WEIGHTS[,W]   another model (repeatable), weight W (default 1)
  *   -weight W             weight of the model given as CFG WEIGHTS (default 1)
+ *   -pad P                crops of the image at the net input's size, zero-padded by P pixels
+ *                         on each side (views.h; scale 1): the corners are P-pixel shifts. P >= 1;
+ *                         at most half the input's shorter side (checked per net, views_check)
  *   -letterbox            Darknet's classifier-predict preprocessing (views.h): the whole image
  *                         letterboxed by Darknet's resize onto 0.5 grey; one view
  * Paths given to -ensemble cannot contain commas.
@@ -83,10 +86,26 @@ static int parse_scales(struct view_spec *v, const char *s)
     return v->nscales ? 0 : bad("-scales", s, "expected sizes in pixels, e.g. 224,256,288");
 }
 
+/* -pad P: no resize, so no -scale, -scales or -letterbox with it. */
+static int check_pad(const struct view_spec *v, const char *scale, const char *scales)
+{
+    if (!v->pad)
+        return 0;
+    char num[32];
+    snprintf(num, sizeof num, "%d", v->pad);
+    if (scale || scales)
+        return bad("-pad", num, "crops of the image at the net input's size: give no -scale or "
+                                "-scales with it");
+    if (v->letterbox)
+        return bad("-pad", num, "not with -letterbox (one letterboxed view)");
+    return 0;
+}
+
 static int take_views(struct view_spec *v, int *argc, char **argv)
 {
-    long crops;
-    if (cli_take_int(argc, argv, "-crops", 1, 10, 1, &crops))
+    long crops, pad;
+    if (cli_take_int(argc, argv, "-crops", 1, 10, 1, &crops) ||
+        cli_take_int(argc, argv, "-pad", 1, 4096, 0, &pad))
         return 1;
     char num[32];
     snprintf(num, sizeof num, "%ld", crops);
@@ -94,8 +113,8 @@ static int take_views(struct view_spec *v, int *argc, char **argv)
         return bad("-crops", num,
                    "must be 1 (centre), 2 (and mirror), 5 (centre and corners) "
                    "or 10 (those and their mirrors)");
-    *v = (struct view_spec){.crops = (int)crops, .nscales = 1};
-    v->scale[0] = crops >= 5 ? 256.0f / 224.0f : 1.0f;
+    *v = (struct view_spec){.crops = (int)crops, .nscales = 1, .pad = (int)pad};
+    v->scale[0] = crops >= 5 && !pad ? 256.0f / 224.0f : 1.0f;
     const char *scale = NULL, *scales = NULL;
     if (take_value(argc, argv, "-scale", &scale) < 0 ||
         take_value(argc, argv, "-scales", &scales) < 0)
@@ -108,6 +127,8 @@ static int take_views(struct view_spec *v, int *argc, char **argv)
     if (scale)
         v->scale[0] = (float)r;
     v->letterbox = cli_take_flag(argc, argv, "-letterbox");
+    if (check_pad(v, scale, scales))
+        return 1;
     if (v->letterbox && (crops != 1 || scale || scales))
         return fprintf(stderr, "net: -letterbox is one view: give no -crops, -scale or -scales "
                                "with it\n"), 1;

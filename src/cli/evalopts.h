@@ -1,5 +1,5 @@
 /* evalopts.h - the flags `classifier valid` and `classifier predict` share: views (-crops,
- * -scale, -scales), ensemble members (-ensemble, -weight), -batch, -top and -o. */
+ * -scale, -scales, -pad), ensemble members (-ensemble, -weight), -batch, -top and -o. */
 #ifndef CN_CLI_EVALOPTS_H
 #define CN_CLI_EVALOPTS_H
 

@@ -8,7 +8,9 @@
  * simply resized to W x H, as the training loader does. -crops 2|5|10 adds the mirror, the four
  * corners, or both, cut from the image resized to -scale times the input (default 1 for 2 crops;
  * 256/224 for 5 and 10, the ImageNet protocol's 224 crops of a 256 resize, for Fashion-MNIST
- * 28x28 crops of a 32x32 resize); -scales lists several resize sizes (shorter side, pixels). Several models (-ensemble) each see the
+ * 28x28 crops of a 32x32 resize); -scales lists several resize sizes (shorter side, pixels);
+ * -pad P cuts them from the input-size image zero-padded by P instead (no resize: the views of
+ * pad_crop= training, the CIFAR protocol for small images). Several models (-ensemble) each see the
  * same views at their own input size. Probabilities are averaged over views, then over models
  * with the given weights (net/ensemble.h).
  *
@@ -105,7 +107,10 @@ static void print_views(const struct eval *v)
            s->pixels ? "shorter side" : "scale");
     for (int i = 0; i < s->nscales; i++)
         printf("%s%g", i ? "," : "", (double)s->scale[i]);
-    printf("%s; %d model%s", s->pixels ? " px" : "", v->en.n, v->en.n > 1 ? "s" : "");
+    printf("%s", s->pixels ? " px" : "");
+    if (s->pad)
+        printf(", padded by %d px of 0", s->pad);
+    printf("; %d model%s", v->en.n, v->en.n > 1 ? "s" : "");
     for (int i = 0; i < v->en.n && v->en.n > 1; i++)
         printf("%s%g", i ? "," : " weighted ", v->en.m[i].weight);
     printf("\n");

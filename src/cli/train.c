@@ -27,10 +27,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
 #include "core/fileio.h"
+#include "core/strbuf.h"
 #include "data/datafile.h"
 #include "data/image.h"
 #include "data/list.h"
@@ -106,6 +108,10 @@ struct trainer {
     int ranks, root; /* dist_size; 1 on rank 0, which alone writes files and prints */
     int stop_sig;    /* the signal any rank received, agreed at the end of each step */
     double comm_wait; /* seconds waited for gradient sums after backward */
+    /* The command line's flags that a resumed run takes again (resume_flags): pointers into
+     * argv, nflags of them, in the order given. */
+    char **flags;
+    int nflags;
 };
 
 static void trainer_free(struct trainer *t)
@@ -125,6 +131,7 @@ static void trainer_free(struct trainer *t)
     free(t->plain);
     free(t->csv);
     free(t->svg);
+    free(t->flags);
 }
 
 /* "cfg/lenet5.cfg" -> "lenet5", malloc'd. */
@@ -560,16 +567,85 @@ static int after_step(struct trainer *t, uint64_t iter, double loss, float lr, c
     return 0;
 }
 
-/* The command resuming this run from weights into buf: under mpirun with as many ranks when
- * it has several (any number resumes it; the run's own mpirun options, a --hostfile, are not
- * known here). */
-static void resume_command(const struct trainer *t, const char *weights, char *buf, size_t n)
+static int same_file(const char *a, const char *b)
 {
-    int len = t->ranks > 1 ? snprintf(buf, n, "mpirun -np %d ", t->ranks) : 0;
-    if (len < 0 || (size_t)len >= n)
-        len = 0;
-    snprintf(buf + len, n - (size_t)len, "net classifier train %s %s %s", t->o.data, t->o.cfg,
-             weights);
+    struct stat x, y;
+    return !stat(a, &x) && !stat(b, &y) && x.st_dev == y.st_dev && x.st_ino == y.st_ino;
+}
+
+/* Whether a shell finds the command `name` (no '/') through PATH as the file exe. */
+static int path_finds(const char *name, const char *exe)
+{
+    const char *path = getenv("PATH");
+    char full[4096];
+    while (path && *path) {
+        size_t len = strcspn(path, ":");
+        int k = snprintf(full, sizeof full, "%.*s/%s", (int)len, len ? path : ".", name);
+        if (k > 0 && (size_t)k < sizeof full && access(full, X_OK) == 0)
+            return same_file(full, exe);
+        path += len + (path[len] == ':');
+    }
+    return 0;
+}
+
+/* The program as the user can run it again, into buf (n bytes): this process's argv[0] (read
+ * from /proc/self/cmdline: the subcommands see only their own argv) when it names this
+ * executable, as typed (a path, relative to the directory the run started in, as the other
+ * paths of the command) or through PATH; else this executable's absolute path
+ * (/proc/self/exe); "net" when neither can be read (not Linux). */
+static void program_name(char *buf, size_t n)
+{
+    static const char exe[] = "/proc/self/exe";
+    FILE *f = fopen("/proc/self/cmdline", "rb");
+    size_t got = f ? fread(buf, 1, n - 1, f) : 0;
+    if (f)
+        fclose(f);
+    buf[got] = '\0';
+    if (got && strlen(buf) < got && (strchr(buf, '/') ? same_file(buf, exe) : path_finds(buf, exe)))
+        return; /* the whole of argv[0] (a NUL ends it within what was read) */
+    ssize_t len = readlink(exe, buf, n - 1);
+    if (len > 0) {
+        buf[len] = '\0';
+        return;
+    }
+    snprintf(buf, n, "net");
+}
+
+/* Appends w (after a space unless b is empty), quoted for a POSIX shell unless every character
+ * is plainly safe. */
+static void put_word(struct strbuf *b, const char *w)
+{
+    static const char safe[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+                               "_-+=./,:@%";
+    if (b->len)
+        strbuf_put(b, " ", 1);
+    if (*w && strspn(w, safe) == strlen(w)) {
+        strbuf_put(b, w, strlen(w));
+        return;
+    }
+    strbuf_put(b, "'", 1);
+    for (const char *c = w; *c; c++) /* a quote ends the quoting, is escaped, and reopens it */
+        strbuf_put(b, *c == '\'' ? "'\\''" : c, *c == '\'' ? 4 : 1);
+    strbuf_put(b, "'", 1);
+}
+
+/* The command resuming this run from weights, malloc'd, for a shell: this program (as
+ * program_name finds it) with this run's DATA, CFG and flags but for those of its start only
+ * (keep_resume_flags), under mpirun with as many ranks when it has several (any number resumes
+ * it; the run's own mpirun options, a --hostfile, are not known here). */
+static char *resume_command(const struct trainer *t, const char *weights)
+{
+    struct strbuf b = {0};
+    char prog[4096];
+    program_name(prog, sizeof prog);
+    if (t->ranks > 1)
+        strbuf_printf(&b, "mpirun -np %d", t->ranks);
+    const char *words[] = {prog, "classifier", "train", t->o.data, t->o.cfg, weights};
+    for (size_t i = 0; i < sizeof words / sizeof *words; i++)
+        put_word(&b, words[i]);
+    for (int i = 0; i < t->nflags; i++)
+        put_word(&b, t->flags[i]);
+    return strbuf_take(&b);
 }
 
 /* Ends a run stopped early (-stop_after or a signal): a checkpoint and how to resume. */
@@ -580,14 +656,14 @@ static int stop_early(struct trainer *t, uint64_t iter, cn_error *e)
     if (save(t, t->last, e))
         return -1;
     int sig = t->stop_sig;
-    char cmd[CN_ERR_MAX];
-    resume_command(t, t->last, cmd, sizeof cmd);
+    char *cmd = resume_command(t, t->last);
     printf("%s at iteration %llu; saved %s\nresume with: %s\n",
            sig == SIGINT ? "interrupted (SIGINT)"
            : sig         ? "stopped by SIGTERM"
                          : "stopped",
            (unsigned long long)iter, t->last, cmd);
     fflush(stdout);
+    free(cmd);
     return sig ? 128 + sig : 0;
 }
 
@@ -597,12 +673,13 @@ static int stop_early(struct trainer *t, uint64_t iter, cn_error *e)
 static void abort_ranks(const struct trainer *t, const cn_error *e, int training)
 {
     const char *from = t->last && access(t->last, F_OK) == 0 ? t->last : t->o.weights;
-    char msg[2 * CN_ERR_MAX + 64], cmd[CN_ERR_MAX];
+    char msg[3 * CN_ERR_MAX];
     snprintf(msg, sizeof msg, "%s", e->msg);
     if (t->root && training && from) {
-        resume_command(t, from, cmd, sizeof cmd);
+        char *cmd = resume_command(t, from);
         snprintf(msg, sizeof msg, "%s\nnet: the last checkpoint is kept; resume with: %s", e->msg,
                  cmd);
+        free(cmd);
     }
     dist_abort(t->dist, 1, msg);
 }
@@ -740,6 +817,28 @@ static int parse_flags(struct train_opts *o, int *argc, char **argv)
     return 0;
 }
 
+/* The flags of the command line (all[1..nall), before parsing) that a resumed run takes again,
+ * with their values, into t->flags: every one but those of how this run started, -clear,
+ * -weights_cfg (the checkpoint has CFG's own shapes and optimiser state) and -stop_after (the
+ * resumed run goes on to max_batches). pos[1..npos): the arguments parsing left, DATA CFG
+ * [WEIGHTS]. */
+static void keep_resume_flags(struct trainer *t, char **all, int nall, char **pos, int npos)
+{
+    t->flags = xmalloc(sizeof *t->flags * (size_t)nall);
+    for (int i = 1; i < nall; i++) {
+        int positional = 0;
+        for (int k = 1; k < npos; k++)
+            positional |= all[i] == pos[k];
+        if (positional || !strcmp(all[i], "-clear"))
+            continue;
+        if (!strcmp(all[i], "-weights_cfg") || !strcmp(all[i], "-stop_after")) {
+            i++; /* and its value */
+            continue;
+        }
+        t->flags[t->nflags++] = all[i];
+    }
+}
+
 static void catch_signals(struct sigaction *old_int, struct sigaction *old_term)
 {
     struct sigaction sa;
@@ -759,12 +858,17 @@ int cli_classifier_train(int argc, char **argv)
             fputs(train_usage, stdout);
             return 0;
         }
-    if (parse_flags(&t.o, &argc, argv))
-        return 1;
-    if (argc < 3 || argc > 4) {
+    int nall = argc;
+    char **all = xmalloc(sizeof *all * (size_t)argc);
+    memcpy(all, argv, sizeof *all * (size_t)argc);
+    int bad = parse_flags(&t.o, &argc, argv) ? 1 : argc < 3 || argc > 4 ? 2 : 0;
+    if (!bad)
+        keep_resume_flags(&t, all, nall, argv, argc);
+    free(all);
+    if (bad == 2)
         fputs(train_usage, stderr);
+    if (bad)
         return 1;
-    }
     t.o.data = argv[1];
     t.o.cfg = argv[2];
     t.o.weights = argc == 4 ? argv[3] : NULL;

@@ -27,7 +27,7 @@ void aug_config_default(struct aug_config *a)
         a->std[k] = 1.f;
 }
 
-static int parse_geometry(struct aug_config *a, struct cfg_section *s, int w, cn_error *e)
+static int parse_geometry(struct aug_config *a, struct cfg_section *s, int w, int h, cn_error *e)
 {
     a->crop = cfg_find(s, "min_crop") || cfg_find(s, "max_crop");
     if (cfg_get_int(s, "min_crop", w, 1, 1 << 16, &a->min_crop, e) ||
@@ -35,6 +35,7 @@ static int parse_geometry(struct aug_config *a, struct cfg_section *s, int w, cn
         cfg_get_float(s, "aspect", 1.f, 1e-2f, 1e2f, &a->aspect, e) ||
         cfg_get_float(s, "angle", 0.f, 0.f, 180.f, &a->angle, e) ||
         cfg_get_float(s, "translate", 0.f, 0.f, 1.f, &a->translate, e) ||
+        cfg_get_int(s, "pad_crop", 0, 0, VIEWS_MAX_PAD(w, h), &a->pad_crop, e) ||
         cfg_get_bool(s, "flip", 0, &a->flip, e))
         return -1;
     if (a->min_crop > a->max_crop)
@@ -98,7 +99,6 @@ static int parse_mix(struct aug_config *a, struct cfg_section *s, cn_error *e)
 int input_config_parse(struct input_config *ic, struct cfg_section *s, int w, int h, int c,
                        cn_error *e)
 {
-    (void)h;
     memset(ic, 0, sizeof *ic);
     aug_config_default(&ic->aug);
     int sampling;
@@ -107,13 +107,19 @@ int input_config_parse(struct input_config *ic, struct cfg_section *s, int w, in
                        e))
         return -1;
     ic->sampling = (enum sampling)sampling;
-    if (parse_geometry(&ic->aug, s, w, e) || parse_colour(&ic->aug, s, c, e) ||
+    if (parse_geometry(&ic->aug, s, w, h, e) || parse_colour(&ic->aug, s, c, e) ||
         parse_mix(&ic->aug, s, e))
         return -1;
     return 0;
 }
 
 int aug_has_geometry(const struct aug_config *a)
+{
+    return a->crop || a->angle > 0.f || a->translate > 0.f || a->pad_crop > 0;
+}
+
+/* 1 when step 1 warps (resamples) rather than only shifting by whole pixels. */
+static int has_warp(const struct aug_config *a)
 {
     return a->crop || a->angle > 0.f || a->translate > 0.f;
 }
@@ -346,23 +352,54 @@ static void warp_draw(struct aug_warp *wp, int w, int h, int iw, int ih,
     }
 }
 
-/* aug_geometry with the fast warp, or (ref) with the reference warp. */
-static int geometry(float *dst, int w, int h, const uint8_t *src, int iw, int ih, int c,
-                    const struct aug_config *a, cn_rng *r, uint8_t **scratch, size_t *cap, int ref)
+/* The default view (views_default_u8) as floats v/255. */
+static int default_view(float *dst, int w, int h, const uint8_t *src, int iw, int ih, int c,
+                        uint8_t **scratch, size_t *cap)
 {
-    size_t plane = (size_t)w * (size_t)h;
-    if (!aug_has_geometry(a)) {
-        const uint8_t *px = src;
-        if (iw != w || ih != h) {
-            if (grow(scratch, cap, plane * (size_t)c) ||
-                views_default_u8(*scratch, w, h, src, iw, ih, c))
-                return -1;
-            px = *scratch;
-        }
-        for (size_t i = 0; i < plane * (size_t)c; i++)
-            dst[i] = px[i] / 255.0f;
-        return 0;
+    size_t n = (size_t)w * (size_t)h * (size_t)c;
+    const uint8_t *px = src;
+    if (iw != w || ih != h) {
+        if (grow(scratch, cap, n) || views_default_u8(*scratch, w, h, src, iw, ih, c))
+            return -1;
+        px = *scratch;
     }
+    for (size_t i = 0; i < n; i++)
+        dst[i] = px[i] / 255.0f;
+    return 0;
+}
+
+/* One row of aug_pad_crop: d (w floats) = s shifted left by dx (s[x + dx]), zeros outside; s
+ * may be d itself. */
+static void shift_row(float *d, const float *s, int w, int dx)
+{
+    int n = w - abs(dx);
+    memmove(d + (dx < 0 ? -dx : 0), s + (dx > 0 ? dx : 0), sizeof *d * (size_t)n);
+    memset(d + (dx > 0 ? n : 0), 0, sizeof *d * (size_t)abs(dx));
+}
+
+void aug_pad_crop(float *x, int w, int h, int c, int pad, int ox, int oy)
+{
+    CN_ASSERT(pad >= 0 && 2 * pad <= CN_MIN(w, h) && ox >= 0 && oy >= 0 && ox <= 2 * pad &&
+              oy <= 2 * pad);
+    int dx = ox - pad, dy = oy - pad;
+    for (int k = 0; k < c; k++) {
+        float *p = x + (size_t)k * (size_t)w * (size_t)h;
+        /* row y reads row y + dy: walk away from the rows still to be read */
+        for (int i = 0; i < h; i++) {
+            int y = dy > 0 ? i : h - 1 - i, sy = y + dy;
+            float *d = p + (size_t)y * (size_t)w;
+            if (sy < 0 || sy >= h)
+                memset(d, 0, sizeof *d * (size_t)w);
+            else
+                shift_row(d, p + (size_t)sy * (size_t)w, w, dx);
+        }
+    }
+}
+
+/* Step 1's warp (has_warp), with the fast kernel or (ref) the reference. */
+static int warp_view(float *dst, int w, int h, const uint8_t *src, int iw, int ih, int c,
+                     const struct aug_config *a, cn_rng *r, uint8_t **scratch, size_t *cap, int ref)
+{
     struct aug_warp wp;
     warp_draw(&wp, w, h, iw, ih, a, r);
     size_t shrunk = 0; /* bytes of the pre-shrunk source at the start of *scratch */
@@ -387,6 +424,20 @@ static int geometry(float *dst, int w, int h, const uint8_t *src, int iw, int ih
         aug_warp_ref(dst, w, h, src, pw, ph, c, &wp);
     else
         aug_warp(dst, w, h, src, pw, ph, c, &wp, taps);
+    return 0;
+}
+
+/* aug_geometry with the fast warp, or (ref) with the reference warp. */
+static int geometry(float *dst, int w, int h, const uint8_t *src, int iw, int ih, int c,
+                    const struct aug_config *a, cn_rng *r, uint8_t **scratch, size_t *cap, int ref)
+{
+    int rc = has_warp(a) ? warp_view(dst, w, h, src, iw, ih, c, a, r, scratch, cap, ref)
+                         : default_view(dst, w, h, src, iw, ih, c, scratch, cap);
+    if (rc || !a->pad_crop)
+        return rc;
+    int ox = (int)cn_rng_below(r, 2 * (uint64_t)a->pad_crop + 1);
+    int oy = (int)cn_rng_below(r, 2 * (uint64_t)a->pad_crop + 1);
+    aug_pad_crop(dst, w, h, c, a->pad_crop, ox, oy);
     return 0;
 }
 

@@ -19,6 +19,11 @@
  *      scaled by max(w/iw, h/ih), keeping its aspect ratio,
  *      so that it covers w x h with the window at its centre (the default view of evaluation,
  *      views.h: never a stretch), then rotated and translated.
+ *      pad_crop=P (the CIFAR augmentation, torchvision's RandomCrop(padding=P)) then pads that
+ *      w x h result by P pixels of value 0 (black, before mean/std) on each side and keeps the
+ *      w x h window at integer offsets ox, oy uniform in 0..2P (ox drawn first, after the warp's
+ *      draws): a shift by ox - P, oy - P, no resampling. Alone (no other geometry key) it pads
+ *      the default view, the image `classifier valid -pad P` pads (views.h).
  *   2. flip - mirror left-right with probability 1/2.
  *   3. colour (Darknet's random_distort_image) - in HSV: hue += uniform [-hue, hue] (the hue circle
  *      is [0, 1), wrapping), saturation and value multiplied by factors drawn like aspect from
@@ -61,6 +66,7 @@ struct aug_config {
     float aspect;           /* >= 1 */
     float angle;            /* degrees */
     float translate;        /* fraction of w and h */
+    int pad_crop;           /* pixels of zero padding for the random integer-offset window */
     int flip;
     float hue, saturation, exposure;
     float shift[AUG_MAX_C]; /* channel_shift, in 0..255 units */
@@ -136,6 +142,10 @@ void aug_distort(float *x, size_t plane, int c, float dhue, float dsat, float de
 
 /* The naive reference: aug_rgb_to_hsv, scale, shift, aug_hsv_to_rgb, clamp, per pixel. */
 void aug_distort_ref(float *x, size_t plane, int c, float dhue, float dsat, float dexp);
+
+/* The pad-and-crop of step 1 on x (w x h x c floats, CHW), in place: x becomes the w x h window
+ * at (ox, oy) of x padded by pad zeros on each side, 0 <= ox, oy <= 2 pad; pad <= min(w, h) / 2. */
+void aug_pad_crop(float *x, int w, int h, int c, int pad, int ox, int oy);
 
 /* Steps 2-4 on x (w x h x c floats, CHW). */
 void aug_photometric(float *x, int w, int h, int c, const struct aug_config *a, cn_rng *r);

@@ -5,6 +5,10 @@
  * give the same views. Each scale decodes the file again (image_load_u8 decodes and resizes in one
  * call); for the few scales a test run uses, that costs less than keeping a full-size decoded copy
  * around.
+ *
+ * Padded views (pad > 0) are cut by the same cut_all from a (w+2P) x (h+2P) byte image: the
+ * default view, zero-padded, so the corner and centre positions of views_origin are the P-pixel
+ * shifts and the original image.
  */
 #include "data/views.h"
 
@@ -34,6 +38,16 @@ int views_check(const struct view_spec *s, int w, int h, cn_error *e)
         return cn_fail(e, "%d scales: must be 1 to %d", s->nscales, VIEWS_MAX_SCALES);
     if (s->letterbox && (s->crops != 1 || s->nscales != 1 || s->pixels || s->scale[0] != 1.0f))
         return cn_fail(e, "letterbox: one view only (no -crops, -scale or -scales)");
+    if (s->pad < 0 || s->pad > VIEWS_MAX_PAD(w, h))
+        return cn_fail(e,
+                       "-pad %d: must be at least 1 and at most %d (half the shorter side of "
+                       "the %dx%d net input)",
+                       s->pad, VIEWS_MAX_PAD(w, h), w, h);
+    if (s->pad && s->letterbox)
+        return cn_fail(e, "-pad %d: not with -letterbox", s->pad);
+    if (s->pad && (s->nscales != 1 || s->pixels || s->scale[0] != 1.0f))
+        return cn_fail(e, "-pad %d: crops of the image at the net input's size: no -scale or "
+                          "-scales with it", s->pad);
     for (int i = 0; i < s->nscales; i++) {
         float r = views_ratio(s, i, w, h);
         if (!(r >= 1.0f && r <= VIEWS_MAX_RATIO)) {
@@ -81,6 +95,29 @@ void views_cut(float *dst, const uint8_t *src, int rw, int rh, int c, int x0, in
     }
 }
 
+void views_pad_u8(uint8_t *dst, const uint8_t *src, int w, int h, int c, int pad)
+{
+    CN_ASSERT(pad >= 0);
+    size_t pw = (size_t)w + 2 * (size_t)pad, ph = (size_t)h + 2 * (size_t)pad;
+    memset(dst, 0, pw * ph * (size_t)c);
+    for (int k = 0; k < c; k++)
+        for (int y = 0; y < h; y++)
+            memcpy(dst + ((size_t)k * ph + (size_t)(y + pad)) * pw + (size_t)pad,
+                   src + ((size_t)k * (size_t)h + (size_t)y) * (size_t)w, (size_t)w);
+}
+
+/* dst (w x h x c bytes) = the centre w x h window of px (rw x rh x c bytes), as views_origin 0. */
+static void centre_window(uint8_t *dst, const uint8_t *px, int rw, int rh, int w, int h, int c)
+{
+    int x0, y0;
+    views_origin(&x0, &y0, 0, rw, rh, w, h);
+    for (int k = 0; k < c; k++)
+        for (int y = 0; y < h; y++)
+            memcpy(dst + ((size_t)k * (size_t)h + (size_t)y) * (size_t)w,
+                   px + ((size_t)k * (size_t)rh + (size_t)(y0 + y)) * (size_t)rw + (size_t)x0,
+                   (size_t)w);
+}
+
 int views_default_u8(uint8_t *dst, int w, int h, const uint8_t *src, int iw, int ih, int c)
 {
     int rw, rh;
@@ -97,13 +134,7 @@ int views_default_u8(uint8_t *dst, int w, int h, const uint8_t *src, int iw, int
         free(px);
         return -1;
     }
-    int x0, y0;
-    views_origin(&x0, &y0, 0, rw, rh, w, h);
-    for (int k = 0; k < c; k++)
-        for (int y = 0; y < h; y++)
-            memcpy(dst + ((size_t)k * (size_t)h + (size_t)y) * (size_t)w,
-                   px + ((size_t)k * (size_t)rh + (size_t)(y0 + y)) * (size_t)rw + (size_t)x0,
-                   (size_t)w);
+    centre_window(dst, px, rw, rh, w, h, c);
     free(px);
     return 0;
 }
@@ -121,6 +152,32 @@ static void cut_all(float *dst, const uint8_t *px, int rw, int rh, int w, int h,
             dst += per;
         }
     }
+}
+
+/* The views of one resized image (rw x rh x c bytes): cut_all from it, or with s->pad from its
+ * centre w x h window zero-padded. Returns 0, or -1 without memory. */
+static int cut_views(float *dst, const uint8_t *px, int rw, int rh, int w, int h, int c,
+                     const struct view_spec *s)
+{
+    if (!s->pad) {
+        cut_all(dst, px, rw, rh, w, h, c, s->crops);
+        return 0;
+    }
+    int pw = w + 2 * s->pad, ph = h + 2 * s->pad;
+    uint8_t *win = NULL, *padded = malloc((size_t)pw * (size_t)ph * (size_t)c);
+    if (rw != w || rh != h) {
+        win = malloc((size_t)w * (size_t)h * (size_t)c);
+        if (win)
+            centre_window(win, px, rw, rh, w, h, c);
+    }
+    int bad = !padded || ((rw != w || rh != h) && !win);
+    if (!bad) {
+        views_pad_u8(padded, win ? win : px, w, h, c, s->pad);
+        cut_all(dst, padded, pw, ph, w, h, c, s->crops);
+    }
+    free(win);
+    free(padded);
+    return -bad;
 }
 
 /* Darknet's letterbox of c planes of iw x ih bytes (v/255 first, as Darknet's load_image). */
@@ -166,8 +223,8 @@ int views_load(float *dst, const char *path, int w, int h, int c, const struct v
         if (!px)
             return cn_fail(e, "%s: out of memory for a %dx%d resized copy", path, rw, rh);
         int rc = image_load_u8(px, path, rw, rh, c, e);
-        if (!rc)
-            cut_all(dst + (size_t)i * (size_t)s->crops * per, px, rw, rh, w, h, c, s->crops);
+        if (!rc && cut_views(dst + (size_t)i * (size_t)s->crops * per, px, rw, rh, w, h, c, s))
+            rc = cn_fail(e, "%s: out of memory padding its views", path);
         free(px);
         if (rc)
             return -1;
@@ -214,7 +271,7 @@ int views_from_gray(float *dst, const uint8_t *px, int iw, int ih, int w, int h,
             memcpy(g, px, n);
         if (!bad) {
             gray_to_planes(planes, g, n, c);
-            cut_all(dst + (size_t)i * (size_t)s->crops * per, planes, rw, rh, w, h, c, s->crops);
+            bad = cut_views(dst + (size_t)i * (size_t)s->crops * per, planes, rw, rh, w, h, c, s);
         }
         free(g);
         free(planes);

@@ -20,6 +20,14 @@
  * the ends of its longer side instead of being stretched.
  * Values are v/255 in [0, 1], planar CHW, like the loader's.
  *
+ * pad (`-pad P`, P >= 1): the CIFAR protocol for small images instead of a resize. The image is
+ * brought to the net input by the default view (scale 1), padded by P pixels of value 0 on each
+ * side (0 in the pixel domain, before mean/std: black, as torchvision's RandomCrop(padding=P)
+ * pads, and as the pad_crop= training augmentation pads, augment.h), and the W x H windows are
+ * cut from that (W+2P) x (H+2P) image by the rule above: the centre is the image itself, the
+ * corners are it shifted by P pixels both ways. Integer shifts, no resampling. One scale of 1;
+ * P at most half the shorter side of the input.
+ *
  * letterbox (`-letterbox`): instead, Darknet's `classifier predict` preprocessing exactly, for
  * parity with it: the whole image resized by Darknet's two-pass bilinear resize (no
  * anti-aliasing) to fit W x H with its aspect ratio kept, centred on a 0.5-grey canvas
@@ -45,11 +53,16 @@ struct view_spec {
     int pixels;
     float scale[VIEWS_MAX_SCALES];
     int letterbox; /* Darknet's letterbox instead of resize-and-crop (one view) */
+    int pad;       /* > 0: crops of the input-size image zero-padded by pad pixels */
 };
 #define VIEWS_MAX_RATIO 8.0f
 
-/* Checks crops, nscales and each scale (for pixels: against a net input of w x h). Returns 0, or
- * -1 with a message naming the flag the value came from ("-crops 3: must be 1, 2, 5 or 10"). */
+/* The largest pad for a w x h input: half its shorter side (a corner window then still holds a
+ * quarter of the image). The pad_crop= augmentation has the same bound. */
+#define VIEWS_MAX_PAD(w, h) (CN_MIN((w), (h)) / 2)
+
+/* Checks crops, nscales, each scale (for pixels: against a net input of w x h) and pad. Returns
+ * 0, or -1 with a message naming the flag the value came from ("-pad 15: must be ..."). */
 int views_check(const struct view_spec *s, int w, int h, cn_error *e);
 
 /* Views per image: crops * nscales. */
@@ -69,6 +82,10 @@ void views_origin(int *x, int *y, int which, int rw, int rh, int w, int h);
  * flipped left to right when mirror. */
 void views_cut(float *dst, const uint8_t *src, int rw, int rh, int c, int x0, int y0, int w, int h,
                int mirror);
+
+/* dst ((w+2 pad) x (h+2 pad) x c bytes, CHW) = src (w x h x c bytes, CHW) with pad zeros on each
+ * side. */
+void views_pad_u8(uint8_t *dst, const uint8_t *src, int w, int h, int c, int pad);
 
 /* The default view (crops 1, scale 1) as bytes: src (iw x ih x c bytes, CHW) resized by the rule
  * above (aspect kept, covering w x h) and its centre w x h window copied to dst. The loader makes

@@ -232,7 +232,7 @@ void act_backward(float *dz, const float *dy, const float *z, const float *y, si
     }
 #pragma omp parallel for if (nn > 16384) schedule(static)
     for (long i = 0; i < nn; i++)
-        dz[i] = dy[i] * act_slope(a, z ? z[i] : 0.f, y[i]);
+        dz[i] = dy[i] * act_slope(a, z ? z[i] : 0.f, y ? y[i] : 0.f);
 }
 
 /* One row of act_forward_affine: the common activations by vectors, the rest by act_apply. The

@@ -42,7 +42,8 @@ float act_slope(enum activation a, float z, float y);
 /* y[i] = f(z[i]); y may equal z (in place) unless act_needs_input(a) and z must be kept. */
 void act_forward(float *y, const float *z, size_t n, enum activation a);
 /* dz[i] = dy[i] * f'(z[i]), computed from y alone when z is NULL (then !act_needs_input(a)).
- * dz may alias dy. */
+ * y may be NULL when act_needs_input(a) (the slope is z's alone) or a is ACT_LINEAR: a layer
+ * then need not keep its output for backward. dz may alias dy. */
 void act_backward(float *dz, const float *dy, const float *z, const float *y, size_t n,
                   enum activation a);
 

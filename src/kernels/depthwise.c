@@ -13,7 +13,10 @@
  * columns sums its 9 taps (times the channels of a group) in registers by FMA, in tap order, gets
  * the epilogue (affine map and activation) and is stored once: one pass over the output instead
  * of nine. Sums differ from the generic kernel's in rounding only (fused multiply-adds). The
- * grouped kernel keeps 4 filters x 2 column vectors of accumulators.
+ * grouped kernel keeps 4 filters x 2 column vectors of accumulators. The 3x3 backward kernels
+ * reuse the ring: the data gradient as a forward convolution of the output gradient (stride 1:
+ * the kernel turned by 180 degrees; stride 2: by column and row parity, interleaved), the kernel
+ * gradient as nine vector accumulators over the plane (see dw_adjoint_geom).
  */
 #include "kernels/depthwise.h"
 
@@ -387,6 +390,163 @@ DW_AVX2 static void dw_group_avx2(float *out, const float *x, const float *k, in
     }
 }
 
+/* o[x .. x+8) += a, or its first ow - x lanes at the row's end. */
+DW_AVX2 static inline void dw_store_add(float *o, int x, int ow, __m256 a)
+{
+    if (x + 8 <= ow) {
+        _mm256_storeu_ps(o + x, _mm256_add_ps(_mm256_loadu_ps(o + x), a));
+        return;
+    }
+    float t[8];
+    _mm256_storeu_ps(t, a);
+    for (int i = 0; i < ow - x; i++)
+        o[x + i] += t[i];
+}
+
+/* Backward 3x3. The data gradient at stride 1 is a forward convolution of dout, zero-padded by
+ * 2 - p, with the kernel turned by 180 degrees: dx[iy][ix] += sum k[ki][kj] dout[iy + ph - ki]
+ * [ix + pw - kj]; dw_adjoint_geom is that convolution's geometry (dout is its plane, dx its
+ * output). At stride 2 the rows of dx of one parity of iy + ph take kernel rows 0 and 2 (dout
+ * rows (iy + ph) / 2 and one above), the others row 1; within a row, m = ix + pw even takes taps
+ * 0 and 2 (dout columns m / 2 and m / 2 - 1), odd m tap 1: both halves as vectors over q = m / 2
+ * on a dout row padded by one column (D[q + 1] = dout[q]), interleaved into a row buffer, added
+ * to dx. The kernel gradient runs the forward's ring over the input: per output row, nine
+ * accumulators of dout * (tap's input vector), summed across lanes at the end. */
+static void dw_adjoint_geom(struct im2col_geom *a, const struct im2col_geom *g)
+{
+    int s2 = g->sw == 2;
+    *a = *g; /* c = 1, 3x3, dilation 1 */
+    a->h = g->oh;
+    a->w = g->ow;
+    a->sh = a->sw = 1;
+    a->ph = s2 ? 0 : 2 - g->ph;
+    a->pw = s2 ? 1 : 2 - g->pw;
+    a->oh = g->h;
+    a->ow = s2 ? (g->w + g->pw + 1) / 2 : g->w;
+}
+
+/* One row of dx at stride 1: o[x] += sum over ki, kj of w[3ki + kj] * r[ki][x + kj]. */
+DW_AVX2 static void dw3_row_s1_add(float *o, const float *const r[3], const __m256 w[9], int ow)
+{
+    for (int x = 0; x < ow; x += 8) {
+        __m256 a = _mm256_mul_ps(w[0], _mm256_loadu_ps(r[0] + x));
+        a = _mm256_fmadd_ps(w[1], _mm256_loadu_ps(r[0] + x + 1), a);
+        a = _mm256_fmadd_ps(w[2], _mm256_loadu_ps(r[0] + x + 2), a);
+        a = _mm256_fmadd_ps(w[3], _mm256_loadu_ps(r[1] + x), a);
+        a = _mm256_fmadd_ps(w[4], _mm256_loadu_ps(r[1] + x + 1), a);
+        a = _mm256_fmadd_ps(w[5], _mm256_loadu_ps(r[1] + x + 2), a);
+        a = _mm256_fmadd_ps(w[6], _mm256_loadu_ps(r[2] + x), a);
+        a = _mm256_fmadd_ps(w[7], _mm256_loadu_ps(r[2] + x + 1), a);
+        a = _mm256_fmadd_ps(w[8], _mm256_loadu_ps(r[2] + x + 2), a);
+        dw_store_add(o, x, ow, a);
+    }
+}
+
+/* One row of dx at stride 2 into t (t[m] for m = ix + pw in [0, 2 * q8)): nr dout rows r[j]
+ * padded by one column, each with its kernel row w + 3 * ki[j]. */
+DW_AVX2 static void dw3_row_s2_data(float *t, const float *const r[2], const int ki[2], int nr,
+                                    const __m256 w[9], int q8)
+{
+    for (int q = 0; q < q8; q += 8) {
+        __m256 e = _mm256_setzero_ps(), o = _mm256_setzero_ps();
+        for (int j = 0; j < nr; j++) {
+            __m256 d0 = _mm256_loadu_ps(r[j] + q), d1 = _mm256_loadu_ps(r[j] + q + 1);
+            const __m256 *wr = w + 3 * ki[j];
+            e = _mm256_fmadd_ps(wr[0], d1, e);
+            e = _mm256_fmadd_ps(wr[2], d0, e);
+            o = _mm256_fmadd_ps(wr[1], d1, o);
+        }
+        __m256 lo = _mm256_unpacklo_ps(e, o), hi = _mm256_unpackhi_ps(e, o);
+        _mm256_storeu_ps(t + 2 * q, _mm256_permute2f128_ps(lo, hi, 0x20));
+        _mm256_storeu_ps(t + 2 * q + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+    }
+}
+
+DW_AVX2 static void dw3_data_avx2(float *dplane, const float *dout, const float *k,
+                                  const struct im2col_geom *g)
+{
+    float store[4 * DW_ROW_FLOATS] __attribute__((aligned(32)));
+    float t[2 * DW_ROW_FLOATS];
+    struct im2col_geom a;
+    dw_adjoint_geom(&a, g);
+    struct dw_ring ring;
+    dw_ring_init(&ring, store, &a);
+    __m256 w[9];
+    for (int i = 0; i < 9; i++)
+        w[i] = _mm256_set1_ps(g->sw == 1 ? k[8 - i] : k[i]);
+    for (int iy = 0; iy < g->h; iy++) {
+        float *o = dplane + (size_t)iy * (size_t)g->w;
+        if (g->sw == 1) {
+            const float *r[3];
+            for (int ki = 0; ki < 3; ki++)
+                r[ki] = dw_ring_row(&ring, dout, &a, iy - a.ph + ki);
+            dw3_row_s1_add(o, r, w, g->w);
+            continue;
+        }
+        int m = iy + g->ph, nr = 0, ki[2];
+        const float *r[2];
+        for (int kr = m & 1; kr < 3; kr += 2) {
+            r[nr] = dw_ring_row(&ring, dout, &a, (m - kr) / 2);
+            ki[nr++] = kr;
+        }
+        dw3_row_s2_data(t, r, ki, nr, w, dw_ow8(&a));
+        for (int ix = 0; ix < g->w; ix++)
+            o[ix] += t[ix + g->pw];
+    }
+}
+
+/* The sum of a's eight lanes. */
+DW_AVX2 static inline float dw_hsum(__m256 a)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+    return _mm_cvtss_f32(s);
+}
+
+DW_AVX2 static void dw3_kernel_avx2(float *dk, const float *dout, const float *plane,
+                                    const struct im2col_geom *g)
+{
+    float store[4 * DW_ROW_FLOATS] __attribute__((aligned(32)));
+    struct dw_ring ring;
+    dw_ring_init(&ring, store, g);
+    __m256 acc[9];
+    for (int i = 0; i < 9; i++)
+        acc[i] = _mm256_setzero_ps();
+    int half = dw_ow8(g) + 8, tail = g->ow & 7;
+    const int off[3] = {0, g->sw == 1 ? 1 : half, g->sw == 1 ? 2 : 1};
+    __m256i mask =
+        _mm256_cmpgt_epi32(_mm256_set1_epi32(tail), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    for (int oy = 0; oy < g->oh; oy++) {
+        const float *r[3], *d = dout + (size_t)oy * (size_t)g->ow;
+        for (int ki = 0; ki < 3; ki++)
+            r[ki] = dw_ring_row(&ring, plane, g, oy * g->sh - g->ph + ki);
+        for (int x = 0; x < g->ow; x += 8) {
+            __m256 dv = x + 8 <= g->ow ? _mm256_loadu_ps(d + x) : _mm256_maskload_ps(d + x, mask);
+            for (int ki = 0; ki < 3; ki++) {
+                if (r[ki] == ring.row[3])
+                    continue; /* outside the plane: zeros */
+                for (int kj = 0; kj < 3; kj++)
+                    acc[3 * ki + kj] =
+                        _mm256_fmadd_ps(dv, _mm256_loadu_ps(r[ki] + x + off[kj]), acc[3 * ki + kj]);
+            }
+        }
+    }
+    for (int i = 0; i < 9; i++)
+        dk[i] += dw_hsum(acc[i]);
+}
+
+/* Whether the 3x3 backward kernels take the fast path: the forward's conditions, and for the
+ * data gradient its adjoint geometry's ring rows too. */
+static int dw_back_fits(const struct im2col_geom *g, int data)
+{
+    if (!dw_fast_fits(g) || !__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma"))
+        return 0;
+    struct im2col_geom a;
+    dw_adjoint_geom(&a, g);
+    return !data || (g->w <= DW_ROW_FLOATS && dw_row_floats(&a) <= DW_ROW_FLOATS);
+}
+
 static enum dw_mode dw_mode_of(const float *shift, enum activation act)
 {
     if (!shift)
@@ -452,6 +612,12 @@ void depthwise_group_forward(float *out, const float *x, const float *k, int fg,
 void depthwise_backward_data(float *dplane, const float *dout, const float *k,
                              const struct im2col_geom *g)
 {
+#if DW_X86
+    if (dw_back_fits(g, 1)) {
+        dw3_data_avx2(dplane, dout, k, g);
+        return;
+    }
+#endif
     for (int oy = 0; oy < g->oh; oy++) {
         const float *d = dout + (size_t)oy * (size_t)g->ow;
         for (int ki = 0; ki < g->kh; ki++) {
@@ -473,6 +639,12 @@ void depthwise_backward_data(float *dplane, const float *dout, const float *k,
 void depthwise_backward_kernel(float *dk, const float *dout, const float *plane,
                                const struct im2col_geom *g)
 {
+#if DW_X86
+    if (dw_back_fits(g, 0)) {
+        dw3_kernel_avx2(dk, dout, plane, g);
+        return;
+    }
+#endif
     for (int ki = 0; ki < g->kh; ki++) {
         int y0, y1;
         im2col_tap_range(&y0, &y1, g->oh, g->sh, g->ph, ki * g->dh, g->h);

@@ -12,8 +12,10 @@
  * The *_naive references test every cell and sum in double. Single-threaded: callers parallelise
  * over images or planes. Each output and gradient is summed in a fixed order.
  * Forward 3x3 at stride 1 or 2 (padding <= 2, output rows up to 2048 wide) has an AVX2+FMA path
- * with the epilogue fused (depthwise_forward_act), and depthwise_group_forward convolves a
- * group of several channels directly (ResNeXt), where im2col + GEMM has too few rows per group.
+ * with the epilogue fused (depthwise_forward_act), and so have both backward kernels (input
+ * widths up to 2048; the sums' order then differs from the generic kernels'), and
+ * depthwise_group_forward convolves a group of several channels directly (ResNeXt), where
+ * im2col + GEMM has too few rows per group.
  */
 #ifndef CN_DEPTHWISE_H
 #define CN_DEPTHWISE_H

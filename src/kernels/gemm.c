@@ -18,15 +18,21 @@
  * Micro-kernel: MR = 6 rows by NR columns of accumulators in vector registers, written with GCC
  * vector extensions and compiled three times: AVX-512 (NR = 32: 12 zmm accumulators), AVX2+FMA
  * (NR = 16: 12 ymm) and portable C (NR = 8, 4-wide vectors: SSE or NEON). A half-width kernel
- * (MR x NR/2) serves column tails of at most NR/2. The variant is chosen once per call from the
- * CPU's features. The kernels ask for fused multiply-adds explicitly, since -std=c11 turns off
- * floating-point contraction. Edge tiles run the same kernel on a copy of the valid part of C,
- * so an element's arithmetic never depends on where its tile falls.
+ * (MR x NR/2) serves column tails of at most NR/2, and on AVX2/AVX-512 a narrow kernel (rows in
+ * the lanes, B broadcast, several A panels at once) column tails of at most GEMM_NARROW_MAX (the
+ * 49 columns of a 7x7 map). Row tails run a kernel compiled for their row count. The variant is
+ * chosen once per call from the CPU's features. The kernels ask for fused multiply-adds
+ * explicitly, since -std=c11 turns off floating-point contraction. Other edge tiles run the
+ * same kernel on a copy of the valid part of C. Every kernel applies the same operations to an
+ * element (multiply-adds in k order, then the same epilogue), so its arithmetic never depends on
+ * where its tile falls (test_gemm checks this bit for bit).
  *
- * Epilogue: after the last K block the kernel multiplies by the row's scale (rounded on its
- * own, as act_forward_affine does), adds the row's bias and applies linear, relu or leaky in
- * registers (the same float operations as activations.c, so the results are those of gemm, then
- * the scale and bias, then act_apply); other activations are applied to the tile just written.
+ * Epilogue: alpha * sum is rounded on its own (when alpha != 1) before beta * C is added, so
+ * that no kernel and no compiler has a choice of which product to fuse. After the last K block
+ * the kernel multiplies by the row's scale (rounded on its own, as act_forward_affine does),
+ * adds the row's bias and applies linear, relu or leaky in registers (the same float operations
+ * as activations.c, so the results are those of gemm, then the scale and bias, then act_apply);
+ * other activations are applied to the tile just written.
  *
  * Threads: the split points are multiples of MR and NR and K is blocked the same way whatever
  * the thread count, so each element of C is summed in the same order: results do not depend on
@@ -116,10 +122,17 @@ struct gemm_out {
     float alpha, beta;
     const float *scale, *bias; /* MR values each, or NULL */
     int fuse;                  /* enum gemm_fuse */
+    const float *res;          /* b1: a residual added after the bias, before the activation: */
+    size_t ldr;                /* (row, col) at res[row * ldr + col]; NULL: none */
 };
 
-typedef void (*gemm_kernel_fn)(int kc, const float *a, const float *b, size_t ldb, float *c,
+/* m (1 .. MR) rows of a tile, the first m rows of the A panel. */
+typedef void (*gemm_kernel_fn)(int m, int kc, const float *a, const float *b, size_t ldb, float *c,
                                size_t ldc, const struct gemm_out *o);
+/* n (1 .. GEMM_NARROW_MAX) columns of np (1 .. GEMM_NARROW_PANELS) panels, the last of mlast
+ * rows. */
+typedef void (*gemm_narrow_fn)(int np, int n, int mlast, int kc, const float *a, const float *b,
+                               size_t ldb, float *c, size_t ldc, const struct gemm_out *o);
 
 struct gemm_args {
     float *C;
@@ -131,28 +144,31 @@ struct gemm_args {
     enum activation act;            /* applied after the bias */
     const struct im2col_geom *geom; /* op(B) = im2col(B) when set */
     const float *Ap;                /* op(A) packed whole by gemm_pack_a_all, or NULL */
+    const float *res;               /* b1: added after the bias, in C's layout (ldc), or NULL */
 };
 
 struct gemm_arch {
     int nr;
-    gemm_kernel_fn full, half; /* MR x NR and MR x NR/2 */
+    gemm_kernel_fn full, half; /* m x NR and m x NR/2 */
+    gemm_narrow_fn narrow;     /* column tails of n <= GEMM_NARROW_MAX, or NULL */
     void (*pack_a)(float *dst, const struct gemm_args *g, int i0, int mc, int p0, int kc);
     void (*pack_b)(float *dst, const struct gemm_args *g, int p0, int kc, int j0, int nc);
 };
 
-/* The micro-kernel for vectors VT of VW floats, NV per row (NR = NV * VW): c[0..MR) x [0..NR)
+/* The micro-kernel for vectors VT of VW floats, NV per row (NR = NV * VW): c[0..rows) x [0..NR)
  * (row stride ldc) = epilogue of a_panel * b_panel over kc steps; a: kc x MR, b: kc x NR with row
- * stride ldb. 12 accumulators, 2 B vectors and a broadcast fit the 16 registers of AVX2; the
+ * stride ldb; rows (1 .. MR) is a constant at each call, so a row tail's tile computes only its
+ * rows. 12 accumulators, 2 B vectors and a broadcast fit the 16 registers of AVX2; the
  * loops are unrolled completely by the compiler. Relu, leaky and relu6 select with masks, exactly
  * as z > 0 ? z : 0, z > 0 ? z : .1f * z and z < 0 ? 0 : (z > 6 ? 6 : z) (NaN and -0 pass). The
  * scale (a folded batch norm) is rounded before the bias is added, as act_forward_affine does. */
 #define GEMM_MICRO(NAME, VT, VTU, VTI, VW, NV)                                                     \
     static inline __attribute__((always_inline)) GEMM_CONTRACT void NAME(                          \
-        int kc, const float *restrict a, const float *restrict b, size_t ldb, float *restrict c,   \
-        size_t ldc, const struct gemm_out *o)                                                      \
+        int rows, int kc, const float *restrict a, const float *restrict b, size_t ldb,            \
+        float *restrict c, size_t ldc, const struct gemm_out *o)                                   \
     {                                                                                              \
         VT acc[GEMM_MR][NV];                                                                       \
-        for (int i = 0; i < GEMM_MR; i++) {                                                        \
+        for (int i = 0; i < rows; i++) {                                                           \
             __builtin_prefetch(c + (size_t)i * ldc, 1, 3);                                         \
             __builtin_prefetch(c + (size_t)i * ldc + (NV) * (VW) - 1, 1, 3);                       \
             for (int v = 0; v < (NV); v++)                                                         \
@@ -163,15 +179,31 @@ struct gemm_arch {
             __builtin_prefetch(a + GEMM_MR * 16, 0, 3);                                            \
             for (int v = 0; v < (NV); v++)                                                         \
                 bv[v] = *(const VTU *)(const void *)(b + (VW) * v);                                \
-            for (int i = 0; i < GEMM_MR; i++)                                                      \
+            for (int i = 0; i < rows; i++)                                                         \
                 for (int v = 0; v < (NV); v++)                                                     \
                     acc[i][v] += a[i] * bv[v];                                                     \
         }                                                                                          \
+        /* Every K block but the last (alpha 1, beta 0 or 1, nothing fused): straight-line code    \
+         * that keeps the accumulators in registers: the bits of the general epilogue below        \
+         * (sum + beta * c, fused or not, rounds sum + c once). */                                 \
+        if (o->alpha == 1 && (o->beta == 0 || o->beta == 1) && !o->scale && !o->bias &&            \
+            !o->res && o->fuse == GEMM_FUSE_NONE) {                                                \
+            _Pragma("GCC unroll 6") for (int i = 0; i < rows; i++)                                 \
+                _Pragma("GCC unroll 2") for (int v = 0; v < (NV); v++) {                           \
+                    VTU *cp = (VTU *)(void *)(c + (size_t)i * ldc + (size_t)((VW) * v));           \
+                    *cp = o->beta != 0 ? acc[i][v] + *cp : acc[i][v];                              \
+                }                                                                                  \
+            return;                                                                                \
+        }                                                                                          \
         const VT zero = {0};                                                                       \
-        for (int i = 0; i < GEMM_MR; i++)                                                          \
-            for (int v = 0; v < (NV); v++) {                                                       \
+        _Pragma("GCC unroll 6") for (int i = 0; i < rows; i++)                                     \
+            _Pragma("GCC unroll 2") for (int v = 0; v < (NV); v++) {                               \
                 VTU *cp = (VTU *)(void *)(c + (size_t)i * ldc + (size_t)((VW) * v));               \
-                VT r = o->alpha * acc[i][v];                                                       \
+                VT r = acc[i][v];                                                                  \
+                if (o->alpha != 1) { /* rounded alone: beta * c can then only fuse with it */      \
+                    r *= o->alpha;                                                                 \
+                    GEMM_ROUNDED(r);                                                               \
+                }                                                                                  \
                 if (o->beta != 0)                                                                  \
                     r += o->beta * *cp;                                                            \
                 if (o->scale) {                                                                    \
@@ -180,6 +212,11 @@ struct gemm_arch {
                 }                                                                                  \
                 if (o->bias)                                                                       \
                     r += o->bias[i];                                                               \
+                if (o->res) {                                                                      \
+                    GEMM_ROUNDED(r);                                                               \
+                    r += *(const VTU *)(const void *)(o->res + (size_t)i * o->ldr +                \
+                                                      (size_t)((VW) * v));                         \
+                }                                                                                  \
                 if (o->fuse == GEMM_FUSE_RELU)                                                     \
                     r = (VT)((VTI)r & (r > zero));                                                 \
                 else if (o->fuse == GEMM_FUSE_LEAKY) {                                             \
@@ -201,6 +238,82 @@ GEMM_MICRO(gemm_micro8x2, vec8, vec8u, vec8i, 8, 2)
 GEMM_MICRO(gemm_micro8x1, vec8, vec8u, vec8i, 8, 1)
 GEMM_MICRO(gemm_micro4x2, vec4, vec4u, vec4i, 4, 2)
 GEMM_MICRO(gemm_micro4x1, vec4, vec4u, vec4i, 4, 1)
+
+#define GEMM_NARROW_MAX 4 /* widest column tail the narrow kernel takes */
+#define GEMM_NARROW_PANELS 4 /* most A panels it runs at once */
+
+/* Column tails of n <= GEMM_NARROW_MAX columns, for np consecutive A panels (panel stride kc * MR;
+ * the last has mlast rows, the others MR): one 8-float vector per panel and column with the MR
+ * rows of a k step in its lanes (the last two lanes unused), B broadcast. A k step costs np * n
+ * multiply-adds where the half kernel spends np * MR (a 49-column tile: 14 % of the work); the
+ * np * n chains hide the latency of the multiply-add. Every element goes through the operations
+ * of GEMM_MICRO (multiply-adds in k order from zero, then the same epilogue), so its result does
+ * not depend on which kernel computed it. np and n are constants at each call. */
+static inline __attribute__((always_inline)) GEMM_CONTRACT void
+gemm_narrow8(int np, int n, int mlast, int kc, const float *restrict a, const float *restrict b,
+             size_t ldb, float *restrict c, size_t ldc, const struct gemm_out *o)
+{
+    size_t pa = (size_t)kc * GEMM_MR;
+    vec8 acc[GEMM_NARROW_PANELS][GEMM_NARROW_MAX] = {{{0}}};
+    for (int k = 0; k < kc - 1; k++, a += GEMM_MR, b += ldb)
+        for (int j = 0; j < n; j++)
+            for (int p = 0; p < np; p++) /* lanes 6, 7: the next k step's */
+                acc[p][j] += *(const vec8u *)(const void *)(a + p * pa) * b[j];
+    for (int p = 0; p < np; p++) { /* the last k step ends the panel: no 8-float load */
+        const float *e = a + p * pa;
+        vec8 av = {e[0], e[1], e[2], e[3], e[4], e[5], 0, 0};
+        for (int j = 0; j < n; j++)
+            acc[p][j] += av * b[j];
+    }
+    const vec8 zero = {0};
+    for (int p = 0; p < np; p++) {
+        int m = p == np - 1 ? mlast : GEMM_MR;
+        vec8 scale = zero, bias = zero;
+        for (int i = 0; i < m; i++) {
+            scale[i] = o->scale ? o->scale[p * GEMM_MR + i] : 0.f;
+            bias[i] = o->bias ? o->bias[p * GEMM_MR + i] : 0.f;
+        }
+        for (int j = 0; j < n; j++) {
+            float *cp = c + (size_t)(p * GEMM_MR) * ldc + (size_t)j;
+            vec8 cv = zero;
+            for (int i = 0; i < m && o->beta != 0; i++)
+                cv[i] = cp[(size_t)i * ldc];
+            vec8 r = acc[p][j];
+            if (o->alpha != 1) {
+                r *= o->alpha;
+                GEMM_ROUNDED(r);
+            }
+            if (o->beta != 0)
+                r += o->beta * cv;
+            if (o->scale) {
+                r *= scale;
+                GEMM_ROUNDED(r);
+            }
+            if (o->bias)
+                r += bias;
+            if (o->res) { /* b1: the residual, as in GEMM_MICRO */
+                vec8 rv = zero;
+                for (int i = 0; i < m; i++)
+                    rv[i] = o->res[(size_t)(p * GEMM_MR + i) * o->ldr + (size_t)j];
+                GEMM_ROUNDED(r);
+                r += rv;
+            }
+            if (o->fuse == GEMM_FUSE_RELU)
+                r = (vec8)((vec8i)r & (r > zero));
+            else if (o->fuse == GEMM_FUSE_LEAKY) {
+                vec8i msk = r > zero;
+                r = (vec8)(((vec8i)r & msk) | ((vec8i)(.1f * r) & ~msk));
+            } else if (o->fuse == GEMM_FUSE_RELU6) {
+                const vec8 six = zero + 6.f;
+                vec8i hi = r > six;
+                r = (vec8)((vec8i)r & ~(r < zero));
+                r = (vec8)(((vec8i)r & ~hi) | ((vec8i)six & hi));
+            }
+            for (int i = 0; i < m; i++)
+                cp[(size_t)i * ldc] = r[i];
+        }
+    }
+}
 
 #if defined(__clang__)
 #define GEMM_SHUF(x, y, i0, i1, i2, i3) __builtin_shufflevector(x, y, i0, i1, i2, i3)
@@ -385,18 +498,28 @@ gemm_pack_b(float *restrict dst, const struct gemm_args *g, int p0, int kc, int 
 }
 
 /* Each ISA gets its own compiled copy of the micro-kernels and the packing loops. */
+/* A kernel for each row count m of a tile (a constant in each case). */
+#define GEMM_ROWS_CASES(KERNEL, ...)                                                               \
+    switch (m) {                                                                                   \
+    case 1: KERNEL(1, __VA_ARGS__); break;                                                         \
+    case 2: KERNEL(2, __VA_ARGS__); break;                                                         \
+    case 3: KERNEL(3, __VA_ARGS__); break;                                                         \
+    case 4: KERNEL(4, __VA_ARGS__); break;                                                         \
+    case 5: KERNEL(5, __VA_ARGS__); break;                                                         \
+    default: KERNEL(GEMM_MR, __VA_ARGS__); break;                                                  \
+    }
 #define GEMM_ISA(SUF, ATTR, FULL, HALF, NR)                                                        \
-    ATTR GEMM_CONTRACT static void gemm_full_##SUF(int kc, const float *a, const float *b,         \
+    ATTR GEMM_CONTRACT static void gemm_full_##SUF(int m, int kc, const float *a, const float *b,  \
                                                    size_t ldb, float *c, size_t ldc,               \
                                                    const struct gemm_out *o)                       \
     {                                                                                              \
-        FULL(kc, a, b, ldb, c, ldc, o);                                                            \
+        GEMM_ROWS_CASES(FULL, kc, a, b, ldb, c, ldc, o)                                            \
     }                                                                                              \
-    ATTR GEMM_CONTRACT static void gemm_half_##SUF(int kc, const float *a, const float *b,         \
+    ATTR GEMM_CONTRACT static void gemm_half_##SUF(int m, int kc, const float *a, const float *b,  \
                                                    size_t ldb, float *c, size_t ldc,               \
                                                    const struct gemm_out *o)                       \
     {                                                                                              \
-        HALF(kc, a, b, ldb, c, ldc, o);                                                            \
+        GEMM_ROWS_CASES(HALF, kc, a, b, ldb, c, ldc, o)                                            \
     }                                                                                              \
     ATTR static void gemm_pack_a_##SUF(float *dst, const struct gemm_args *g, int i0, int mc,      \
                                        int p0, int kc)                                             \
@@ -410,6 +533,33 @@ gemm_pack_b(float *restrict dst, const struct gemm_args *g, int p0, int kc, int 
     }
 
 #if GEMM_X86
+/* The narrow kernel of AVX2 and AVX-512 (8-float vectors hold the MR rows): np panels at once
+ * with n columns, np at most 12 / n chains (12 accumulators, as the main kernel's). */
+#define GEMM_NARROW_CASES(N, NP, ...)                                                              \
+    if (np == (NP))                                                                                \
+        gemm_narrow8(NP, N, __VA_ARGS__);                                                          \
+    else if (np == 2)                                                                              \
+        gemm_narrow8(2, N, __VA_ARGS__);                                                           \
+    else                                                                                           \
+        gemm_narrow8(1, N, __VA_ARGS__);
+#define GEMM_NARROW_ISA(SUF, ATTR)                                                                 \
+    ATTR GEMM_CONTRACT static void gemm_narrow_##SUF(int np, int n, int mlast, int kc,             \
+                                                     const float *a, const float *b, size_t ldb,   \
+                                                     float *c, size_t ldc,                         \
+                                                     const struct gemm_out *o)                     \
+    {                                                                                              \
+        if (n == 1) {                                                                              \
+            GEMM_NARROW_CASES(1, 4, mlast, kc, a, b, ldb, c, ldc, o)                               \
+        } else if (n == 2) {                                                                       \
+            GEMM_NARROW_CASES(2, 4, mlast, kc, a, b, ldb, c, ldc, o)                               \
+        } else if (n == 3) {                                                                       \
+            GEMM_NARROW_CASES(3, 4, mlast, kc, a, b, ldb, c, ldc, o)                               \
+        } else {                                                                                   \
+            GEMM_NARROW_CASES(4, 3, mlast, kc, a, b, ldb, c, ldc, o)                               \
+        }                                                                                          \
+    }
+GEMM_NARROW_ISA(avx512, __attribute__((target("avx512f,avx2,fma"))))
+GEMM_NARROW_ISA(avx2, __attribute__((target("avx2,fma"))))
 GEMM_ISA(avx512, __attribute__((target("avx512f,avx2,fma"))), gemm_micro16x2, gemm_micro16x1, 32)
 GEMM_ISA(avx2, __attribute__((target("avx2,fma"))), gemm_micro8x2, gemm_micro8x1, 16)
 #endif
@@ -418,13 +568,14 @@ GEMM_ISA(portable, , gemm_micro4x2, gemm_micro4x1, 8)
 /* The kernel set for isa, or NULL when this CPU (or build) lacks it; AUTO picks the best. */
 static const struct gemm_arch *gemm_arch_for(enum gemm_isa isa)
 {
-    static const struct gemm_arch portable = {8, gemm_full_portable, gemm_half_portable,
+    static const struct gemm_arch portable = {8, gemm_full_portable, gemm_half_portable, NULL,
                                               gemm_pack_a_portable, gemm_pack_b_portable};
 #if GEMM_X86
-    static const struct gemm_arch avx2 = {16, gemm_full_avx2, gemm_half_avx2, gemm_pack_a_avx2,
-                                          gemm_pack_b_avx2};
+    static const struct gemm_arch avx2 = {16, gemm_full_avx2, gemm_half_avx2, gemm_narrow_avx2,
+                                          gemm_pack_a_avx2, gemm_pack_b_avx2};
     static const struct gemm_arch avx512 = {32, gemm_full_avx512, gemm_half_avx512,
-                                            gemm_pack_a_avx512, gemm_pack_b_avx512};
+                                            gemm_narrow_avx512, gemm_pack_a_avx512,
+                                            gemm_pack_b_avx512};
     int has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     int has_avx512 = has_avx2 && __builtin_cpu_supports("avx512f");
     if (isa == GEMM_ISA_AVX512 || (isa == GEMM_ISA_AUTO && has_avx512))
@@ -439,17 +590,17 @@ static const struct gemm_arch *gemm_arch_for(enum gemm_isa isa)
 }
 
 /* One MR x nr block of C at c with m x n valid cells: the half kernel when n <= nr/2; straight
- * into C when whole, else on a copy of the valid part (padding never touches C). The scale and
- * bias of the m rows are padded to MR. Activations the kernel cannot fuse are applied
- * afterwards. */
+ * into C when the kernel's columns are all valid (m rows of them), else on a copy of the valid
+ * part (padding never touches C), the scale and bias of the m rows padded to MR. Activations the
+ * kernel cannot fuse are applied afterwards. */
 static void gemm_block(const struct gemm_args *g, const struct gemm_arch *ar, int kc,
                        const float *ap, const float *b, size_t ldb, float *c, int m, int n,
                        const struct gemm_out *o, int act_after)
 {
     int w = n <= ar->nr / 2 ? ar->nr / 2 : ar->nr;
     gemm_kernel_fn kernel = w == ar->nr ? ar->full : ar->half;
-    if (m == GEMM_MR && n == w) {
-        kernel(kc, ap, b, ldb, c, g->ldc, o);
+    if (n == w) {
+        kernel(m, kc, ap, b, ldb, c, g->ldc, o);
     } else {
         float t[GEMM_MR * GEMM_NR_MAX] __attribute__((aligned(64))) = {0}, bias[GEMM_MR] = {0};
         float scale[GEMM_MR] = {0};
@@ -462,9 +613,14 @@ static void gemm_block(const struct gemm_args *g, const struct gemm_arch *ar, in
             memcpy(scale, o->scale, sizeof(float) * (size_t)m);
             oe.scale = scale;
         }
+        float res[GEMM_MR * GEMM_NR_MAX] __attribute__((aligned(64))) = {0};
+        for (int r = 0; r < m && o->res; r++)
+            memcpy(res + r * w, o->res + (size_t)r * o->ldr, sizeof(float) * (size_t)n);
+        oe.res = o->res ? res : NULL;
+        oe.ldr = (size_t)w;
         for (int r = 0; r < m && o->beta != 0; r++)
             memcpy(t + r * w, c + (size_t)r * g->ldc, sizeof(float) * (size_t)n);
-        kernel(kc, ap, b, (size_t)ldb, t, (size_t)w, &oe);
+        kernel(m, kc, ap, b, (size_t)ldb, t, (size_t)w, &oe);
         for (int r = 0; r < m; r++)
             memcpy(c + (size_t)r * g->ldc, t + r * w, sizeof(float) * (size_t)n);
     }
@@ -472,6 +628,33 @@ static void gemm_block(const struct gemm_args *g, const struct gemm_arch *ar, in
         for (int s = 0; s < n; s++)
             c[(size_t)r * g->ldc + (size_t)s] = act_apply(g->act, c[(size_t)r * g->ldc + (size_t)s]);
 }
+
+/* A column tail of n <= GEMM_NARROW_MAX columns from j0 (B panel b, row stride ldb) for packed
+ * A rows [i0, i0+mc) (ap): the narrow kernel over groups of panels, straight into C. */
+static void gemm_narrow_tail(const struct gemm_args *g, const struct gemm_arch *ar, const float *ap,
+                             const float *b, size_t ldb, int i0, int mc, int j0, int n, int kc,
+                             const struct gemm_out *o, int last, int act_after)
+{
+    int pmax = CN_MIN(GEMM_NARROW_PANELS, 12 / n);
+    for (int ir = 0; ir < mc;) {
+        int left = (mc - ir + GEMM_MR - 1) / GEMM_MR, np = left >= pmax ? pmax : left >= 2 ? 2 : 1;
+        int rows = CN_MIN(np * GEMM_MR, mc - ir);
+        struct gemm_out oo = *o;
+        oo.bias = last && g->bias ? g->bias + i0 + ir : NULL;
+        oo.scale = last && g->scale ? g->scale + i0 + ir : NULL;
+        size_t at = (size_t)(i0 + ir) * g->ldc + (size_t)j0;
+        oo.res = last && g->res ? g->res + at : NULL;
+        oo.ldr = g->ldc;
+        float *c = g->C + at;
+        ar->narrow(np, n, rows - (np - 1) * GEMM_MR, kc, ap + (size_t)ir * (size_t)kc, b, ldb, c,
+                   g->ldc, &oo);
+        for (int r = 0; r < rows && act_after; r++)
+            for (float *e = c + (size_t)r * g->ldc; e < c + (size_t)r * g->ldc + n; e++)
+                *e = act_apply(g->act, *e);
+        ir += np * GEMM_MR;
+    }
+}
+
 
 /* The product of packed A rows [i0, i0+mc) (ap) and nc columns of B from j0, as panels at bp
  * panel apart with row stride ldb, into C, with epilogue o (bias applied when last). */
@@ -482,12 +665,19 @@ static void gemm_macro(const struct gemm_args *g, const struct gemm_arch *ar, co
     int nr = ar->nr, act_after = last && o->fuse == GEMM_FUSE_NONE && g->act != ACT_LINEAR;
     for (int jr = 0; jr < nc; jr += nr, bp += panel) {
         int n = CN_MIN(nr, nc - jr);
+        if (ar->narrow && n <= GEMM_NARROW_MAX) {
+            gemm_narrow_tail(g, ar, ap, bp, ldb, i0, mc, j0 + jr, n, kc, o, last, act_after);
+            continue;
+        }
         for (int ir = 0; ir < mc; ir += GEMM_MR) {
             int m = CN_MIN(GEMM_MR, mc - ir);
             struct gemm_out oo = *o;
             oo.bias = last && g->bias ? g->bias + i0 + ir : NULL;
             oo.scale = last && g->scale ? g->scale + i0 + ir : NULL;
-            float *c = g->C + (size_t)(i0 + ir) * g->ldc + (size_t)(j0 + jr);
+            size_t at = (size_t)(i0 + ir) * g->ldc + (size_t)(j0 + jr);
+            oo.res = last && g->res ? g->res + at : NULL;
+            oo.ldr = g->ldc;
+            float *c = g->C + at;
             gemm_block(g, ar, kc, ap + (size_t)ir * (size_t)kc, bp, ldb, c, m, n, &oo, act_after);
         }
     }
@@ -530,7 +720,7 @@ static void gemm_region(const struct gemm_args *g, const struct gemm_arch *ar, i
             int pc, kc, last = p == nkb - 1;
             gemm_kblock(g->K, nkb, p, &pc, &kc);
             struct gemm_out o = {g->alpha, p ? 1.f : g->beta, NULL, NULL,
-                                 last ? gemm_fuse_of(g->act) : GEMM_FUSE_NONE};
+                                 last ? gemm_fuse_of(g->act) : GEMM_FUSE_NONE, NULL, 0};
             if (whole < nc)
                 ar->pack_b(bp, g, pc, kc, jc + whole, nc - whole);
             for (int ic = m0; ic < m1; ic += mcb) {
@@ -606,7 +796,10 @@ static void gemm_scale(const struct gemm_args *g)
             float z = g->beta != 0 ? g->beta * c[j] : 0.f;
             if (g->scale)
                 z *= g->scale[i];
-            c[j] = g->bias || g->act != ACT_LINEAR ? act_apply(g->act, z + bias) : z;
+            if (g->res)
+                c[j] = act_apply(g->act, (z + bias) + g->res[(size_t)i * g->ldc + (size_t)j]);
+            else
+                c[j] = g->bias || g->act != ACT_LINEAR ? act_apply(g->act, z + bias) : z;
         }
     }
 }
@@ -754,12 +947,37 @@ int gemm_conv_packed_isa(enum gemm_isa isa, float *C, int ldc, const float *Ap, 
                          const struct im2col_geom *q, int M, float alpha, float beta,
                          const float *scale, const float *bias, enum activation act)
 {
+    return gemm_conv_packed_res_isa(isa, C, ldc, Ap, im, q, M, alpha, beta, scale, bias, NULL,
+                                    act);
+}
+
+int gemm_conv_packed_res_isa(enum gemm_isa isa, float *C, int ldc, const float *Ap,
+                             const float *im, const struct im2col_geom *q, int M, float alpha,
+                             float beta, const float *scale, const float *bias, const float *res,
+                             enum activation act)
+{
     const struct gemm_arch *ar = gemm_arch_for(isa);
     if (!ar)
         return -1;
     const struct gemm_args g = {.C = C, .B = im, .ldc = (size_t)ldc, .M = M, .N = q->oh * q->ow,
                                 .K = q->c * q->kh * q->kw, .alpha = alpha, .beta = beta,
-                                .scale = scale, .bias = bias, .act = act, .geom = q, .Ap = Ap};
+                                .scale = scale, .bias = bias, .act = act, .geom = q, .Ap = Ap,
+                                .res = res};
+    gemm_run(ar, &g);
+    return 0;
+}
+
+int gemm_packed_res_isa(enum gemm_isa isa, float *C, int ldc, const float *Ap, const float *B,
+                        int ldb, int tb, int M, int N, int K, float alpha, float beta,
+                        const float *scale, const float *bias, const float *res,
+                        enum activation act)
+{
+    const struct gemm_arch *ar = gemm_arch_for(isa);
+    if (!ar)
+        return -1;
+    const struct gemm_args g = {.C = C, .B = B, .ldc = (size_t)ldc, .ldb = (size_t)ldb, .tb = tb,
+                                .M = M, .N = N, .K = K, .alpha = alpha, .beta = beta,
+                                .scale = scale, .bias = bias, .act = act, .Ap = Ap, .res = res};
     gemm_run(ar, &g);
     return 0;
 }

@@ -90,6 +90,19 @@ int gemm_conv_packed_isa(enum gemm_isa isa, float *C, int ldc, const float *Ap, 
                          const struct im2col_geom *q, int M, float alpha, float beta,
                          const float *scale, const float *bias, enum activation act);
 
+/* b1: gemm_packed and gemm_conv_packed with a residual: C[i][j] = act(scale[i] * (...) + bias[i]
+ * + res[i*ldc + j]) (res in C's layout; NULL: none), the sum before res rounded: bit for bit
+ * the unfused product with act linear, then a [shortcut]'s y = act(C + res). Return -1 as
+ * gemm_isa. */
+int gemm_packed_res_isa(enum gemm_isa isa, float *C, int ldc, const float *Ap, const float *B,
+                        int ldb, int tb, int M, int N, int K, float alpha, float beta,
+                        const float *scale, const float *bias, const float *res,
+                        enum activation act);
+int gemm_conv_packed_res_isa(enum gemm_isa isa, float *C, int ldc, const float *Ap,
+                             const float *im, const struct im2col_geom *q, int M, float alpha,
+                             float beta, const float *scale, const float *bias, const float *res,
+                             enum activation act);
+
 /* The reference: the same contract, one dot product per element of C, summed in float in k order.
  */
 void gemm_naive(float *C, int ldc, const float *A, int lda, int ta, const float *B, int ldb, int tb,

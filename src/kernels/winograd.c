@@ -40,6 +40,7 @@
 
 typedef float v8 __attribute__((vector_size(32)));
 typedef float v8u __attribute__((vector_size(32), aligned(4)));
+typedef int v8i __attribute__((vector_size(32)));
 
 const char *const winograd_variant_names[WINOGRAD_VARIANT_COUNT] = {
     "F(4x4,3x3)", "F(4x4,3x3) +-1/2", "F(2x2,3x3)"};
@@ -279,10 +280,68 @@ wino_input_group(float *V, const float *in, const struct winograd_geom *g, size_
     }
 }
 
-/* out (+)= A^T M A for group grp of the chunk, every filter, edge tiles clipped. */
+/* y[q] += the residual of each lane's outputs (valid ones only): the [shortcut]'s addition. */
+static inline __attribute__((always_inline)) void
+wino_add_res(v8 *y, const float *res, const struct wino_lane *ln, int nl, size_t fo,
+             const struct winograd_geom *g, int m)
+{
+    for (int k = 0; k < nl; k++) {
+        const float *r = res + ln[k].out + fo;
+        int ni = CN_MIN(ln[k].ni, m), nj = CN_MIN(ln[k].nj, m); /* m: for the compiler */
+        for (int i = 0; i < ni; i++)
+            for (int j = 0; j < nj; j++)
+                y[i * m + j][k] += r[(size_t)i * g->ow + j];
+    }
+}
+
+/* y[q] = act(y[q]) for q < n: relu, leaky and relu6 by masks, exactly act_apply's z > 0 ? z : 0,
+ * z > 0 ? z : .1f * z and z < 0 ? 0 : (z > 6 ? 6 : z) (NaN and -0 pass alike), without the
+ * branch a scalar select mispredicts on signs; the others by act_apply. */
+static inline __attribute__((always_inline)) void wino_act(v8 *y, int n, enum activation a)
+{
+    const v8 zero = {0}, six = zero + 6.f;
+    for (int q = 0; q < n; q++) {
+        v8 r = y[q];
+        if (a == ACT_RELU) {
+            r = (v8)((v8i)r & (r > zero));
+        } else if (a == ACT_LEAKY) {
+            v8i msk = r > zero;
+            r = (v8)(((v8i)r & msk) | ((v8i)(.1f * r) & ~msk));
+        } else if (a == ACT_RELU6) {
+            v8i hi = r > six;
+            r = (v8)((v8i)r & ~(r < zero));
+            r = (v8)(((v8i)r & ~hi) | ((v8i)six & hi));
+        } else if (a != ACT_LINEAR) {
+            for (int k = 0; k < WINO_LANES; k++)
+                r[k] = act_apply(a, r[k]);
+        }
+        y[q] = r;
+    }
+}
+
+/* Stores one filter's m x m outputs y of the nl lanes: out (+)= y. */
+static inline __attribute__((always_inline)) void
+wino_output_store(float *out, const v8 *y, const struct wino_lane *ln, int nl, size_t fo,
+                  const struct winograd_geom *g, int m, int accumulate)
+{
+    for (int k = 0; k < nl; k++) {
+        float *o = out + ln[k].out + fo;
+        int ni = CN_MIN(ln[k].ni, m), nj = CN_MIN(ln[k].nj, m); /* m: for the compiler */
+        for (int i = 0; i < ni; i++)
+            for (int j = 0; j < nj; j++) {
+                size_t q = (size_t)i * g->ow + j;
+                float v = y[i * m + j][k];
+                o[q] = accumulate ? o[q] + v : v;
+            }
+    }
+}
+
+/* out (+)= A^T M A for group grp of the chunk, every filter, edge tiles clipped; with ep (not
+ * with accumulate) out = act(scale[f] * that + bias[f] + res), the product rounded first. */
 static inline __attribute__((always_inline)) void
 wino_output_group(float *out, const float *M, const struct winograd_geom *g, size_t t0, size_t T,
-                  size_t grp, int accumulate, const struct wino_mats *mt)
+                  size_t grp, int accumulate, const struct winograd_epilogue *ep,
+                  const struct wino_mats *mt)
 {
     const int a = mt->a, m = mt->m;
     size_t tl = grp * WINO_LANES, plane = (size_t)g->oh * g->ow, stride = (size_t)g->f * T;
@@ -295,15 +354,17 @@ wino_output_group(float *out, const float *M, const struct winograd_geom *g, siz
         for (int q = 0; q < a * a; q++)
             x[q] = *(const v8u *)(const void *)(src + (size_t)q * stride);
         wino_sandwich(y, &mt->at[0][0], m, a, 6, x);
-        for (int k = 0; k < nl; k++) {
-            float *o = out + ln[k].out + (size_t)f * plane;
-            int ni = CN_MIN(ln[k].ni, m), nj = CN_MIN(ln[k].nj, m); /* m: for the compiler */
-            for (int i = 0; i < ni; i++)
-                for (int j = 0; j < nj; j++) {
-                    float v = y[i * m + j][k];
-                    o[(size_t)i * g->ow + j] = accumulate ? o[(size_t)i * g->ow + j] + v : v;
-                }
+        for (int q = 0; ep && q < m * m; q++) {
+            if (ep->scale)
+                y[q] *= ep->scale[f];
+            if (ep->bias)
+                y[q] += ep->bias[f];
         }
+        if (ep && ep->res)
+            wino_add_res(y, ep->res, ln, nl, (size_t)f * plane, g, m);
+        if (ep)
+            wino_act(y, m * m, ep->act);
+        wino_output_store(out, y, ln, nl, (size_t)f * plane, g, m, accumulate);
     }
 }
 
@@ -342,7 +403,7 @@ struct wino_fns {
     void (*input)(float *V, const float *in, const struct winograd_geom *g, size_t t0, size_t T,
                   size_t grp);
     void (*output)(float *out, const float *M, const struct winograd_geom *g, size_t t0,
-                   size_t T, size_t grp, int accumulate);
+                   size_t T, size_t grp, int accumulate, const struct winograd_epilogue *ep);
     void (*filter)(float *U, const float *w, const struct winograd_geom *g, int c, int f0, int nl,
                    int rot);
 };
@@ -354,9 +415,10 @@ struct wino_fns {
         wino_input_group(V, in, g, t0, T, grp, &MATS);                                             \
     }                                                                                              \
     static void wino_output_##SUF(float *out, const float *M, const struct winograd_geom *g,      \
-                                  size_t t0, size_t T, size_t grp, int accumulate)                 \
+                                  size_t t0, size_t T, size_t grp, int accumulate,                 \
+                                  const struct winograd_epilogue *ep)                              \
     {                                                                                              \
-        wino_output_group(out, M, g, t0, T, grp, accumulate, &MATS);                               \
+        wino_output_group(out, M, g, t0, T, grp, accumulate, ep, &MATS);                           \
     }                                                                                              \
     static void wino_filter_##SUF(float *U, const float *w, const struct winograd_geom *g, int c, \
                                   int f0, int nl, int rot)                                         \
@@ -398,7 +460,8 @@ void winograd_filters_data_grad(float *U, const float *w, const struct winograd_
  * (over groups of 8 tiles), the a*a GEMMs, output transforms; the worksharing loops' barriers
  * order them. */
 static void wino_chunk(float *out, int accumulate, const float *in, const float *U, float *V,
-                       float *M, const struct winograd_geom *g, size_t t0, size_t T)
+                       float *M, const struct winograd_geom *g, size_t t0, size_t T,
+                       const struct winograd_epilogue *ep)
 {
     const struct wino_fns *fn = &wino_fns[g->variant];
     int aa = g->a * g->a, F = g->f, C = g->c;
@@ -414,11 +477,13 @@ static void wino_chunk(float *out, int accumulate, const float *in, const float 
                     V + (size_t)xi * C * T, (int)T, 0, F, (int)T, C, 1, 0, NULL, NULL, ACT_LINEAR);
 #pragma omp for schedule(static)
     for (long long grp = 0; grp < groups; grp++)
-        fn->output(out, M, g, t0, T, (size_t)grp, accumulate);
+        fn->output(out, M, g, t0, T, (size_t)grp, accumulate, ep);
 }
 
-void winograd_conv(float *out, int accumulate, const float *in, const float *U, float *work,
-                   const struct winograd_geom *g)
+/* winograd_conv, and winograd_conv_act with ep (accumulate 0). */
+static void wino_conv_any(float *out, int accumulate, const float *in, const float *U,
+                          float *work, const struct winograd_geom *g,
+                          const struct winograd_epilogue *ep)
 {
     size_t aa = (size_t)g->a * g->a, ch = (size_t)g->chunk;
     float *V = work, *M = work + aa * (size_t)g->c * ch;
@@ -426,7 +491,19 @@ void winograd_conv(float *out, int accumulate, const float *in, const float *U, 
     (void)par; /* read only by OpenMP */
 #pragma omp parallel if (par)
     for (size_t t0 = 0; t0 < g->tiles; t0 += ch)
-        wino_chunk(out, accumulate, in, U, V, M, g, t0, CN_MIN(ch, g->tiles - t0));
+        wino_chunk(out, accumulate, in, U, V, M, g, t0, CN_MIN(ch, g->tiles - t0), ep);
+}
+
+void winograd_conv(float *out, int accumulate, const float *in, const float *U, float *work,
+                   const struct winograd_geom *g)
+{
+    wino_conv_any(out, accumulate, in, U, work, g, NULL);
+}
+
+void winograd_conv_act(float *out, const float *in, const float *U, float *work,
+                       const struct winograd_geom *g, const struct winograd_epilogue *ep)
+{
+    wino_conv_any(out, 0, in, U, work, g, ep);
 }
 
 void winograd_conv_naive(float *out, const float *in, const float *w,

@@ -27,6 +27,8 @@
 
 #include <stddef.h>
 
+#include "kernels/activations.h"
+
 /* Output tile and interpolation points: F(4x4,3x3) on 0, +-1, +-2, infinity (Lavin's), the same
  * on 0, +-1, +-1/2, infinity, and F(2x2,3x3) on 0, +-1, infinity. */
 enum winograd_variant { WINOGRAD_F4, WINOGRAD_F4_HALF, WINOGRAD_F2, WINOGRAD_VARIANT_COUNT };
@@ -72,6 +74,18 @@ void winograd_filters_data_grad(float *U, const float *w, const struct winograd_
 void winograd_conv(float *out, int accumulate, const float *in, const float *U, float *work,
                    const struct winograd_geom *g);
 
+/* What winograd_conv_act does to each output z of filter f at its transform, while in cache:
+ * y = act(scale[f] * z + bias[f] + res) (NULL members: none), the product rounded before the
+ * bias is added and the sum before res is: bit for bit act_forward_affine(scale, bias) (a
+ * convolution's folded batch norm and activation), then, with res (a tensor of out's layout,
+ * a [shortcut]'s skip), the addition and act of a [shortcut] (with act linear before it). */
+struct winograd_epilogue {
+    const float *scale, *bias, *res;
+    enum activation act;
+};
+/* out = the epilogue of the convolution of in (winograd_conv's other arguments). */
+void winograd_conv_act(float *out, const float *in, const float *U, float *work,
+                       const struct winograd_geom *g, const struct winograd_epilogue *ep);
 /* The references, summed in double: out = the convolution of in with w [F][C][3][3] (g's
  * padding); din += its adjoint applied to dout (din batch x C x H x W, dout batch x F x OH x OW).
  * g is the forward geometry; its variant is ignored. */

@@ -8,8 +8,9 @@
  * padding; count_pad=0 by its in-image cells only. ceil_mode=1 rounds the division up and drops
  * a last window that would start past the image (PyTorch's rule). So PyTorch's
  * AvgPool2d(k, s, p, ceil_mode, count_include_pad) is size=k stride=s padding=p ceil_mode=
- * count_pad=. Kernels: kernels/pool.h. Left out: trainable subsampling coefficients,
- * divisor_override.
+ * count_pad=. Kernels: kernels/pool.h. Backward spreads doutput by the shapes alone: it reads
+ * neither the input nor the output (layer.h, build_backward_skips_*). Left out: trainable
+ * subsampling coefficients, divisor_override.
  */
 #include <stdio.h>
 
@@ -49,9 +50,10 @@ static int avgpool_parse_window(struct avgpool *a, struct cfg_section *s, cn_err
 
 static int avgpool_build(struct layer *l, struct cfg_section *s, struct build *b, cn_error *e)
 {
-    (void)b;
     struct avgpool *a = xcalloc(1, sizeof *a);
     l->priv = a;
+    build_backward_skips_output(b); /* backward reads doutput and the shapes only */
+    build_backward_skips_inputs(b);
     if (!cfg_find(s, "size") && !cfg_find(s, "stride")) {
         static const char *const windowed[] = {"padding", "count_pad", "ceil_mode"};
         for (size_t k = 0; k < sizeof windowed / sizeof windowed[0]; k++) {

@@ -12,6 +12,9 @@
  * Batch norm normalises each output over the batch (S = 1), in the net's bn_style.
  * Backward: dW += dz^T * x, dinput += dz * W (GEMMs over the whole batch, threads inside).
  * Workspace (training nets): dz, batch x O.
+ * Training memory: backward reads the input (for dW) and the output only where the activation's
+ * slope is taken from y; a linear activation, or one whose slope needs z (kept then: swish, mish,
+ * stair), leaves the output unread (layer.h, build_backward_skips_output).
  * Left out: Darknet's transposed-weights .weights variant (the loader rejects it).
  */
 #include <limits.h>
@@ -81,6 +84,8 @@ static int connected_build(struct layer *l, struct cfg_section *s, struct build 
     }
     if (act_needs_input(c->act))
         build_buffer(b, &c->z, all, BUF_TRAIN);
+    if (c->act == ACT_LINEAR || act_needs_input(c->act))
+        build_backward_skips_output(b);
     if (build_training(b))
         build_workspace(b, all);
     return 0;
@@ -166,7 +171,8 @@ static void connected_backward(struct layer *l, struct pass *p)
     int B = l->batch, O = c->outputs, I = c->inputs;
     float *dz = p->workspace;
     CN_ASSERT(c->z || !act_needs_input((enum activation)c->act));
-    act_backward(dz, l->doutput, c->z, l->output, (size_t)B * (size_t)O, (enum activation)c->act);
+    const float *y = c->z || c->act == ACT_LINEAR ? NULL : l->output; /* see connected_build */
+    act_backward(dz, l->doutput, c->z, y, (size_t)B * (size_t)O, (enum activation)c->act);
     connected_affine_backward(l, p, dz);
     gemm(c->dweights, I, dz, O, 1, l->input, I, 0, O, I, B, 1, 1);
     if (l->dinput)

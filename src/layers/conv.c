@@ -37,7 +37,9 @@
  * backward), run the batch norm unfolded over the batch afterwards (the reference path).
  * Backward per image and group: dz (the activation's gradient, made per image without batch
  * norm), the weight gradient dz_g[F/G x P] * row[P x R] (im2row, so neither GEMM operand is
- * transposed), and the input gradient col2im(weights_g^T * dz_g), added into dinput.
+ * transposed), and the input gradient col2im(weights_g^T * dz_g), added into dinput; depthwise
+ * and direct grouped layers instead run the plane kernels' adjoints (kernels/depthwise.h) per
+ * filter and input channel.
  * Threads: the batch is split into `lanes` contiguous groups of images (as many as OpenMP threads
  * when the net is built, fewer if their col buffers would pass CONV_LANE_FLOATS); each lane has
  * its own col buffer and, in backward, its own weight and bias gradient partials (lane 0 adds
@@ -48,7 +50,12 @@
  * epilogue (by filters) split one image over them too (a depthwise layer: its planes).
  * Winograd (algorithm=auto|gemm|winograd|winograd_f2, cfgnet's key): a 3x3, stride-1,
  * undilated, ungrouped layer may instead run its forward and input gradient by Winograd
- * F(4x4,3x3) over the whole batch (kernels/winograd.h; rule and caching at conv_wino_setup).
+ * F(4x4,3x3) over the whole batch (kernels/winograd.h; rule and caching at conv_wino_setup),
+ * the fused epilogue then in its output transform.
+ * A [shortcut] right above (inference nets, when it alone reads this output: conv_take_residual)
+ * may hand its addition and activation to this layer: after the epilogue (in the GEMM's with
+ * packed weights, in Winograd's output transform, else one more pass over the image), y =
+ * act(y + from), written into this layer's output, which is the shortcut's too.
  * Workspace: none in forward by implicit GEMM (lanes col buffers when built with
  * CONV_IMPLICIT=0); lanes col buffers and lanes-1 gradient partials in backward, where dz
  * (batch x out) is made in place over doutput (in the workspace for the last layer, whose
@@ -61,6 +68,7 @@
  * separate dilations per axis.
  */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -86,6 +94,15 @@
 #endif
 #ifndef CONV_PACK
 #define CONV_PACK 1 /* inference nets pack the weights once; 0: every GEMM packs (for measuring) */
+#endif
+#ifndef CONV_RESIDUAL
+#define CONV_RESIDUAL 1 /* a [shortcut] above may fuse into the layer; 0: never (for measuring) */
+#endif
+#ifndef CONV_CHECK_VERSION
+/* 1: every pass checks, by a hash of the weights, that the packed weights and Winograd filters
+ * of inference nets are not stale: finds parameter writers that do not call net_params_changed
+ * (make WARN="... -DCONV_CHECK_VERSION=1" test). */
+#define CONV_CHECK_VERSION 0
 #endif
 
 enum conv_init { INIT_HE, INIT_XAVIER, INIT_COUNT };
@@ -113,16 +130,20 @@ struct conv {
     struct bn_conf bnc;        /* the net's batch-norm convention */
     int algo;                  /* algorithm= as asked (enum conv_algo) */
     int wino;                  /* the choice: 0 the GEMM paths, else 1 + enum winograd_variant */
-    int wino_ready;            /* wino_u holds the forward transform of wino_w (inference nets) */
+    int wino_ready;            /* wino_u holds the forward transform of the weights (inference
+                                  nets) at layer params_version wino_version */
     struct winograd_geom wg, wgb; /* Winograd geometries: forward, data gradient */
     float *wino_u;             /* transformed filters: the forward's, or during backward dX's */
-    float *wino_w;             /* inference nets: the weights wino_u was made from */
+    unsigned long wino_version;
     size_t wino_at;            /* training nets: wino_u's place in the workspace instead */
     size_t ws;                 /* workspace floats of the GEMM paths (conv_workspace) */
     int dz_inplace;            /* training nets: backward makes dz in doutput, not the workspace */
     float *wpack;   /* inference nets' GEMM path: each group's weights by gemm_pack_a_all */
-    float *wpack_w; /* the weights wpack was made from */
-    int wpack_ready;
+    int wpack_ready; /* wpack holds the weights at layer params_version wpack_version */
+    const struct layer *res_from; /* inference nets: the fused [shortcut]'s from= (take_residual) */
+    int res_act;                  /* and its activation */
+    unsigned long wpack_version;
+    uint64_t wpack_hash, wino_hash; /* CONV_CHECK_VERSION: the weights' hash when made */
 };
 
 static size_t conv_align(size_t n)
@@ -276,7 +297,8 @@ static int conv_workspace(struct layer *l, struct conv *cv, struct build *b, str
  * F(2x2)'s 16 tiles ran 4.2 ms against 5.9 by GEMM for ResNet-50's 512-channel 7x7 layers,
  * F(4x4)'s 4 tiles 7.6-8.2; bench/conv_layers.c). wino_u holds the forward's transformed filters, and during backward the data
  * gradient's (training nets transform afresh on every pass, as the weights change between any
- * two); an inference net keeps the weights it transformed and redoes it when they differ. */
+ * two); an inference net keeps its transform and redoes it when the layer's params_version
+ * moves (layer.h). */
 #define CONV_WINO_MIN_CHANNELS 32
 #define CONV_WINO_MIN_TILES_INFER 16 /* of F(4x4), else F(2x2) with as many of its own */
 #define CONV_WINO_MIN_TILES_TRAIN 32
@@ -343,7 +365,6 @@ static int conv_wino_setup(struct layer *l, struct conv *cv, struct build *b,
         return 0;
     }
     build_buffer(b, &cv->wino_u, u, BUF_ALWAYS);
-    build_buffer(b, &cv->wino_w, cv->nw, BUF_ALWAYS);
     build_workspace(b, winograd_workspace_floats(&cv->wg));
     return 0;
 }
@@ -354,20 +375,47 @@ static float *conv_wino_filters(const struct conv *cv, const struct pass *p)
     return cv->wino_u ? cv->wino_u : p->workspace + cv->wino_at;
 }
 
+/* FNV-1a over the weights' bits, for CONV_CHECK_VERSION only. */
+static uint64_t conv_weights_hash(const struct conv *cv)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < cv->nw; i++) {
+        uint32_t w;
+        memcpy(&w, &cv->weights[i], sizeof w);
+        h = (h ^ w) * 1099511628211ULL;
+    }
+    return h;
+}
+
+/* Whether a cache made from the weights (ready: made at all) at layer params_version `version`
+ * still holds them. With CONV_CHECK_VERSION, asserts that weights whose version did not move
+ * are those hashed when the cache was made: a writer that does not call net_params_changed. */
+static int conv_cache_valid(const struct layer *l, int ready, unsigned long version,
+                            uint64_t hash)
+{
+    if (!ready || version != l->params_version)
+        return 0;
+    CN_ASSERT(!CONV_CHECK_VERSION || conv_weights_hash(l->priv) == hash);
+    return 1;
+}
+
 /* pre (batch x out) = the convolution of the batch, after making wino_u from the weights (an
- * inference net: only when they differ from those it was made from). */
-static void conv_wino_forward(struct layer *l, struct pass *p, float *pre)
+ * inference net: only when their version moved since it was made). */
+static void conv_wino_forward(struct layer *l, struct pass *p, float *pre,
+                              const struct winograd_epilogue *ep)
 {
     struct conv *cv = l->priv;
-    size_t wbytes = sizeof(float) * cv->nw;
     float *u = conv_wino_filters(cv, p);
-    if (!cv->wino_w || !cv->wino_ready || memcmp(cv->wino_w, cv->weights, wbytes)) {
+    if (!cv->wino_u || !conv_cache_valid(l, cv->wino_ready, cv->wino_version, cv->wino_hash)) {
         winograd_filters(u, cv->weights, &cv->wg);
-        if (cv->wino_w)
-            memcpy(cv->wino_w, cv->weights, wbytes);
         cv->wino_ready = 1;
+        cv->wino_version = l->params_version;
+        cv->wino_hash = CONV_CHECK_VERSION ? conv_weights_hash(cv) : 0;
     }
-    winograd_conv(pre, 0, l->input, u, p->workspace, &cv->wg);
+    if (ep)
+        winograd_conv_act(pre, l->input, u, p->workspace, &cv->wg, ep);
+    else
+        winograd_conv(pre, 0, l->input, u, p->workspace, &cv->wg);
 }
 
 /* dinput += the data gradient of dz (batch x out); u: where to make its filters; work: the
@@ -381,11 +429,12 @@ static void conv_wino_data_grad(struct layer *l, const float *dz, float *u, floa
 }
 
 /* Nets built for inference pack the GEMM path's weights once (gemm_pack_a_all), and again only
- * when they differ from the copy kept of those packed: weights loaded or set after build, or
- * between passes, are noticed (at the cost of comparing them, one read of the weights and the
- * copy per pass). Not for layers with fewer than CONV_PACK_MIN_COLS output positions over the
- * batch (ResNet-50's 7x7 layers at batch 1): their products are bound by reading the weights
- * from memory, and the comparison would triple that (measured 10-25 % slower). */
+ * when the layer's params_version moved (layer.h: every writer of parameters after build calls
+ * net_params_changed), so weights loaded or set after build, or between passes, are noticed
+ * without reading them. Not for layers with fewer than CONV_PACK_MIN_COLS output positions over
+ * the batch (ResNet-50's 7x7 layers at batch 1): their products are bound by reading the weights
+ * from memory, and the comparison of the weights with a copy, which passes made before the
+ * version counter, tripled that (measured 10-25 % slower then). */
 #define CONV_PACK_MIN_COLS 128
 
 static void conv_pack_setup(struct conv *cv, struct build *b)
@@ -395,19 +444,20 @@ static void conv_pack_setup(struct conv *cv, struct build *b)
         return;
     build_buffer(b, &cv->wpack, (size_t)cv->groups * gemm_packed_a_floats(cv->fg, (int)cv->R),
                  BUF_ALWAYS);
-    build_buffer(b, &cv->wpack_w, cv->nw, BUF_ALWAYS);
 }
 
-static void conv_pack_refresh(struct conv *cv)
+static void conv_pack_refresh(struct layer *l)
 {
-    size_t wbytes = sizeof(float) * cv->nw, per = gemm_packed_a_floats(cv->fg, (int)cv->R);
-    if (cv->wpack_ready && !memcmp(cv->wpack_w, cv->weights, wbytes))
+    struct conv *cv = l->priv;
+    size_t per = gemm_packed_a_floats(cv->fg, (int)cv->R);
+    if (conv_cache_valid(l, cv->wpack_ready, cv->wpack_version, cv->wpack_hash))
         return;
     for (int gi = 0; gi < cv->groups; gi++)
         gemm_pack_a_all(cv->wpack + (size_t)gi * per, cv->weights + (size_t)gi * cv->fg * cv->R,
                         (int)cv->R, 0, cv->fg, (int)cv->R);
-    memcpy(cv->wpack_w, cv->weights, wbytes);
     cv->wpack_ready = 1;
+    cv->wpack_version = l->params_version;
+    cv->wpack_hash = CONV_CHECK_VERSION ? conv_weights_hash(cv) : 0;
 }
 
 static int conv_build(struct layer *l, struct cfg_section *s, struct build *b, cn_error *e)
@@ -492,22 +542,24 @@ static void conv_depthwise_image(const struct conv *cv, float *z, const float *x
                               fb ? fb + f : NULL, (enum activation)cv->act);
 }
 
-/* Group gi of image x into zg by the packed weights, with the epilogue of conv_image. */
+/* Group gi of image x into zg by the packed weights, with the epilogue of conv_image, and rg
+ * (group gi's part of a fused [shortcut]'s from=, NULL: none) added before act. */
 static void conv_image_packed(const struct conv *cv, float *zg, const float *xg, float *col,
-                              int gi, const float *scale, const float *bg, enum activation act)
+                              int gi, const float *scale, const float *bg, enum activation act,
+                              const float *rg)
 {
     int fg = cv->fg, R = (int)cv->R, P = (int)cv->P;
     const float *ap = cv->wpack + (size_t)gi * gemm_packed_a_floats(fg, R);
     const float *sg = scale ? scale + (size_t)gi * (size_t)fg : NULL;
     if (cv->implicit) {
-        gemm_conv_packed(zg, P, ap, xg, &cv->g, fg, 1, 0, sg, bg, act);
+        gemm_conv_packed_res_isa(GEMM_ISA_AUTO, zg, P, ap, xg, &cv->g, fg, 1, 0, sg, bg, rg, act);
         return;
     }
     if (!cv->direct) {
         conv_im2col(cv, col, xg);
         xg = col;
     }
-    gemm_packed(zg, P, ap, xg, P, 0, fg, P, R, 1, 0, sg, bg, act);
+    gemm_packed_res_isa(GEMM_ISA_AUTO, zg, P, ap, xg, P, 0, fg, P, R, 1, 0, sg, bg, rg, act);
 }
 
 /* z[F x P] = the convolution of a direct grouped layer's image x, group by group
@@ -528,10 +580,13 @@ static void conv_grouped_image(const struct conv *cv, float *z, const float *x, 
 
 /* z[F x P] = the convolution of image x: per group, im2col and one GEMM (with the packed
  * weights when made), then y = act(scale[f] * z + bias[f]) in the GEMM's epilogue (scale only
- * with packed weights; NULL: none). */
+ * with packed weights; NULL: none), and with packed weights res (a fused [shortcut]'s from= of
+ * this image, or NULL) added before act. */
 static void conv_image(const struct conv *cv, float *z, const float *x, float *col,
-                       const float *scale, const float *bias, enum activation act)
+                       const float *scale, const float *bias, enum activation act,
+                       const float *res)
 {
+    CN_ASSERT(!res || cv->wpack);
     if (cv->wino)
         return; /* made for the whole batch by conv_wino_forward */
     size_t plane = (size_t)cv->g.h * (size_t)cv->g.w, P = cv->P;
@@ -542,7 +597,8 @@ static void conv_image(const struct conv *cv, float *z, const float *x, float *c
         const float *bg = bias ? bias + (size_t)gi * (size_t)fg : NULL;
         float *zg = z + (size_t)gi * (size_t)fg * P;
         if (cv->wpack) {
-            conv_image_packed(cv, zg, xg, col, gi, scale, bg, act);
+            conv_image_packed(cv, zg, xg, col, gi, scale, bg, act,
+                              res ? res + (size_t)gi * (size_t)fg * P : NULL);
             continue;
         }
         if (cv->implicit) {
@@ -569,11 +625,32 @@ static void conv_epilogue(const struct conv *cv, float *y, const float *fs, cons
                            (enum activation)cv->act);
 }
 
+/* A fused [shortcut] on a path whose epilogue does not take it: y = act(y + res) over one
+ * image (a [shortcut]'s order: y already holds the convolution's output), split by filters when
+ * there is one lane; act_forward by pieces small enough never to open a region of its own. */
+#define CONV_ACT_PIECE 16384
+static void conv_residual(const struct conv *cv, float *y, const float *res, enum activation act)
+{
+    int F = cv->filters;
+    size_t P = cv->P;
+#pragma omp parallel for schedule(static) if (cv->lanes == 1 && F > 1 && (size_t)F * P > 32768)
+    for (int f = 0; f < F; f++) {
+        float *yf = y + (size_t)f * P;
+        const float *rf = res + (size_t)f * P;
+        for (size_t i = 0; i < P; i++)
+            yf[i] = yf[i] + rf[i];
+        for (size_t i = 0; i < P; i += CONV_ACT_PIECE)
+            act_forward(yf + i, yf + i, CN_MIN((size_t)CONV_ACT_PIECE, P - i), act);
+    }
+}
+
 /* For the lane's images: pre[b] = the convolution of input[b]; then, while the image is in
  * cache, the fused epilogue (fb set: folded batch norm or biases, and the activation), or
- * without batch norm the biases and the activation into output (z kept). */
+ * without batch norm the biases and the activation into output (z kept). res (fb set): a fused
+ * [shortcut]'s from= output for the batch, added with activation act after that epilogue (in
+ * the GEMM's with packed weights, else by conv_residual); NULL: none. */
 static void conv_forward_lane(struct layer *l, int lane, float *col, float *pre, const float *fs,
-                              const float *fb)
+                              const float *fb, const float *res, enum activation act)
 {
     const struct conv *cv = l->priv;
     int b0, b1, F = cv->filters;
@@ -582,17 +659,24 @@ static void conv_forward_lane(struct layer *l, int lane, float *col, float *pre,
     /* biases (and with packed weights the folded batch norm's scale) and the activation go into
      * the GEMM's own epilogue */
     int in_gemm = fb && (!fs || cv->wpack) && !cv->depthwise && !cv->wino;
+    int res_gemm = res && in_gemm && cv->wpack && !cv->gdirect;
+    CN_ASSERT(!res || fb);
     for (int b = b0; b < b1; b++) {
         float *z = pre + (size_t)b * out;
+        const float *rb = res ? res + (size_t)b * out : NULL;
         if (cv->depthwise)
             conv_depthwise_image(cv, z, l->input + (size_t)b * in, fs, fb);
         else if (cv->gdirect)
             conv_grouped_image(cv, z, l->input + (size_t)b * in, fs, fb);
         else
             conv_image(cv, z, l->input + (size_t)b * in, col, in_gemm ? fs : NULL,
-                       in_gemm ? fb : NULL, in_gemm ? (enum activation)cv->act : ACT_LINEAR);
+                       in_gemm ? fb : NULL,
+                       res_gemm ? act : in_gemm ? (enum activation)cv->act : ACT_LINEAR,
+                       res_gemm ? rb : NULL);
         if (fb && !in_gemm && !cv->depthwise && !cv->gdirect)
             conv_epilogue(cv, z, fs, fb);
+        if (rb && !res_gemm)
+            conv_residual(cv, z, rb, act);
         if (cv->bn || fb)
             continue;
         for (int f = 0; f < F; f++)
@@ -641,13 +725,29 @@ static void conv_forward(struct layer *l, struct pass *p)
     } else if (conv_fused(cv, p)) {
         fb = cv->biases;
     }
+    /* a [shortcut] fused into this layer (inference nets), when it runs in this pass too */
+    const float *res = cv->res_from && p->upto > l->index ? cv->res_from->output : NULL;
+    enum activation act = res ? (enum activation)cv->res_act : (enum activation)cv->act;
+    if (cv->wino && fb) { /* the epilogue runs in the output transform */
+        struct winograd_epilogue ep = {fs, fb, res, act};
+        conv_wino_forward(l, p, pre, &ep);
+        return;
+    }
     if (cv->wino)
-        conv_wino_forward(l, p, pre);
+        conv_wino_forward(l, p, pre, NULL);
     if (cv->wpack)
-        conv_pack_refresh(cv);
-#pragma omp parallel for schedule(static) if (cv->lanes > 1)
-    for (int lane = 0; lane < cv->lanes; lane++)
-        conv_forward_lane(l, lane, p->workspace + (size_t)lane * cv->col, pre, fs, fb);
+        conv_pack_refresh(l);
+    /* One lane runs outside any parallel region: under an inactive one (if false) the GEMM's
+     * and the epilogue's regions would be nested, which libgomp serves with threads it starts
+     * and ends every time instead of its pool (one clone, a fresh stack and pack buffers per
+     * call). */
+    if (cv->lanes == 1)
+        conv_forward_lane(l, 0, p->workspace, pre, fs, fb, res, act);
+    else
+#pragma omp parallel for schedule(static)
+        for (int lane = 0; lane < cv->lanes; lane++)
+            conv_forward_lane(l, lane, p->workspace + (size_t)lane * cv->col, pre, fs, fb, res,
+                              act);
     if (!cv->bn || fb)
         return;
     conv_bn_forward(l, p, pre);
@@ -720,6 +820,41 @@ static void conv_depthwise_back(const struct conv *cv, float *dw, float *dx, con
         }
 }
 
+/* Whether backward takes conv_grouped_back: direct grouped layers at stride 1. At stride 2 the
+ * plane kernels redo each pair's parity split and ran slower than im2row + GEMM (ResNeXt's
+ * 56x56x128 -> 28x28x256, 32 groups: 766 ms against 476 at batch 16, one thread; stride 1:
+ * 289 against 725). */
+static int conv_grouped_back_fits(const struct conv *cv)
+{
+    return cv->gdirect && cv->sh == 1 && cv->sw == 1;
+}
+
+/* A direct grouped image's gradients (gdirect layers: 3x3, where the plane kernels' fast path
+ * fits), plane by plane as a depthwise layer's: per group, filter f and channel c, dw[f][c] +=
+ * the kernel gradient of dout_f over x_c, and dx_c (NULL: skipped) += the data gradient of
+ * dout_f through the kernel (f, c). Rather than im2row and GEMMs of F/G rows (4 to 32 in
+ * ResNeXt), too few to keep a GEMM's registers busy. Threads over groups when there is a
+ * single lane (each group's filters and channels are its own: no shared writes). */
+static void conv_grouped_back(const struct conv *cv, float *dw, float *dx, const float *d,
+                              const float *x)
+{
+    size_t plane = (size_t)cv->g.h * (size_t)cv->g.w, P = cv->P, kk = (size_t)cv->kh * cv->kw;
+    struct im2col_geom g1 = cv->g;
+    g1.c = 1;
+#pragma omp parallel for schedule(static) if (cv->lanes == 1)
+    for (int gi = 0; gi < cv->groups; gi++)
+        for (int c = 0; c < cv->cg; c++) {
+            const float *xc = x + ((size_t)gi * (size_t)cv->cg + (size_t)c) * plane;
+            for (int f = gi * cv->fg; f < (gi + 1) * cv->fg; f++) {
+                size_t at = ((size_t)f * (size_t)cv->cg + (size_t)c) * kk;
+                depthwise_backward_kernel(dw + at, d + (size_t)f * P, xc, &g1);
+                if (dx)
+                    depthwise_backward_data(dx + (xc - x), d + (size_t)f * P, cv->weights + at,
+                                            &g1);
+            }
+        }
+}
+
 /* buf = im2row(x) of one group, split by output rows over the threads when there is one lane. */
 static void conv_im2row(const struct conv *cv, float *buf, const float *x)
 {
@@ -786,22 +921,26 @@ static void conv_backward_lane(struct layer *l, int lane, float *dz, float *buf,
             conv_dz_image(l, b, dz, gr.db);
         if (cv->depthwise)
             conv_depthwise_back(cv, gr.dw, dx, d, x);
+        else if (conv_grouped_back_fits(cv))
+            conv_grouped_back(cv, gr.dw, dx, d, x);
         else
             conv_gemm_back(cv, gr.dw, gr.fresh && b == b0 ? 0.f : 1.f, dx, d, x, buf);
     }
 }
 
 /* Lane g's gradient targets. Partials (lanes 1..): the bias part is zeroed here; the weight
- * part too for a depthwise layer (its kernels only add), else the lane's first GEMM writes it. */
+ * part too for depthwise layers and conv_grouped_back's (their kernels only add), else the lane's
+ * first GEMM writes it. */
 static struct conv_grads conv_lane_grads(struct conv *cv, float *parts, int lane)
 {
     if (lane == 0)
         return (struct conv_grads){cv->dweights, cv->dbiases, 0};
     float *dw = parts + (size_t)(lane - 1) * conv_part_size(cv), *db = dw + conv_align(cv->nw);
     memset(db, 0, sizeof(float) * (size_t)cv->filters);
-    if (cv->depthwise)
+    int adds = cv->depthwise || conv_grouped_back_fits(cv);
+    if (adds)
         memset(dw, 0, sizeof(float) * cv->nw);
-    return (struct conv_grads){dw, db, !cv->depthwise};
+    return (struct conv_grads){dw, db, !adds};
 }
 
 /* dweights (and dbiases without batch norm) += the lanes' partials 1 .. lanes-1, in order. */
@@ -831,10 +970,13 @@ static void conv_backward(struct layer *l, struct pass *p)
         act_backward(dz, l->doutput, cv->z, l->output, all, (enum activation)cv->act);
         conv_bn_backward(l, p, dz);
     }
-#pragma omp parallel for schedule(static) if (cv->lanes > 1)
-    for (int lane = 0; lane < cv->lanes; lane++)
-        conv_backward_lane(l, lane, dz, bufs + (size_t)lane * cv->col,
-                           conv_lane_grads(cv, parts, lane));
+    if (cv->lanes == 1) /* outside any region, as in conv_forward */
+        conv_backward_lane(l, 0, dz, bufs, conv_lane_grads(cv, parts, 0));
+    else
+#pragma omp parallel for schedule(static)
+        for (int lane = 0; lane < cv->lanes; lane++)
+            conv_backward_lane(l, lane, dz, bufs + (size_t)lane * cv->col,
+                               conv_lane_grads(cv, parts, lane));
     if (cv->lanes > 1)
         conv_reduce_partials(cv, parts);
     if (cv->wino && l->dinput)
@@ -866,7 +1008,8 @@ static void conv_describe(const struct layer *l, char *buf, size_t n)
  * packed into the GEMM's panels), "im2col+gemm" (CONV_IMPLICIT=0), "1x1 gemm"
  * (the image is its own col matrix), "1x1 strided gather+gemm" (an unpadded strided 1x1: the
  * im2col is a plain gather of every s-th pixel), "depthwise direct"; ", G groups" when grouped;
- * ", N lanes" when images run concurrently (else one image at a time over every thread). */
+ * ", N lanes" when images run concurrently (else one image at a time over every thread);
+ * ", + shortcut N" when the [shortcut] above is fused into it. */
 static void conv_algorithm(const struct layer *l, char *buf, size_t n)
 {
     const struct conv *cv = l->priv;
@@ -881,12 +1024,29 @@ static void conv_algorithm(const struct layer *l, char *buf, size_t n)
         a = "1x1 gemm";
     else if (cv->kh == 1 && cv->kw == 1 && cv->ph == 0 && cv->pw == 0 && cv->dilation == 1)
         a = cv->implicit ? "1x1 strided implicit gemm" : "1x1 strided gather+gemm";
-    char grp[32] = "", lanes[32] = "";
+    char grp[32] = "", lanes[32] = "", res[48] = "";
     if (cv->groups > 1 && !cv->depthwise)
         snprintf(grp, sizeof grp, ", %d groups", cv->groups);
     if (cv->lanes > 1)
         snprintf(lanes, sizeof lanes, ", %d lanes", cv->lanes);
-    snprintf(buf, n, "%s%s%s", a, grp, lanes);
+    if (cv->res_from)
+        snprintf(res, sizeof res, ", + shortcut %d", l->index + 1);
+    snprintf(buf, n, "%s%s%s%s", a, grp, lanes, res);
+}
+
+/* Inference nets (layer_ops.take_residual): a [shortcut] below which this layer is, with equal
+ * shapes and alpha = beta = 1, hands over its addition of from's output and its activation,
+ * when this layer's own activation is linear (the shortcut's order: conv output, then + from,
+ * then act). Every forward path takes it: the GEMM's epilogue with packed weights, Winograd's
+ * output transform, else a pass over the image after the epilogue (conv_residual). */
+static int conv_take_residual(struct layer *l, const struct layer *from, int act)
+{
+    struct conv *cv = l->priv;
+    if (!CONV_RESIDUAL || cv->act != ACT_LINEAR || cv->res_from)
+        return 0;
+    cv->res_from = from;
+    cv->res_act = act;
+    return 1;
 }
 
 /* 2 * F * R multiply-adds per output position (R: one group's taps); the bias or batch norm is
@@ -908,4 +1068,5 @@ const struct layer_ops conv_ops = {
     .describe = conv_describe,
     .algorithm = conv_algorithm,
     .flops = conv_flops,
+    .take_residual = conv_take_residual,
 };

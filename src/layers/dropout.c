@@ -4,8 +4,9 @@
  * 1/(1-p), so the expected output equals the input and inference is the identity. A value is
  * dropped when a uniform draw from pass->rng is < p (Darknet's test), one draw per value in
  * batch-major order, sequentially (the stream, not the thread count, fixes the mask). The mask
- * (0 or 1/(1-p) per value) lives in a BUF_TRAIN buffer; backward multiplies by it. Output shape
- * is the input shape. Unlike Darknet the layer is not in place in training: it has its own
+ * (0 or 1/(1-p) per value) lives in a BUF_TRAIN buffer; backward multiplies by it and reads
+ * neither the input nor the output (layer.h, build_backward_skips_*). Output shape is the input
+ * shape. Unlike Darknet the layer is not in place in training: it has its own
  * output. An inference net may make it a view of its input (layer.h), and then it costs nothing.
  */
 #include <stdio.h>
@@ -29,6 +30,8 @@ static int dropout_build(struct layer *l, struct cfg_section *s, struct build *b
     d->scale = 1.f / (1.f - d->prob);
     l->out = l->in;
     build_buffer(b, &d->mask, shape_size(l->in) * (size_t)build_batch(b), BUF_TRAIN);
+    build_backward_skips_output(b); /* backward reads the mask and doutput only */
+    build_backward_skips_inputs(b);
     if (!build_training(b) && build_index(b) > 0) /* the identity: its input, in place */
         build_output_view(b, build_layer_ref(b, build_index(b) - 1), 0);
     return 0;

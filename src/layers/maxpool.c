@@ -8,8 +8,9 @@
  * stride_y (default stride) set the strides across and down. ceil_mode=1 (PyTorch's name, as
  * GoogLeNet uses) rounds the division up, dropping a last window that would start past the
  * image, as PyTorch does. Training nets record each output's argmax (int32 offsets in the plane,
- * in a BUF_TRAIN buffer) and backward scatters the gradient through it. Left out: AlexeyAB's
- * maxpool_depth, antialiasing and out_channels.
+ * in a BUF_TRAIN buffer) and backward scatters the gradient through it: it reads neither the
+ * input nor the output, so a training net need not keep them for it (layer.h,
+ * build_backward_skips_*). Left out: AlexeyAB's maxpool_depth, antialiasing and out_channels.
  */
 #include <limits.h>
 #include <stdio.h>
@@ -62,6 +63,8 @@ static int maxpool_build(struct layer *l, struct cfg_section *s, struct build *b
                                 m->size, m->size, l->in.w, l->in.h, m->padding);
     l->out = (struct shape){l->in.c, m->g.oh, m->g.ow};
     build_buffer(b, &m->idx_store, shape_size(l->out) * (size_t)build_batch(b), BUF_TRAIN);
+    build_backward_skips_output(b); /* backward reads the argmax offsets and doutput only */
+    build_backward_skips_inputs(b);
     return 0;
 }
 

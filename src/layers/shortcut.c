@@ -19,11 +19,15 @@
  * backward scales every dprev by alpha, which differs only when shapes differ and alpha != 1.
  * Equal shapes (every ResNet block) take one pass over memory: blocks of SHORTCUT_BLOCK floats,
  * split over threads across the whole batch, each added then activated while in L1.
+ * Inference nets fuse the layer into the convolution below when it alone reads that output
+ * (shortcut_fuse): the convolution's epilogue adds from and applies the activation, bit for bit
+ * this layer's order (prev rounded first; 1 * x is exact), and this layer does nothing.
  * Left out: AlexeyAB's multi-input from=, weights_type and weights_normalizion.
  */
 #include <float.h>
 #include <limits.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "kernels/activations.h"
 #include "net/layer.h"
@@ -38,6 +42,7 @@ struct shortcut {
     int full;                             /* equal shapes: every position is covered */
     float *z; /* batch x out pre-activation, kept when the activation needs it (training) */
     int dz_inplace; /* backward makes dz in doutput (not the last layer's: the caller's) */
+    int fused;      /* inference nets: the layer below does this layer's work (shortcut_fuse) */
 };
 
 /* Darknet's ratios; -1 when width and height disagree (Darknet's assert). */
@@ -89,17 +94,19 @@ static int shortcut_build(struct layer *l, struct cfg_section *s, struct build *
     return 0;
 }
 
-/* z[covered] = alpha * z + beta * from over image b (z holds prev already). */
-static void shortcut_add(const struct shortcut *sc, float *z, const float *x, struct shape p,
-                         struct shape f)
+/* Plane k of image b: z = prev (unless the same memory), z[covered] = alpha * z + beta * from. */
+static void shortcut_plane(const struct shortcut *sc, float *z, const float *prev, const float *x,
+                           int k, struct shape p, struct shape f)
 {
-    for (int k = 0; k < sc->minc; k++)
-        for (int j = 0; j < sc->minh; j++) {
-            float *zr = z + ((size_t)k * p.h + (size_t)j * sc->sample) * p.w;
-            const float *xr = x + ((size_t)k * f.h + (size_t)j * sc->stride) * f.w;
-            for (int i = 0; i < sc->minw; i++)
-                zr[i * sc->sample] = sc->alpha * zr[i * sc->sample] + sc->beta * xr[i * sc->stride];
-        }
+    size_t plane = (size_t)p.h * p.w, at = (size_t)k * plane;
+    if (z + at != prev + at)
+        memcpy(z + at, prev + at, sizeof(float) * plane);
+    for (int j = 0; k < sc->minc && j < sc->minh; j++) {
+        float *zr = z + ((size_t)k * p.h + (size_t)j * sc->sample) * p.w;
+        const float *xr = x + ((size_t)k * f.h + (size_t)j * sc->stride) * f.w;
+        for (int i = 0; i < sc->minw; i++)
+            zr[i * sc->sample] = sc->alpha * zr[i * sc->sample] + sc->beta * xr[i * sc->stride];
+    }
 }
 
 /* Equal shapes: z = alpha * prev + beta * from, y = act(z), block by block over all images. */
@@ -122,6 +129,10 @@ static void shortcut_forward(struct layer *l, struct pass *p)
 {
     (void)p;
     const struct shortcut *sc = l->priv;
+    if (sc->fused) { /* the layer below wrote act(prev + from) into its output, which is ours */
+        CN_ASSERT(l->output == l->input);
+        return;
+    }
     struct shape f = sc->from->out;
     size_t out = shape_size(l->out), fin = shape_size(f);
     float *z = sc->z ? sc->z : l->output;
@@ -129,13 +140,14 @@ static void shortcut_forward(struct layer *l, struct pass *p)
         shortcut_forward_full(l, z);
         return;
     }
-#pragma omp parallel for schedule(static) if (l->batch > 1) /* one image: no thread to wake */
-    for (int b = 0; b < l->batch; b++) {
-        float *zb = z + (size_t)b * out;
-        const float *prev = l->input + (size_t)b * out;
-        for (size_t i = 0; i < out; i++)
-            zb[i] = prev[i];
-        shortcut_add(sc, zb, sc->from->output + (size_t)b * fin, l->out, f);
+    /* plane by plane over the whole batch: one image still splits over the threads; then the
+     * activation over everything (act_forward threads itself) */
+    long planes = (long)l->batch * l->out.c;
+#pragma omp parallel for schedule(static) if (planes > 1 && out * (size_t)l->batch >= 32768)
+    for (long q = 0; q < planes; q++) {
+        size_t b = (size_t)(q / l->out.c);
+        shortcut_plane(sc, z + b * out, l->input + b * out, sc->from->output + b * fin,
+                       (int)(q % l->out.c), l->out, f);
     }
     act_forward(l->output, z, out * (size_t)l->batch, (enum activation)sc->act);
 }
@@ -196,6 +208,29 @@ static void shortcut_describe(const struct layer *l, char *buf, size_t n)
         snprintf(buf + k, n - (size_t)k, ", b=%g", (double)sc->beta);
 }
 
+/* Inference nets, when this layer alone reads the layer below (net.c): equal shapes, alpha =
+ * beta = 1 and from= another layer hand the addition and the activation to the layer below
+ * (layer_ops.take_residual: a convolution adds from's output in its epilogue). */
+static int shortcut_fuse(struct layer *l, struct layer *below)
+{
+    struct shortcut *sc = l->priv;
+    if (!sc->full || sc->alpha != 1.f || sc->beta != 1.f || sc->from == below ||
+        !below->ops->take_residual || !below->ops->take_residual(below, sc->from, sc->act))
+        return 0;
+    sc->fused = 1;
+    return 1;
+}
+
+/* "fused into layer N" when the layer below does this layer's work, else "-" (one way). */
+static void shortcut_algorithm(const struct layer *l, char *buf, size_t n)
+{
+    const struct shortcut *sc = l->priv;
+    if (sc->fused)
+        snprintf(buf, n, "fused into layer %d", l->index - 1);
+    else
+        snprintf(buf, n, "-");
+}
+
 /* Per covered position one add, plus a multiply for each of alpha, beta that is not 1. */
 static double shortcut_flops(const struct layer *l)
 {
@@ -211,5 +246,7 @@ const struct layer_ops shortcut_ops = {
     .forward = shortcut_forward,
     .backward = shortcut_backward,
     .describe = shortcut_describe,
+    .algorithm = shortcut_algorithm,
     .flops = shortcut_flops,
+    .fuse = shortcut_fuse,
 };

@@ -169,6 +169,7 @@ int ddp_sync_buffers(struct ddp *g, cn_error *e)
             dist_broadcast_floats(g->d, p->data, p->n, "batch-norm statistics broadcast", e))
             return -1;
     }
+    net_params_changed(g->n);
     return 0;
 }
 

@@ -83,6 +83,10 @@ struct pass {
     /* Batch norms of a training pass take their statistics over every rank's batch through it
      * ([net] sync_bn=1 on several ranks: net/ddp.h; kernels/batchnorm.h); NULL: this batch. */
     const struct bn_sync *bn_sync;
+    /* The last layer this pass runs (net_pass_init: the last of the net; net_forward_upto sets
+     * it): a layer that took a [shortcut]'s work (layer_ops.take_residual) does it only when
+     * that layer runs too, so that its own output is right when it is the last. */
+    int upto;
 };
 
 struct layer {
@@ -100,6 +104,12 @@ struct layer {
      * (learning_rate= as Darknet, or lr_mult=) multiplies the step's learning rate for them. */
     int frozen;
     float lr_mult;
+    /* Bumped by net_params_changed (net.h) after every write to the net's parameters from
+     * outside the layers' passes: initialisation, loading, copies, the optimiser's step. A layer
+     * keeping something made from its parameters (conv: packed weights, Winograd filters)
+     * remakes it when the version is not the one it was made at. The rolling statistics a
+     * training pass updates do not bump it: nothing may be cached from them. */
+    unsigned long params_version;
 };
 
 struct build; /* opaque: collects declarations while a net is built */
@@ -184,6 +194,16 @@ struct layer_ops {
     /* Floating-point operations per image in forward (a multiply-add counts as 2). */
     double (*flops)(const struct layer *l);
     void (*destroy)(struct layer *l); /* frees priv; NULL if priv needs no more than free() */
+    /* Inference nets, once every layer is built (net.c): l alone reads the output of `below`
+     * (the layer under it). fuse may hand l's work to below (through below's take_residual) and
+     * return 1: l's output then is below's own memory (an output view), below writes l's result
+     * there whenever l runs in the pass too (pass.upto), and l's forward does nothing. NULL or 0:
+     * not fused. */
+    int (*fuse)(struct layer *l, struct layer *below);
+    /* below's side: from then on its forward also adds from's output (its own shape) after its
+     * epilogue and applies act, y = act(own + from), bit for bit a [shortcut] with alpha = beta
+     * = 1 after it. Returns 1 when taken, 0 when it cannot. NULL: never. */
+    int (*take_residual)(struct layer *l, const struct layer *from, int act);
 };
 
 /* The registry: every layer type, looked up by section name or alias. */

@@ -382,7 +382,8 @@ static int has_trainable(const struct net *n, int i)
 /* Drops freeze from layers without trainable parameters (nothing to freeze: they keep their
  * training behaviour, e.g. dropout), then, when a layer is frozen, places the backward cut:
  * layers below the lowest trainable one need no gradient, so it gets no dinput and net_backward
- * stops there. Without frozen layers there is no cut (callers may want dL/dinput). */
+ * stops there. Without frozen layers there is no cut: layer 0's dinput is input_grad (NULL unless
+ * NET_INPUT_GRAD). */
 static void place_cut(struct net *n)
 {
     int any = 0;
@@ -397,6 +398,7 @@ static void place_cut(struct net *n)
     }
     if (!any)
         n->lowest_trainable = 0;
+    n->layers[0].dinput = n->input_grad; /* NULL without NET_INPUT_GRAD */
     for (int i = 1; i < n->n; i++)
         n->layers[i].dinput = n->training ? n->layers[i - 1].doutput : NULL;
     if (n->lowest_trainable > 0 && n->lowest_trainable < n->n)
@@ -448,6 +450,28 @@ static int check_loss_layers(const struct net *n, struct cfg_file *f, cn_error *
     return 0;
 }
 
+/* Inference nets: layer i hands its work to the layer below when it alone reads that output and
+ * both agree (layer_ops.fuse), its output then a view of the layer below's. The view goes first
+ * among the offers, so that none taken before it could give i's output another place. */
+static void fuse_layers(struct net *n, struct build *b)
+{
+    if (n->training || n->keep_outputs || n->separate_outputs)
+        return;
+    int built = b->layer;
+    for (int i = 1; i < n->n; i++) {
+        struct layer *l = &n->layers[i];
+        if (!l->ops->fuse || n->dead[i] || b->last_use[i - 1] != i ||
+            !l->ops->fuse(l, &n->layers[i - 1]))
+            continue;
+        b->layer = i;
+        add_offer(b, MEMPLAN_VIEW, &n->layers[i - 1], 0);
+        struct memplan_offer f = b->offers[b->noffers - 1];
+        memmove(b->offers + 1, b->offers, sizeof *b->offers * (size_t)(b->noffers - 1));
+        b->offers[0] = f;
+    }
+    b->layer = built;
+}
+
 /* Training nets: the outputs that no backward reads (layer.h: build_backward_skips_*), neither
  * their own layer's nor any reader's. The last layer's output is the caller's: always kept. */
 static void mark_forward_only(struct net *n, const struct build *b)
@@ -470,12 +494,13 @@ static int build_all(struct net *n, struct cfg_file *f, struct build *b, cn_erro
         return -1;
     if (!n->training && !n->keep_outputs)
         n->ndead = memplan_dead(n->dead, n->n, b->reads, b->nreads);
+    fuse_layers(n, b);
     mark_forward_only(n, b);
     size_t in = shape_size(n->in) * (size_t)n->batch;
     size_t outs = shape_size(n->layers[n->n - 1].out) * (size_t)n->batch;
     add_req(b, &n->input, in, SLAB_ACT);
     add_req(b, &n->truth, outs, SLAB_ACT);
-    if (n->training)
+    if (n->training && n->with_input_grad) /* NET_INPUT_GRAD: most training wants no dL/dx */
         add_req(b, &n->input_grad, in, SLAB_TRAIN);
     if (allocate_slabs(n, b, e))
         return -1;
@@ -528,6 +553,7 @@ static int create_from_cfg(struct net **out, struct cfg_file *f, int batch, int 
     n->training = (training & NET_TRAIN) != 0;
     n->keep_outputs = (training & NET_KEEP_OUTPUTS) != 0;
     n->separate_outputs = (training & NET_SEPARATE_OUTPUTS) != 0;
+    n->with_input_grad = (training & NET_INPUT_GRAD) != 0;
     n->max_bytes = max_bytes;
     if (net_build(n, f, batch, e)) {
         net_destroy(n);
@@ -603,6 +629,13 @@ void net_init_params(struct net *n, uint64_t seed)
         l->ops->init(l, &r);
     }
     cn_rng_seed_stream(&n->rng, seed, 0xD0D0D0ULL);
+    net_params_changed(n);
+}
+
+void net_params_changed(struct net *n)
+{
+    for (int i = 0; i < n->n; i++)
+        n->layers[i].params_version++;
 }
 
 void net_pass_init(struct net *n, struct pass *p, int train, int with_loss)
@@ -615,6 +648,7 @@ void net_pass_init(struct net *n, struct pass *p, int train, int with_loss)
         .rng = &n->rng,
         .loss_scale = 1.f / (float)per_step,
         .loss = 0,
+        .upto = n->n - 1, /* a whole pass, unless net_forward_upto says otherwise */
     };
 }
 
@@ -635,6 +669,7 @@ void net_forward_upto(struct net *n, struct pass *p, int last)
 {
     CN_ASSERT(last >= 0 && last < n->n && !n->dead[last]);
     p->loss = 0;
+    p->upto = last;
     for (int i = 0; i <= last; i++)
         if (!n->dead[i])
             run_layer(&n->layers[i], p, 0);

@@ -60,6 +60,7 @@ struct net {
     int training;  /* built with gradient and training buffers */
     int keep_outputs; /* every layer output stays valid after a pass (NET_KEEP_OUTPUTS) */
     int separate_outputs; /* NET_SEPARATE_OUTPUTS: nothing shared or in place */
+    int with_input_grad;  /* NET_INPUT_GRAD: input_grad allocated and wired to layer 0 */
     int *last_use; /* per layer: the last layer that reads its output (net/memplan.h) */
     unsigned char *dead; /* per layer: 1 when skipped, dead in inference (net/memplan.h) */
     int ndead;           /* how many; 0 in training and NET_KEEP_OUTPUTS nets */
@@ -74,8 +75,8 @@ struct net {
     float *param_slab, *grad_slab, *act_slab, *train_slab, *workspace;
     float *input;  /* batch x in: the caller fills it before net_forward */
     float *truth;  /* batch x outputs: one-hot (or soft) targets for the loss */
-    float *input_grad; /* batch x in, when training: wired to layers[0].dinput only by callers
-                          that want dL/dinput (gradient checks, visualisation); NULL otherwise */
+    float *input_grad; /* batch x in: dL/dinput, only in nets built with NET_INPUT_GRAD (gradient
+                          checks, parity tests), wired to layers[0].dinput; NULL otherwise */
     uint64_t seen; /* images trained on, as stored in .weights */
     cn_rng rng;    /* dropout stream of this net */
     size_t max_bytes; /* cap on all its buffers together, checked before allocating them */
@@ -86,18 +87,22 @@ struct net {
 #define NET_MAX_BYTES ((size_t)16 << 30) /* every buffer of one net: 16 GiB */
 
 /* Flags of net_create's `training` argument. NET_TRAIN allocates gradient and training buffers;
- * a training net keeps every layer output. Without it (0, inference) layer outputs share memory
- * by liveness: after a pass only the last layer's output is sure to hold its values (and, after
- * net_forward_upto(last), layer last's), unless NET_KEEP_OUTPUTS keeps every one of them valid,
- * for callers that read inner layers (features, class activation maps, the C API). Either way
- * a [route] may take its inputs' outputs in place (layer.h). NET_SEPARATE_OUTPUTS gives every
- * output and output gradient its own memory, nothing shared or in place (for tests comparing the
- * plans, and for debugging). Inference nets without NET_KEEP_OUTPUTS skip the layers whose output
- * cannot reach the last layer's (dead: an auxiliary head; net/memplan.h): they are not run and
- * their output is NULL. */
+ * a training net keeps every layer output that a backward reads (fwd_only, layer.h). Without it
+ * (0, inference) layer outputs share memory by liveness: after a pass only the last layer's
+ * output is sure to hold its values (and, after net_forward_upto(last), layer last's), unless
+ * NET_KEEP_OUTPUTS keeps every one of them valid, for callers that read inner layers (features,
+ * class activation maps, the C API). Either way a [route] may take its inputs' outputs in place
+ * (layer.h). NET_SEPARATE_OUTPUTS gives every output and output gradient its own memory, nothing
+ * shared or in place (for tests comparing the plans, and for debugging). Inference nets without
+ * NET_KEEP_OUTPUTS skip the layers whose output cannot reach the last layer's (dead: an
+ * auxiliary head; net/memplan.h): they are not run and their output is NULL. */
 #define NET_TRAIN 1
 #define NET_KEEP_OUTPUTS 2
 #define NET_SEPARATE_OUTPUTS 4
+/* With NET_TRAIN: also allocate input_grad and wire it to layers[0].dinput, so that backward
+ * computes dL/dinput (unless a frozen prefix cuts backward off above layer 0). Without it layer 0
+ * has no dinput and skips that work. */
+#define NET_INPUT_GRAD 8
 
 /* Builds a net from a cfg file. batch > 0 overrides the images per forward pass (1 for predict);
  * batch == 0 takes batch/subdivisions from [net]. training: 0 or NET_TRAIN, or'ed with
@@ -114,6 +119,12 @@ void net_destroy(struct net *n);
 
 /* Re-draws all parameters from seed (He/Xavier per layer; BN scales 1, rolling variance 1). */
 void net_init_params(struct net *n, uint64_t seed);
+/* Says that parameters were written (n->params[k].data, the slab): every writer outside the
+ * layers' own passes calls it after writing (weights loading, transfer, the optimiser, the C
+ * API's copies, tests writing parameters), before the next pass, or layers that keep something
+ * made from their parameters (layer.h: params_version) would go on with the old one. Cheap: one
+ * increment per layer. */
+void net_params_changed(struct net *n);
 
 /* Prepares a pass over this net's buffers; truth is net->truth when with_loss. */
 void net_pass_init(struct net *n, struct pass *p, int train, int with_loss);

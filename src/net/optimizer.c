@@ -144,6 +144,7 @@ void optimizer_step(struct optimizer *o, struct net *n, float lr)
             adam_update(p->data, p->grad, o->state + off, o->state + o->n + off, p->n, &s);
         }
     }
+    net_params_changed(n);
 }
 
 float *optimizer_state(struct optimizer *o, size_t *len)

@@ -89,6 +89,7 @@ static void copy_layer(struct net *n, int i, const float *v)
         memcpy(n->params[k].data, v, sizeof(float) * n->params[k].n);
         v += n->params[k].n;
     }
+    net_params_changed(n);
 }
 
 /* Layer i's parameters from layer i of src, tensor by tensor (slabs pad between tensors). */
@@ -99,6 +100,7 @@ static void copy_from(struct net *n, const struct net *src, int i)
     for (int k = 0; k < count; k++)
         memcpy(n->params[fb + k].data, src->params[fa + k].data,
                sizeof(float) * n->params[fb + k].n);
+    net_params_changed(n);
 }
 
 /* Reads the header of f: *floats is what follows it, in floats. */

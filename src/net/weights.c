@@ -181,6 +181,7 @@ int weights_load(struct net *n, const char *path, cn_error *e)
             memcpy(n->params[i].data, src, sizeof(float) * n->params[i].n);
             src += n->params[i].n;
         }
+        net_params_changed(n);
         n->seen = seen;
     }
     cn_free_floats(buf);

@@ -16,6 +16,7 @@
 
 struct gc {
     struct net *n;
+    float *dx; /* dL/dinput: the net's input_grad (NET_INPUT_GRAD), else the check's own */
     struct gradcheck_opts o;
     const float *r; /* dL/doutput when the last layer is not a loss layer */
     int is_loss;
@@ -24,6 +25,7 @@ struct gc {
 static double objective(struct gc *g)
 {
     struct pass p;
+    net_params_changed(g->n); /* a parameter may have been nudged */
     cn_rng_seed_stream(&g->n->rng, g->o.seed, 77);
     net_pass_init(g->n, &p, !g->o.eval, g->is_loss);
     net_forward(g->n, &p);
@@ -42,7 +44,7 @@ static void analytic(struct gc *g)
     struct pass p;
     struct net *n = g->n;
     net_zero_grads(n);
-    memset(n->input_grad, 0, sizeof(float) * net_inputs(n) * (size_t)n->batch);
+    memset(g->dx, 0, sizeof(float) * net_inputs(n) * (size_t)n->batch);
     cn_rng_seed_stream(&n->rng, g->o.seed, 77);
     net_pass_init(n, &p, !g->o.eval, g->is_loss);
     net_forward(n, &p);
@@ -111,11 +113,14 @@ int gradcheck_net(struct net *n, const struct gradcheck_opts *given)
     for (size_t i = 0; i < nout; i++)
         rr[i] = (float)(2 * cn_rng_uniform(&r) - 1);
     g.r = rr;
-    n->layers[0].dinput = n->input_grad;
+    float *own = n->input_grad ? NULL : xmalloc(sizeof(float) * nin);
+    g.dx = own ? own : n->input_grad;
+    float *dinput = n->layers[0].dinput;
+    n->layers[0].dinput = g.dx;
     analytic(&g);
     /* Copy the analytic gradients: objective() reruns forward, which must not disturb them. */
     float *gin = xmalloc(sizeof(float) * nin);
-    memcpy(gin, n->input_grad, sizeof(float) * nin);
+    memcpy(gin, g.dx, sizeof(float) * nin);
     int bad = check_tensor(&g, n->input, gin, nin, "input");
     free(gin);
     for (int k = 0; k < n->nparams; k++) {
@@ -129,7 +134,8 @@ int gradcheck_net(struct net *n, const struct gradcheck_opts *given)
         bad += check_tensor(&g, p->data, gp, p->n, what);
         free(gp);
     }
-    n->layers[0].dinput = NULL;
+    n->layers[0].dinput = dinput;
+    free(own);
     free(rr);
     return bad;
 }

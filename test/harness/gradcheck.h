@@ -22,8 +22,9 @@ struct gradcheck_opts {
     int max_points; /* checked points per tensor, sampled (default 200) */
 };
 
-/* Checks dL/dinput too (by wiring n->input_grad to the first layer for the duration), every
- * trainable parameter, and restores the wiring afterwards.
+/* Checks dL/dinput too (by wiring n->input_grad, or a buffer of its own when the net was built
+ * without NET_INPUT_GRAD, to the first layer for the duration), every trainable parameter, and
+ * restores the wiring afterwards.
  * Returns the number of mismatches (0 = pass); prints each mismatch to stderr. A zeroed opts
  * struct (or NULL) takes the defaults. */
 int gradcheck_net(struct net *n, const struct gradcheck_opts *o);

@@ -45,9 +45,7 @@ static void run_ours(struct ours *o, struct net *n, cn_rng *r)
     memcpy(o->y, net_output(n), sizeof(float) * o->ny);
     memcpy(net_last(n)->doutput, o->dy, sizeof(float) * o->ny);
     memset(n->input_grad, 0, sizeof(float) * o->nx);
-    n->layers[0].dinput = n->input_grad;
     net_backward(n, &p);
-    n->layers[0].dinput = NULL;
     memcpy(o->dx, n->input_grad, sizeof(float) * o->nx);
 }
 
@@ -174,7 +172,7 @@ void torchref_check(const struct torchref_pair *cases, int count, uint64_t seed,
     struct net **nets = xcalloc((size_t)count, sizeof *nets);
     const char **specs = xcalloc((size_t)count, sizeof *specs);
     for (int k = 0; k < count; k++) {
-        nets[k] = test_net(cases[k].cfg, 0, 1);
+        nets[k] = test_net(cases[k].cfg, 0, NET_TRAIN | NET_INPUT_GRAD);
         specs[k] = cases[k].spec;
     }
     int rc = torchref_compare(nets, specs, count, seed, tol, what);
@@ -243,7 +241,7 @@ static void draw_params(FILE *f, struct net *n, cn_rng *r)
 /* Builds case c, writes its spec, runs our forward and backward, records the results in o. */
 static void parity_run(FILE *f, struct pcase *o, const struct torchref_case *c, cn_rng *r)
 {
-    struct net *n = o->n = test_net(c->cfg, 0, 1);
+    struct net *n = o->n = test_net(c->cfg, 0, NET_TRAIN | NET_INPUT_GRAD);
     o->nx = net_inputs(n) * (size_t)n->batch;
     o->ny = net_outputs(n) * (size_t)n->batch;
     float range = c->range > 0 ? c->range : 2.f;
@@ -267,9 +265,7 @@ static void parity_run(FILE *f, struct pcase *o, const struct torchref_case *c, 
     if (c->truth == TORCHREF_NO_TRUTH)
         memcpy(net_last(n)->doutput, dy, sizeof(float) * o->ny);
     memset(n->input_grad, 0, sizeof(float) * o->nx);
-    n->layers[0].dinput = n->input_grad;
     net_backward(n, &p);
-    n->layers[0].dinput = NULL;
     o->dx = xmalloc(sizeof(float) * o->nx);
     memcpy(o->dx, n->input_grad, sizeof(float) * o->nx);
     if (c->send_mask) {
