@@ -7,7 +7,7 @@
  *   gcc -std=c11 -O2 -fopenmp -D_POSIX_C_SOURCE=200809L -Isrc bench/conv_layers.c \
  *       build/x/libcfgnet.a -lstb -lm -lpthread -o build/x/bench_conv_layers
  *   OMP_NUM_THREADS=1 build/x/bench_conv_layers cfg/mobilenet_v2.cfg [-batch N] [-reps N]
- *       [-peak GFLOPS]
+ *       [-peak GFLOPS] [-unfused]
  * Any cfg: depthwise and grouped layers are rows too (their algorithm says which kernel).
  * The net is built for inference with its random initial weights on random inputs. Each of -reps
  * passes runs every layer's forward in order (as net_forward does); a layer's time is its best
@@ -16,7 +16,10 @@
  * direct FLOPs (2 * F * R * OH * OW per image) whatever its algorithm, so a Winograd layer's figure
  * is an effective rate and may pass the peak. Prints one row per conv layer, then per kind (1x1,
  * 3x3, other) the fraction of peak of the kind's total FLOPs over its total time, and the whole
- * pass. Leaves out: more than one thread (use `net speed` on a quiet machine for that).
+ * pass. In the inference net a [shortcut] is fused into the convolution below it (conv.c), whose
+ * time then includes the residual addition (ResNet-50: the last 1x1 of each bottleneck);
+ * -unfused builds with NET_SEPARATE_OUTPUTS instead, timing each convolution alone. Leaves
+ * out: more than one thread (use `net speed` on a quiet machine for that).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,6 +101,7 @@ int main(int argc, char **argv)
 {
     long batch = 1, reps = 5;
     double peak = 98.5;
+    int flags = 0;
     const char *cfg = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-batch") && i + 1 < argc)
@@ -106,18 +110,20 @@ int main(int argc, char **argv)
             reps = atol(argv[++i]);
         else if (!strcmp(argv[i], "-peak") && i + 1 < argc)
             peak = atof(argv[++i]);
+        else if (!strcmp(argv[i], "-unfused"))
+            flags = NET_SEPARATE_OUTPUTS;
         else if (!cfg && argv[i][0] != '-')
             cfg = argv[i];
         else
             cfg = NULL, i = argc;
     }
     if (!cfg || batch < 1 || batch > 4096 || reps < 1 || reps > 1000 || peak <= 0) {
-        fprintf(stderr, "usage: bench_conv_layers CFG [-batch N] [-reps N] [-peak GFLOPS]\n");
+        fprintf(stderr, "usage: bench_conv_layers CFG [-batch N] [-reps N] [-peak GFLOPS] [-unfused]\n");
         return 1;
     }
     cn_error e;
     struct net *n;
-    if (net_create(&n, cfg, (int)batch, 0, &e)) {
+    if (net_create(&n, cfg, (int)batch, flags, &e)) {
         fprintf(stderr, "bench_conv_layers: %s\n", e.msg);
         return 1;
     }
