@@ -238,11 +238,10 @@ DW_AVX2 static inline void dw_store(float *o, int x, int ow, __m256 a)
     memcpy(o + x, t, sizeof(float) * (size_t)(ow - x));
 }
 
-/* One output row at stride 1: o[x] = sum over ki, kj of w[3ki + kj] * r[ki][x + kj]. */
-DW_AVX2 static void dw3_row_s1(float *o, const float *const r[3], const __m256 w[9], int ow,
-                               const struct dw_vepi *e)
+/* The nine taps of 8 output columns from x at stride 1: sum over ki, kj of w[3ki + kj] *
+ * r[ki][x + kj], in tap order. */
+DW_AVX2 static inline __m256 dw3_taps_s1(const float *const r[3], const __m256 w[9], int x)
 {
-    for (int x = 0; x < ow; x += 8) {
         __m256 a = _mm256_mul_ps(w[0], _mm256_loadu_ps(r[0] + x));
         a = _mm256_fmadd_ps(w[1], _mm256_loadu_ps(r[0] + x + 1), a);
         a = _mm256_fmadd_ps(w[2], _mm256_loadu_ps(r[0] + x + 2), a);
@@ -252,7 +251,15 @@ DW_AVX2 static void dw3_row_s1(float *o, const float *const r[3], const __m256 w
         a = _mm256_fmadd_ps(w[6], _mm256_loadu_ps(r[2] + x), a);
         a = _mm256_fmadd_ps(w[7], _mm256_loadu_ps(r[2] + x + 1), a);
         a = _mm256_fmadd_ps(w[8], _mm256_loadu_ps(r[2] + x + 2), a);
-        dw_store(o, x, ow, dw_apply(a, e));
+    return a;
+}
+
+/* One output row at stride 1: o[x] = sum over ki, kj of w[3ki + kj] * r[ki][x + kj]. */
+DW_AVX2 static void dw3_row_s1(float *o, const float *const r[3], const __m256 w[9], int ow,
+                               const struct dw_vepi *e)
+{
+    for (int x = 0; x < ow; x += 8) {
+        dw_store(o, x, ow, dw_apply(dw3_taps_s1(r, w, x), e));
     }
 }
 
@@ -429,16 +436,7 @@ static void dw_adjoint_geom(struct im2col_geom *a, const struct im2col_geom *g)
 DW_AVX2 static void dw3_row_s1_add(float *o, const float *const r[3], const __m256 w[9], int ow)
 {
     for (int x = 0; x < ow; x += 8) {
-        __m256 a = _mm256_mul_ps(w[0], _mm256_loadu_ps(r[0] + x));
-        a = _mm256_fmadd_ps(w[1], _mm256_loadu_ps(r[0] + x + 1), a);
-        a = _mm256_fmadd_ps(w[2], _mm256_loadu_ps(r[0] + x + 2), a);
-        a = _mm256_fmadd_ps(w[3], _mm256_loadu_ps(r[1] + x), a);
-        a = _mm256_fmadd_ps(w[4], _mm256_loadu_ps(r[1] + x + 1), a);
-        a = _mm256_fmadd_ps(w[5], _mm256_loadu_ps(r[1] + x + 2), a);
-        a = _mm256_fmadd_ps(w[6], _mm256_loadu_ps(r[2] + x), a);
-        a = _mm256_fmadd_ps(w[7], _mm256_loadu_ps(r[2] + x + 1), a);
-        a = _mm256_fmadd_ps(w[8], _mm256_loadu_ps(r[2] + x + 2), a);
-        dw_store_add(o, x, ow, a);
+        dw_store_add(o, x, ow, dw3_taps_s1(r, w, x));
     }
 }
 
