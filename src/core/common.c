@@ -160,3 +160,14 @@ const char *cn_closest(const char *word, const char *const *cands, int n)
     int limit = CN_MIN(3, CN_MAX(1, (int)strlen(word) / 3));
     return best_d <= limit ? best : NULL;
 }
+
+uint64_t cn_hash_floats(const float *x, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t w;
+        memcpy(&w, &x[i], sizeof w);
+        h = (h ^ w) * 1099511628211ULL;
+    }
+    return h;
+}

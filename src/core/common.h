@@ -51,6 +51,10 @@ int cn_edit_distance(const char *a, const char *b);
 /* Returns the candidate closest to word when it is close enough to be a likely typo, else NULL. */
 const char *cn_closest(const char *word, const char *const *cands, int n);
 
+/* FNV-1a (64-bit) over the bits of n floats: a checksum of weights, equal iff bit for bit
+ * (barring collisions). */
+uint64_t cn_hash_floats(const float *x, size_t n);
+
 #define CN_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define CN_MAX(a, b) ((a) > (b) ? (a) : (b))
 

@@ -375,18 +375,6 @@ static float *conv_wino_filters(const struct conv *cv, const struct pass *p)
     return cv->wino_u ? cv->wino_u : p->workspace + cv->wino_at;
 }
 
-/* FNV-1a over the weights' bits, for CONV_CHECK_VERSION only. */
-static uint64_t conv_weights_hash(const struct conv *cv)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < cv->nw; i++) {
-        uint32_t w;
-        memcpy(&w, &cv->weights[i], sizeof w);
-        h = (h ^ w) * 1099511628211ULL;
-    }
-    return h;
-}
-
 /* Whether a cache made from the weights (ready: made at all) at layer params_version `version`
  * still holds them. With CONV_CHECK_VERSION, asserts that weights whose version did not move
  * are those hashed when the cache was made: a writer that does not call net_params_changed. */
@@ -395,7 +383,8 @@ static int conv_cache_valid(const struct layer *l, int ready, unsigned long vers
 {
     if (!ready || version != l->params_version)
         return 0;
-    CN_ASSERT(!CONV_CHECK_VERSION || conv_weights_hash(l->priv) == hash);
+    const struct conv *cv = l->priv;
+    CN_ASSERT(!CONV_CHECK_VERSION || cn_hash_floats(cv->weights, cv->nw) == hash);
     return 1;
 }
 
@@ -410,7 +399,7 @@ static void conv_wino_forward(struct layer *l, struct pass *p, float *pre,
         winograd_filters(u, cv->weights, &cv->wg);
         cv->wino_ready = 1;
         cv->wino_version = l->params_version;
-        cv->wino_hash = CONV_CHECK_VERSION ? conv_weights_hash(cv) : 0;
+        cv->wino_hash = CONV_CHECK_VERSION ? cn_hash_floats(cv->weights, cv->nw) : 0;
     }
     if (ep)
         winograd_conv_act(pre, l->input, u, p->workspace, &cv->wg, ep);
@@ -457,7 +446,7 @@ static void conv_pack_refresh(struct layer *l)
                         (int)cv->R, 0, cv->fg, (int)cv->R);
     cv->wpack_ready = 1;
     cv->wpack_version = l->params_version;
-    cv->wpack_hash = CONV_CHECK_VERSION ? conv_weights_hash(cv) : 0;
+    cv->wpack_hash = CONV_CHECK_VERSION ? cn_hash_floats(cv->weights, cv->nw) : 0;
 }
 
 static int conv_build(struct layer *l, struct cfg_section *s, struct build *b, cn_error *e)

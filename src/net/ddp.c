@@ -175,11 +175,5 @@ int ddp_sync_buffers(struct ddp *g, cn_error *e)
 
 uint64_t ddp_checksum(const struct net *n)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t j = 0; j < n->nparam_floats; j++) {
-        uint32_t w;
-        memcpy(&w, &n->param_slab[j], sizeof w);
-        h = (h ^ w) * 1099511628211ULL;
-    }
-    return h;
+    return cn_hash_floats(n->param_slab, n->nparam_floats);
 }
