@@ -560,6 +560,52 @@ static void test_tile_position_invariance(void **state)
     free(bias);
 }
 
+/* The narrow kernel's groups of panels (8 at once for one column, 6 for two, 4 for three, 3 for
+ * four; then groups of 2 and 1, the last panel short): the 49..52 columns of a 7x7 map with 53
+ * and 97 rows, with a scale, bias, residual and relu6, bit for bit the same columns of a
+ * 64-column product, where the full kernel computes them. */
+static void test_narrow_groups(void **state)
+{
+    (void)state;
+    static const int ms[] = {53, 97};
+    cn_rng r;
+    cn_rng_seed(&r, 91);
+    float *scale = random_floats(97, &r), *bias = random_floats(97, &r);
+    for (int isa = GEMM_ISA_AVX2; isa <= GEMM_ISA_AVX512; isa++) {
+        if (!isa_available((enum gemm_isa)isa))
+            continue;
+        for (size_t a = 0; a < sizeof ms / sizeof ms[0]; a++)
+            for (int tb = 0; tb < 2; tb++) {
+                int M = ms[a];
+                struct operands o = make_operands(M, 64, 300, 0, tb, (uint64_t)(900 + 2 * a + tb));
+                float *ap = xmalloc(sizeof(float) * gemm_packed_a_floats(M, o.K));
+                float *res = random_floats((size_t)M * o.ldc, &r);
+                float *full = copy_c(&o, 0), *part = copy_c(&o, 0);
+                gemm_pack_a_all(ap, o.A, o.lda, 0, M, o.K);
+                assert_int_equal(gemm_packed_res_isa((enum gemm_isa)isa, full, o.ldc, ap, o.B,
+                                                     o.ldb, tb, M, 64, o.K, 0.75f, 1.5f, scale,
+                                                     bias, res, ACT_RELU6),
+                                 0);
+                for (int n = 49; n <= 52; n++) {
+                    memcpy(part, o.C0, sizeof(float) * (size_t)M * o.ldc);
+                    assert_int_equal(gemm_packed_res_isa((enum gemm_isa)isa, part, o.ldc, ap, o.B,
+                                                         o.ldb, tb, M, n, o.K, 0.75f, 1.5f, scale,
+                                                         bias, res, ACT_RELU6),
+                                     0);
+                    for (int i = 0; i < M; i++)
+                        if (memcmp(part + (size_t)i * o.ldc, full + (size_t)i * o.ldc,
+                                   sizeof(float) * (size_t)n) != 0)
+                            fail_msg("isa %d M=%d N=%d tb=%d: row %d differs from the 64-column "
+                                     "product's", isa, M, n, tb, i);
+                }
+                free(ap), free(res), free(full), free(part);
+                free_operands(&o);
+            }
+    }
+    free(scale);
+    free(bias);
+}
+
 /* A product big enough to be split over threads gives the same bits on one thread. */
 static void test_thread_count_invariance(void **state)
 {
@@ -611,6 +657,7 @@ int main(void)
         cmocka_unit_test(test_conv_packed),
         cmocka_unit_test(test_degenerate),
         cmocka_unit_test(test_tile_position_invariance),
+        cmocka_unit_test(test_narrow_groups),
         cmocka_unit_test(test_thread_count_invariance),
     };
     return cmocka_run_group_tests_name("gemm", tests, NULL, NULL);

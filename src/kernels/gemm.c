@@ -1,7 +1,8 @@
 /* gemm.c - blocked single-precision GEMM (contracts in gemm.h) and its naive reference.
  *
  * Scheme (Goto/BLIS): C is split once into one rectangle per thread (rows or columns, whichever
- * costs less: see gemm_split). A thread walks its columns in blocks of GEMM_NC and K in blocks of
+ * costs less: see gemm_split). A thread walks its columns in blocks of GEMM_NC (GEMM_NC_FEW for
+ * a thread of at most GEMM_MC rows, so that its packed B block stays in L2) and K in blocks of
  * at most GEMM_KC; for each (column block, K block) it packs that KC x NC slice of op(B) into
  * NR-wide column panels (the slice stays in L2/L3), then for each GEMM_MC-row block packs the
  * MC x KC slice of op(A) into MR-high row panels (kept in L2) and runs the MR x NR micro-kernel
@@ -41,6 +42,7 @@
  */
 #include "kernels/gemm.h"
 
+#include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,8 +68,16 @@
 #define GEMM_NC_PACKED 256 /* the same with A prepacked, whose blocks cost nothing to revisit:
                             * the packed B block then stays in L2 (5-10 % on ResNet's 1x1s) */
 #endif
+#ifndef GEMM_NC_FEW
+#define GEMM_NC_FEW 384 /* the same for a thread of at most GEMM_MC rows, whose one A block costs
+                         * little to repack: the packed B block then stays in L2 (up to 1.3x on
+                         * ResNet's and VGG's 64- and 128-filter layers) */
+#endif
 #ifndef GEMM_PACK_B_COLS
 #define GEMM_PACK_B_COLS 256 /* columns of B packed together, row by row (a multiple of NR) */
+#endif
+#ifndef GEMM_PACK_B_AHEAD
+#define GEMM_PACK_B_AHEAD 8 /* rows of B ahead of packing that it prefetches */
 #endif
 #define GEMM_DIRECT_B_ROWS 24 /* threads with at most this many rows read B in place */
 #define GEMM_PAR_MIN 262144.0 /* multiply-adds below which threads cost more than they give */
@@ -240,7 +250,7 @@ GEMM_MICRO(gemm_micro4x2, vec4, vec4u, vec4i, 4, 2)
 GEMM_MICRO(gemm_micro4x1, vec4, vec4u, vec4i, 4, 1)
 
 #define GEMM_NARROW_MAX 4 /* widest column tail the narrow kernel takes */
-#define GEMM_NARROW_PANELS 4 /* most A panels it runs at once */
+#define GEMM_NARROW_PANELS 8 /* most A panels it runs at once (8 chains for one column) */
 
 /* Column tails of n <= GEMM_NARROW_MAX columns, for np consecutive A panels (panel stride kc * MR;
  * the last has mlast rows, the others MR): one 8-float vector per panel and column with the MR
@@ -483,6 +493,8 @@ gemm_pack_b(float *restrict dst, const struct gemm_args *g, int p0, int kc, int 
         for (int k = 0; k < kc; k++, src += g->ldb)
             for (int jr = 0; jr < w; jr += nr) {
                 float *d = dst + (size_t)jr * (size_t)kc + (size_t)k * (size_t)nr;
+                if (k + GEMM_PACK_B_AHEAD < kc) /* many short runs: the prefetcher lags */
+                    __builtin_prefetch(src + GEMM_PACK_B_AHEAD * g->ldb + jr, 0, 0);
                 for (int j = 0; j < nr; j++)
                     d[j] = src[jr + j];
             }
@@ -534,7 +546,8 @@ gemm_pack_b(float *restrict dst, const struct gemm_args *g, int p0, int kc, int 
 
 #if GEMM_X86
 /* The narrow kernel of AVX2 and AVX-512 (8-float vectors hold the MR rows): np panels at once
- * with n columns, np at most 12 / n chains (12 accumulators, as the main kernel's). */
+ * with n columns, np at most 12 / n chains (12 accumulators, as the main kernel's; for one
+ * column 8, which two FMA pipes of latency 4 need to stay busy). */
 #define GEMM_NARROW_CASES(N, NP, ...)                                                              \
     if (np == (NP))                                                                                \
         gemm_narrow8(NP, N, __VA_ARGS__);                                                          \
@@ -549,9 +562,9 @@ gemm_pack_b(float *restrict dst, const struct gemm_args *g, int p0, int kc, int 
                                                      const struct gemm_out *o)                     \
     {                                                                                              \
         if (n == 1) {                                                                              \
-            GEMM_NARROW_CASES(1, 4, mlast, kc, a, b, ldb, c, ldc, o)                               \
+            GEMM_NARROW_CASES(1, 8, mlast, kc, a, b, ldb, c, ldc, o)                               \
         } else if (n == 2) {                                                                       \
-            GEMM_NARROW_CASES(2, 4, mlast, kc, a, b, ldb, c, ldc, o)                               \
+            GEMM_NARROW_CASES(2, 6, mlast, kc, a, b, ldb, c, ldc, o)                               \
         } else if (n == 3) {                                                                       \
             GEMM_NARROW_CASES(3, 4, mlast, kc, a, b, ldb, c, ldc, o)                               \
         } else {                                                                                   \
@@ -656,31 +669,40 @@ static void gemm_narrow_tail(const struct gemm_args *g, const struct gemm_arch *
 }
 
 
+/* The MR x n tile of C at packed A panel ir of the block at ap (rows i0 + ir ...) and the B panel
+ * b of columns j0 ...: gemm_block with the rows' epilogue (bias, scale, residual when last). */
+static void gemm_tile(const struct gemm_args *g, const struct gemm_arch *ar, const float *ap,
+                      const float *b, size_t ldb, int i0, int ir, int mc, int j0, int n, int kc,
+                      const struct gemm_out *o, int last, int act_after)
+{
+    int m = CN_MIN(GEMM_MR, mc - ir);
+    struct gemm_out oo = *o;
+    oo.bias = last && g->bias ? g->bias + i0 + ir : NULL;
+    oo.scale = last && g->scale ? g->scale + i0 + ir : NULL;
+    size_t at = (size_t)(i0 + ir) * g->ldc + (size_t)j0;
+    oo.res = last && g->res ? g->res + at : NULL;
+    oo.ldr = g->ldc;
+    gemm_block(g, ar, kc, ap + (size_t)ir * (size_t)kc, b, ldb, g->C + at, m, n, &oo, act_after);
+}
+
 /* The product of packed A rows [i0, i0+mc) (ap) and nc columns of B from j0, as panels at bp
- * panel apart with row stride ldb, into C, with epilogue o (bias applied when last). */
+ * panel apart with row stride ldb, into C, with epilogue o (bias applied when last): B panel by
+ * B panel, each kept in L1 while the A block streams from L2 (with A prepacked and few columns,
+ * walking A panels outermost instead measured no faster, cold weights included). A column tail
+ * of at most GEMM_NARROW_MAX columns goes to the narrow kernel over the whole block. */
 static void gemm_macro(const struct gemm_args *g, const struct gemm_arch *ar, const float *ap,
                        const float *bp, size_t panel, size_t ldb, int i0, int mc, int j0, int nc,
                        int kc, const struct gemm_out *o, int last)
 {
     int nr = ar->nr, act_after = last && o->fuse == GEMM_FUSE_NONE && g->act != ACT_LINEAR;
-    for (int jr = 0; jr < nc; jr += nr, bp += panel) {
-        int n = CN_MIN(nr, nc - jr);
-        if (ar->narrow && n <= GEMM_NARROW_MAX) {
-            gemm_narrow_tail(g, ar, ap, bp, ldb, i0, mc, j0 + jr, n, kc, o, last, act_after);
-            continue;
-        }
-        for (int ir = 0; ir < mc; ir += GEMM_MR) {
-            int m = CN_MIN(GEMM_MR, mc - ir);
-            struct gemm_out oo = *o;
-            oo.bias = last && g->bias ? g->bias + i0 + ir : NULL;
-            oo.scale = last && g->scale ? g->scale + i0 + ir : NULL;
-            size_t at = (size_t)(i0 + ir) * g->ldc + (size_t)(j0 + jr);
-            oo.res = last && g->res ? g->res + at : NULL;
-            oo.ldr = g->ldc;
-            float *c = g->C + at;
-            gemm_block(g, ar, kc, ap + (size_t)ir * (size_t)kc, bp, ldb, c, m, n, &oo, act_after);
-        }
-    }
+    int tail = nc % nr, wide = ar->narrow && tail && tail <= GEMM_NARROW_MAX ? nc - tail : nc;
+    for (int jr = 0; jr < wide; jr += nr)
+        for (int ir = 0; ir < mc; ir += GEMM_MR)
+            gemm_tile(g, ar, ap, bp + (size_t)(jr / nr) * panel, ldb, i0, ir, mc, j0 + jr,
+                      CN_MIN(nr, wide - jr), kc, o, last, act_after);
+    if (wide < nc)
+        gemm_narrow_tail(g, ar, ap, bp + (size_t)(wide / nr) * panel, ldb, i0, mc, j0 + wide,
+                         nc - wide, kc, o, last, act_after);
 }
 
 static int gemm_fuse_of(enum activation act)
@@ -705,6 +727,12 @@ static const float *gemm_packed_block(const struct gemm_args *g, int p0, int kc,
     return g->Ap + (size_t)p0 * mp + (size_t)i0 * (size_t)kc;
 }
 
+/* Columns per B block for a thread of rows rows (see GEMM_NC, GEMM_NC_FEW, GEMM_NC_PACKED). */
+static int gemm_nc(const struct gemm_args *g, double rows)
+{
+    return g->Ap ? GEMM_NC_PACKED : rows <= GEMM_MC ? GEMM_NC_FEW : GEMM_NC;
+}
+
 /* Rows [m0, m1) x columns [n0, n1) of C, on one thread, with pack buffers ap (unused with
  * g->Ap) and bp. */
 static void gemm_region(const struct gemm_args *g, const struct gemm_arch *ar, int m0, int m1,
@@ -713,7 +741,7 @@ static void gemm_region(const struct gemm_args *g, const struct gemm_arch *ar, i
     int nr = ar->nr, nkb = (g->K + GEMM_KC - 1) / GEMM_KC, nmb = (m1 - m0 + GEMM_MC - 1) / GEMM_MC;
     int mcb = ((m1 - m0 + nmb - 1) / nmb + GEMM_MR - 1) / GEMM_MR * GEMM_MR;
     int in_place = !g->geom && !g->tb && m1 - m0 <= GEMM_DIRECT_B_ROWS;
-    int ncb = g->Ap ? GEMM_NC_PACKED : GEMM_NC;
+    int ncb = gemm_nc(g, m1 - m0);
     for (int jc = n0; jc < n1; jc += ncb) {
         int nc = CN_MIN(ncb, n1 - jc), whole = in_place ? nc / nr * nr : 0;
         for (int p = 0; p < nkb; p++) {
@@ -747,7 +775,9 @@ static double ceil_div_d(double a, double b)
 
 /* Threads *tm x *tn over rows x columns of C: the grid of nt whose busiest thread has the least
  * work, packing counted at GEMM_PACK_COST multiply-adds an element (a column split packs less B
- * per thread; a row split suits few columns). */
+ * per thread; a row split suits few columns). The busiest thread's rows and columns are counted
+ * as they fall, not rounded up to whole panels: a 49-column map is then split by rows, each
+ * thread all 49 columns, not 32 and 17. */
 static void gemm_split(const struct gemm_args *g, int nr, int nt, int *tm, int *tn)
 {
     double pm = (g->M + GEMM_MR - 1) / GEMM_MR, pn = (g->N + nr - 1) / nr, best = -1;
@@ -755,10 +785,11 @@ static void gemm_split(const struct gemm_args *g, int nr, int nt, int *tm, int *
     for (int a = 1; a <= nt; a++) {
         if (nt % a)
             continue;
-        double rows = GEMM_MR * ceil_div_d(pm, a), cols = nr * ceil_div_d(pn, nt / a);
+        double rows = fmin(g->M, GEMM_MR * ceil_div_d(pm, a));
+        double cols = fmin(g->N, nr * ceil_div_d(pn, nt / a)), nc = gemm_nc(g, rows);
         int in_place = !g->geom && !g->tb && rows <= GEMM_DIRECT_B_ROWS;
         double cost = rows * cols * g->K + GEMM_PACK_COST * g->K * (in_place ? 0 : cols) +
-                      (g->Ap ? 0 : GEMM_PACK_COST * g->K * rows * ceil_div_d(cols, GEMM_NC));
+                      (g->Ap ? 0 : GEMM_PACK_COST * g->K * rows * ceil_div_d(cols, nc));
         if (best < 0 || cost < best)
             best = cost, *tm = a, *tn = nt / a;
     }
@@ -776,7 +807,8 @@ static void gemm_thread(const struct gemm_args *g, const struct gemm_arch *ar, i
     if (m0 >= m1 || n0 >= n1)
         return;
     int nkb = (g->K + GEMM_KC - 1) / GEMM_KC;
-    size_t kc = (size_t)((g->K + nkb - 1) / nkb), ncb = (size_t)CN_MIN(g->Ap ? GEMM_NC_PACKED : GEMM_NC, n1 - n0);
+    size_t kc = (size_t)((g->K + nkb - 1) / nkb);
+    size_t ncb = (size_t)CN_MIN(gemm_nc(g, m1 - m0), n1 - n0);
     size_t na = g->Ap ? 0 : ((size_t)GEMM_MC * kc + 15) / 16 * 16;
     size_t nb = kc * ((ncb + nr - 1) / nr * nr);
     float *buf = NULL;
