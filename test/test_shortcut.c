@@ -7,11 +7,13 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
 #include "gradcheck.h"
+#include "kernels/activations.h"
 #include "net/net.h"
 
 #define NET(h, w, c) "[net]\nbatch=2\nheight=" #h "\nwidth=" #w "\nchannels=" #c "\n"
@@ -133,6 +135,86 @@ static void test_smaller_from_by_hand(void **state)
     net_destroy(n);
 }
 
+/* Darknet's rule written out plainly (shortcut_cpu): the expected output of [shortcut] with
+ * from f (fw x fh x fc) onto prev p (w x h x c), one image, before the activation. */
+static void shortcut_reference(float *z, const float *prev, const float *from, int w, int h,
+                               int c, int fw, int fh, int fc, float alpha, float beta)
+{
+    int stride = fw / w > 0 ? fw / w : 1, sample = w / fw > 0 ? w / fw : 1;
+    int mw = fw < w ? fw : w, mh = fh < h ? fh : h, mc = fc < c ? fc : c;
+    memcpy(z, prev, sizeof(float) * (size_t)w * h * c);
+    for (int k = 0; k < mc; k++)
+        for (int j = 0; j < mh; j++)
+            for (int i = 0; i < mw; i++) {
+                size_t zi = ((size_t)k * h + (size_t)j * sample) * w + (size_t)i * sample;
+                size_t xi = ((size_t)k * fh + (size_t)j * stride) * fw + (size_t)i * stride;
+                z[zi] = alpha * prev[zi] + beta * from[xi];
+            }
+}
+
+/* Different shapes on the forward path of inference and training nets (larger from at strides
+ * 1, 2 and 3, more and fewer channels, smaller from, sides that do not divide, planes of 1 to
+ * 4096 floats, batch 3, activations), bit for bit against shortcut_reference then the
+ * activation. Layer 0 (from) and 1 (prev, through a route of layer 0 or a strided 1x1) are
+ * identity-like layers whose outputs are read back. */
+static void test_resampled_forward(void **state)
+{
+    (void)state;
+    static const char *const cfgs[] = {
+        /* ResNeXt's first: 64x64x8 -> 64x64x24 at stride 1 (channels beyond from's copied) */
+        "[net]\nbatch=3\nheight=64\nwidth=64\nchannels=8\n" IDENT
+        "[convolutional]\nfilters=24\nsize=1\nactivation=linear\n"
+        "[shortcut]\nfrom=0\nactivation=leaky\n",
+        /* 64x64x24 -> 32x32x40, stride 2, alpha and beta */
+        "[net]\nbatch=3\nheight=64\nwidth=64\nchannels=24\n" IDENT
+        "[convolutional]\nfilters=40\nsize=1\nstride=2\nactivation=linear\n"
+        "[shortcut]\nfrom=0\nactivation=relu\nalpha=0.5\nbeta=1.25\n",
+        /* 9x9x5 -> 3x3x3, stride 3, fewer channels than from */
+        "[net]\nbatch=3\nheight=9\nwidth=9\nchannels=5\n" IDENT
+        "[convolutional]\nfilters=3\nsize=1\nstride=3\nactivation=linear\n"
+        "[shortcut]\nfrom=0\nactivation=logistic\n",
+        /* 7x7x3 -> 4x4x6 (stride 7/4 = 1: the first 4x4 of each plane) */
+        "[net]\nbatch=3\nheight=7\nwidth=7\nchannels=3\n" IDENT
+        "[convolutional]\nfilters=6\nsize=1\nstride=2\nactivation=linear\n"
+        "[shortcut]\nfrom=0\nactivation=leaky\n",
+        /* smaller from: 4x4x2 onto 8x8x2 (sample 2) */
+        "[net]\nbatch=3\nheight=8\nwidth=8\nchannels=2\n" IDENT
+        "[convolutional]\nfilters=2\nsize=1\nstride=2\nactivation=linear\n"
+        "[route]\nlayers=0\n"
+        "[shortcut]\nfrom=-2\nactivation=leaky\n",
+    };
+    for (size_t k = 0; k < sizeof cfgs / sizeof cfgs[0]; k++)
+        for (int training = 0; training <= 1; training++) {
+            struct net *n = test_net(cfgs[k], 0, training);
+            cn_rng r;
+            cn_rng_seed(&r, 40 + k);
+            test_fill_normal(n->input, shape_size(n->layers[0].out) * 3, &r, 1, 0);
+            for (int i = 0; i < n->nparams; i++)
+                test_fill_normal(n->params[i].data, n->params[i].n, &r, 1, 0);
+            net_params_changed(n);
+            struct pass p;
+            net_pass_init(n, &p, 0, 0);
+            net_forward(n, &p);
+            struct layer *s = net_last(n), *from = &n->layers[k == 4 ? 1 : 0], *prev = s - 1;
+            struct shape o = s->out, f = from->out;
+            size_t out = shape_size(o);
+            float *want = xmalloc(sizeof(float) * out);
+            for (int b = 0; b < 3; b++) {
+                shortcut_reference(want, prev->output + b * out, from->output + b * shape_size(f),
+                                   o.w, o.h, o.c, f.w, f.h, f.c, k == 1 ? 0.5f : 1.f,
+                                   k == 1 ? 1.25f : 1.f);
+                enum activation a = k == 1 ? ACT_RELU : k == 2 ? ACT_LOGISTIC : ACT_LEAKY;
+                for (size_t i = 0; i < out; i++)
+                    want[i] = act_apply(a, want[i]);
+                if (memcmp(want, s->output + b * out, sizeof(float) * out))
+                    fail_msg("cfg %zu, training %d, image %d differs from Darknet's rule", k,
+                             training, b);
+            }
+            free(want);
+            net_destroy(n);
+        }
+}
+
 static void test_gradcheck(void **state)
 {
     (void)state;
@@ -200,6 +282,7 @@ int main(void)
         cmocka_unit_test(test_forward_backward_by_hand),
         cmocka_unit_test(test_larger_from_by_hand),
         cmocka_unit_test(test_smaller_from_by_hand),
+        cmocka_unit_test(test_resampled_forward),
         cmocka_unit_test(test_gradcheck),
         cmocka_unit_test(test_cfg_errors),
     };

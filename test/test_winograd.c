@@ -379,6 +379,57 @@ static void test_realistic(void **state)
            direct_error(&g, 900));
 }
 
+/* The build's default-target transforms (g.portable) give the same bits as the ones the CPU
+ * runs by default (AVX2 here, when it has it), and match the reference: odd sizes, several
+ * chunks, every variant, forward and data gradient, with and without the epilogue. */
+static void test_portable(void **state)
+{
+    (void)state;
+    static const int shapes[][7] = {
+        {1, 3, 13, 11, 5, 1, 1}, {3, 17, 9, 14, 3, 2, 0}, {3, 200, 29, 23, 90, 1, 1}};
+    uint64_t seed = 9000;
+    for (int v = 0; v < WINOGRAD_VARIANT_COUNT; v++)
+        for (int s = 0; s < 3; s++) {
+            const int *q = shapes[s];
+            struct winograd_geom g, gp;
+            assert_int_equal(winograd_geom_init(&g, (enum winograd_variant)v, q[0], q[1], q[2],
+                                                q[3], q[4], q[5], q[6]),
+                             0);
+            gp = g;
+            gp.portable = 1;
+            size_t ni = in_size(&g), no = out_size(&g), nw = (size_t)g.f * g.c * 9;
+            float *x = normal_floats(ni, seed++), *w = normal_floats(nw, seed++);
+            float *U = xmalloc(sizeof(float) * winograd_filter_floats(&g));
+            float *Up = xmalloc(sizeof(float) * winograd_filter_floats(&g));
+            float *work = xmalloc(sizeof(float) * winograd_workspace_floats(&g));
+            float *a = xmalloc(sizeof(float) * no), *b = xmalloc(sizeof(float) * no);
+            float *scale = normal_floats((size_t)g.f, seed++), *bias = normal_floats((size_t)g.f, seed++);
+            winograd_filters(U, w, &g);
+            winograd_filters(Up, w, &gp);
+            assert_memory_equal(U, Up, sizeof(float) * winograd_filter_floats(&g));
+            winograd_conv(a, 0, x, U, work, &g);
+            winograd_conv(b, 0, x, U, work, &gp);
+            assert_memory_equal(a, b, sizeof(float) * no);
+            struct winograd_epilogue ep = {scale, bias, x, ACT_LEAKY};
+            if (g.c == g.f && g.oh == g.h && g.ow == g.w) { /* res in out's layout */
+                winograd_conv_act(a, x, U, work, &g, &ep);
+                winograd_conv_act(b, x, U, work, &gp, &ep);
+                assert_memory_equal(a, b, sizeof(float) * no);
+            }
+            if (s == 2) { /* several chunks: test_chunks compares the default ones */
+                assert_true((size_t)g.chunk < g.tiles);
+                free(x), free(w), free(U), free(Up), free(work), free(a), free(b), free(scale),
+                    free(bias);
+                continue;
+            }
+            double e = forward_error(&gp, seed++), eb = data_grad_error(&gp, seed++);
+            if (!(e <= TOL[v] && eb <= TOL[v]))
+                fail_msg("portable %s shape %d: error %.3g / %.3g", winograd_variant_names[v], s,
+                         e, eb);
+            free(x), free(w), free(U), free(Up), free(work), free(a), free(b), free(scale), free(bias);
+        }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -386,7 +437,7 @@ int main(void)
         cmocka_unit_test(test_every_edge),   cmocka_unit_test(test_channels),
         cmocka_unit_test(test_chunks),       cmocka_unit_test(test_weight_change),
         cmocka_unit_test(test_epilogue),
-        cmocka_unit_test(test_realistic),
+        cmocka_unit_test(test_realistic),   cmocka_unit_test(test_portable),
     };
     return cmocka_run_group_tests_name("winograd", tests, NULL, NULL);
 }

@@ -14,11 +14,20 @@
  * better), 9e-8 for F(2x2), against 1.0e-7 for direct summation (im2col + GEMM).
  *
  * Vectors: transforms run on 8 lanes at once (GCC vector extensions; 8 tiles for the input and
- * output transforms, 8 input channels for the filter transform). The coefficient tables are
- * constants folded into the fully unrolled loops, so zero coefficients cost nothing and +-1
- * become additions. Lanes past the last tile or channel are computed on zeros and not stored.
- * Workspace per chunk of T tiles: V[a*a][C][T], then M[a*a][F][T], then 8 floats of slack (the
- * output transform reads whole 8-lane vectors of M).
+ * output transforms, 8 input channels for the filter transform), compiled twice: for the build's
+ * target (SSE2 on x86-64: each 8-lane operation is two) and for AVX2, chosen at run time by
+ * __builtin_cpu_supports (the same operations, so the same bits; DenseNet-201's 128 -> 32 64x64
+ * layer at one thread: about 3.6 -> 3.0 ms). The coefficient tables are constants folded into
+ * the fully unrolled loops, so zero coefficients cost nothing and +-1 become additions. Lanes past
+ * the last tile or channel are computed on zeros and not stored.
+ * Workspace per chunk of T tiles: V[C][a*a][T], then M[F][a*a][T], then 8 floats of slack (the
+ * output transform reads whole 8-lane vectors of M), then the chunk's lane descriptors. The
+ * GEMM of element xi reads its rows of V and writes its rows of M with a stride of a*a*T (GEMM
+ * operands with a leading dimension): channel-major, so the input transform of one channel
+ * fills one a*a*T block (about 25 KB, in L1) along its rows, instead of scattering half-lines
+ * over a*a planes of C*T floats each, which missed the L2 on nearly every store and took 60 %
+ * of a 128 -> 32 channel layer's time (6.0 -> 4.3 ms at one thread, with the loop by channel
+ * below).
  */
 #include "kernels/winograd.h"
 
@@ -33,8 +42,12 @@
 #endif
 
 #define WINO_LANES 8
+#ifndef WINO_CHUNK_FLOATS
 #define WINO_CHUNK_FLOATS ((size_t)1 << 20) /* V + M of one chunk: 4 MB, within the L3 */
+#endif
+#ifndef WINO_MIN_CHUNK
 #define WINO_MIN_CHUNK 64                   /* tiles: narrower GEMMs lose more than cache gains */
+#endif
 #define WINO_MAX_PAD 65536
 #define WINO_PAR_MIN 1e6 /* GEMM multiply-adds below which one thread does it all */
 
@@ -172,18 +185,16 @@ int winograd_geom_init(struct winograd_geom *g, enum winograd_variant v, int bat
 
 int winograd_geom_data_grad(struct winograd_geom *g, const struct winograd_geom *fw)
 {
-    return winograd_geom_init(g, (enum winograd_variant)fw->variant, fw->batch, fw->f, fw->oh,
-                              fw->ow, fw->c, 2 - fw->ph, 2 - fw->pw);
+    if (winograd_geom_init(g, (enum winograd_variant)fw->variant, fw->batch, fw->f, fw->oh,
+                           fw->ow, fw->c, 2 - fw->ph, 2 - fw->pw))
+        return -1;
+    g->portable = fw->portable;
+    return 0;
 }
 
 size_t winograd_filter_floats(const struct winograd_geom *g)
 {
     return (size_t)g->a * g->a * gemm_packed_a_floats(g->f, g->c);
-}
-
-size_t winograd_workspace_floats(const struct winograd_geom *g)
-{
-    return (size_t)g->a * g->a * ((size_t)g->c + (size_t)g->f) * (size_t)g->chunk + WINO_LANES;
 }
 
 /* Where the tiles of one group of lanes sit: each lane's image offset in the input and its
@@ -259,24 +270,25 @@ static inline __attribute__((always_inline)) void wino_store(float *dst, size_t 
     }
 }
 
-/* V[xi][c][tl .. tl+nl) for every channel c: the input transforms of group grp of the chunk of
- * T tiles starting at tile t0. */
+/* V[xi][c][tl .. tl+nl) for channel c and the groups [grp0, grp1) of the chunk of T tiles (ln:
+ * its lane descriptors, 8 per group): one channel at a time, so that each of the a*a planes of V
+ * is written in order along its row of tiles (as many sequential streams as planes: scattered
+ * half-line stores, missing the L2 on every line, took most of the transform's time). */
 static inline __attribute__((always_inline)) void
-wino_input_group(float *V, const float *in, const struct winograd_geom *g, size_t t0, size_t T,
-                 size_t grp, const struct wino_mats *mt)
+wino_input_run(float *V, const float *in, const struct winograd_geom *g, size_t T, int c,
+               size_t grp0, size_t grp1, const struct wino_lane *ln, const struct wino_mats *mt)
 {
     const int a = mt->a;
-    size_t tl = grp * WINO_LANES, plane = (size_t)g->h * g->w, stride = (size_t)g->c * T;
-    int nl = (int)CN_MIN((size_t)WINO_LANES, T - tl);
-    struct wino_lane ln[WINO_LANES];
-    wino_lanes(ln, g, t0 + tl, nl);
-    for (int c = 0; c < g->c; c++) {
+    size_t plane = (size_t)g->h * g->w, stride = T;
+    for (size_t grp = grp0; grp < grp1; grp++) {
+        size_t tl = grp * WINO_LANES;
+        int nl = (int)CN_MIN((size_t)WINO_LANES, T - tl);
         float buf[36][WINO_LANES] __attribute__((aligned(32)));
         v8 x[36], y[36];
-        wino_gather(buf, in, (size_t)c * plane, ln, nl, g, a);
+        wino_gather(buf, in, (size_t)c * plane, ln + tl, nl, g, a);
         memcpy(x, buf, sizeof(v8) * (size_t)(a * a));
         wino_sandwich(y, &mt->bt[0][0], a, a, 6, x);
-        wino_store(V + (size_t)c * T + tl, stride, y, a * a, nl);
+        wino_store(V + (size_t)c * a * a * T + tl, stride, y, a * a, nl);
     }
 }
 
@@ -339,18 +351,17 @@ wino_output_store(float *out, const v8 *y, const struct wino_lane *ln, int nl, s
 /* out (+)= A^T M A for group grp of the chunk, every filter, edge tiles clipped; with ep (not
  * with accumulate) out = act(scale[f] * that + bias[f] + res), the product rounded first. */
 static inline __attribute__((always_inline)) void
-wino_output_group(float *out, const float *M, const struct winograd_geom *g, size_t t0, size_t T,
-                  size_t grp, int accumulate, const struct winograd_epilogue *ep,
-                  const struct wino_mats *mt)
+wino_output_group(float *out, const float *M, const struct winograd_geom *g, size_t T,
+                  size_t grp, const struct wino_lane *lanes, int accumulate,
+                  const struct winograd_epilogue *ep, const struct wino_mats *mt)
 {
     const int a = mt->a, m = mt->m;
-    size_t tl = grp * WINO_LANES, plane = (size_t)g->oh * g->ow, stride = (size_t)g->f * T;
+    size_t tl = grp * WINO_LANES, plane = (size_t)g->oh * g->ow, stride = T;
     int nl = (int)CN_MIN((size_t)WINO_LANES, T - tl);
-    struct wino_lane ln[WINO_LANES];
-    wino_lanes(ln, g, t0 + tl, nl);
+    const struct wino_lane *ln = lanes + tl;
     for (int f = 0; f < g->f; f++) {
         v8 x[36], y[16];
-        const float *src = M + (size_t)f * T + tl;
+        const float *src = M + (size_t)f * a * a * T + tl;
         for (int q = 0; q < a * a; q++)
             x[q] = *(const v8u *)(const void *)(src + (size_t)q * stride);
         wino_sandwich(y, &mt->at[0][0], m, a, 6, x);
@@ -400,50 +411,86 @@ wino_filter_group(float *U, const float *w, const struct winograd_geom *g, int c
 
 /* Each variant's transforms, compiled with its tables as constants. */
 struct wino_fns {
-    void (*input)(float *V, const float *in, const struct winograd_geom *g, size_t t0, size_t T,
-                  size_t grp);
-    void (*output)(float *out, const float *M, const struct winograd_geom *g, size_t t0,
-                   size_t T, size_t grp, int accumulate, const struct winograd_epilogue *ep);
+    void (*input)(float *V, const float *in, const struct winograd_geom *g, size_t T, int c,
+                  size_t grp0, size_t grp1, const struct wino_lane *ln);
+    void (*output)(float *out, const float *M, const struct winograd_geom *g, size_t T,
+                   size_t grp, const struct wino_lane *ln, int accumulate,
+                   const struct winograd_epilogue *ep);
     void (*filter)(float *U, const float *w, const struct winograd_geom *g, int c, int f0, int nl,
                    int rot);
 };
 
-#define WINO_VARIANT(SUF, MATS)                                                                    \
-    static void wino_input_##SUF(float *V, const float *in, const struct winograd_geom *g,        \
-                                 size_t t0, size_t T, size_t grp)                                  \
+#define WINO_VARIANT(SUF, MATS, ATTR)                                                              \
+    ATTR static void wino_input_##SUF(float *V, const float *in, const struct winograd_geom *g,   \
+                                      size_t T, int c, size_t grp0, size_t grp1,                   \
+                                      const struct wino_lane *ln)                                  \
     {                                                                                              \
-        wino_input_group(V, in, g, t0, T, grp, &MATS);                                             \
+        wino_input_run(V, in, g, T, c, grp0, grp1, ln, &MATS);                                     \
     }                                                                                              \
-    static void wino_output_##SUF(float *out, const float *M, const struct winograd_geom *g,      \
-                                  size_t t0, size_t T, size_t grp, int accumulate,                 \
-                                  const struct winograd_epilogue *ep)                              \
+    ATTR static void wino_output_##SUF(float *out, const float *M, const struct winograd_geom *g, \
+                                       size_t T, size_t grp, const struct wino_lane *ln,           \
+                                       int accumulate, const struct winograd_epilogue *ep)         \
     {                                                                                              \
-        wino_output_group(out, M, g, t0, T, grp, accumulate, ep, &MATS);                           \
+        wino_output_group(out, M, g, T, grp, ln, accumulate, ep, &MATS);                           \
     }                                                                                              \
-    static void wino_filter_##SUF(float *U, const float *w, const struct winograd_geom *g, int c, \
-                                  int f0, int nl, int rot)                                         \
+    ATTR static void wino_filter_##SUF(float *U, const float *w, const struct winograd_geom *g,   \
+                                       int c, int f0, int nl, int rot)                             \
     {                                                                                              \
         wino_filter_group(U, w, g, c, f0, nl, rot, &MATS);                                         \
     }
 
-WINO_VARIANT(f4, wino_f4)
-WINO_VARIANT(f4_half, wino_f4_half)
-WINO_VARIANT(f2, wino_f2)
+WINO_VARIANT(f4, wino_f4, )
+WINO_VARIANT(f4_half, wino_f4_half, )
+WINO_VARIANT(f2, wino_f2, )
 
-static const struct wino_fns wino_fns[WINOGRAD_VARIANT_COUNT] = {
-    {wino_input_f4, wino_output_f4, wino_filter_f4},
-    {wino_input_f4_half, wino_output_f4_half, wino_filter_f4_half},
-    {wino_input_f2, wino_output_f2, wino_filter_f2},
-};
+/* [isa][variant]: the build's default target, then AVX2 (same results: nothing is contracted
+ * into FMAs under -std=c11, and every operation is the same IEEE one on twice the lanes). */
+#if defined(__x86_64__) || defined(__i386__)
+#define WINO_X86 1
+#define WINO_AVX2 __attribute__((target("avx2,fma")))
+WINO_VARIANT(f4_avx2, wino_f4, WINO_AVX2)
+WINO_VARIANT(f4_half_avx2, wino_f4_half, WINO_AVX2)
+WINO_VARIANT(f2_avx2, wino_f2, WINO_AVX2)
+#define WINO_FNS_AVX2                                                                              \
+    {{wino_input_f4_avx2, wino_output_f4_avx2, wino_filter_f4_avx2},                               \
+     {wino_input_f4_half_avx2, wino_output_f4_half_avx2, wino_filter_f4_half_avx2},                \
+     {wino_input_f2_avx2, wino_output_f2_avx2, wino_filter_f2_avx2}}
+#else
+#define WINO_X86 0
+#define WINO_FNS_AVX2 WINO_FNS_DEFAULT
+#endif
+#define WINO_FNS_DEFAULT                                                                           \
+    {{wino_input_f4, wino_output_f4, wino_filter_f4},                                              \
+     {wino_input_f4_half, wino_output_f4_half, wino_filter_f4_half},                               \
+     {wino_input_f2, wino_output_f2, wino_filter_f2}}
+
+static const struct wino_fns wino_fns[2][WINOGRAD_VARIANT_COUNT] = {WINO_FNS_DEFAULT,
+                                                                    WINO_FNS_AVX2};
+
+/* g's transforms: AVX2 when the CPU has it and g does not ask for the portable ones. */
+static const struct wino_fns *wino_fns_of(const struct winograd_geom *g)
+{
+    int avx2 = 0;
+#if WINO_X86
+    avx2 = !g->portable && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+    return &wino_fns[avx2][g->variant];
+}
 
 static void wino_filters_any(float *U, const float *w, const struct winograd_geom *g, int rot)
 {
-    const struct wino_fns *fn = &wino_fns[g->variant];
+    const struct wino_fns *fn = wino_fns_of(g);
     int fp = (int)(gemm_packed_a_floats(g->f, g->c) / (size_t)g->c); /* filters with padding */
+    long long groups = (fp + WINO_LANES - 1) / WINO_LANES, C = g->c;
+    /* filters outer, channels inner: each of U's a*a planes is then written along its packed
+     * panels' columns in order (512 -> 512 channels by F(2x2) at one thread: 19.9 -> 18.1 ms;
+     * 256 -> 256 by F(4x4): 9.5 -> 7.1). Still slow: the planes lie a power of two apart for
+     * such counts, so the a*a stores of one transform fall into one cache set. */
 #pragma omp parallel for schedule(static) if ((double)g->f * g->c >= 4096)
-    for (int c = 0; c < g->c; c++)
-        for (int f0 = 0; f0 < fp; f0 += WINO_LANES)
-            fn->filter(U, w, g, c, f0, CN_MAX(0, CN_MIN(WINO_LANES, g->f - f0)), rot);
+    for (long long q = 0; q < groups * C; q++) {
+        int f0 = (int)(q / C) * WINO_LANES;
+        fn->filter(U, w, g, (int)(q % C), f0, CN_MAX(0, CN_MIN(WINO_LANES, g->f - f0)), rot);
+    }
 }
 
 void winograd_filters(float *U, const float *w, const struct winograd_geom *g)
@@ -456,28 +503,54 @@ void winograd_filters_data_grad(float *U, const float *w, const struct winograd_
     wino_filters_any(U, w, g, 1);
 }
 
-/* One chunk of T tiles from t0, run by every thread of the enclosing team: input transforms
- * (over groups of 8 tiles), the a*a GEMMs, output transforms; the worksharing loops' barriers
- * order them. */
+/* Groups of 8 tiles one input-transform task covers (of one channel): 64 tiles. */
+#define WINO_INPUT_RUN 8
+
+/* One chunk of T tiles from t0, run by every thread of the enclosing team: the lanes'
+ * descriptors (ln), input transforms (over channels and runs of groups of 8 tiles), the a*a
+ * GEMMs, output transforms (over groups); the worksharing loops' barriers order them. */
 static void wino_chunk(float *out, int accumulate, const float *in, const float *U, float *V,
-                       float *M, const struct winograd_geom *g, size_t t0, size_t T,
-                       const struct winograd_epilogue *ep)
+                       float *M, struct wino_lane *ln, const struct winograd_geom *g, size_t t0,
+                       size_t T, const struct winograd_epilogue *ep)
 {
-    const struct wino_fns *fn = &wino_fns[g->variant];
+    const struct wino_fns *fn = wino_fns_of(g);
     int aa = g->a * g->a, F = g->f, C = g->c;
     long long groups = (long long)((T + WINO_LANES - 1) / WINO_LANES);
+    long long runs = (groups + WINO_INPUT_RUN - 1) / WINO_INPUT_RUN;
 #pragma omp single nowait
     memset(M + (size_t)aa * F * T, 0, sizeof(float) * WINO_LANES);
 #pragma omp for schedule(static)
     for (long long grp = 0; grp < groups; grp++)
-        fn->input(V, in, g, t0, T, (size_t)grp);
+        wino_lanes(ln + grp * WINO_LANES, g, t0 + (size_t)grp * WINO_LANES,
+                   (int)CN_MIN((size_t)WINO_LANES, T - (size_t)grp * WINO_LANES));
+#pragma omp for schedule(static)
+    for (long long q = 0; q < (long long)C * runs; q++) {
+        size_t g0 = (size_t)(q % runs) * WINO_INPUT_RUN;
+        fn->input(V, in, g, T, (int)(q / runs), g0, CN_MIN(g0 + WINO_INPUT_RUN, (size_t)groups),
+                  ln);
+    }
 #pragma omp for schedule(dynamic, 1)
     for (int xi = 0; xi < aa; xi++)
-        gemm_packed(M + (size_t)xi * F * T, (int)T, U + (size_t)xi * gemm_packed_a_floats(F, C),
-                    V + (size_t)xi * C * T, (int)T, 0, F, (int)T, C, 1, 0, NULL, NULL, ACT_LINEAR);
+        gemm_packed(M + (size_t)xi * T, aa * (int)T, U + (size_t)xi * gemm_packed_a_floats(F, C),
+                    V + (size_t)xi * T, aa * (int)T, 0, F, (int)T, C, 1, 0, NULL, NULL,
+                    ACT_LINEAR);
 #pragma omp for schedule(static)
     for (long long grp = 0; grp < groups; grp++)
-        fn->output(out, M, g, t0, T, (size_t)grp, accumulate, ep);
+        fn->output(out, M, g, T, (size_t)grp, ln, accumulate, ep);
+}
+
+/* Floats from the workspace's start to the lane descriptors: V and M of a chunk, M's slack,
+ * rounded up so that the descriptors are aligned. */
+static size_t wino_lanes_at(const struct winograd_geom *g)
+{
+    size_t vm = (size_t)g->a * g->a * ((size_t)g->c + (size_t)g->f) * (size_t)g->chunk;
+    return (vm + WINO_LANES + 15) & ~(size_t)15;
+}
+
+size_t winograd_workspace_floats(const struct winograd_geom *g)
+{
+    size_t per = (sizeof(struct wino_lane) + sizeof(float) - 1) / sizeof(float);
+    return wino_lanes_at(g) + per * ((size_t)g->chunk + WINO_LANES);
 }
 
 /* winograd_conv, and winograd_conv_act with ep (accumulate 0). */
@@ -487,11 +560,12 @@ static void wino_conv_any(float *out, int accumulate, const float *in, const flo
 {
     size_t aa = (size_t)g->a * g->a, ch = (size_t)g->chunk;
     float *V = work, *M = work + aa * (size_t)g->c * ch;
+    struct wino_lane *ln = (struct wino_lane *)(void *)(work + wino_lanes_at(g));
     int par = (double)aa * g->f * g->c * (double)g->tiles >= WINO_PAR_MIN;
     (void)par; /* read only by OpenMP */
 #pragma omp parallel if (par)
     for (size_t t0 = 0; t0 < g->tiles; t0 += ch)
-        wino_chunk(out, accumulate, in, U, V, M, g, t0, CN_MIN(ch, g->tiles - t0), ep);
+        wino_chunk(out, accumulate, in, U, V, M, ln, g, t0, CN_MIN(ch, g->tiles - t0), ep);
 }
 
 void winograd_conv(float *out, int accumulate, const float *in, const float *U, float *work,

@@ -46,6 +46,8 @@ struct winograd_geom {
     int th, tw;      /* tiles down and across one image */
     size_t tiles;    /* batch * th * tw */
     int chunk;       /* tiles per chunk of V and M */
+    int portable;    /* 0 (init): AVX2 transforms where the CPU has them; 1: the build's default
+                        target's (for tests; the same results) */
 };
 
 /* Fills g. Returns 0, or -1 when a size is < 1, the output would be empty, or a size passes the

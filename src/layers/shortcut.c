@@ -18,7 +18,10 @@
  * dfrom at the sampled position += beta * dz. This is the gradient of the forward above; Darknet's
  * backward scales every dprev by alpha, which differs only when shapes differ and alpha != 1.
  * Equal shapes (every ResNet block) take one pass over memory: blocks of SHORTCUT_BLOCK floats,
- * split over threads across the whole batch, each added then activated while in L1.
+ * split over threads across the whole batch, each added then activated while in L1. Different
+ * shapes (Darknet's resampling shortcut: ResNeXt's 64x64x64 -> 64x64x256, 64x64x256 ->
+ * 32x32x512) go plane by plane, each made (rows in one pass when from is at least as large)
+ * then activated while in cache.
  * Inference nets fuse the layer into the convolution below when it alone reads that output
  * (shortcut_fuse): the convolution's epilogue adds from and applies the activation, bit for bit
  * this layer's order (prev rounded first; 1 * x is exact), and this layer does nothing.
@@ -125,6 +128,63 @@ static void shortcut_forward_full(struct layer *l, float *z)
     }
 }
 
+/* Row j < minh of a covered plane when from is at least as large (sample 1): z = alpha * prev +
+ * beta * from sampled every stride-th column, for the first minw columns; the rest z = prev. The
+ * same operations as shortcut_plane's, in one pass, with the common strides as constants so the
+ * loops vectorise. */
+static void shortcut_row(const struct shortcut *sc, float *zr, const float *pr, const float *xr,
+                         int w)
+{
+    int i = 0, n = sc->minw;
+    float a = sc->alpha, b = sc->beta;
+    if (sc->stride == 1)
+        for (; i < n; i++)
+            zr[i] = a * pr[i] + b * xr[i];
+    else if (sc->stride == 2)
+        for (; i < n; i++)
+            zr[i] = a * pr[i] + b * xr[2 * i];
+    else
+        for (; i < n; i++)
+            zr[i] = a * pr[i] + b * xr[(size_t)i * sc->stride];
+    if (zr != pr)
+        memcpy(zr + n, pr + n, sizeof(float) * (size_t)(w - n));
+}
+
+/* Plane k of image b, from at least as large (sample 1): z = shortcut_plane's, row by row in
+ * one pass (no copy of prev first). */
+static void shortcut_plane_rows(const struct shortcut *sc, float *z, const float *prev,
+                                const float *x, int k, struct shape p, struct shape f)
+{
+    size_t plane = (size_t)p.h * p.w, at = (size_t)k * plane;
+    int rows = k < sc->minc ? sc->minh : 0;
+    for (int j = 0; j < rows; j++)
+        shortcut_row(sc, z + at + (size_t)j * p.w, prev + at + (size_t)j * p.w,
+                     x + ((size_t)k * f.h + (size_t)j * sc->stride) * f.w, p.w);
+    if (z != prev)
+        memcpy(z + at + (size_t)rows * p.w, prev + at + (size_t)rows * p.w,
+               sizeof(float) * (plane - (size_t)rows * p.w));
+}
+
+/* Planes [q0, q1) (plane q: image q / C, channel q % C) of different shapes: z as
+ * shortcut_plane, then y = act(z) over them while in cache. Planes of the batch lie one after
+ * another, plane q at q * plane in z and y. */
+static void shortcut_forward_planes(struct layer *l, float *z, long q0, long q1)
+{
+    const struct shortcut *sc = l->priv;
+    struct shape f = sc->from->out;
+    size_t out = shape_size(l->out), plane = (size_t)l->out.h * l->out.w;
+    for (long q = q0; q < q1; q++) {
+        size_t b = (size_t)(q / l->out.c);
+        const float *prev = l->input + b * out, *x = sc->from->output + b * shape_size(f);
+        if (sc->sample == 1)
+            shortcut_plane_rows(sc, z + b * out, prev, x, (int)(q % l->out.c), l->out, f);
+        else
+            shortcut_plane(sc, z + b * out, prev, x, (int)(q % l->out.c), l->out, f);
+    }
+    size_t at = (size_t)q0 * plane;
+    act_forward(l->output + at, z + at, (size_t)(q1 - q0) * plane, (enum activation)sc->act);
+}
+
 static void shortcut_forward(struct layer *l, struct pass *p)
 {
     (void)p;
@@ -133,23 +193,21 @@ static void shortcut_forward(struct layer *l, struct pass *p)
         CN_ASSERT(l->output == l->input);
         return;
     }
-    struct shape f = sc->from->out;
-    size_t out = shape_size(l->out), fin = shape_size(f);
+    size_t out = shape_size(l->out);
     float *z = sc->z ? sc->z : l->output;
     if (sc->full) {
         shortcut_forward_full(l, z);
         return;
     }
-    /* plane by plane over the whole batch: one image still splits over the threads; then the
-     * activation over everything (act_forward threads itself) */
+    /* pieces of whole planes (at least SHORTCUT_BLOCK floats, so that act_forward's own
+     * serialised region inside this one costs little) over the whole batch: one image still
+     * splits over the threads; each piece added then activated in one visit */
     long planes = (long)l->batch * l->out.c;
-#pragma omp parallel for schedule(static) if (planes > 1 && out * (size_t)l->batch >= 32768)
-    for (long q = 0; q < planes; q++) {
-        size_t b = (size_t)(q / l->out.c);
-        shortcut_plane(sc, z + b * out, l->input + b * out, sc->from->output + b * fin,
-                       (int)(q % l->out.c), l->out, f);
-    }
-    act_forward(l->output, z, out * (size_t)l->batch, (enum activation)sc->act);
+    long per = (long)CN_MAX((size_t)1, SHORTCUT_BLOCK / ((size_t)l->out.h * l->out.w));
+    long pieces = (planes + per - 1) / per;
+#pragma omp parallel for schedule(static) if (pieces > 1 && out * (size_t)l->batch >= 32768)
+    for (long k = 0; k < pieces; k++)
+        shortcut_forward_planes(l, z, k * per, CN_MIN(planes, (k + 1) * per));
 }
 
 /* Over image b: dprev += dz (alpha * dz where covered), dfrom[sampled] += beta * dz. */
