@@ -665,6 +665,9 @@ static void test_gradcheck(void **state)
                         "batch_normalize=1\n",
         NET(2, 5, 7, 2) "[convolutional]\nfilters=4\nsize=3\nstride=2\npad=1\ngroups=2\n"
                         "activation=tanh\n",
+        /* grouped 3x3 at stride 2 (the direct grouped kernel, both gradients) */
+        NET(2, 7, 6, 6) "[convolutional]\nfilters=4\nsize=3\nstride=2\npad=1\ngroups=2\n"
+                        "activation=leaky\n",
         "[net]\nbatch=3\nheight=9\nwidth=8\nchannels=2\nbn_style=torch\n"
         "[convolutional]\nfilters=3\nsize=3\ndilation=2\npad=1\nactivation=logistic\n"
         "batch_normalize=1\n",

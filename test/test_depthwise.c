@@ -240,6 +240,54 @@ static void test_group_3x3(void **state)
     check_group(4, 4, 56, 56, 1, 1, ACT_RELU, 3);
 }
 
+/* The grouped 3x3 backward kernel: both gradients accumulated onto random values, against the
+ * reference, on the shapes of check_group; dx NULL too (the kernel gradient alone). */
+static void check_group_back(int cg, int fg, int h, int w, int s, int p, uint64_t seed)
+{
+    struct im2col_geom g;
+    if (im2col_geom_init(&g, cg, h, w, 3, 3, s, s, p, p, 1, 1))
+        return;
+    if (!depthwise_group_back_fits(&g, fg)) {
+        print_message("grouped backward skipped: no AVX2+FMA, or the shape does not fit\n");
+        return;
+    }
+    size_t P = im2col_cols(&g), n = (size_t)cg * (size_t)h * (size_t)w, nk = (size_t)fg * cg * 9;
+    float *x = random_floats(n, seed), *k = random_floats(nk, seed + 1);
+    float *d = random_floats(P * (size_t)fg, seed + 2);
+    float *dka = random_floats(nk, seed + 3), *dkb = malloc(sizeof(float) * nk);
+    float *dxa = random_floats(n, seed + 4), *dxb = malloc(sizeof(float) * n);
+    memcpy(dkb, dka, sizeof(float) * nk);
+    memcpy(dxb, dxa, sizeof(float) * n);
+    depthwise_group_backward(dka, dxa, d, x, k, fg, &g);
+    depthwise_group_backward_naive(dkb, dxb, d, x, k, fg, &g);
+    for (size_t j = 0; j < nk; j++)
+        assert_float_equal(dka[j], dkb[j], 1e-5 * (double)P + 1e-5);
+    for (size_t j = 0; j < n; j++)
+        assert_float_equal(dxa[j], dxb[j], 1e-5 * 9 * fg + 1e-5);
+    depthwise_group_backward(dka, NULL, d, x, k, fg, &g);
+    depthwise_group_backward_naive(dkb, NULL, d, x, k, fg, &g);
+    for (size_t j = 0; j < nk; j++)
+        assert_float_equal(dka[j], dkb[j], 2e-5 * (double)P + 1e-5);
+    free(x), free(k), free(d), free(dka), free(dkb), free(dxa), free(dxb);
+}
+
+static void test_group_back_3x3(void **state)
+{
+    (void)state;
+    static const int cgs[] = {2, 3, 4, 5, 8}, fgs[] = {1, 3, 4, 5, 9};
+    uint64_t seed = 7000;
+    for (int s = 1; s <= 2; s++)
+        for (int p = 0; p <= 2; p++)
+            for (int w = 1; w <= 18 * s + 2; w++, seed += 8)
+                check_group_back(cgs[w % 5], fgs[(w / 5) % 5], w % 5 + 1 + 2 * p, w, s, p, seed);
+    check_group_back(32, 32, 7, 7, 1, 1, 1);
+    check_group_back(16, 16, 14, 14, 2, 1, 2);
+    check_group_back(4, 4, 56, 56, 1, 1, 3);
+    check_group_back(8, 8, 56, 56, 2, 1, 4);
+    check_group_back(1, 1, 9, 9, 2, 0, 5);
+    check_group_back(64, 64, 5, 6, 2, 2, 6);
+}
+
 /* <forward(x; k), y> == <x, backward_data(y; k)> == <k, backward_kernel(y; x)>. */
 static void test_adjoint(void **state)
 {
@@ -275,6 +323,7 @@ int main(void)
         cmocka_unit_test(test_fused_3x3),
         cmocka_unit_test(test_group_3x3),
         cmocka_unit_test(test_backward_3x3),
+        cmocka_unit_test(test_group_back_3x3),
     };
     return cmocka_run_group_tests_name("depthwise", tests, NULL, NULL);
 }

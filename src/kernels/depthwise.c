@@ -13,7 +13,8 @@
  * columns sums its 9 taps (times the channels of a group) in registers by FMA, in tap order, gets
  * the epilogue (affine map and activation) and is stored once: one pass over the output instead
  * of nine. Sums differ from the generic kernel's in rounding only (fused multiply-adds). The
- * grouped kernel keeps 4 filters x 2 column vectors of accumulators. The 3x3 backward kernels
+ * grouped kernels (forward and both gradients) work on bands of rows packed flat (see "Grouped
+ * 3x3 forward on flattened bands" below). The 3x3 backward kernels
  * reuse the ring: the data gradient as a forward convolution of the output gradient (stride 1:
  * the kernel turned by 180 degrees; stride 2: by column and row parity, interleaved), the kernel
  * gradient as nine vector accumulators over the plane (see dw_adjoint_geom).
@@ -307,93 +308,260 @@ DW_AVX2 static void dw3_plane_avx2(float *out, const float *plane, const float *
             act_forward_affine(o, o, 1, (size_t)g->ow, ep->scale, ep->shift, ep->act);
     }
 }
-/* Grouped 3x3: filters in blocks of DW_FB, each block's outputs in pairs of column vectors
- * (2 * DW_FB accumulators): per channel and tap two input loads and DW_FB broadcast weights feed
- * 2 * DW_FB multiply-adds. A block short of DW_FB filters reads zero weights, stores nothing. */
-#define DW_FB 4
-#define DW_GROUP_FLOATS 16384 /* the rings of all of a group's channels, on the stack */
-#define DW_GROUP_MAX_CG 64
+/* Grouped 3x3 forward on flattened bands. A band of output rows [oy0, oy0 + n) of one group is
+ * convolved from a zero-padded copy of the input rows it reads, all the group's channels one
+ * after another: at stride 1 the padded rows P[r][m] = x[oy0 + r - ph][m - pw] (r < n + 2), rows
+ * of wr = OW + 2 floats; at stride 2 the four phase planes Q_ab[i][j] = P[2(oy0 + i) + a][2j + b]
+ * (i <= n), rows of wr = OW + 1, in the order Q00, Q01, Q10, Q11. Output (oy0 + i, ox) is then
+ * the flattened position q = i * wr + ox, and tap (ki, kj) reads the band at q plus a constant
+ * (stride 1: ki * wr + kj; stride 2: the plane of (ki & 1, kj & 1), plus (ki >> 1) * wr +
+ * (kj >> 1)): every tap of a vector of 8 outputs is one plain load per channel, whatever the
+ * stride. The output vectors start at multiples of 8 in each row (lanes past OW are computed on
+ * zeros or the next row's cells and dropped at the store). Register block: DG_MR filters x
+ * DG_NV vectors (8 accumulators; the two vectors may lie in different rows, so rows of 8 or
+ * fewer columns still fill it), each input vector loaded once for the block's filters, whose
+ * weights are packed [c][tap][DG_MR] so each broadcast reads one pointer at a fixed offset; the
+ * epilogue in registers, one store. Padding <= 2 keeps every tap of a kept output inside its row
+ * (ox + 2 < wr at stride 1, ox + 1 < wr at stride 2). 12 accumulators (4 x 3) measured slower
+ * with GCC: it spills or reloads at 16 live vector registers. */
+#ifndef DG_MR
+#define DG_MR 4
+#endif
+#ifndef DG_NV
+#define DG_NV 2
+#endif
+#define DG_BUF 16384 /* floats of a packed band, all channels */
+#define DG_TQ 2048   /* flattened positions of a band */
+#define DG_SLACK 16 /* zeros after each packed plane: what the last blocks read past it */
+#define DG_MAX_CG 64
 
-/* Output row o[f][x .. x + 8*nv) of DW_FB filters: nv = 1 or 2 column vectors (a constant once
- * inlined). w[fi]: filter fi's cg x 9 weights; rc[c * 3 + ki]: channel c's ring row for kernel
- * row ki; off[kj]: where tap kj's vector starts in a ring row (stride 2: in E or O). */
-DW_AVX2 __attribute__((always_inline)) static inline void
-dw_group_cols(float *const o[DW_FB], const float *const rc[], const float *const w[DW_FB], int cg,
-              int x, int nv, const int off[3], int ow, const struct dw_vepi e[DW_FB])
+struct dg_plan {
+    int wr; /* floats of a packed row (stride 1) or phase row (stride 2) */
+    int nb; /* output rows of a band (the last may have fewer) */
+    int ps; /* floats of the packed rows (stride 1) or of one phase plane (stride 2) */
+    int cs; /* floats of one channel's packed band */
+    int lead; /* backward: zeros before each filter's packed dout band */
+};
+
+/* Output rows per band: as many as DG_BUF and DG_TQ hold, evened out over the output; 0 if
+ * not even one row fits. */
+static int dg_plan_of(struct dg_plan *p, const struct im2col_geom *g)
 {
-    __m256 acc[DW_FB][2];
-    for (int fi = 0; fi < DW_FB; fi++)
-        acc[fi][0] = acc[fi][1] = _mm256_setzero_ps();
-    for (int c = 0; c < cg; c++)
-        for (int ki = 0; ki < 3; ki++) {
-            const float *rr = rc[c * 3 + ki] + x;
-            for (int kj = 0; kj < 3; kj++) {
-                __m256 v0 = _mm256_loadu_ps(rr + off[kj]);
-                __m256 v1 = nv > 1 ? _mm256_loadu_ps(rr + off[kj] + 8) : v0;
-                for (int fi = 0; fi < DW_FB; fi++) {
-                    __m256 wv = _mm256_broadcast_ss(w[fi] + c * 9 + ki * 3 + kj);
-                    acc[fi][0] = _mm256_fmadd_ps(wv, v0, acc[fi][0]);
-                    if (nv > 1)
-                        acc[fi][1] = _mm256_fmadd_ps(wv, v1, acc[fi][1]);
-                }
-            }
+    int s2 = g->sw == 2, planes = s2 ? 4 : 1;
+    p->wr = g->ow + (s2 ? 1 : 2);
+    long per = DG_BUF / ((long)planes * g->c) - DG_SLACK; /* floats of one plane's rows */
+    long nb = CN_MIN(per / p->wr - (s2 ? 1 : 2), DG_TQ / p->wr);
+    if (nb < 1 || g->c > DG_MAX_CG)
+        return 0;
+    int bands = (int)((g->oh + nb - 1) / nb);
+    p->nb = (g->oh + bands - 1) / bands;
+    p->ps = (p->nb + (s2 ? 1 : 2)) * p->wr + DG_SLACK;
+    p->cs = planes * p->ps;
+    return 1;
+}
+
+/* One packed row, all wr floats (and up to 7 past them, which the next row or the slack
+ * takes): stride 1 d[m] = x[m - pw]; zeros outside x[0 .. n); x NULL: zeros. */
+static void dg_row_s1(float *d, const float *x, int n, int pw, int wr)
+{
+    if (!x) {
+        memset(d, 0, sizeof(float) * (size_t)wr);
+        return;
+    }
+    for (int m = 0; m < pw; m++)
+        d[m] = 0.f;
+    memcpy(d + pw, x, sizeof(float) * (size_t)n);
+    for (int m = pw + n; m < wr; m++)
+        d[m] = 0.f;
+}
+
+/* Stride 2: the even and odd columns e[j] = x[2j - pw], o[j] = x[2j + 1 - pw] as dg_row_s1,
+ * the first 8 of each by cells (2j - pw may be negative), then 16 cells at a time, the last
+ * ones by masked loads (no cell at or past n is read). */
+DW_AVX2 static void dg_row_s2(float *e, float *o, const float *x, int n, int pw, int wr)
+{
+    if (!x) {
+        memset(e, 0, sizeof(float) * (size_t)wr);
+        memset(o, 0, sizeof(float) * (size_t)wr);
+        return;
+    }
+    int j = 0;
+    for (; j < 8 && j < wr; j++) {
+        int c = 2 * j - pw;
+        e[j] = c >= 0 && c < n ? x[c] : 0.f;
+        o[j] = c + 1 >= 0 && c + 1 < n ? x[c + 1] : 0.f;
+    }
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    for (; j < wr; j += 8) {
+        int c = 2 * j - pw; /* >= 14 */
+        __m256 a = _mm256_setzero_ps(), b = _mm256_setzero_ps();
+        if (c + 16 <= n) {
+            a = _mm256_loadu_ps(x + c);
+            b = _mm256_loadu_ps(x + c + 8);
+        } else {
+            if (c < n)
+                a = _mm256_maskload_ps(x + c, _mm256_cmpgt_epi32(_mm256_set1_epi32(n - c), lane));
+            if (c + 8 < n)
+                b = _mm256_maskload_ps(x + c + 8,
+                                       _mm256_cmpgt_epi32(_mm256_set1_epi32(n - c - 8), lane));
         }
-    for (int fi = 0; fi < DW_FB; fi++) {
-        if (!o[fi])
-            continue;
-        dw_store(o[fi], x, ow, dw_apply(acc[fi][0], &e[fi]));
-        if (nv > 1)
-            dw_store(o[fi], x + 8, ow, dw_apply(acc[fi][1], &e[fi]));
+        __m256 ev = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
+        __m256 od = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1));
+        ev = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(ev), 0xd8));
+        od = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(od), 0xd8));
+        _mm256_storeu_ps(e + j, ev);
+        _mm256_storeu_ps(o + j, od);
     }
 }
 
-/* One output row oy of filters [f0, f0 + DW_FB) (those below fg). */
-DW_AVX2 static void dw_group_row(float *out, const float *const rc[], const float *k,
-                                 const float *zeros, int f0, int fg, int oy,
-                                 const struct im2col_geom *g, const struct dw_epi *ep)
+/* The packed band of output rows from oy0 (see above) into buf (g->c * p->cs floats): every
+ * row written whole, the slack after each plane zeroed. */
+DW_AVX2 static void dg_pack(float *buf, const float *x, const struct im2col_geom *g,
+                            const struct dg_plan *p, int oy0)
 {
-    size_t P = (size_t)g->oh * (size_t)g->ow, kc = (size_t)g->c * 9;
-    float *o[DW_FB];
-    const float *w[DW_FB];
-    struct dw_vepi e[DW_FB];
-    for (int fi = 0; fi < DW_FB; fi++) {
+    size_t plane = (size_t)g->h * (size_t)g->w, wr = (size_t)p->wr;
+    int s2 = g->sw == 2, rows = p->nb + (s2 ? 1 : 2), planes = s2 ? 4 : 1;
+    int n = CN_MIN(g->w, 2 * p->wr - g->pw); /* stride 2: the cells some output reads */
+    for (int c = 0; c < g->c; c++) {
+        const float *xc = x + (size_t)c * plane;
+        float *bc = buf + (size_t)c * (size_t)p->cs;
+        for (int r = 0; r < rows * (s2 ? 2 : 1); r++) {
+            int a = s2 ? r / rows : 0, i = s2 ? r % rows : r;
+            int iy = (s2 ? 2 * (oy0 + i) + a : oy0 + i) - g->ph;
+            const float *xr = iy >= 0 && iy < g->h ? xc + (size_t)iy * (size_t)g->w : NULL;
+            float *d = bc + (size_t)(2 * a) * (size_t)p->ps + (size_t)i * wr;
+            if (s2)
+                dg_row_s2(d, d + p->ps, xr, n, g->pw, p->wr);
+            else
+                dg_row_s1(d, xr, g->w, g->pw, p->wr);
+        }
+        for (int k = 0; k < planes; k++)
+            memset(bc + (size_t)k * (size_t)p->ps + (size_t)rows * wr, 0, sizeof(float) * DG_SLACK);
+    }
+}
+
+/* Filters [f0, f0 + DG_MR) of k [fg][cg][9] as wp[c][tap][DG_MR], zeros past fg. */
+static void dg_pack_w(float *wp, const float *k, int f0, int fg, int cg)
+{
+    for (int c = 0; c < cg; c++)
+        for (int t = 0; t < 9; t++)
+            for (int fi = 0; fi < DG_MR; fi++) {
+                int f = f0 + fi;
+                wp[((size_t)c * 9 + (size_t)t) * DG_MR + (size_t)fi] =
+                    f < fg ? k[((size_t)f * (size_t)cg + (size_t)c) * 9 + (size_t)t] : 0.f;
+            }
+}
+
+/* Where a block's output vectors go: vector j starts at flattened position q[j] (row i[j], column
+ * x[j] of the band), and at o[j] in filter 0's output plane. */
+struct dg_vecs {
+    int q[DG_NV], i[DG_NV], x[DG_NV];
+    float *o[DG_NV];
+};
+
+/* The convolution at the band's flattened positions v->q[j] .. + 8 (j < nv) by filters
+ * [f0, f0 + DG_MR) of wp, through the epilogue into out (filter f's plane P floats after
+ * filter 0's), the lanes past OW dropped; s (stride) and nv are constants once inlined. */
+DW_AVX2 __attribute__((always_inline)) static inline void
+dg_block(const struct dg_vecs *v, const float *b, const float *wp, int cg, const struct dg_plan *p,
+         int s, int nv, int nf, size_t P, int ow, const struct dw_vepi e[DG_MR])
+{
+    const int ro[3] = {0, s == 1 ? p->wr : 2 * p->ps, s == 1 ? 2 * p->wr : p->wr};
+    const int co[3] = {0, s == 1 ? 1 : p->ps, s == 1 ? 2 : 1};
+    __m256 acc[DG_MR][DG_NV];
+    for (int f = 0; f < DG_MR; f++)
+        for (int j = 0; j < DG_NV; j++)
+            acc[f][j] = _mm256_setzero_ps();
+    const float *b1 = b + v->q[nv > 1 ? 1 % DG_NV : 0];
+    b += v->q[0];
+    for (int c = 0; c < cg; c++, b += p->cs, b1 += p->cs, wp += 9 * DG_MR)
+        for (int ki = 0; ki < 3; ki++)
+            for (int kj = 0; kj < 3; kj++) {
+                const float *w = wp + (3 * ki + kj) * DG_MR;
+                __m256 wv[DG_MR];
+                for (int f = 0; f < DG_MR; f++)
+                    wv[f] = _mm256_broadcast_ss(w + f);
+                for (int j = 0; j < nv && j < DG_NV; j++) {
+                    __m256 x = _mm256_loadu_ps((j ? b1 : b) + ro[ki] + co[kj]);
+                    for (int f = 0; f < DG_MR; f++)
+                        acc[f][j] = _mm256_fmadd_ps(wv[f], x, acc[f][j]);
+                }
+            }
+    for (int f = 0; f < nf; f++)
+        for (int j = 0; j < nv && j < DG_NV; j++)
+            dw_store(v->o[j] + (size_t)f * P, v->x[j], ow, dw_apply(acc[f][j], &e[f]));
+}
+
+/* Vector k of a band's outputs: row k / nvr, columns from 8 * (k % nvr) (nvr vectors a row). */
+static void dg_vec_at(struct dg_vecs *v, int j, int k, int nvr, float *out, int oy0,
+                      const struct im2col_geom *g, const struct dg_plan *p)
+{
+    v->i[j] = k / nvr;
+    v->x[j] = 8 * (k % nvr);
+    v->q[j] = v->i[j] * p->wr + v->x[j];
+    v->o[j] = out + (size_t)(oy0 + v->i[j]) * (size_t)g->ow;
+}
+
+/* All n rows of a band's outputs (filters [f0, f0 + nf)) in blocks of DG_NV vectors, the last
+ * block shorter: every vector starts at a multiple of 8 in its row. */
+#define DG_BLOCKS(name, s)                                                                         \
+    DW_AVX2 static void name(float *out, const float *b, const float *wp, int n, int oy0, int nf,  \
+                             const struct im2col_geom *g, const struct dg_plan *p,                 \
+                             const struct dw_vepi e[DG_MR])                                        \
+    {                                                                                              \
+        size_t P = (size_t)g->oh * (size_t)g->ow;                                                  \
+        int nvr = (g->ow + 7) / 8, nvec = n * nvr, k = 0;                                          \
+        struct dg_vecs v;                                                                          \
+        for (; k + DG_NV <= nvec; k += DG_NV) {                                                    \
+            for (int j = 0; j < DG_NV; j++)                                                        \
+                dg_vec_at(&v, j, k + j, nvr, out, oy0, g, p);                                      \
+            dg_block(&v, b, wp, g->c, p, s, DG_NV, nf, P, g->ow, e);                               \
+        }                                                                                          \
+        for (; k < nvec; k++) {                                                                    \
+            dg_vec_at(&v, 0, k, nvr, out, oy0, g, p);                                              \
+            dg_block(&v, b, wp, g->c, p, s, 1, nf, P, g->ow, e);                                   \
+        }                                                                                          \
+    }
+DG_BLOCKS(dg_blocks_s1, 1)
+DG_BLOCKS(dg_blocks_s2, 2)
+
+/* The epilogue vectors of filters [f0, f0 + DG_MR) (1 and 0 past fg). */
+DW_AVX2 static void dg_epi(struct dw_vepi e[DG_MR], int f0, int fg, const struct dw_epi *ep)
+{
+    for (int fi = 0; fi < DG_MR; fi++) {
         int f = f0 + fi, in = f < fg;
-        o[fi] = in ? out + (size_t)f * P + (size_t)oy * (size_t)g->ow : NULL;
-        w[fi] = in ? k + (size_t)f * kc : zeros;
-        float s = in && ep->scale ? ep->scale[f] : 1.f, t = in && ep->shift ? ep->shift[f] : 0.f;
-        e[fi] = (struct dw_vepi){_mm256_set1_ps(s), _mm256_set1_ps(t), _mm256_set1_ps(6.f),
+        float sc = in && ep->scale ? ep->scale[f] : 1.f, sh = in && ep->shift ? ep->shift[f] : 0.f;
+        e[fi] = (struct dw_vepi){_mm256_set1_ps(sc), _mm256_set1_ps(sh), _mm256_set1_ps(6.f),
                                  _mm256_set1_ps(.1f), ep->mode};
     }
-    int half = dw_ow8(g) + 8, x = 0;
-    const int off[3] = {0, g->sw == 1 ? 1 : half, g->sw == 1 ? 2 : 1};
-    for (; x + 8 < g->ow; x += 16)
-        dw_group_cols(o, rc, w, g->c, x, 2, off, g->ow, e);
-    if (x < g->ow)
-        dw_group_cols(o, rc, w, g->c, x, 1, off, g->ow, e);
-    for (int fi = 0; fi < DW_FB && ep->mode == DW_LATER; fi++)
-        if (o[fi])
-            act_forward_affine(o[fi], o[fi], 1, (size_t)g->ow, ep->scale ? ep->scale + f0 + fi
-                                                                         : NULL,
-                               ep->shift + f0 + fi, ep->act);
 }
 
 DW_AVX2 static void dw_group_avx2(float *out, const float *x, const float *k, int fg,
                                   const struct im2col_geom *g, const struct dw_epi *ep)
 {
-    float store[DW_GROUP_FLOATS] __attribute__((aligned(32)));
-    static const float zeros[DW_GROUP_MAX_CG * 9];
-    struct dw_ring ring[DW_GROUP_MAX_CG];
-    const float *rc[DW_GROUP_MAX_CG * 3];
-    size_t plane = (size_t)g->h * (size_t)g->w, rl = 4 * (size_t)dw_row_floats(g);
-    for (int c = 0; c < g->c; c++)
-        dw_ring_init(&ring[c], store + (size_t)c * rl, g);
-    for (int oy = 0; oy < g->oh; oy++) {
-        for (int c = 0; c < g->c; c++)
-            for (int ki = 0; ki < 3; ki++)
-                rc[c * 3 + ki] =
-                    dw_ring_row(&ring[c], x + (size_t)c * plane, g, oy * g->sh - g->ph + ki);
-        for (int f0 = 0; f0 < fg; f0 += DW_FB)
-            dw_group_row(out, rc, k, zeros, f0, fg, oy, g, ep);
+    float buf[DG_BUF] __attribute__((aligned(32)));
+    float wp[DG_MAX_CG * 9 * DG_MR];
+    struct dw_vepi e[DG_MR];
+    struct dg_plan p;
+    CN_ASSERT(dg_plan_of(&p, g));
+    size_t P = (size_t)g->oh * (size_t)g->ow;
+    for (int oy0 = 0; oy0 < g->oh; oy0 += p.nb) {
+        int n = CN_MIN(p.nb, g->oh - oy0);
+        dg_pack(buf, x, g, &p, oy0);
+        for (int f0 = 0; f0 < fg; f0 += DG_MR) {
+            int nf = CN_MIN(DG_MR, fg - f0);
+            dg_pack_w(wp, k, f0, fg, g->c);
+            dg_epi(e, f0, fg, ep);
+            if (g->sw == 1)
+                dg_blocks_s1(out + (size_t)f0 * P, buf, wp, n, oy0, nf, g, &p, e);
+            else
+                dg_blocks_s2(out + (size_t)f0 * P, buf, wp, n, oy0, nf, g, &p, e);
+            for (int f = f0; f < f0 + nf && ep->mode == DW_LATER; f++)
+                act_forward_affine(out + f * P + (size_t)oy0 * (size_t)g->ow,
+                                   out + f * P + (size_t)oy0 * (size_t)g->ow, 1,
+                                   (size_t)n * (size_t)g->ow, ep->scale ? ep->scale + f : NULL,
+                                   ep->shift + f, ep->act);
+        }
     }
 }
 
@@ -534,6 +702,247 @@ DW_AVX2 static void dw3_kernel_avx2(float *dk, const float *dout, const float *p
         dk[i] += dw_hsum(acc[i]);
 }
 
+/* Grouped 3x3 backward on the forward's bands. The band of dout is packed flattened too, Dq_f[q]
+ * = dout_f[oy0 + i][ox] at q = i * wr + ox, zeros at ox >= OW and for p->lead floats before and
+ * DG_TRAIL after (every read below of a position outside the band finds a zero). Kernel
+ * gradient: dk[f][c][t] += sum over q of Dq_f[q] * B_c[q + off_t] (B the packed input, off_t the
+ * forward's tap offsets; the dropped positions add zeros), in blocks of 2 filters x one kernel
+ * row's 3 taps x 2 interleaved vectors of q (12 accumulators), summed across lanes at the end.
+ * Data gradient: dB_c[m] = sum over filters f and taps t reading packed cell m of k[f][c][t] *
+ * Dq_f[m - off_t], the forward's adjoint within the band, per packed plane (stride 1 its one
+ * plane and all 9 taps; stride 2 plane (a, b) the taps with ki = a, kj = b mod 2, at offsets
+ * (ki >> 1) * wr + (kj >> 1)), by the forward's register block with filters for channels and 4
+ * channels for filters; then each band's packed rows are added into dx (input rows two bands
+ * share get both bands' parts). */
+#define DG_BB 8192 /* floats of the packed input band, of the dout band, and of dB's 4 channels */
+#define DG_TRAIL 32
+#define DG_MAX_FG 64
+
+/* Floats of one filter's packed dout band of nb rows. */
+static int dg_dq_floats(const struct dg_plan *p, int nb)
+{
+    return p->lead + nb * p->wr + 2 * p->wr + DG_TRAIL;
+}
+
+/* The backward bands: the forward's layout with DG_BB for each buffer; 0 if no row fits. */
+static int dg_plan_back(struct dg_plan *p, const struct im2col_geom *g, int fg)
+{
+    int s2 = g->sw == 2, planes = s2 ? 4 : 1, e = s2 ? 1 : 2, fg2 = (fg + 1) & ~1;
+    p->wr = g->ow + (s2 ? 1 : 2);
+    p->lead = (2 * p->wr + 2 + 7) & ~7;
+    long by_x = (DG_BB / ((long)planes * CN_MAX(g->c, 4)) - DG_SLACK) / p->wr - e;
+    long by_d = ((long)DG_BB / fg2 - p->lead - 2 * p->wr - DG_TRAIL) / p->wr;
+    long nb = CN_MIN(CN_MIN(by_x, by_d), DG_TQ / p->wr);
+    if (nb < 1 || g->c > DG_MAX_CG || fg > DG_MAX_FG)
+        return 0;
+    int bands = (int)((g->oh + nb - 1) / nb);
+    p->nb = (g->oh + bands - 1) / bands;
+    p->ps = (p->nb + e) * p->wr + DG_SLACK;
+    p->cs = planes * p->ps;
+    return 1;
+}
+
+/* Rows [oy0, oy0 + n) of dout's fg planes (and zeros for filter fg when fg is odd) into dq. */
+static void dg_pack_dout(float *dq, const float *dout, int fg, const struct im2col_geom *g,
+                         const struct dg_plan *p, int oy0, int n)
+{
+    size_t P = (size_t)g->oh * (size_t)g->ow, ds = (size_t)dg_dq_floats(p, p->nb);
+    for (int f = 0; f < ((fg + 1) & ~1); f++) {
+        float *d = dq + (size_t)f * ds;
+        memset(d, 0, sizeof(float) * ds);
+        for (int i = 0; f < fg && i < n; i++)
+            memcpy(d + p->lead + (size_t)i * (size_t)p->wr,
+                   dout + (size_t)f * P + (size_t)(oy0 + i) * (size_t)g->ow,
+                   sizeof(float) * (size_t)g->ow);
+    }
+}
+
+/* dk[f][c][3ki + kj] += sum over q < nq of Dq_f[q] * B_c[q + off] for filters f0, f0 + 1 (the
+ * second only below fg), every channel and tap; s a constant once inlined. */
+DW_AVX2 __attribute__((always_inline)) static inline void
+dg_kgrad(float *dk, const float *dq, const float *b, int f0, int fg, int cg, int nq,
+         const struct dg_plan *p, int s)
+{
+    const int ro[3] = {0, s == 1 ? p->wr : 2 * p->ps, s == 1 ? 2 * p->wr : p->wr};
+    const int co[3] = {0, s == 1 ? 1 : p->ps, s == 1 ? 2 : 1};
+    size_t ds = (size_t)dg_dq_floats(p, p->nb);
+    const float *d0 = dq + (size_t)f0 * ds + p->lead, *d1 = d0 + ds;
+    for (int c = 0; c < cg; c++)
+        for (int ki = 0; ki < 3; ki++) {
+            const float *r = b + (size_t)c * (size_t)p->cs + ro[ki];
+            __m256 acc[2][3][2];
+            for (int i = 0; i < 12; i++)
+                acc[i / 6][i / 2 % 3][i % 2] = _mm256_setzero_ps();
+            for (int q = 0; q < nq; q += 16)
+                for (int u = 0; u < 2 && q + 8 * u < nq; u++) {
+                    __m256 a0 = _mm256_loadu_ps(d0 + q + 8 * u);
+                    __m256 a1 = _mm256_loadu_ps(d1 + q + 8 * u);
+                    for (int kj = 0; kj < 3; kj++) {
+                        __m256 v = _mm256_loadu_ps(r + co[kj] + q + 8 * u);
+                        acc[0][kj][u] = _mm256_fmadd_ps(a0, v, acc[0][kj][u]);
+                        acc[1][kj][u] = _mm256_fmadd_ps(a1, v, acc[1][kj][u]);
+                    }
+                }
+            for (int fi = 0; fi < 2 && f0 + fi < fg; fi++)
+                for (int kj = 0; kj < 3; kj++)
+                    dk[((size_t)(f0 + fi) * (size_t)cg + (size_t)c) * 9 + (size_t)(3 * ki + kj)] +=
+                        dw_hsum(_mm256_add_ps(acc[fi][kj][0], acc[fi][kj][1]));
+        }
+}
+
+DW_AVX2 static void dg_kgrad_s1(float *dk, const float *dq, const float *b, int f0, int fg, int cg,
+                                int nq, const struct dg_plan *p)
+{
+    dg_kgrad(dk, dq, b, f0, fg, cg, nq, p, 1);
+}
+
+DW_AVX2 static void dg_kgrad_s2(float *dk, const float *dq, const float *b, int f0, int fg, int cg,
+                                int nq, const struct dg_plan *p)
+{
+    dg_kgrad(dk, dq, b, f0, fg, cg, nq, p, 2);
+}
+
+/* Channels [c0, c0 + DG_MR) of k [fg][cg][9] as wq[f][tap][DG_MR], zeros past cg. */
+static void dg_pack_wt(float *wq, const float *k, int c0, int fg, int cg)
+{
+    for (int f = 0; f < fg; f++)
+        for (int t = 0; t < 9; t++)
+            for (int ci = 0; ci < DG_MR; ci++) {
+                int c = c0 + ci;
+                wq[((size_t)f * 9 + (size_t)t) * DG_MR + (size_t)ci] =
+                    c < cg ? k[((size_t)f * (size_t)cg + (size_t)c) * 9 + (size_t)t] : 0.f;
+            }
+}
+
+/* The taps of one packed plane: their kernel indices and offsets dr * wr + dc back into Dq. */
+struct dg_taps {
+    int n, t[9], dr[9], dc[9];
+};
+
+/* dst[ci * cs + j] = sum over f and the plane's taps of wq[f][t][ci] * Dq_f[j - off], j in
+ * [0, 8 * nv) of the block at dq; nv a constant once inlined. */
+DW_AVX2 __attribute__((always_inline)) static inline void
+dg_dblock(float *dst, const float *dq, const float *wq, int fg, const struct dg_taps *tp,
+          const struct dg_plan *p, int nv)
+{
+    size_t ds = (size_t)dg_dq_floats(p, p->nb);
+    __m256 acc[DG_MR][DG_NV];
+    for (int ci = 0; ci < DG_MR; ci++)
+        for (int j = 0; j < DG_NV; j++)
+            acc[ci][j] = _mm256_setzero_ps();
+    for (int f = 0; f < fg; f++, dq += ds, wq += 9 * DG_MR)
+        for (int i = 0; i < tp->n; i++) {
+            const float *r = dq - tp->dr[i] * p->wr - tp->dc[i], *w = wq + tp->t[i] * DG_MR;
+            __m256 wv[DG_MR];
+            for (int ci = 0; ci < DG_MR; ci++)
+                wv[ci] = _mm256_broadcast_ss(w + ci);
+            for (int j = 0; j < nv && j < DG_NV; j++) {
+                __m256 v = _mm256_loadu_ps(r + 8 * j);
+                for (int ci = 0; ci < DG_MR; ci++)
+                    acc[ci][j] = _mm256_fmadd_ps(wv[ci], v, acc[ci][j]);
+            }
+        }
+    for (int ci = 0; ci < DG_MR; ci++)
+        for (int j = 0; j < nv && j < DG_NV; j++)
+            _mm256_storeu_ps(dst + (size_t)ci * (size_t)p->cs + 8 * j, acc[ci][j]);
+}
+
+/* One packed plane of 4 channels' dB (at dst, rows cells) from the packed dout. */
+DW_AVX2 static void dg_dplane(float *dst, const float *dq, const float *wq, int fg,
+                              const struct dg_taps *tp, const struct dg_plan *p, int cells)
+{
+    int m = 0;
+    for (; m + 8 * DG_NV <= cells; m += 8 * DG_NV)
+        dg_dblock(dst + m, dq + m, wq, fg, tp, p, DG_NV);
+    for (; m < cells; m += 8)
+        dg_dblock(dst + m, dq + m, wq, fg, tp, p, 1);
+}
+
+/* dx_c += channel c's packed gradient db (the band from oy0; layout as dg_pack). */
+DW_AVX2 static void dg_unpack(float *dxc, const float *db, const struct im2col_geom *g,
+                              const struct dg_plan *p, int oy0)
+{
+    float t[2 * DG_TQ + 32];
+    int s2 = g->sw == 2, rows = p->nb + (s2 ? 1 : 2);
+    for (int r = 0; r < rows * (s2 ? 2 : 1); r++) {
+        int a = s2 ? r / rows : 0, i = s2 ? r % rows : r;
+        int iy = (s2 ? 2 * (oy0 + i) + a : oy0 + i) - g->ph;
+        if (iy < 0 || iy >= g->h)
+            continue;
+        const float *src = db + (size_t)(2 * a) * (size_t)p->ps + (size_t)i * (size_t)p->wr;
+        if (s2) { /* t[2j + b] = plane (a, b)[j] */
+            for (int j = 0; j < p->wr; j += 8) {
+                __m256 e = _mm256_loadu_ps(src + j), o = _mm256_loadu_ps(src + p->ps + j);
+                __m256 lo = _mm256_unpacklo_ps(e, o), hi = _mm256_unpackhi_ps(e, o);
+                _mm256_storeu_ps(t + 2 * j, _mm256_permute2f128_ps(lo, hi, 0x20));
+                _mm256_storeu_ps(t + 2 * j + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+            }
+            src = t;
+        }
+        src += g->pw;
+        float *o = dxc + (size_t)iy * (size_t)g->w;
+        int x = 0;
+        for (; x + 8 <= g->w; x += 8)
+            _mm256_storeu_ps(o + x,
+                             _mm256_add_ps(_mm256_loadu_ps(o + x), _mm256_loadu_ps(src + x)));
+        for (; x < g->w; x++)
+            o[x] += src[x];
+    }
+}
+
+/* The packed planes and their taps (see above). */
+static int dg_taps_of(struct dg_taps tp[4], int s)
+{
+    if (s == 1) {
+        tp[0].n = 9;
+        for (int t = 0; t < 9; t++)
+            tp[0].t[t] = t, tp[0].dr[t] = t / 3, tp[0].dc[t] = t % 3;
+        return 1;
+    }
+    for (int pl = 0; pl < 4; pl++) {
+        tp[pl].n = 0;
+        for (int t = 0; t < 9; t++)
+            if ((t / 3 & 1) == pl / 2 && (t % 3 & 1) == pl % 2) {
+                int i = tp[pl].n++;
+                tp[pl].t[i] = t, tp[pl].dr[i] = t / 3 >> 1, tp[pl].dc[i] = t % 3 >> 1;
+            }
+    }
+    return 4;
+}
+
+DW_AVX2 static void dg_back_avx2(float *dk, float *dx, const float *dout, const float *x,
+                                 const float *k, int fg, const struct im2col_geom *g)
+{
+    float b[DG_BB] __attribute__((aligned(32)));
+    float dq[DG_BB] __attribute__((aligned(32)));
+    float db[DG_BB] __attribute__((aligned(32)));
+    float wq[DG_MAX_FG * 9 * DG_MR];
+    struct dg_plan p;
+    struct dg_taps tp[4];
+    CN_ASSERT(dg_plan_back(&p, g, fg));
+    int planes = dg_taps_of(tp, g->sw), rows = p.nb + (g->sw == 2 ? 1 : 2);
+    size_t plane = (size_t)g->h * (size_t)g->w;
+    for (int oy0 = 0; oy0 < g->oh; oy0 += p.nb) {
+        int n = CN_MIN(p.nb, g->oh - oy0), nq = n * p.wr;
+        dg_pack(b, x, g, &p, oy0);
+        dg_pack_dout(dq, dout, fg, g, &p, oy0, n);
+        for (int f0 = 0; f0 < fg; f0 += 2)
+            if (g->sw == 1)
+                dg_kgrad_s1(dk, dq, b, f0, fg, g->c, nq, &p);
+            else
+                dg_kgrad_s2(dk, dq, b, f0, fg, g->c, nq, &p);
+        for (int c0 = 0; dx && c0 < g->c; c0 += DG_MR) {
+            dg_pack_wt(wq, k, c0, fg, g->c);
+            for (int pl = 0; pl < planes; pl++)
+                dg_dplane(db + (size_t)pl * (size_t)p.ps, dq + p.lead, wq, fg, &tp[pl], &p,
+                          rows * p.wr);
+            for (int ci = 0; ci < DG_MR && c0 + ci < g->c; ci++)
+                dg_unpack(dx + (size_t)(c0 + ci) * plane, db + (size_t)ci * (size_t)p.cs, g, &p,
+                          oy0);
+        }
+    }
+}
+
 /* Whether the 3x3 backward kernels take the fast path: the forward's conditions, and for the
  * data gradient its adjoint geometry's ring rows too. */
 static int dw_back_fits(const struct im2col_geom *g, int data)
@@ -585,9 +994,9 @@ int depthwise_group_fits(const struct im2col_geom *g)
 #if DW_X86
     struct im2col_geom g1 = *g;
     g1.c = 1;
-    return g->c <= DW_GROUP_MAX_CG && dw_fast_fits(&g1) &&
-           (size_t)g->c * 4 * (size_t)dw_row_floats(g) <= DW_GROUP_FLOATS &&
-           __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    struct dg_plan p;
+    return dw_fast_fits(&g1) && dg_plan_of(&p, g) && __builtin_cpu_supports("avx2") &&
+           __builtin_cpu_supports("fma");
 #else
     (void)g;
     return 0;
@@ -604,6 +1013,28 @@ void depthwise_group_forward(float *out, const float *x, const float *k, int fg,
     dw_group_avx2(out, x, k, fg, g, &ep);
 #else
     (void)out, (void)x, (void)k, (void)fg, (void)scale, (void)shift, (void)act;
+#endif
+}
+
+int depthwise_group_back_fits(const struct im2col_geom *g, int fg)
+{
+#if DW_X86
+    struct dg_plan p;
+    return depthwise_group_fits(g) && dg_plan_back(&p, g, fg);
+#else
+    (void)g, (void)fg;
+    return 0;
+#endif
+}
+
+void depthwise_group_backward(float *dk, float *dx, const float *dout, const float *x,
+                              const float *k, int fg, const struct im2col_geom *g)
+{
+    CN_ASSERT(depthwise_group_back_fits(g, fg));
+#if DW_X86
+    dg_back_avx2(dk, dx, dout, x, k, fg, g);
+#else
+    (void)dk, (void)dx, (void)dout, (void)x, (void)k;
 #endif
 }
 
@@ -736,4 +1167,21 @@ void depthwise_group_forward_naive(float *out, const float *x, const float *k, i
                 out[((size_t)f * (size_t)g->oh + (size_t)oy) * (size_t)g->ow + (size_t)ox] =
                     (float)sum;
             }
+}
+
+void depthwise_group_backward_naive(float *dk, float *dx, const float *dout, const float *x,
+                                    const float *k, int fg, const struct im2col_geom *g)
+{
+    struct im2col_geom g1 = *g;
+    g1.c = 1;
+    size_t plane = (size_t)g->h * (size_t)g->w, P = (size_t)g->oh * (size_t)g->ow;
+    for (int f = 0; f < fg; f++)
+        for (int c = 0; c < g->c; c++) {
+            size_t at = ((size_t)f * (size_t)g->c + (size_t)c) * 9;
+            depthwise_backward_kernel_naive(dk + at, dout + (size_t)f * P, x + (size_t)c * plane,
+                                            &g1);
+            if (dx)
+                depthwise_backward_data_naive(dx + (size_t)c * plane, dout + (size_t)f * P, k + at,
+                                              &g1);
+        }
 }

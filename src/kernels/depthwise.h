@@ -15,7 +15,8 @@
  * with the epilogue fused (depthwise_forward_act), and so have both backward kernels (input
  * widths up to 2048; the sums' order then differs from the generic kernels'), and
  * depthwise_group_forward convolves a group of several channels directly (ResNeXt), where
- * im2col + GEMM has too few rows per group.
+ * im2col + GEMM has too few rows per group, and depthwise_group_backward makes both its
+ * gradients.
  */
 #ifndef CN_DEPTHWISE_H
 #define CN_DEPTHWISE_H
@@ -37,14 +38,28 @@ void depthwise_forward_naive(float *out, const float *plane, const float *k,
 /* Grouped convolution of one group's g->c input planes x (C x H x W) by fg filters k
  * [fg][C][3][3] into out (fg x OH x OW), with depthwise_forward_act's epilogue per filter
  * (scale[f], shift[f]; shift NULL: none). Only where depthwise_group_fits(g): a 3x3 kernel at
- * stride 1 or 2, dilation 1, padding <= 2, C <= 64 and AVX2+FMA (the caller otherwise runs
- * im2col + GEMM). The naive reference sums each output in double. */
+ * stride 1 or 2, dilation 1, padding <= 2, C <= 64, a band of at least one output row fitting
+ * the kernel's stack buffer (64 KB), and AVX2+FMA (the caller otherwise runs im2col + GEMM).
+ * Single-threaded (callers parallelise over groups or images); about 90 KB of stack. The naive
+ * reference sums each output in double. */
 int depthwise_group_fits(const struct im2col_geom *g);
 void depthwise_group_forward(float *out, const float *x, const float *k, int fg,
                              const struct im2col_geom *g, const float *scale, const float *shift,
                              enum activation act);
 void depthwise_group_forward_naive(float *out, const float *x, const float *k, int fg,
                                    const struct im2col_geom *g);
+
+/* The gradients of depthwise_group_forward's convolution (no epilogue): dk [fg][C][3][3] += the
+ * kernel gradient of dout (fg x OH x OW) over x (C x H x W), and dx (C x H x W; NULL: skipped) +=
+ * the data gradient through k. Only where depthwise_group_back_fits(g, fg): the forward's
+ * conditions, fg <= 64 and bands fitting 32 KB buffers (the caller otherwise runs im2row +
+ * GEMM); about 130 KB of stack. The naive reference runs
+ * the plane kernels' references per filter and channel (the data gradient not in double). */
+int depthwise_group_back_fits(const struct im2col_geom *g, int fg);
+void depthwise_group_backward(float *dk, float *dx, const float *dout, const float *x,
+                              const float *k, int fg, const struct im2col_geom *g);
+void depthwise_group_backward_naive(float *dk, float *dx, const float *dout, const float *x,
+                                    const float *k, int fg, const struct im2col_geom *g);
 
 /* dplane[cell] += sum over (tap, output) reading that cell of k[tap] * dout[output]: the adjoint
  * of depthwise_forward in the plane. Accumulates into dplane (H x W). */

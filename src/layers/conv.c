@@ -809,39 +809,31 @@ static void conv_depthwise_back(const struct conv *cv, float *dw, float *dx, con
         }
 }
 
-/* Whether backward takes conv_grouped_back: direct grouped layers at stride 1. At stride 2 the
- * plane kernels redo each pair's parity split and ran slower than im2row + GEMM (ResNeXt's
- * 56x56x128 -> 28x28x256, 32 groups: 766 ms against 476 at batch 16, one thread; stride 1:
- * 289 against 725). */
+/* Whether backward takes conv_grouped_back: direct grouped layers (stride 1 or 2) whose
+ * gradients fit the direct kernel's bands (kernels/depthwise.h). It replaced, at batch 16 and
+ * one thread, the plane kernels at stride 1 and im2row + GEMM at stride 2 (1.3-4x on ResNeXt's
+ * shapes at stride 1, 3-4x on the plane kernels and 1-3x on GEMM at stride 2, thread CPU time
+ * on a loaded machine). */
 static int conv_grouped_back_fits(const struct conv *cv)
 {
-    return cv->gdirect && cv->sh == 1 && cv->sw == 1;
+    return cv->gdirect && depthwise_group_back_fits(&cv->g, cv->fg);
 }
 
-/* A direct grouped image's gradients (gdirect layers: 3x3, where the plane kernels' fast path
- * fits), plane by plane as a depthwise layer's: per group, filter f and channel c, dw[f][c] +=
- * the kernel gradient of dout_f over x_c, and dx_c (NULL: skipped) += the data gradient of
- * dout_f through the kernel (f, c). Rather than im2row and GEMMs of F/G rows (4 to 32 in
- * ResNeXt), too few to keep a GEMM's registers busy. Threads over groups when there is a
- * single lane (each group's filters and channels are its own: no shared writes). */
+/* A direct grouped image's gradients, group by group (kernels/depthwise.h): dw_g += the kernel
+ * gradient of dout_g over x_g, and dx_g (NULL: skipped) += the data gradient of dout_g through
+ * weights_g. Rather than im2row and GEMMs of F/G rows (4 to 32 in ResNeXt), too few to keep a
+ * GEMM's registers busy. Threads over groups when there is a single lane (each group's filters
+ * and channels are its own: no shared writes). */
 static void conv_grouped_back(const struct conv *cv, float *dw, float *dx, const float *d,
                               const float *x)
 {
-    size_t plane = (size_t)cv->g.h * (size_t)cv->g.w, P = cv->P, kk = (size_t)cv->kh * cv->kw;
-    struct im2col_geom g1 = cv->g;
-    g1.c = 1;
+    size_t plane = (size_t)cv->g.h * (size_t)cv->g.w, in = (size_t)cv->cg * plane;
+    size_t wg = (size_t)cv->fg * cv->R, out = (size_t)cv->fg * cv->P;
 #pragma omp parallel for schedule(static) if (cv->lanes == 1)
     for (int gi = 0; gi < cv->groups; gi++)
-        for (int c = 0; c < cv->cg; c++) {
-            const float *xc = x + ((size_t)gi * (size_t)cv->cg + (size_t)c) * plane;
-            for (int f = gi * cv->fg; f < (gi + 1) * cv->fg; f++) {
-                size_t at = ((size_t)f * (size_t)cv->cg + (size_t)c) * kk;
-                depthwise_backward_kernel(dw + at, d + (size_t)f * P, xc, &g1);
-                if (dx)
-                    depthwise_backward_data(dx + (xc - x), d + (size_t)f * P, cv->weights + at,
-                                            &g1);
-            }
-        }
+        depthwise_group_backward(dw + (size_t)gi * wg, dx ? dx + (size_t)gi * in : NULL,
+                                 d + (size_t)gi * out, x + (size_t)gi * in,
+                                 cv->weights + (size_t)gi * wg, cv->fg, &cv->g);
 }
 
 /* buf = im2row(x) of one group, split by output rows over the threads when there is one lane. */
