@@ -24,15 +24,13 @@
 #include "net/trainlog.h"
 #include "net/weights.h"
 
+#include "fixture.h"
+
 static char dir[] = "/tmp/cfgnet_ckpt_XXXXXX";
 
-static char *path_in(const char *name)
+static const char *path_in(const char *name)
 {
-    static char buf[8][512];
-    static int k;
-    k = (k + 1) % 8;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-    return buf[k];
+    return fx_path(dir, name);
 }
 
 static const char cfg_sgd[] = "[net]\nbatch=2\nheight=4\nwidth=4\nchannels=1\nseed=3\n"

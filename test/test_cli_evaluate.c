@@ -18,9 +18,6 @@
 #include <cmocka.h>
 #include <stb_image_write.h>
 
-#include "net/net.h"
-#include "net/weights.h"
-
 #include "fixture.h"
 
 /* No '_' before the random part, so the labels below can only match the file names. */
@@ -74,23 +71,8 @@ static const struct {
 static const char cfg3[] = "[net]\nbatch=1\nheight=1\nwidth=3\nchannels=1\n"
                            "[connected]\noutput=3\nactivation=linear\n[softmax]\n";
 
-/* cfg3 with weights 10 * identity and zero biases: logit k = 10 * pixel_k / 255. */
-static void write_fixed_model(const char *cfgname, const char *wname, float gain)
-{
-    fx_write_text(path_in(cfgname), cfg3);
-    struct net *n;
-    cn_error e;
-    if (net_create(&n, path_in(cfgname), 1, 0, &e))
-        fail_msg("%s", e.msg);
-    for (int i = 0; i < n->nparams; i++) {
-        struct param *p = &n->params[i];
-        for (size_t j = 0; j < p->n; j++)
-            p->data[j] = !strcmp(p->name, "weights") && j % 4 == 0 ? gain : 0.f;
-    }
-    if (weights_save(n, path_in(wname), &e))
-        fail_msg("%s", e.msg);
-    net_destroy(n);
-}
+/* cfg3 with weights gain * identity and zero biases: logit k = gain * pixel_k / 255. */
+static const size_t identity3[3] = {0, 4, 8};
 
 static int setup(void **state)
 {
@@ -112,8 +94,8 @@ static int setup(void **state)
     snprintf(data, sizeof data, "classes=3\nvalid=%s\nlabels=%s\nnames=%s\ntop=2\n",
              path_in("valid.list"), path_in("labels"), path_in("names"));
     fx_write_text(path_in("a.data"), data);
-    write_fixed_model("a.cfg", "a.weights", 10.f);
-    write_fixed_model("b.cfg", "b.weights", 20.f);
+    fx_write_model(path_in("a.cfg"), cfg3, path_in("a.weights"), 10.f, identity3, 3);
+    fx_write_model(path_in("b.cfg"), cfg3, path_in("b.weights"), 20.f, identity3, 3);
     fx_write_text(path_in("two.cfg"), "[net]\nbatch=1\nheight=1\nwidth=3\nchannels=1\n"
                                       "[connected]\noutput=2\nactivation=linear\n[softmax]\n");
     return 0;

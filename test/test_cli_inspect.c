@@ -36,26 +36,19 @@ static const char *path_in(const char *name)
     "[convolutional]\nfilters=3\nsize=3\npad=1\nactivation=relu\n[avgpool]\n[connected]\n"         \
     "output=" classes "\nactivation=linear\n[softmax]\n"
 
-static void save_weights(const char *cfg, const char *weights)
-{
-    struct net *n;
-    cn_error e;
-    if (net_create(&n, path_in(cfg), 1, 0, &e) || weights_save(n, path_in(weights), &e))
-        fail_msg("%s", e.msg);
-    net_destroy(n);
-}
-
 static int setup(void **state)
 {
     (void)state;
     if (!mkdtemp(dir))
         return -1;
-    fx_write_text(path_in("gap.cfg"), GAP_CFG("2"));
-    fx_write_text(path_in("gap3.cfg"), GAP_CFG("3"));
-    fx_write_text(path_in("nogap.cfg"),
-                  "[net]\nbatch=2\nheight=8\nwidth=8\nchannels=1\nmax_batches=2\n"
-                  "[convolutional]\nfilters=3\nsize=3\nactivation=relu\n[connected]\n"
-                  "output=2\nactivation=linear\n[softmax]\n");
+    /* the models, their parameters as seed=5 (nogap: the default seed) draws them */
+    fx_write_model(path_in("gap.cfg"), GAP_CFG("2"), path_in("gap.weights"), 0, NULL, 0);
+    fx_write_model(path_in("gap3.cfg"), GAP_CFG("3"), path_in("gap3.weights"), 0, NULL, 0);
+    fx_write_model(path_in("nogap.cfg"),
+                   "[net]\nbatch=2\nheight=8\nwidth=8\nchannels=1\nmax_batches=2\n"
+                   "[convolutional]\nfilters=3\nsize=3\nactivation=relu\n[connected]\n"
+                   "output=2\nactivation=linear\n[softmax]\n",
+                   path_in("nogap.weights"), 0, NULL, 0);
     fx_write_text(path_in("labels"), "_cat\n_dog\n");
     /* two 8x8 gray PGMs with different content */
     static const char head[] = "P5\n8 8\n255\n";
@@ -73,9 +66,6 @@ static int setup(void **state)
     snprintf(data, sizeof data, "classes=2\ntrain=%s\nvalid=%s\nlabels=%s\nbackup=%s\n",
              path_in("train.list"), path_in("train.list"), path_in("labels"), path_in("backup"));
     fx_write_text(path_in("a.data"), data);
-    save_weights("gap.cfg", "gap.weights");
-    save_weights("gap3.cfg", "gap3.weights");
-    save_weights("nogap.cfg", "nogap.weights");
     return 0;
 }
 

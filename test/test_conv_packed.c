@@ -120,12 +120,8 @@ static void test_by_hand(void **state)
                                                             : 2.f;
     }
     const float x[4] = {1, -2, 3, 0.5f}, want[4] = {2, 0, 8, 0.5f};
-    memcpy(n->input, x, sizeof x);
-    struct pass p;
-    net_pass_init(n, &p, 0, 0);
-    net_forward(n, &p);
-    for (int i = 0; i < 4; i++)
-        assert_float_equal(net_output(n)[i], want[i], 1e-5);
+    net_params_changed(n);
+    test_forward_expect(n, x, want, 1e-5f);
     net_destroy(n);
 }
 

@@ -44,6 +44,8 @@
 #include "net/net.h"
 #include "net/weights.h"
 
+#include "fixture.h"
+
 #define DARKNET "/usr/bin/darknet"
 #define DARKNET_SO "/usr/lib/darknet/libdarknet.so"
 #define DARKNET_CFG "/usr/share/darknet/cfg"
@@ -153,14 +155,6 @@ static int parse_top5(const char *out, struct top5 *t)
     return k == TOP ? 0 : -1;
 }
 
-static void write_text(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    assert_int_equal(fclose(f), 0);
-}
-
 /* The photo as an RGB PNG. */
 static void make_png(const char *path)
 {
@@ -194,12 +188,12 @@ static void make_files(struct files *f, int classes)
     char *names = xmalloc((size_t)classes * 16 + 1), *q = names;
     for (int i = 0; i < classes; i++)
         q += sprintf(q, "c%d\n", i);
-    write_text(f->names, names);
+    fx_write_text(f->names, names);
     free(names);
     char data[512];
     snprintf(data, sizeof data, "classes=%d\nnames=%s\nlabels=%s\ntop=%d\n", classes, f->names,
              f->names, TOP);
-    write_text(f->data, data);
+    fx_write_text(f->data, data);
 }
 
 static void remove_files(const struct files *f)

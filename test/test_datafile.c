@@ -59,8 +59,10 @@ static int teardown(void **state)
     return rc;
 }
 
-/* Writes x.data with the given body (paths written as %s get tmp) and loads it. */
-static int load(struct fixture *fx, struct data_cfg **d, cn_error *e, const char *fmt, ...)
+/* Writes x.data with the given body (paths written as %s get tmp) and loads it. The format
+ * attribute checks every caller's arguments against its format (and lets vsnprintf take fmt). */
+__attribute__((format(printf, 4, 5))) static int load(struct fixture *fx, struct data_cfg **d,
+                                                      cn_error *e, const char *fmt, ...)
 {
     char body[2048];
     va_list ap;
@@ -73,7 +75,8 @@ static int load(struct fixture *fx, struct data_cfg **d, cn_error *e, const char
     return data_cfg_load(d, path, e);
 }
 
-static void load_fails(struct fixture *fx, const char *want, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void load_fails(struct fixture *fx, const char *want,
+                                                             const char *fmt, ...)
 {
     char body[2048];
     va_list ap;

@@ -28,6 +28,8 @@
 #include "net/net.h"
 #include "net/weights.h"
 
+#include "fixture.h"
+
 static char dir[] = "/tmp/cfgnet_eval_XXXXXX";
 
 /* A 6x6x3 net: conv 4@3x3, connected to 5 classes, softmax. */
@@ -39,6 +41,7 @@ static const char cfg_a[] =
 static const char cfg_c[] = "[net]\nbatch=1\nheight=6\nwidth=6\nchannels=3\n"
                             "[connected]\noutput=3\nactivation=linear\n[softmax]\n";
 
+/* Not fx_path: the evaluation API takes char *paths[]. */
 static char *path_in(const char *name)
 {
     static char buf[8][512];
@@ -48,21 +51,13 @@ static char *path_in(const char *name)
     return buf[k];
 }
 
-static void write_text(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-}
-
 /* Writes cfg text to <name>.cfg and weights drawn from seed to <name>.weights. */
 static void write_model(const char *name, const char *text, uint64_t seed)
 {
     char cfg[512], w[512];
     snprintf(cfg, sizeof cfg, "%s/%s.cfg", dir, name);
     snprintf(w, sizeof w, "%s/%s.weights", dir, name);
-    write_text(cfg, text);
+    fx_write_text(cfg, text);
     struct net *n;
     cn_error e;
     if (net_create(&n, cfg, 1, 0, &e))
@@ -312,7 +307,7 @@ static void test_ensemble_errors(void **state)
     assert_int_equal(ensemble_add(&en, path_in("b.cfg"), path_in("b.weights"), -1, &e), -1);
     assert_non_null(strstr(e.msg, "weight -1"));
     assert_int_equal(en.n, 1);
-    write_text(path_in("notes.txt"), "not an image");
+    fx_write_text(path_in("notes.txt"), "not an image");
     char *paths[] = {path_in("img0.png"), path_in("notes.txt")};
     float p[10];
     assert_int_equal(ensemble_predict(&en, p, paths, 2, &e), -1);
@@ -424,10 +419,10 @@ static void test_inputs(void **state)
     write_png(path_in("in/b.png"), 4, 4, 5);
     write_png(path_in("in/a.png"), 4, 4, 6);
     write_png(path_in("in/sub/x.png"), 4, 4, 7);
-    write_text(path_in("in/.hidden"), "skipped");
+    fx_write_text(path_in("in/.hidden"), "skipped");
     char list[1024];
     snprintf(list, sizeof list, "%s\n\n%s  \r\n", path_in("img2.png"), path_in("img0.png"));
-    write_text(path_in("x.list"), list);
+    fx_write_text(path_in("x.list"), list);
     struct inputs in = {0};
     cn_error e;
     assert_int_equal(inputs_add(&in, path_in("in"), &e), 0);
@@ -443,13 +438,13 @@ static void test_inputs(void **state)
     assert_int_equal(inputs_add(&in, path_in("emptydir"), &e), -1);
     assert_non_null(strstr(e.msg, "emptydir: no files"));
     snprintf(list, sizeof list, "%s\n%s\n", path_in("img0.png"), path_in("missing.png"));
-    write_text(path_in("x.list"), list);
+    fx_write_text(path_in("x.list"), list);
     assert_int_equal(inputs_add(&in, path_in("x.list"), &e), 0);
     assert_int_equal(inputs_check(&in, &e), -1);
     assert_non_null(strstr(e.msg, "x.list:2: "));
     assert_non_null(strstr(e.msg, "missing.png: cannot open"));
     inputs_free(&in);
-    write_text(path_in("in/notes.txt"), "hello");
+    fx_write_text(path_in("in/notes.txt"), "hello");
     assert_int_equal(inputs_add(&in, path_in("in"), &e), 0);
     assert_int_equal(inputs_check(&in, &e), -1);
     assert_non_null(strstr(e.msg, "in/notes.txt: not an image"));

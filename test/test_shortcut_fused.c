@@ -142,12 +142,7 @@ static void test_by_hand(void **state)
     net_params_changed(n);
     assert_ptr_equal(n->layers[2].output, n->layers[1].output);
     const float x[4] = {1, -2, 3, 0.5f}, want[4] = {2.75f, 0, 8.75f, 1.25f};
-    memcpy(n->input, x, sizeof x);
-    struct pass p;
-    net_pass_init(n, &p, 0, 0);
-    net_forward(n, &p);
-    for (int i = 0; i < 4; i++)
-        assert_float_equal(net_output(n)[i], want[i], 1e-6);
+    test_forward_expect(n, x, want, 1e-6f);
     net_destroy(n);
 }
 

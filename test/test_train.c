@@ -20,30 +20,20 @@
 
 #include <cmocka.h>
 
+#include "fixture.h"
+
 extern char **environ;
 
 static char dir[] = "/tmp/cfgnet_train_XXXXXX";
 
-static char *path_in(const char *name)
+static const char *path_in(const char *name)
 {
-    static char buf[8][512];
-    static int k;
-    k = (k + 1) % 8;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-    return buf[k];
-}
-
-static void write_file(const char *path, const void *data, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(data, 1, n, f), n);
-    fclose(f);
+    return fx_path(dir, name);
 }
 
 static void write_text(const char *name, const char *text)
 {
-    write_file(path_in(name), text, strlen(text));
+    fx_write_text(path_in(name), text);
 }
 
 /* The whole file, malloc'd (NUL after it), or NULL. */
@@ -177,7 +167,7 @@ static int setup(void **state)
         }
         char name[64];
         snprintf(name, sizeof name, "img%02d_%s.pgm", i, i % 2 ? "_cat" : "_dog");
-        write_file(path_in(name), img, (size_t)h + 64);
+        fx_write_file(path_in(name), img, (size_t)h + 64);
         strcat(i < 7 ? list : vlist, path_in(name));
         strcat(i < 7 ? list : vlist, "\n");
         if (i >= 7) {
@@ -329,7 +319,7 @@ static void test_nonfinite_loss(void **state)
         float v = 3e38f;
         memcpy(w + 20 + 4 * i, &v, 4);
     }
-    write_file(path_in("n.weights"), w, 20 + 4 * floats);
+    fx_write_file(path_in("n.weights"), w, 20 + 4 * floats);
     free(w);
     struct run r;
     run_net(&r, (const char *const[]){"classifier", "train", path_in("n.data"), path_in("n.cfg"),
@@ -355,7 +345,7 @@ static void test_skipped_image_reported(void **state)
         0, 0, 0, 16, 'I', 'D', 'A', 'T', 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
         0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0,           /* IDAT: not zlib */
         0, 0, 0, 0, 'I', 'E', 'N', 'D', 0xae, 0x42, 0x60, 0x82};
-    write_file(path_in("broken_cat.png"), png, sizeof png);
+    fx_write_file(path_in("broken_cat.png"), png, sizeof png);
     char *list = slurp(path_in("train.list"), NULL), text[8192], data[2048];
     snprintf(text, sizeof text, "%s%s\n", list, path_in("broken_cat.png"));
     free(list);

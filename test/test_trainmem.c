@@ -3,7 +3,8 @@
  * share memory, convolutions and shortcuts make dz in place over doutput, and training nets keep
  * the Winograd filters in the workspace. A small bottleneck block (1x1 > 1x1 linear, a projection
  * by [route] and a linear 1x1, [shortcut] relu), then a Winograd 3x3 and a [connected] so that
- * no convolution is the last layer (whose doutput is the caller's, left as it is).
+ * no convolution is the last layer (whose doutput is the caller's, left as it is). A frozen
+ * prefix known at build time (NET_FREEZE, freeze=1 keys) moves the plan's backward cut.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -99,6 +100,63 @@ static void test_same_gradients(void **state)
         net_destroy(n[j]);
 }
 
+/* Layers 0-2 frozen, so backward stops at layer 4 (the [route] has no parameters). Known at
+ * build time, the cut frees layer 1's output (read by layer 2 alone) for forward only, and the
+ * gradients of 0, 1 and 3 (nothing above the cut adds into them) get no memory; layer 2's stays,
+ * as the [shortcut] adds into it. Frozen after building (net_freeze alone), the plan is the
+ * uncut one: the trainable layers' gradients are the same, bit for bit. */
+static void test_frozen_cut(void **state)
+{
+    (void)state;
+    struct net *late = test_net(block_cfg, 0, NET_TRAIN);
+    struct net *early = test_net(block_cfg, 0, NET_TRAIN | NET_FREEZE(3));
+    cn_error e;
+    assert_int_equal(net_freeze(late, 3, &e), 0);
+    assert_int_equal(net_freeze(early, 3, &e), 0);
+    assert_int_equal(late->lowest_trainable, 4);
+    assert_int_equal(early->lowest_trainable, 4);
+    assert_int_equal(late->plan_cut, 0);
+    assert_int_equal(early->plan_cut, 4);
+    assert_int_equal(early->fwd_only[1], 1);
+    assert_int_equal(late->fwd_only[1], 0);
+    const int no_grad[8] = {1, 1, 0, 1, 0, 0, 0, 0};
+    for (int i = 0; i < 8; i++) {
+        assert_non_null(late->layers[i].doutput);
+        assert_int_equal(early->layers[i].doutput == NULL, no_grad[i]);
+    }
+    assert_null(early->layers[4].dinput);
+    assert_true(early->nout_floats < late->nout_floats);
+    assert_true(early->ndout_floats <= late->ndout_floats); /* its peak: layers 5-7 */
+    train_pass(late);
+    train_pass(early);
+    assert_memory_equal(net_output(late), net_output(early),
+                        sizeof(float) * net_outputs(late) * (size_t)late->batch);
+    int nonzero = 0;
+    for (int i = 0; i < late->nparams; i++) {
+        const struct param *p = &late->params[i], *q = &early->params[i];
+        if (!p->grad)
+            continue;
+        assert_memory_equal(p->grad, q->grad, sizeof(float) * p->n);
+        nonzero += p->layer >= 4 && test_max_abs(p->grad, p->n) > 0;
+        if (p->layer < 4) /* below the cut: no backward ran */
+            assert_true(test_max_abs(p->grad, p->n) == 0);
+    }
+    assert_true(nonzero > 0);
+    net_destroy(late);
+    net_destroy(early);
+    /* the cfg's freeze=1 keys are known at build time too */
+    struct net *keys = test_net("[net]\nbatch=2\nheight=4\nwidth=4\nchannels=1\n"
+                                "[convolutional]\nfilters=2\nsize=3\npad=1\nfreeze=1\n"
+                                "[maxpool]\nsize=2\nstride=2\n"
+                                "[connected]\noutput=3\nactivation=linear\n",
+                                0, NET_TRAIN);
+    assert_int_equal(keys->plan_cut, 2);
+    assert_int_equal(keys->fwd_only[0], 1);
+    assert_null(keys->layers[0].doutput);
+    assert_null(keys->layers[1].doutput);
+    net_destroy(keys);
+}
+
 /* Finite differences through the whole block: dz in place for every convolution and the
  * shortcut (none is last), Winograd filters in the workspace, outputs shared by liveness. */
 static void test_gradcheck_block(void **state)
@@ -115,6 +173,7 @@ int main(void)
         cmocka_unit_test(test_forward_only_outputs),
         cmocka_unit_test(test_same_gradients),
         cmocka_unit_test(test_gradcheck_block),
+        cmocka_unit_test(test_frozen_cut),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,6 +3,8 @@
  * [dropout] (its mask) and [connected] (its input, and its output only when the activation's
  * slope is taken from y) declare build_backward_skips_* (layer.h), so outputs that only they
  * read, and their own where nothing else needs it, live through forward only (net.h fwd_only).
+ * [lrn] / [normalization] (backward recomputes y from N) leave their output unread, checked the
+ * same way, with a [softmax] head and its loss (which keeps its input: softmax.c says why).
  * Also: a training net has no input_grad unless built with NET_INPUT_GRAD (net.h).
  */
 #include <setjmp.h>
@@ -103,6 +105,81 @@ static void test_same_weights(void **state)
         net_destroy(n[j]);
 }
 
+/* The normalisations and the softmax head, as want_norm_fwd_only[] says. */
+#define NORM_LAYERS(act)                                                                           \
+    "[net]\nbatch=2\nheight=6\nwidth=6\nchannels=2\nmomentum=0.9\n"                                \
+    "[convolutional]\nfilters=5\nsize=3\npad=1\nactivation=" act "\n" /* 0: its slope reads y */   \
+    "[lrn]\nsize=3\nalpha=0.5\n"                 /* 1: read by [maxpool] alone */                  \
+    "[maxpool]\nsize=1\nstride=1\n"              /* 2: read by [normalization] */                  \
+    "[normalization]\nsize=3\nalpha=0.3\n"       /* 3: read by [maxpool] alone */                  \
+    "[maxpool]\nsize=2\nstride=2\n"              /* 4: read by [connected] for dW */               \
+    "[connected]\noutput=4\nactivation=linear\n" /* 5: read by [softmax] */                        \
+    "[softmax]\n"                                /* 6: the last layer */
+static const char *const norm_cfg = NORM_LAYERS("relu");
+static const char *const norm_smooth_cfg = NORM_LAYERS("tanh");
+static const unsigned char want_norm_fwd_only[7] = {0, 1, 0, 1, 0, 0, 0};
+
+static void test_norm_softmax_forward_only(void **state)
+{
+    (void)state;
+    struct net *a = test_net(norm_cfg, 0, NET_TRAIN);
+    struct net *k = test_net(norm_cfg, 0, NET_TRAIN | NET_KEEP_OUTPUTS);
+    assert_int_equal(a->n, 7);
+    for (int i = 0; i < a->n; i++)
+        assert_int_equal(a->fwd_only[i], want_norm_fwd_only[i]);
+    /* 1 and 3 (368 floats each at batch 2, aligned) never live at once: they share memory */
+    assert_true(k->nout_floats >= a->nout_floats + 368);
+    net_destroy(a);
+    net_destroy(k);
+}
+
+/* Three steps with the softmax's loss on one-hot labels: the plan by liveness trains as nothing
+ * shared does, bit for bit. */
+static void test_norm_softmax_same_weights(void **state)
+{
+    (void)state;
+    struct net *n[2] = {test_net(norm_cfg, 0, NET_TRAIN),
+                        test_net(norm_cfg, 0, NET_TRAIN | NET_SEPARATE_OUTPUTS)};
+    for (int j = 0; j < 2; j++) {
+        struct optimizer *o;
+        cn_error e;
+        if (optimizer_create(&o, n[j], &e))
+            fail_msg("%s", e.msg);
+        for (int step = 0; step < 3; step++) {
+            size_t nin = net_inputs(n[j]) * 2, nout = net_outputs(n[j]) * 2;
+            for (size_t i = 0; i < nin; i++)
+                n[j]->input[i] = (float)((i * 29 + (size_t)step * 7) % 19) / 9.f - 1.f;
+            for (size_t i = 0; i < nout; i++)
+                n[j]->truth[i] = (float)(i % 4 == (size_t)step);
+            struct pass p;
+            net_pass_init(n[j], &p, 1, 1);
+            net_forward(n[j], &p);
+            net_backward(n[j], &p);
+            optimizer_step(o, n[j], 0.1f);
+        }
+        optimizer_destroy(o);
+    }
+    assert_true(n[0]->nout_floats < n[1]->nout_floats);
+    assert_memory_equal(n[0]->param_slab, n[1]->param_slab, sizeof(float) * n[0]->nparam_floats);
+    struct net *fresh = test_net(norm_cfg, 0, NET_TRAIN);
+    assert_memory_not_equal(fresh->param_slab, n[0]->param_slab,
+                            sizeof(float) * n[0]->nparam_floats);
+    net_destroy(fresh);
+    net_destroy(n[0]);
+    net_destroy(n[1]);
+}
+
+/* Finite differences through the softmax's loss (labels filled: a zero truth has no loss). */
+static void test_gradcheck_norm_softmax(void **state)
+{
+    (void)state;
+    struct net *n = test_net(norm_smooth_cfg, 0, NET_TRAIN);
+    for (size_t i = 0; i < net_outputs(n) * (size_t)n->batch; i++)
+        n->truth[i] = (float)(i % 4 == 1);
+    assert_int_equal(gradcheck_net(n, &(struct gradcheck_opts){.seed = 12}), 0);
+    net_destroy(n);
+}
+
 /* Finite differences through every layer, outputs shared by liveness. */
 static void test_gradcheck_layers(void **state)
 {
@@ -154,6 +231,9 @@ int main(void)
         cmocka_unit_test(test_same_weights),
         cmocka_unit_test(test_gradcheck_layers),
         cmocka_unit_test(test_input_grad_on_request),
+        cmocka_unit_test(test_norm_softmax_forward_only),
+        cmocka_unit_test(test_norm_softmax_same_weights),
+        cmocka_unit_test(test_gradcheck_norm_softmax),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

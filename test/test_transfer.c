@@ -23,6 +23,8 @@
 #include "net/transfer.h"
 #include "net/weights.h"
 
+#include "fixture.h"
+
 #define HEAD                                                                                       \
     "[net]\nbatch=4\nheight=6\nwidth=6\nchannels=2\nmomentum=0.9\ndecay=0.01\n"                    \
     "learning_rate=0.1\nbn_style=torch\n"
@@ -189,7 +191,8 @@ static void test_lr_mult(void **state)
         assert_float_equal(b->layers[1].lr_mult, 0.5, 0);
         struct optimizer *oa, *ob;
         cn_error e;
-        assert_int_equal(optimizer_create(&oa, a, &e) || optimizer_create(&ob, b, &e), 0);
+        assert_int_equal(optimizer_create(&oa, a, &e), 0);
+        assert_int_equal(optimizer_create(&ob, b, &e), 0);
         float *sa = snapshot(a);
         step(a, oa, 5);
         step(b, ob, 5);
@@ -218,19 +221,7 @@ static char tmpdir[] = "/tmp/cfgnet_transfer_XXXXXX";
 
 static const char *tmp(const char *name)
 {
-    static char buf[4][256];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
-    return buf[k];
-}
-
-static void write_text(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
+    return fx_path(tmpdir, name);
 }
 
 /* partial: header with seen 0, then exactly layers 0..N-1's tensors. */
@@ -294,8 +285,8 @@ static void assert_layer_equal(const struct net *a, const struct net *b, int i, 
 static void test_new_head(void **state)
 {
     (void)state;
-    write_text(tmp("ten.cfg"), HEAD "seed=7\n" BODY("", "10"));
-    write_text(tmp("five.cfg"), HEAD "seed=3\n" BODY("", "5"));
+    fx_write_text(tmp("ten.cfg"), HEAD "seed=7\n" BODY("", "10"));
+    fx_write_text(tmp("five.cfg"), HEAD "seed=3\n" BODY("", "5"));
     cn_error e;
     struct net *ten, *five, *fresh;
     assert_int_equal(net_create(&ten, tmp("ten.cfg"), 0, 0, &e), 0);
@@ -436,7 +427,7 @@ static void test_cam_conv_classifier_and_errors(void **state)
 static void test_dot(void **state)
 {
     (void)state;
-    write_text(tmp("g.cfg"),
+    fx_write_text(tmp("g.cfg"),
                "[net]\nbatch=1\nheight=8\nwidth=8\nchannels=3\n"
                "[convolutional]\nfilters=4\nsize=3\npad=1\nactivation=relu\n"     /* 0 */
                "[convolutional]\nfilters=4\nsize=3\npad=1\nactivation=linear\n"   /* 1 */

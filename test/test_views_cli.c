@@ -17,9 +17,6 @@
 #include <cmocka.h>
 #include <stb_image_write.h>
 
-#include "net/net.h"
-#include "net/weights.h"
-
 #include "fixture.h"
 
 static char dir[] = "/tmp/cfgnetviewscliXXXXXX";
@@ -41,22 +38,7 @@ static const char cfg[] = "[net]\nbatch=1\nheight=3\nwidth=3\nchannels=1\n"
                           "[connected]\noutput=2\nactivation=linear\n[softmax]\n";
 
 /* logit 0 = 10 * pixel 0, logit 1 = 10 * pixel 8 (inputs are pixel / 255). */
-static void write_model(void)
-{
-    fx_write_text(path_in("a.cfg"), cfg);
-    struct net *n;
-    cn_error e;
-    if (net_create(&n, path_in("a.cfg"), 1, 0, &e))
-        fail_msg("%s", e.msg);
-    for (int i = 0; i < n->nparams; i++) {
-        struct param *p = &n->params[i];
-        for (size_t j = 0; j < p->n; j++)
-            p->data[j] = !strcmp(p->name, "weights") && (j == 0 || j == 9 + 8) ? 10.f : 0.f;
-    }
-    if (weights_save(n, path_in("a.weights"), &e))
-        fail_msg("%s", e.msg);
-    net_destroy(n);
-}
+static const size_t taps[2] = {0, 9 + 8};
 
 static int setup(void **state)
 {
@@ -71,7 +53,7 @@ static int setup(void **state)
     snprintf(data, sizeof data, "classes=2\nvalid=%s\nlabels=%s\ntop=2\n", path_in("valid.list"),
              path_in("labels"));
     fx_write_text(path_in("a.data"), data);
-    write_model();
+    fx_write_model(path_in("a.cfg"), cfg, path_in("a.weights"), 10.f, taps, 2);
     return 0;
 }
 

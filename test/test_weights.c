@@ -29,6 +29,8 @@
 #include "gradcheck.h"
 #include "net/weights.h"
 
+#include "fixture.h"
+
 static char tmpdir[256];
 
 static int setup(void **state)
@@ -46,22 +48,10 @@ static int teardown(void **state)
     return system(cmd) == 0 ? 0 : -1;
 }
 
-/* tmpdir/name; four rotating buffers so a call can take several paths. */
+/* tmpdir/name (fixture.h: 16 rotating buffers, so a call can take several paths). */
 static const char *path_in(const char *name)
 {
-    static char buf[4][512];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
-    return buf[k];
-}
-
-static void write_file(const char *path, const void *data, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(data, 1, len, f), len);
-    assert_int_equal(fclose(f), 0);
+    return fx_path(tmpdir, name);
 }
 
 /* Asserts that msg contains want, showing msg when it does not. */
@@ -245,7 +235,7 @@ static void test_older_and_newer_versions(void **state)
         int seen64 = versions[k][1] == 2;
         size_t len = fake_file(buf, 1, versions[k], 777, seen64);
         assert_int_equal(len, seen64 ? FAKE_BYTES : FAKE_BYTES - 4);
-        write_file(path_in("v.weights"), buf, len);
+        fx_write_file(path_in("v.weights"), buf, len);
         struct net *n = fake_net(2), *ref = fake_net(1);
         ref->seen = 777;
         cn_error e;
@@ -263,21 +253,21 @@ static void test_wrong_size(void **state)
     unsigned char buf[FAKE_BYTES + 8];
     char want[512];
     size_t len = fake_file(buf, 3, (const int32_t[]){0, 2, 0}, 9, 1);
-    write_file(path_in("short.weights"), buf, len - 4);
+    fx_write_file(path_in("short.weights"), buf, len - 4);
     snprintf(want, sizeof want,
              "%s: 192 bytes, but fake.cfg needs 196 (header 20 + 44 floats); "
              "is this the weights file of another cfg?",
              path_in("short.weights"));
     expect_load_fails(path_in("short.weights"), want);
-    write_file(path_in("long.weights"), buf, len + 1);
+    fx_write_file(path_in("long.weights"), buf, len + 1);
     expect_load_fails(path_in("long.weights"), "long.weights: 197 bytes, but fake.cfg needs 196");
-    write_file(path_in("tiny.weights"), "short", 5);
+    fx_write_file(path_in("tiny.weights"), "short", 5);
     expect_load_fails(path_in("tiny.weights"), "tiny.weights: 5 bytes, but fake.cfg needs 196");
-    write_file(path_in("empty.weights"), "", 0);
+    fx_write_file(path_in("empty.weights"), "", 0);
     expect_load_fails(path_in("empty.weights"), "empty.weights: 0 bytes");
     /* A 0.1 file is judged by its own 16-byte header. */
     len = fake_file(buf, 3, (const int32_t[]){0, 1, 0}, 9, 0);
-    write_file(path_in("old.weights"), buf, len + 4);
+    fx_write_file(path_in("old.weights"), buf, len + 4);
     expect_load_fails(path_in("old.weights"),
                       "old.weights: 196 bytes, but fake.cfg needs 192 (header 16 + 44 floats)");
 }
@@ -301,7 +291,7 @@ static void test_bad_versions(void **state)
     unsigned char buf[FAKE_BYTES];
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         size_t len = fake_file(buf, 3, cases[k].v, 0, 1);
-        write_file(path_in("bad.weights"), buf, len);
+        fx_write_file(path_in("bad.weights"), buf, len);
         expect_load_fails(path_in("bad.weights"), cases[k].want);
     }
 }
@@ -323,22 +313,22 @@ static void test_bad_values(void **state)
     /* Seed 3: the earlier tensors differ from the net's, so a partial copy would show. */
     fake_file(buf, 3, v, 0, 1);
     poke(buf, 6, 4, NAN);
-    write_file(path_in("nan.weights"), buf, FAKE_BYTES);
+    fx_write_file(path_in("nan.weights"), buf, FAKE_BYTES);
     expect_load_fails(path_in("nan.weights"), "nan.weights: layer 1 (connected) weights[4] is nan");
     fake_file(buf, 3, v, 0, 1);
     poke(buf, 1, 1, -INFINITY);
-    write_file(path_in("inf.weights"), buf, FAKE_BYTES);
+    fx_write_file(path_in("inf.weights"), buf, FAKE_BYTES);
     expect_load_fails(path_in("inf.weights"), "layer 0 (convolutional) scales[1] is -inf");
     fake_file(buf, 3, v, 0, 1);
     poke(buf, 3, 2, -0.5f);
-    write_file(path_in("var.weights"), buf, FAKE_BYTES);
+    fx_write_file(path_in("var.weights"), buf, FAKE_BYTES);
     expect_load_fails(path_in("var.weights"), "var.weights: layer 0 (convolutional) "
                                               "rolling_variance[2] = -0.5; a variance cannot be "
                                               "negative");
     /* A negative mean is fine. */
     fake_file(buf, 3, v, 0, 1);
     poke(buf, 2, 0, -0.5f);
-    write_file(path_in("mean.weights"), buf, FAKE_BYTES);
+    fx_write_file(path_in("mean.weights"), buf, FAKE_BYTES);
     struct net *n = fake_net(1);
     cn_error e;
     if (weights_load(n, path_in("mean.weights"), &e))
@@ -443,7 +433,7 @@ static void test_atomic_rename_fails(void **state)
     snprintf(path, sizeof path, "%s/a.weights", dir);
     snprintf(inner, sizeof inner, "%s/keep", path);
     assert_int_equal(mkdir(path, 0777), 0);
-    write_file(inner, "x", 1);
+    fx_write_file(inner, "x", 1);
     struct net *n = fake_net(1);
     cn_error e;
     assert_int_equal(weights_save(n, path, &e), -1);
@@ -513,7 +503,7 @@ static void test_check_dir_writable(void **state)
     assert_int_equal(count_entries(nested, ""), 0); /* the probe is gone */
     if (fileio_check_dir_writable(nested, &e))      /* and again, now that it exists */
         fail_msg("%s", e.msg);
-    write_file(path_in("plain"), "x", 1);
+    fx_write_file(path_in("plain"), "x", 1);
     assert_int_equal(fileio_check_dir_writable(path_in("plain"), &e), -1);
     expect_msg(e.msg, "plain: exists but is not a directory");
     assert_int_equal(fileio_check_dir_writable(path_in("plain/sub"), &e), -1);
@@ -535,7 +525,7 @@ static void test_read_all(void **state)
     cn_error e;
     char *buf = (char *)&e; /* must come back NULL on failure */
     size_t len = 99;
-    write_file(path_in("text"), "abc\0def", 7);
+    fx_write_file(path_in("text"), "abc\0def", 7);
     if (fileio_read_all(path_in("text"), 7, &buf, &len, &e))
         fail_msg("%s", e.msg);
     assert_int_equal(len, 7);
@@ -551,7 +541,7 @@ static void test_read_all(void **state)
     char *data = malloc(big);
     for (size_t i = 0; i < big; i++)
         data[i] = (char)(i * 7);
-    write_file(path_in("big"), data, big);
+    fx_write_file(path_in("big"), data, big);
     if (fileio_read_all(path_in("big"), big, &buf, &len, &e))
         fail_msg("%s", e.msg);
     assert_int_equal(len, big);
@@ -560,7 +550,7 @@ static void test_read_all(void **state)
     free(data);
     assert_int_equal(fileio_read_all(tmpdir, 100, &buf, &len, &e), -1);
     expect_msg(e.msg, "Is a directory");
-    write_file(path_in("empty"), "", 0);
+    fx_write_file(path_in("empty"), "", 0);
     if (fileio_read_all(path_in("empty"), 0, &buf, &len, &e))
         fail_msg("%s", e.msg);
     assert_int_equal(len, 0);

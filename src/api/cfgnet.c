@@ -129,8 +129,9 @@ int api_make_net(struct net **out, struct optimizer **opt, const char *text, con
     int keep = train || !(flags & CFGNET_SHARE_OUTPUTS);
     struct net *n;
     *opt = NULL;
-    if (net_create_from_string(&n, text, name, batch,
-                               (train ? NET_TRAIN : 0) | (keep ? NET_KEEP_OUTPUTS : 0), e))
+    if (net_create_from_string(
+            &n, text, name, batch,
+            (train ? NET_TRAIN | NET_FREEZE(freeze) : 0) | (keep ? NET_KEEP_OUTPUTS : 0), e))
         return -1;
     /* as `net classifier train`: the cfg's freeze=1 keys and the frozen prefix, checked */
     if (train && (net_freeze(n, freeze, e) || optimizer_create(opt, n, e))) {

@@ -277,7 +277,8 @@ static int trainer_setup(struct trainer *t, cn_error *e)
 {
     int per_pass;
     if (data_cfg_load(&t->d, t->o.data, e) || trainer_paths(t, e) || rank_batch(t, &per_pass, e) ||
-        net_create(&t->n, t->o.cfg, per_pass, 1, e) ||
+        net_create(&t->n, t->o.cfg, per_pass,
+                   NET_TRAIN | NET_FREEZE(CN_MIN(t->o.freeze, NET_FREEZE_MAX)), e) ||
         cli_check_classes(t->d, t->n, t->o.data, e))
         return -1;
     struct net *n = t->n;

@@ -19,7 +19,10 @@
  * Backward is the exact gradient of that forward (Darknet's backward_normalization_layer keeps
  * only the dy * N^-beta term and overwrites instead of adding; ours passes a gradient check):
  *   da[j] += dy[j] N[j]^-beta - 2 alpha' beta a[j] sum_{c : j in W(c)} dy[c] b[c] / N[c]
- * N is kept (batch x in floats) for backward; the sum uses workspace (C*H*W + H*W floats).
+ * N is kept (batch x in floats) for backward, which recomputes b = a N^-beta from it, bit for bit
+ * forward's, and so leaves the output unread (layer.h, build_backward_skips_output: an LRN read
+ * by a [maxpool] alone, as in AlexNet and GoogLeNet, keeps no output for backward). Backward's
+ * workspace: N^-beta, dy b / N and one plane of sums (2*C*H*W + H*W floats).
  */
 #include <float.h>
 #include <math.h>
@@ -70,7 +73,8 @@ static int lrn_build(struct layer *l, struct cfg_section *s, struct build *b, cn
     l->out = l->in;
     size_t hw = (size_t)l->in.h * (size_t)l->in.w;
     build_buffer(b, &r->norm, shape_size(l->in) * (size_t)build_batch(b), BUF_ALWAYS);
-    build_workspace(b, shape_size(l->in) + hw);
+    build_workspace(b, 2 * shape_size(l->in) + hw);
+    build_backward_skips_output(b); /* backward reads the input, N and doutput */
     return 0;
 }
 
@@ -112,15 +116,19 @@ static void lrn_forward(struct layer *l, struct pass *p)
     }
 }
 
-/* One image: t = dy * b / N (in ws), then for each channel j the sum of t over the channels
- * whose window holds j, [j - hi, j - lo], minus all of t at the ghost channel. */
+/* One image: s = N^-beta and t = dy * b / N (in ws), b = x * s as forward computes it, then for
+ * each channel j the sum of t over the channels whose window holds j, [j - hi, j - lo], minus
+ * all of t at the ghost channel. */
 static void lrn_backward_image(const struct lrn *r, float *dx, const float *dy, const float *x,
-                               const float *y, const float *nb, float *ws, int C, size_t hw)
+                               const float *nb, float *ws, int C, size_t hw)
 {
     size_t n = (size_t)C * hw;
-    float *t = ws, *acc = ws + n;
-    for (size_t i = 0; i < n; i++)
-        t[i] = dy[i] * y[i] / nb[i];
+    float *s = ws, *t = ws + n, *acc = ws + 2 * n;
+    for (size_t i = 0; i < n; i++) {
+        s[i] = powf(nb[i], -r->beta);
+        float y = x[i] * s[i];
+        t[i] = dy[i] * y / nb[i];
+    }
     float k = 2.f * r->a * r->beta;
     for (int j = 0; j < C; j++) {
         memset(acc, 0, sizeof(float) * hw);
@@ -135,7 +143,7 @@ static void lrn_backward_image(const struct lrn *r, float *dx, const float *dy, 
         }
         size_t o = (size_t)j * hw;
         for (size_t q = 0; q < hw; q++)
-            dx[o + q] += dy[o + q] * powf(nb[o + q], -r->beta) - k * x[o + q] * acc[q];
+            dx[o + q] += dy[o + q] * s[o + q] - k * x[o + q] * acc[q];
     }
 }
 
@@ -147,8 +155,8 @@ static void lrn_backward(struct layer *l, struct pass *p)
     size_t n = shape_size(l->in), hw = (size_t)l->in.h * (size_t)l->in.w;
     for (int b = 0; b < l->batch; b++) {
         size_t o = (size_t)b * n;
-        lrn_backward_image(r, l->dinput + o, l->doutput + o, l->input + o, l->output + o,
-                           r->norm + o, p->workspace, l->in.c, hw);
+        lrn_backward_image(r, l->dinput + o, l->doutput + o, l->input + o, r->norm + o,
+                           p->workspace, l->in.c, hw);
     }
 }
 

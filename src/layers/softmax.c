@@ -18,6 +18,11 @@
  * starts its own branch of backward, ignoring its doutput. Followed by another loss layer
  * (Darknet's resnet101.cfg puts a [cost] after it) it is the main head and its output feeds that
  * loss, so backward adds the Jacobian of doutput to its own gradient. Anything else is an error.
+ * Backward reads y, doutput and the truth, never the input, yet declares no
+ * build_backward_skips_inputs (layer.h): it would save batch x classes floats, and make the
+ * linear layer under the head forward-only, whose output the trainer's non-finite report then
+ * cannot look at (cli/train.c name_nonfinite: it would name this layer, not the one that
+ * overflowed; test_train's test_nonfinite_loss).
  * Left out: Darknet's softmax_tree (hierarchical softmax) and spatial softmax.
  */
 #include <float.h>

@@ -10,7 +10,8 @@
  * allocates a few slabs and points all declared pointers into them: nothing is allocated in forward
  * or backward. The net also gives each layer its output and doutput (batch x out) and wires input /
  * dinput to the previous layer's output / doutput (dinput is NULL when nothing below needs a
- * gradient: layers must then skip computing it).
+ * gradient: layers must then skip computing it; a layer below a frozen cut, whose backward never
+ * runs, may have no doutput either: net.h plan_cut).
  *
  * Accumulation: backward ADDS into dinput and into parameter gradients (the net zeroes doutputs
  * before a backward pass; the optimiser zeroes parameter gradients after an update). This is what

@@ -38,6 +38,7 @@ struct build {
     size_t workspace;
     int *last_use;  /* per layer: the last layer that reads its output (NULL: not tracked) */
     int skip_input; /* the layer being built reads the layer below only through a reference */
+    int freeze;     /* NET_FREEZE's prefix */
     struct memplan_offer *offers;
     int noffers, capoffers;
     struct memplan_read *reads; /* the reader graph, for dead layers (net/memplan.h) */
@@ -207,6 +208,25 @@ static size_t aligned(size_t n)
     return (n + SLAB_ALIGN - 1) / SLAB_ALIGN * SLAB_ALIGN;
 }
 
+/* Training nets: whether a backward reads (or adds into) each output gradient. Below the
+ * backward cut (net.h plan_cut) no backward runs and the cut layer has no dinput, so layer j's
+ * is read only when j is at or above the cut, or a layer above the cut reads j's output (through
+ * its input or a reference), or the cut layer references it (no layer with parameters takes a
+ * reference yet). The last layer's is the caller's. */
+static unsigned char *gradients_read(const struct net *n, const struct build *b)
+{
+    unsigned char *r = xcalloc((size_t)n->n, 1);
+    int cut = n->plan_cut;
+    for (int j = 0; j < n->n; j++)
+        r[j] = j >= cut || j == n->n - 1;
+    for (int k = 0; k < b->nreads; k++) {
+        const struct memplan_read *q = &b->reads[k];
+        if (q->reader > cut || (q->reader == cut && q->src != cut - 1))
+            r[q->src] = 1;
+    }
+    return r;
+}
+
 /* Plans the outputs, o[0..n), and the output gradients of a training net, o[n..2n)
  * (net/memplan.h): a training net keeps every output that a backward reads (the others,
  * fwd_only, share by liveness) and shares gradients by liveness, which are live over the same
@@ -217,15 +237,18 @@ static int plan_outputs(const struct net *n, const struct build *b, struct mempl
 {
     size_t *per = xmalloc(sizeof *per * (size_t)n->n), bound = 0;
     int bad = 0, noffers = 0;
+    unsigned char *grad_read = gradients_read(n, b);
     for (int i = 0; i < n->n; i++) {
         per[i] = shape_size(n->layers[i].out);
         size_t size = n->dead[i] ? 0 : per[i] * (size_t)n->batch;
         o[i] = (struct memplan_out){size, b->last_use[i], -1, 0, 0};
         o[n->n + i] = o[i];
+        o[n->n + i].size = grad_read[i] ? size : 0; /* none below the backward cut */
         if (n->training && !n->fwd_only[i])
             o[i].last = n->n; /* backward reads it: kept to the end of the pass */
         bad |= cn_add(&bound, bound, aligned(o[i].size));
     }
+    free(grad_read);
     int share = !n->separate_outputs;
     for (int k = 0; k < b->noffers; k++) /* a dead layer takes and gives no storage */
         if (!n->dead[b->offers[k].layer] && !n->dead[b->offers[k].src])
@@ -245,7 +268,7 @@ static void point_outputs(struct net *n, const struct memplan_out *o, float *act
 {
     for (int i = 0; i < n->n; i++) {
         n->layers[i].output = n->dead[i] ? NULL : act + o[i].offset;
-        n->layers[i].doutput = n->training ? train + o[n->n + i].offset : NULL;
+        n->layers[i].doutput = n->training && o[n->n + i].size ? train + o[n->n + i].offset : NULL;
     }
 }
 
@@ -370,34 +393,41 @@ static void wire_layers(struct net *n)
     }
 }
 
-/* Whether layer i declared a parameter the optimiser updates. */
-static int has_trainable(const struct net *n, int i)
+/* Whether layer i declared a parameter the optimiser updates (params: np of them). */
+static int has_trainable(const struct param *params, int np, int i)
 {
-    for (int k = 0; k < n->nparams; k++)
-        if (n->params[k].layer == i && (n->params[k].flags & PARAM_TRAIN))
+    for (int k = 0; k < np; k++)
+        if (params[k].layer == i && (params[k].flags & PARAM_TRAIN))
             return 1;
     return 0;
+}
+
+/* The backward cut: the lowest layer with trainable parameters that are not frozen (nl when
+ * there is none), or 0 when no layer with trainable parameters is frozen. */
+static int backward_cut(const struct layer *layers, int nl, const struct param *params, int np)
+{
+    int any = 0, cut = nl;
+    for (int i = nl - 1; i >= 0; i--) {
+        int trainable = has_trainable(params, np, i);
+        any |= layers[i].frozen && trainable;
+        if (!layers[i].frozen && trainable)
+            cut = i;
+    }
+    return any ? cut : 0;
 }
 
 /* Drops freeze from layers without trainable parameters (nothing to freeze: they keep their
  * training behaviour, e.g. dropout), then, when a layer is frozen, places the backward cut:
  * layers below the lowest trainable one need no gradient, so it gets no dinput and net_backward
  * stops there. Without frozen layers there is no cut: layer 0's dinput is input_grad (NULL unless
- * NET_INPUT_GRAD). */
+ * NET_INPUT_GRAD). Freezing only adds frozen layers, so the cut never falls below the one the
+ * memory plan was made for (plan_cut), whose layers below may have no doutput. */
 static void place_cut(struct net *n)
 {
-    int any = 0;
-    n->lowest_trainable = n->n;
-    for (int i = n->n - 1; i >= 0; i--) {
-        struct layer *l = &n->layers[i];
-        int trainable = has_trainable(n, i);
-        l->frozen = l->frozen && trainable;
-        any |= l->frozen;
-        if (!l->frozen && trainable)
-            n->lowest_trainable = i;
-    }
-    if (!any)
-        n->lowest_trainable = 0;
+    for (int i = 0; i < n->n; i++)
+        n->layers[i].frozen = n->layers[i].frozen && has_trainable(n->params, n->nparams, i);
+    n->lowest_trainable = backward_cut(n->layers, n->n, n->params, n->nparams);
+    CN_ASSERT(n->lowest_trainable >= n->plan_cut);
     n->layers[0].dinput = n->input_grad; /* NULL without NET_INPUT_GRAD */
     for (int i = 1; i < n->n; i++)
         n->layers[i].dinput = n->training ? n->layers[i - 1].doutput : NULL;
@@ -414,7 +444,7 @@ int net_freeze(struct net *n, int prefix, cn_error *e)
     if (n->lowest_trainable < n->n)
         return 0;
     int last = n->n - 1;
-    while (last > 0 && !has_trainable(n, last))
+    while (last > 0 && !has_trainable(n->params, n->nparams, last))
         last--;
     return cn_fail(e,
                    "%s: every layer with parameters is frozen (-freeze %d, freeze=1 keys): "
@@ -473,15 +503,16 @@ static void fuse_layers(struct net *n, struct build *b)
 }
 
 /* Training nets: the outputs that no backward reads (layer.h: build_backward_skips_*), neither
- * their own layer's nor any reader's. The last layer's output is the caller's: always kept. */
+ * their own layer's nor any reader's; the backward of a layer below the cut (plan_cut) never
+ * runs. The last layer's output is the caller's: always kept. */
 static void mark_forward_only(struct net *n, const struct build *b)
 {
     if (!n->training || n->keep_outputs || n->separate_outputs)
         return;
     for (int i = 0; i < n->n - 1; i++)
-        n->fwd_only[i] = (b->skips[i] & BWD_SKIP_OUTPUT) != 0;
+        n->fwd_only[i] = (b->skips[i] & BWD_SKIP_OUTPUT) != 0 || i < n->plan_cut;
     for (int k = 0; k < b->nreads; k++)
-        if (!(b->skips[b->reads[k].reader] & BWD_SKIP_INPUTS))
+        if (!(b->skips[b->reads[k].reader] & BWD_SKIP_INPUTS) && b->reads[k].reader >= n->plan_cut)
             n->fwd_only[b->reads[k].src] = 0;
 }
 
@@ -495,6 +526,9 @@ static int build_all(struct net *n, struct cfg_file *f, struct build *b, cn_erro
     if (!n->training && !n->keep_outputs)
         n->ndead = memplan_dead(n->dead, n->n, b->reads, b->nreads);
     fuse_layers(n, b);
+    for (int i = 0; i < CN_MIN(b->freeze, n->n); i++) /* NET_FREEZE: as net_freeze will */
+        n->layers[i].frozen = 1;
+    n->plan_cut = n->training ? backward_cut(n->layers, n->n, b->params, b->nparams) : 0;
     mark_forward_only(n, b);
     size_t in = shape_size(n->in) * (size_t)n->batch;
     size_t outs = shape_size(n->layers[n->n - 1].out) * (size_t)n->batch;
@@ -514,7 +548,7 @@ static int build_all(struct net *n, struct cfg_file *f, struct build *b, cn_erro
     return 0;
 }
 
-static int net_build(struct net *n, struct cfg_file *f, int batch, cn_error *e)
+static int net_build(struct net *n, struct cfg_file *f, int batch, int freeze, cn_error *e)
 {
     if (f->nsec == 0)
         return cn_fail(e, "%s: no sections; a cfg starts with [net]", f->path);
@@ -534,7 +568,7 @@ static int net_build(struct net *n, struct cfg_file *f, int batch, cn_error *e)
     n->fwd_only = xcalloc((size_t)n->n, sizeof *n->fwd_only);
     struct build b = {.batch = n->batch, .training = n->training, .layers = n->layers,
                       .nlayers = n->n, .file = f, .bn = &n->cfg.bn, .last_use = n->last_use,
-                      .skips = xcalloc((size_t)n->n, 1)};
+                      .skips = xcalloc((size_t)n->n, 1), .freeze = freeze};
     int rc = build_all(n, f, &b, e);
     build_free(&b);
     if (rc)
@@ -555,7 +589,7 @@ static int create_from_cfg(struct net **out, struct cfg_file *f, int batch, int 
     n->separate_outputs = (training & NET_SEPARATE_OUTPUTS) != 0;
     n->with_input_grad = (training & NET_INPUT_GRAD) != 0;
     n->max_bytes = max_bytes;
-    if (net_build(n, f, batch, e)) {
+    if (net_build(n, f, batch, (training >> NET_FREEZE_SHIFT) & NET_FREEZE_MAX, e)) {
         net_destroy(n);
         return -1;
     }
@@ -697,7 +731,7 @@ void net_forward(struct net *n, struct pass *p)
 static void zero_gradients_of(struct net *n, int i)
 {
     for (int j = 0; j <= i && j < n->n - 1; j++)
-        if (n->last_use[j] == i)
+        if (n->last_use[j] == i && n->layers[j].doutput) /* none below the cut */
             memset(n->layers[j].doutput, 0,
                    sizeof(float) * shape_size(n->layers[j].out) * (size_t)n->batch);
 }

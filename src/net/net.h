@@ -82,6 +82,9 @@ struct net {
     size_t max_bytes; /* cap on all its buffers together, checked before allocating them */
     int lowest_trainable; /* first layer with parameters that are not frozen (n when none):
                              net_backward skips the layers below it, and its dinput is NULL */
+    int plan_cut; /* the lowest_trainable the memory plan was made for (NET_FREEZE, the cfg's
+                     freeze=1 keys; 0 when none): the layers below it keep no output for
+                     backward, and have no doutput (NULL) unless a layer above reads them */
 };
 
 #define NET_MAX_BYTES ((size_t)16 << 30) /* every buffer of one net: 16 GiB */
@@ -103,6 +106,13 @@ struct net {
  * computes dL/dinput (unless a frozen prefix cuts backward off above layer 0). Without it layer 0
  * has no dinput and skips that work. */
 #define NET_INPUT_GRAD 8
+/* With NET_TRAIN: NET_FREEZE(k) freezes layers 0..k-1 at build time (0 <= k <= NET_FREEZE_MAX;
+ * past the last layer: all), as net_freeze(n, k) does after it, so that the memory plan knows the
+ * backward cut (plan_cut). Call net_freeze(n, k) still: it checks that something trains. Without
+ * it net_freeze moves the cut, and the plan made at build time stays as it was. */
+#define NET_FREEZE_SHIFT 8
+#define NET_FREEZE_MAX 65535
+#define NET_FREEZE(k) ((int)(k) << NET_FREEZE_SHIFT)
 
 /* Builds a net from a cfg file. batch > 0 overrides the images per forward pass (1 for predict);
  * batch == 0 takes batch/subdivisions from [net]. training: 0 or NET_TRAIN, or'ed with

@@ -19,6 +19,9 @@
 
 #include <cmocka.h>
 
+#include "net/net.h"
+#include "net/weights.h"
+
 extern char **environ;
 
 const char *fx_net_bin(void)
@@ -156,6 +159,28 @@ void fx_write_idx(const char *path, uint32_t magic, const uint32_t *dims, int nd
     uint8_t *b = fx_idx_bytes(magic, dims, ndim, data, n, &len);
     fx_write_file(path, b, len);
     free(b);
+}
+
+void fx_write_model(const char *cfg_path, const char *cfg, const char *weights_path, float gain,
+                    const size_t *taps, int ntaps)
+{
+    fx_write_text(cfg_path, cfg);
+    struct net *n;
+    cn_error e;
+    if (net_create(&n, cfg_path, 1, 0, &e))
+        fail_msg("%s", e.msg);
+    for (int i = 0; ntaps > 0 && i < n->nparams; i++) {
+        struct param *p = &n->params[i];
+        memset(p->data, 0, sizeof(float) * p->n);
+        for (int k = 0; k < ntaps && !strcmp(p->name, "weights"); k++) {
+            if (taps[k] >= p->n)
+                fail_msg("%s: tap %zu of %zu weights", cfg_path, taps[k], p->n);
+            p->data[taps[k]] = gain;
+        }
+    }
+    if (weights_save(n, weights_path, &e))
+        fail_msg("%s", e.msg);
+    net_destroy(n);
 }
 
 static int remove_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)

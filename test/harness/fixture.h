@@ -1,7 +1,8 @@
 /* fixture.h - files and processes for the tests that drive the `net` binary or read data sets:
  * running a program with its stdout, stderr and exit status captured; expecting the one-line
  * failure every CLI error is; paths in a scratch directory; writing and reading small files; IDX
- * files (the MNIST container) built in memory; rm -r of a scratch tree.
+ * files (the MNIST container) built in memory; rm -r of a scratch tree; the tiny models (a cfg
+ * and its .weights) the CLI tests run.
  *
  * The tests run from the repository root (test/run.sh), which also sets $CFGNET_NET to the binary
  * under test (else ./net). Every helper fails the current cmocka test on an error of its own (a
@@ -58,6 +59,13 @@ uint8_t *fx_idx_bytes(uint32_t magic, const uint32_t *dims, int ndim, const uint
 /* fx_idx_bytes written to path. */
 void fx_write_idx(const char *path, uint32_t magic, const uint32_t *dims, int ndim,
                   const uint8_t *data, size_t n);
+
+/* A tiny model for the CLI tests: writes cfg (text) to cfg_path, builds it (batch 1, for
+ * inference) and saves its weights to weights_path. ntaps == 0: the parameters as the cfg's seed
+ * initialises them; else every parameter is 0 but entries taps[0..ntaps) of each one named
+ * "weights", which are gain (a [connected] of C inputs: tap o * C + i joins input i to output o). */
+void fx_write_model(const char *cfg_path, const char *cfg, const char *weights_path, float gain,
+                    const size_t *taps, int ntaps);
 
 /* rm -r path (not following links); 0, or -1 when something could not be removed. */
 int fx_remove_tree(const char *path);

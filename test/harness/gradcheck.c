@@ -161,6 +161,20 @@ void test_net_fails(const char *cfg_text, const char *want)
         fail_msg("expected an error containing '%s', got '%s'", want, e.msg);
 }
 
+void test_forward_expect(struct net *n, const float *x, const float *want, float tol)
+{
+    size_t nin = net_inputs(n) * (size_t)n->batch, nout = net_outputs(n) * (size_t)n->batch;
+    memcpy(n->input, x, sizeof(float) * nin);
+    struct pass p;
+    net_pass_init(n, &p, 0, 0);
+    net_forward(n, &p);
+    const float *y = net_output(n);
+    for (size_t i = 0; i < nout; i++)
+        if (!(fabs((double)y[i] - (double)want[i]) <= (double)tol)) /* a NaN fails too */
+            fail_msg("output[%zu] = %.9g, expected %.9g (tolerance %g)", i, (double)y[i],
+                     (double)want[i], (double)tol);
+}
+
 void gradcheck_cfgs(const char *const *cfgs, size_t count, const struct gradcheck_opts *train,
                     const struct gradcheck_opts *eval)
 {

@@ -38,6 +38,12 @@ void gradcheck_cfgs(const char *const *cfgs, size_t count, const struct gradchec
 /* Builds a net from cfg text, failing the current cmocka test with the message on error. */
 struct net *test_net(const char *cfg_text, int batch, int training);
 
+/* The forward case worked by hand: copies x (inputs x batch floats) into n->input, runs an
+ * inference-mode pass without loss (net_pass_init(n, &p, 0, 0), net_forward) and fails the
+ * current cmocka test, naming the first index, unless every output (outputs x batch floats) is
+ * within tol of want. */
+void test_forward_expect(struct net *n, const float *x, const float *want, float tol);
+
 /* Asserts that building cfg_text fails with a message containing want. */
 void test_net_fails(const char *cfg_text, const char *want);
 
