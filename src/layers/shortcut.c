@@ -104,7 +104,9 @@ static void shortcut_plane(const struct shortcut *sc, float *z, const float *pre
     size_t plane = (size_t)p.h * p.w, at = (size_t)k * plane;
     if (z + at != prev + at)
         memcpy(z + at, prev + at, sizeof(float) * plane);
-    for (int j = 0; k < sc->minc && j < sc->minh; j++) {
+    if (k >= sc->minc)
+        return; /* a channel from does not have: prev's plane alone */
+    for (int j = 0; j < sc->minh; j++) {
         float *zr = z + ((size_t)k * p.h + (size_t)j * sc->sample) * p.w;
         const float *xr = x + ((size_t)k * f.h + (size_t)j * sc->stride) * f.w;
         for (int i = 0; i < sc->minw; i++)
