@@ -195,7 +195,6 @@ static void shortcut_forward(struct layer *l, struct pass *p)
         CN_ASSERT(l->output == l->input);
         return;
     }
-    size_t out = shape_size(l->out);
     float *z = sc->z ? sc->z : l->output;
     if (sc->full) {
         shortcut_forward_full(l, z);
@@ -207,7 +206,8 @@ static void shortcut_forward(struct layer *l, struct pass *p)
     long planes = (long)l->batch * l->out.c;
     long per = (long)CN_MAX((size_t)1, SHORTCUT_BLOCK / ((size_t)l->out.h * l->out.w));
     long pieces = (planes + per - 1) / per;
-#pragma omp parallel for schedule(static) if (pieces > 1 && out * (size_t)l->batch >= 32768)
+#pragma omp parallel for schedule(static) \
+    if (pieces > 1 && shape_size(l->out) * (size_t)l->batch >= 32768)
     for (long k = 0; k < pieces; k++)
         shortcut_forward_planes(l, z, k * per, CN_MIN(planes, (k + 1) * per));
 }
