@@ -14,9 +14,11 @@
  * when the machine is shared), and the wall and CPU time of the training thread in loader_next
  * per step (with inline batches the CPU time is all the loader costs). Built and run by
  * bench/train_loader.sh.
- *   train_loader DATA CFG MODE STEPS [WORKERS] [BATCH] [WARM] [INLINE] [NICE]
+ *   train_loader DATA CFG MODE STEPS [WORKERS] [BATCH] [WARM] [INLINE] [NICE] [IDLE]
  * (WORKERS/BATCH: -1 or absent = the cfg's; INLINE: loader_opts.plain_inline, NICE: worker_nice,
- * -1 or absent = the loader's defaults) */
+ * IDLE: worker_idle, -1 or absent = the loader's defaults). Also printed: the images the loader
+ * decoded in the timed steps and the warm-up (loader_decoded), so a run says whether it decoded
+ * (first epoch) or copied from the cache. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,7 +44,7 @@ static double now(void)
 }
 
 struct run_args {
-    int memory, steps, workers, batch, warm, plain_inline, nice;
+    int memory, steps, workers, batch, warm, plain_inline, nice, idle;
 };
 
 static void step(struct net *n, struct optimizer *opt, uint64_t iter)
@@ -79,6 +81,8 @@ static int run(const char *data, const char *cfg, const struct run_args *a, cn_e
         o.plain_inline = a->plain_inline;
     if (a->nice >= 0)
         o.worker_nice = a->nice;
+    if (a->idle >= 0)
+        o.worker_idle = a->idle;
     if (loader_open(&ld, l, &o, e))
         goto done;
     for (int i = 0; i < warm; i++) { /* warm-up: first batches, caches, allocations */
@@ -92,6 +96,7 @@ static int run(const char *data, const char *cfg, const struct run_args *a, cn_e
         ld = NULL;
     }
     int in = ld && loader_inline(ld);
+    uint64_t dec0 = ld ? loader_decoded(ld) : 0;
     double t0 = now(), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID), waited = 0, own = 0;
     for (int i = 0; i < steps; i++) {
         double w0 = now(), o0 = clock_s(CLOCK_THREAD_CPUTIME_ID);
@@ -103,12 +108,14 @@ static int run(const char *data, const char *cfg, const struct run_args *a, cn_e
     }
     double dt = now() - t0, imgs = steps * (double)n->batch;
     double cpu = clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
+    uint64_t dec = ld ? loader_decoded(ld) - dec0 : 0;
     printf("img/s %s %.2f  cpu_us/img %.1f  loader_next_ms/step %.3f (cpu %.3f)  (%d steps of %d, "
-           "%d workers%s, nice %d, %.2f s)\n",
+           "%d workers%s, nice %d%s, %.2f s, %llu decoded, %llu before)\n",
            memory ? "memory" : "loader", imgs / dt, 1e6 * cpu / imgs, 1e3 * waited / steps,
            1e3 * own / steps, steps,
            n->batch, memory ? 0 : o.workers, memory ? "" : in ? " sleeping, batches inline" : "",
-           memory ? 0 : o.worker_nice, dt);
+           memory ? 0 : o.worker_nice, !memory && o.worker_idle ? " idle" : "", dt,
+           (unsigned long long)dec, (unsigned long long)dec0);
     rc = 0;
 done:
     loader_destroy(ld);
@@ -124,7 +131,7 @@ int main(int argc, char **argv)
     if (argc < 5 || (strcmp(argv[3], "loader") && strcmp(argv[3], "memory"))) {
         fprintf(stderr,
                 "usage: train_loader DATA CFG loader|memory STEPS [WORKERS] [BATCH] [WARM] "
-                "[INLINE] [NICE]\n");
+                "[INLINE] [NICE] [IDLE]\n");
         return 1;
     }
     cn_error e;
@@ -136,6 +143,7 @@ int main(int argc, char **argv)
         .warm = argc > 7 && atoi(argv[7]) > 0 ? atoi(argv[7]) : 2,
         .plain_inline = argc > 8 ? atoi(argv[8]) : -1,
         .nice = argc > 9 ? atoi(argv[9]) : -1,
+        .idle = argc > 10 ? atoi(argv[10]) : -1,
     };
     if (run(argv[1], argv[2], &a, &e)) {
         fprintf(stderr, "train_loader: %s\n", e.msg);

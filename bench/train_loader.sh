@@ -8,7 +8,8 @@
 #   3. LeNet-5 on Debian's Fashion-MNIST IDX file (/usr/share/datasets/fashion-mnist, read
 #      directly, in memory: plain copies from the first batch);
 #   4. rows 1 to 3 again with the previous worker policy (loader_opts.plain_inline=0,
-#      worker_nice=0: the workers copy the batches, at normal priority), for comparison;
+#      worker_nice=0: the workers copy the batches, at normal priority), for comparison, and
+#      row 1 with the workers under SCHED_IDLE (loader_opts.worker_idle=1, not the default);
 #   5. ResNet-18 at 224x224 (cfg/resnet18.cfg, batch BATCH_R18) on 224x224 JPEGs cut from
 #      /usr/share/darknet/data/*.jpg with the augmentation of Darknet's ImageNet cfgs (as
 #      bench/loader.sh makes them).
@@ -40,13 +41,13 @@ trap 'rm -rf "$tmp"' EXIT
 median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 rows=()
-# measure LABEL POLICY DATA CFG STEPS BATCH [WARM [INLINE NICE]]
+# measure LABEL POLICY DATA CFG STEPS BATCH [WARM [INLINE NICE [IDLE]]]
 measure() {
     local label=$1 policy=$2 data=$3 cfg=$4 steps=$5 batch=$6 warm=${7:-2} pin=${8:--1} nice=${9:--1}
-    local out ls="" ms="" rs="" l
+    local idle=${10:--1} out ls="" ms="" rs="" l
     for r in $(seq "$REPEAT"); do
         for mode in loader memory; do
-            local cmd=("$B/train_loader" "$data" "$cfg" "$mode" "$steps" "$WORKERS" "$batch" "$warm" "$pin" "$nice")
+            local cmd=("$B/train_loader" "$data" "$cfg" "$mode" "$steps" "$WORKERS" "$batch" "$warm" "$pin" "$nice" "$idle")
             echo "command: OMP_WAIT_POLICY=$policy ${cmd[*]}"
             if [ "$policy" = default ]; then out=$(env -u OMP_WAIT_POLICY "${cmd[@]}"); else
                 out=$(OMP_WAIT_POLICY=$policy "${cmd[@]}"); fi
@@ -68,6 +69,7 @@ for policy in default passive; do
     measure "LeNet-5, Fashion PNGs, first epoch" $policy data/fashion.data cfg/lenet5.cfg "$STEPS" -1
 done
 measure "  the same, workers at nice 0 (old policy)" passive data/fashion.data cfg/lenet5.cfg "$STEPS" -1 2 0 0
+measure "  the same, workers SCHED_IDLE" passive data/fashion.data cfg/lenet5.cfg "$STEPS" -1 2 -1 -1 1
 # One epoch is 469 batches of 128; the warm-up's loader_next calls decode every PNG once.
 measure "LeNet-5, Fashion PNGs, epoch 2+ (cached)" passive data/fashion.data cfg/lenet5.cfg "$STEPS" -1 470
 if [ -f "$IDX" ]; then

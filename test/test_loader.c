@@ -4,8 +4,10 @@
  * stream but errors in validation, and loader_check_all listing every bad image. The threaded
  * stream: identical batches for 0-3 workers (with augmentation, cached or not), loader_seek equal
  * to an uninterrupted run, batch-size changes, random and balanced sampling, class weights,
- * label smoothing, mixup truth, mean/std in validation. `make SANITIZE=thread` runs this suite
- * under ThreadSanitizer. */
+ * label smoothing, mixup truth, mean/std in validation; pad_crop, translate and angle samples
+ * from the cache equal to aug_geometry on the decoded image, with each image decoded once
+ * (loader_decoded) within a budget sized by what a sample reads. `make SANITIZE=thread` runs
+ * this suite under ThreadSanitizer. */
 #include <dirent.h>
 #include <errno.h>
 #include <setjmp.h>
@@ -21,6 +23,7 @@
 #include <cmocka.h>
 #include <stb_image_write.h>
 
+#include "core/rng.h"
 #include "data/augment.h"
 #include "data/list.h"
 #include "data/image.h"
@@ -799,9 +802,9 @@ static void test_policy_skipped(void **state)
     loader_destroy(ld);
 }
 
-/* Threads of this process whose nice value is `nice` (Linux /proc/self/task/<tid>/stat, field
- * 19); -1 without /proc. */
-static int threads_at_nice(int nice)
+/* Threads of this process whose /proc/self/task/<tid>/stat field `want` (Linux; 19: nice, 41:
+ * scheduling policy) is `value`; -1 without /proc. */
+static int threads_where(int want, int value)
 {
     DIR *d = opendir("/proc/self/task");
     if (!d)
@@ -820,13 +823,18 @@ static int threads_at_nice(int nice)
         buf[got] = 0;
         const char *p = strrchr(buf, ')'); /* the name may hold blanks: fields after it */
         int field = 2, v = 0;
-        for (; p && *p && field < 19; p++)
+        for (; p && *p && field < want; p++)
             field += *p == ' ';
-        if (p && field == 19 && sscanf(p, "%d", &v) == 1 && v == nice)
+        if (p && field == want && sscanf(p, "%d", &v) == 1 && v == value)
             count++;
     }
     closedir(d);
     return count;
+}
+
+static int threads_at_nice(int nice)
+{
+    return threads_where(19, nice);
 }
 
 /* Each worker lowers its own priority by worker_nice (the consumer keeps its own); 20 is an
@@ -867,6 +875,140 @@ static void test_worker_nice(void **state)
     assert_non_null(strstr(e.msg, "worker_nice 20 is outside 0..19"));
 }
 
+/* worker_idle: each worker, and only the workers, switches itself to SCHED_IDLE (policy 5). */
+static void test_worker_idle(void **state)
+{
+    struct fixture *fx = *state;
+    enum { POLICY_IDLE = 5 }; /* Linux's SCHED_IDLE, as /proc shows it */
+    int before = threads_where(41, POLICY_IDLE);
+    if (before < 0) {
+        printf("skipped: no /proc/self/task\n");
+        return;
+    }
+    struct loader_opts o;
+    loader_opts_default(&o, IW, IH, 1, CLASSES, 2);
+    assert_int_equal(o.worker_idle, 0);
+    o.workers = 2;
+    o.worker_idle = 1;
+    o.aug.flip = 1;
+    struct loader *ld = open_opts(fx->l, &o);
+    float x[4 * IPX], t[4 * CLASSES];
+    cn_error e;
+    int now = 0;
+    for (int tries = 0; tries < 1000 && now < before + 2; tries++) { /* up to 5 s: busy CI */
+        assert_int_equal(loader_next(ld, x, t, 4, &e), 0);
+        now = threads_where(41, POLICY_IDLE);
+        if (now < before + 2)
+            usleep(5000);
+    }
+    assert_int_equal(now, before + 2);
+    loader_destroy(ld);
+    assert_int_equal(threads_where(41, POLICY_IDLE), before); /* gone with the loader */
+}
+
+/* Geometry without crop from the cache: a one-image list, so stream sample g is image 0 with
+ * the draws of cn_rng_seed_stream(seed, g). Every sample equals aug_geometry on the decoded
+ * image, bit for bit, with the cache (one decode in all without workers: loader_decoded) and
+ * without (one decode per sample), with 0 and 2 workers. The 2 x 2 input is smaller than the 4 x 3
+ * image, so the default view resizes and the warp shrinks its source first (aug_warp_source). */
+#define GW 2
+#define GS 8 /* samples */
+static void geometry_case(const struct image_list *l, const struct aug_config *a)
+{
+    cn_error e;
+    uint8_t *src;
+    int iw, ih;
+    if (image_decode(&src, &iw, &ih, l->paths[0], 1, &e))
+        fail_msg("%s", e.msg);
+    float want[GS][GW * GW], got[GS][GW * GW], t[GS * CLASSES];
+    for (int g = 0; g < GS; g++) {
+        cn_rng r;
+        cn_rng_seed_stream(&r, 5, (uint64_t)g);
+        uint8_t *scratch = NULL;
+        size_t cap = 0;
+        assert_int_equal(aug_geometry(want[g], GW, GW, src, iw, ih, 1, a, &r, &scratch, &cap), 0);
+        free(scratch);
+    }
+    free(src);
+    for (int run = 0; run < 4; run++) {
+        struct loader_opts o;
+        loader_opts_default(&o, GW, GW, 1, CLASSES, 5);
+        o.aug = *a;
+        o.workers = run & 1 ? 2 : 0;
+        o.cache_bytes = run & 2 ? 1 << 20 : 0;
+        struct loader *ld = open_opts(l, &o);
+        for (int b = 0; b < GS; b += 4)
+            assert_int_equal(loader_next(ld, got[b], t + b * CLASSES, 4, &e), 0);
+        assert_memory_equal(want, got, sizeof want);
+        /* cached, in the caller: one decode; uncached: one per sample at least (workers may
+         * have made more ahead). Cached workers are not counted exactly: a thread finding the
+         * entry being filled by another decodes for itself. */
+        uint64_t decoded = loader_decoded(ld);
+        if (o.cache_bytes && !o.workers)
+            assert_int_equal(decoded, 1);
+        else if (!o.cache_bytes)
+            assert_true(decoded >= GS);
+        loader_destroy(ld);
+    }
+}
+
+static void test_geometry_from_cache(void **state)
+{
+    struct fixture *fx = *state;
+    char line[1][256];
+    snprintf(line[0], sizeof line[0], "%s", fx->l->paths[0]);
+    write_list(fx, line, 1);
+    struct aug_config a;
+    aug_config_default(&a);
+    a.pad_crop = 1;
+    geometry_case(fx->l, &a);
+    a.pad_crop = 0;
+    a.translate = .3f;
+    geometry_case(fx->l, &a);
+    a.angle = 10;
+    geometry_case(fx->l, &a);
+    a.angle = 0;
+    a.pad_crop = 1;
+    geometry_case(fx->l, &a);
+}
+
+/* The cache is sized by what a sample reads: pad_crop keeps the 2 x 2 default view of each 4 x 3
+ * image (4 bytes), translate its 3 x 2 warp source (6 bytes). With a budget of exactly that for
+ * the 13 images (less than their 12 decoded bytes each), three epochs decode each image once;
+ * caching decoded images, or bypassing the cache, would decode more. */
+static void test_cache_budget(void **state)
+{
+    struct fixture *fx = *state;
+    for (int k = 0; k < 2; k++) {
+        struct loader_opts o;
+        loader_opts_default(&o, GW, GW, 1, CLASSES, 9);
+        o.aug.pad_crop = k == 0;
+        o.aug.translate = k == 1 ? .2f : 0.f;
+        o.cache_bytes = (size_t)N * (k == 0 ? GW * GW : 3 * 2);
+        o.workers = 2;
+        struct loader *ld = open_opts(fx->l, &o);
+        assert_int_equal(loader_cached(ld), 1);
+        float x[N * GW * GW], t[N * CLASSES];
+        cn_error e;
+        for (int ep = 0; ep < 3; ep++)
+            assert_int_equal(loader_next(ld, x, t, N, &e), 0);
+        loader_destroy(ld);
+        o.workers = 0; /* inline: nothing is made ahead, so the count is exact */
+        ld = open_opts(fx->l, &o);
+        for (int ep = 0; ep < 3; ep++)
+            assert_int_equal(loader_next(ld, x, t, N, &e), 0);
+        assert_int_equal(loader_decoded(ld), N);
+        o.cache_bytes--; /* one byte short: pad_crop's all-or-nothing slab is off; translate
+                            keeps all but one image */
+        struct loader *ld2 = open_opts(fx->l, &o);
+        for (int ep = 0; ep < 3; ep++)
+            assert_int_equal(loader_next(ld2, x, t, N, &e), 0);
+        assert_int_equal(loader_decoded(ld2), k == 0 ? 3 * N : N + 2);
+        loader_destroy(ld2);
+        loader_destroy(ld);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -890,6 +1032,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_policy_idx, setup, teardown),
         cmocka_unit_test_setup_teardown(test_policy_skipped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_worker_nice, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_worker_idle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_geometry_from_cache, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cache_budget, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -118,8 +118,7 @@ int aug_has_geometry(const struct aug_config *a)
     return a->crop || a->angle > 0.f || a->translate > 0.f || a->pad_crop > 0;
 }
 
-/* 1 when step 1 warps (resamples) rather than only shifting by whole pixels. */
-static int has_warp(const struct aug_config *a)
+int aug_has_warp(const struct aug_config *a)
 {
     return a->crop || a->angle > 0.f || a->translate > 0.f;
 }
@@ -396,30 +395,42 @@ void aug_pad_crop(float *x, int w, int h, int c, int pad, int ox, int oy)
     }
 }
 
-/* Step 1's warp (has_warp), with the fast kernel or (ref) the reference. */
-static int warp_view(float *dst, int w, int h, const uint8_t *src, int iw, int ih, int c,
-                     const struct aug_config *a, cn_rng *r, uint8_t **scratch, size_t *cap, int ref)
+/* The size the warp's source is first shrunk to when the warp would minify (scale sx, sy < 1 on
+ * either axis): iw x ih scaled by min(scale, 1), rounded; returns 0 when no shrink is needed. */
+static int shrink_size(int *pw, int *ph, int iw, int ih, double sx, double sy)
+{
+    *pw = iw;
+    *ph = ih;
+    if (sx >= 1 && sy >= 1)
+        return 0;
+    *pw = CN_MAX((int)lround(iw * fmin(sx, 1.0)), 1);
+    *ph = CN_MAX((int)lround(ih * fmin(sy, 1.0)), 1);
+    return 1;
+}
+
+/* Step 1's warp (aug_has_warp) of an iw x ih image, with the fast kernel or (ref) the reference.
+ * src is the image itself (pw = ph = 0), or its pre-shrunk source from aug_warp_source (pw x ph,
+ * only without crop, where the scale is not drawn). */
+static int warp_view(float *dst, int w, int h, const uint8_t *src, int iw, int ih, int pw, int ph,
+                     int c, const struct aug_config *a, cn_rng *r, uint8_t **scratch, size_t *cap,
+                     int ref)
 {
     struct aug_warp wp;
     warp_draw(&wp, w, h, iw, ih, a, r);
-    size_t shrunk = 0; /* bytes of the pre-shrunk source at the start of *scratch */
-    int pw = iw, ph = ih;
-    if (wp.sx < 1 || wp.sy < 1) { /* shrink with a filter first, then warp at scale >= 1 */
-        pw = CN_MAX((int)lround(iw * fmin(wp.sx, 1.0)), 1);
-        ph = CN_MAX((int)lround(ih * fmin(wp.sy, 1.0)), 1);
-        shrunk = ((size_t)pw * (size_t)ph * (size_t)c + 63) & ~(size_t)63;
-    }
+    int given = pw > 0, shrink = given ? 0 : shrink_size(&pw, &ph, iw, ih, wp.sx, wp.sy);
+    size_t shrunk = shrink ? ((size_t)pw * (size_t)ph * (size_t)c + 63) & ~(size_t)63 : 0;
     if (grow(scratch, cap, shrunk + aug_warp_scratch(w, h) + 64))
         return -1;
     uint8_t *taps = *scratch + shrunk;
     taps += (64 - (uintptr_t)taps % 64) % 64; /* float and int arrays: aligned */
-    if (shrunk) {
-        if (image_resize_u8(*scratch, pw, ph, src, iw, ih, c))
-            return -1;
+    if (shrink && image_resize_u8(*scratch, pw, ph, src, iw, ih, c))
+        return -1;
+    if (shrink || (given && (pw != iw || ph != ih))) {
         wp.sx *= (double)iw / pw;
         wp.sy *= (double)ih / ph;
-        src = *scratch;
     }
+    if (shrink)
+        src = *scratch;
     if (ref)
         aug_warp_ref(dst, w, h, src, pw, ph, c, &wp);
     else
@@ -427,24 +438,55 @@ static int warp_view(float *dst, int w, int h, const uint8_t *src, int iw, int i
     return 0;
 }
 
-/* aug_geometry with the fast warp, or (ref) with the reference warp. */
-static int geometry(float *dst, int w, int h, const uint8_t *src, int iw, int ih, int c,
-                    const struct aug_config *a, cn_rng *r, uint8_t **scratch, size_t *cap, int ref)
+void aug_pad_crop_random(float *x, int w, int h, int c, const struct aug_config *a, cn_rng *r)
 {
-    int rc = has_warp(a) ? warp_view(dst, w, h, src, iw, ih, c, a, r, scratch, cap, ref)
-                         : default_view(dst, w, h, src, iw, ih, c, scratch, cap);
-    if (rc || !a->pad_crop)
-        return rc;
+    if (!a->pad_crop)
+        return;
     int ox = (int)cn_rng_below(r, 2 * (uint64_t)a->pad_crop + 1);
     int oy = (int)cn_rng_below(r, 2 * (uint64_t)a->pad_crop + 1);
-    aug_pad_crop(dst, w, h, c, a->pad_crop, ox, oy);
+    aug_pad_crop(x, w, h, c, a->pad_crop, ox, oy);
+}
+
+/* aug_geometry with the fast warp, or (ref) with the reference warp; pw, ph as warp_view. */
+static int geometry(float *dst, int w, int h, const uint8_t *src, int iw, int ih, int pw, int ph,
+                    int c, const struct aug_config *a, cn_rng *r, uint8_t **scratch, size_t *cap,
+                    int ref)
+{
+    int rc = aug_has_warp(a) ? warp_view(dst, w, h, src, iw, ih, pw, ph, c, a, r, scratch, cap, ref)
+                             : default_view(dst, w, h, src, iw, ih, c, scratch, cap);
+    if (!rc)
+        aug_pad_crop_random(dst, w, h, c, a, r);
+    return rc;
+}
+
+int aug_warp_source(uint8_t **out, int *pw, int *ph, const uint8_t *src, int iw, int ih, int w,
+                    int h, int c, const struct aug_config *a)
+{
+    CN_ASSERT(!a->crop);
+    *out = NULL;
+    double s = fmax((double)w / iw, (double)h / ih); /* warp_draw's scale without crop */
+    if (!shrink_size(pw, ph, iw, ih, s, s))
+        return 0;
+    *out = malloc((size_t)*pw * (size_t)*ph * (size_t)c);
+    if (!*out || image_resize_u8(*out, *pw, *ph, src, iw, ih, c)) {
+        free(*out);
+        *out = NULL;
+        return -1;
+    }
     return 0;
+}
+
+int aug_geometry_from(float *dst, int w, int h, const uint8_t *src, int pw, int ph, int iw, int ih,
+                      int c, const struct aug_config *a, cn_rng *r, uint8_t **scratch, size_t *cap)
+{
+    CN_ASSERT(aug_has_warp(a) && !a->crop && pw >= 1 && ph >= 1);
+    return geometry(dst, w, h, src, iw, ih, pw, ph, c, a, r, scratch, cap, 0);
 }
 
 int aug_geometry(float *dst, int w, int h, const uint8_t *src, int iw, int ih, int c,
                  const struct aug_config *a, cn_rng *r, uint8_t **scratch, size_t *cap)
 {
-    return geometry(dst, w, h, src, iw, ih, c, a, r, scratch, cap, 0);
+    return geometry(dst, w, h, src, iw, ih, 0, 0, c, a, r, scratch, cap, 0);
 }
 
 int aug_geometry_ref(float *dst, int w, int h, const uint8_t *src, int iw, int ih, int c,
@@ -452,7 +494,7 @@ int aug_geometry_ref(float *dst, int w, int h, const uint8_t *src, int iw, int i
 {
     uint8_t *scratch = NULL;
     size_t cap = 0;
-    int rc = geometry(dst, w, h, src, iw, ih, c, a, r, &scratch, &cap, 1);
+    int rc = geometry(dst, w, h, src, iw, ih, 0, 0, c, a, r, &scratch, &cap, 1);
     free(scratch);
     return rc;
 }

@@ -98,6 +98,10 @@ void aug_config_default(struct aug_config *a);
 /* 1 when step 1 (geometry) does anything: the sample then needs its source at native size. */
 int aug_has_geometry(const struct aug_config *a);
 
+/* 1 when step 1 warps (crop, angle or translate): it reads the source at native size, or, without
+ * crop, the source aug_warp_source prepares. pad_crop alone only shifts the default view. */
+int aug_has_warp(const struct aug_config *a);
+
 /* 1 when steps 1-4 or 5 draw anything (the sample differs from the plain resized image). */
 int aug_is_random(const struct aug_config *a);
 
@@ -107,6 +111,25 @@ int aug_is_random(const struct aug_config *a);
  * free it when done). Returns 0, or -1 when memory runs out. */
 int aug_geometry(float *dst, int w, int h, const uint8_t *src, int iw, int ih, int c,
                  const struct aug_config *a, cn_rng *r, uint8_t **scratch, size_t *cap);
+
+/* What step 1's warp reads when its scale is not drawn (no min_crop=/max_crop=: the image is
+ * scaled to cover w x h, whatever angle and translate draw): src itself when that scale is >= 1
+ * on both axes (*out = NULL, *pw x *ph = iw x ih), otherwise src shrunk once with the
+ * anti-aliased filter to *pw x *ph bytes per channel, CHW, malloc'd in *out. The loader's cache
+ * keeps it in place of the decoded image, so no sample resizes again. Needs !a->crop. Returns 0,
+ * or -1 without memory. */
+int aug_warp_source(uint8_t **out, int *pw, int *ph, const uint8_t *src, int iw, int ih, int w,
+                    int h, int c, const struct aug_config *a);
+
+/* aug_geometry of an iw x ih image from its warp source (src, pw x ph, from aug_warp_source, or
+ * the image itself): the same draws and the same bits as aug_geometry on the image. Needs
+ * aug_has_warp(a) and !a->crop. Returns 0, or -1 without memory. */
+int aug_geometry_from(float *dst, int w, int h, const uint8_t *src, int pw, int ph, int iw, int ih,
+                      int c, const struct aug_config *a, cn_rng *r, uint8_t **scratch, size_t *cap);
+
+/* pad_crop's part of step 1 alone, on x (w x h x c floats, CHW, the default view): draws ox, oy
+ * and applies aug_pad_crop, as aug_geometry does after its view; a no-op without pad_crop. */
+void aug_pad_crop_random(float *x, int w, int h, int c, const struct aug_config *a, cn_rng *r);
 
 /* aug_geometry with aug_warp_ref for the warp (the same draws, the same pre-shrink): the
  * reference the tests compare aug_geometry with. Returns 0, or -1 without memory. */

@@ -3,8 +3,12 @@
  * stb_image comes from Debian's libstb (linked with -lstb); only its declarations are included
  * here. Resizing is our own separable triangle filter: Debian's stb_image_resize 0.96 aborts
  * (assert "total < 1.1f" in stbir__normalize_downsample_coefficients) on many shrink ratios,
- * e.g. 19 -> 13 or 224 -> 171. stb_image reads through our FILE so that a missing file is
- * reported with errno, and its failure reason is thread-local, so decoding in parallel is safe.
+ * e.g. 19 -> 13 or 224 -> 171. A file is read whole with one open/fstat/read/close into a
+ * buffer the caller may keep from image to image (image_scratch: no stdio buffers, no
+ * allocation per file, a missing file reported with errno), checked (stbcheck.h) and decoded
+ * from memory (stbi_info_from_memory, stbi_load_from_memory) with req_comp = the wanted
+ * channels; a 1-channel result is used as it comes (it is planar already), others are turned
+ * CHW once. stb's failure reason is thread-local, so decoding in parallel is safe.
  *
  * 16-bit PNM (P5/P6 with maxval > 255) is read here instead: stb_image 2.27, Debian's, takes its
  * big-endian samples in host byte order and converts their channels as if they were 8-bit,
@@ -16,47 +20,88 @@
 #include "data/image.h"
 
 #include <ctype.h>
-#include <math.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <stb_image.h>
 
 #include "data/stbcheck.h"
 
-/* Opens path and reads its header; on success *fp is open at the start of the file. */
-static int open_checked(FILE **fp, const char *path, int *w, int *h, cn_error *e)
+void image_scratch_free(struct image_scratch *s)
 {
-    *fp = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    free(s->file);
+    s->file = NULL;
+    s->cap = 0;
+}
+
+/* Reads the whole file at path into s->file with one open/fstat/read/close (a loop only when
+ * read returns short); *n gets its length. */
+static int read_file(struct image_scratch *s, size_t *n, const char *path, cn_error *e)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
         return cn_fail(e, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
-    if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode)) {
-        fclose(f);
+    if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+        close(fd);
         return cn_fail(e, "%s: not a regular file", path);
     }
-    if (stb_check(f, path, e)) { /* inputs stb 2.27 mishandles: stbcheck.h */
-        fclose(f);
+    if (st.st_size > INT_MAX) { /* stbi_load_from_memory takes an int length */
+        close(fd);
+        return cn_fail(e, "%s: a %lld-byte file is larger than an image can be", path,
+                       (long long)st.st_size);
+    }
+    size_t want = (size_t)st.st_size, got = 0;
+    if (want + 1 > s->cap) { /* + 1: an empty file still gets a buffer */
+        uint8_t *p = realloc(s->file, want + 1);
+        if (!p) {
+            close(fd);
+            return cn_fail(e, "%s: out of memory for a %zu-byte file", path, want);
+        }
+        s->file = p;
+        s->cap = want + 1;
+    }
+    while (got < want) {
+        ssize_t r = read(fd, s->file + got, want - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            int err = errno;
+            close(fd);
+            return cn_fail(e, "%s: cannot read: %s", path, strerror(err));
+        }
+        if (r == 0)
+            break; /* the file shrank: decode what is there */
+        got += (size_t)r;
+    }
+    close(fd);
+    *n = got;
+    return 0;
+}
+
+/* Reads path into s and checks its header: stbcheck.h's scans, stb_image recognises it, and its
+ * size is within the limits. *n gets the file's length, *w and *h the image's size. */
+static int read_checked(struct image_scratch *s, size_t *n, const char *path, int *w, int *h,
+                        cn_error *e)
+{
+    if (read_file(s, n, path, e) || stb_check(s->file, *n, path, e))
         return -1;
-    }
     int iw, ih, ic;
-    if (!stbi_info_from_file(f, &iw, &ih, &ic)) {
-        fclose(f);
+    if (!stbi_info_from_memory(s->file, (int)*n, &iw, &ih, &ic))
         return cn_fail(e, "%s: not an image stb_image can read (%s)", path, stbi_failure_reason());
-    }
     if (iw < 1 || ih < 1 || iw > IMAGE_MAX_SIDE || ih > IMAGE_MAX_SIDE ||
-        (size_t)iw * (size_t)ih > IMAGE_MAX_PIXELS) {
-        fclose(f);
+        (size_t)iw * (size_t)ih > IMAGE_MAX_PIXELS)
         return cn_fail(e,
                        "%s: the header claims %dx%d pixels, more than the limit (%d per side, "
                        "%zu in all)",
                        path, iw, ih, IMAGE_MAX_SIDE, IMAGE_MAX_PIXELS);
-    }
-    *fp = f;
     *w = iw;
     *h = ih;
     return 0;
@@ -64,11 +109,12 @@ static int open_checked(FILE **fp, const char *path, int *w, int *h, cn_error *e
 
 int image_info(const char *path, int *w, int *h, cn_error *e)
 {
-    FILE *f;
-    int iw = 0, ih = 0;
-    if (open_checked(&f, path, &iw, &ih, e))
+    struct image_scratch s = {0};
+    size_t n;
+    int iw = 0, ih = 0, rc = read_checked(&s, &n, path, &iw, &ih, e);
+    image_scratch_free(&s);
+    if (rc)
         return -1;
-    fclose(f);
     if (w)
         *w = iw;
     if (h)
@@ -201,20 +247,31 @@ int image_resize_u8(uint8_t *dst, int w, int h, const uint8_t *src, int iw, int 
     return rc;
 }
 
-/* Skips blanks and '#' comments, reads a decimal number and the one blank after it. */
-static int pnm_number(FILE *f, long *v)
+/* A read position in a file's bytes; next() gives EOF past the end, like getc(). */
+struct bytes {
+    const uint8_t *p;
+    size_t n, i;
+};
+
+static int next(struct bytes *b)
 {
-    int ch = getc(f);
+    return b->i < b->n ? b->p[b->i++] : EOF;
+}
+
+/* Skips blanks and '#' comments, reads a decimal number and the one blank after it. */
+static int pnm_number(struct bytes *b, long *v)
+{
+    int ch = next(b);
     while (ch == '#' || isspace(ch)) {
         if (ch == '#')
-            while ((ch = getc(f)) != EOF && ch != '\n')
+            while ((ch = next(b)) != EOF && ch != '\n')
                 ;
-        ch = getc(f);
+        ch = next(b);
     }
     if (!isdigit(ch))
         return -1;
     long x = 0;
-    for (; isdigit(ch) && x < 100000000; ch = getc(f))
+    for (; isdigit(ch) && x < 100000000; ch = next(b))
         x = 10 * x + (ch - '0');
     *v = x;
     return isspace(ch) ? 0 : -1;
@@ -232,20 +289,22 @@ static void pixel16(uint8_t *out, const uint16_t *v, int n, int c)
     }
 }
 
-/* Decodes a 16-bit binary PNM (header not yet read) into w*h*c interleaved bytes. */
-static uint8_t *pnm16_load(FILE *f, int w, int h, int c)
+/* Decodes a 16-bit binary PNM (the len bytes at p) into w*h*c interleaved bytes. */
+static uint8_t *pnm16_load(const uint8_t *p, size_t len, int w, int h, int c)
 {
+    struct bytes b = {p, len, 0};
     long pw, ph, maxv;
-    int n = getc(f) == 'P' && getc(f) == '6' ? 3 : 1;
-    if (pnm_number(f, &pw) || pnm_number(f, &ph) || pnm_number(f, &maxv) || pw != w || ph != h)
+    int n = next(&b) == 'P' && next(&b) == '6' ? 3 : 1;
+    b.i = 2;
+    if (pnm_number(&b, &pw) || pnm_number(&b, &ph) || pnm_number(&b, &maxv) || pw != w || ph != h)
         return NULL;
     size_t px = (size_t)w * (size_t)h;
-    uint8_t *raw = malloc(px * (size_t)n * 2), *out = malloc(px * (size_t)c);
-    if (!raw || !out || fread(raw, 2 * (size_t)n, px, f) != px) {
-        free(raw);
-        free(out);
+    if ((b.n - b.i) / (2 * (size_t)n) < px)
+        return NULL; /* truncated */
+    uint8_t *out = malloc(px * (size_t)c);
+    if (!out)
         return NULL;
-    }
+    const uint8_t *raw = p + b.i;
     for (size_t i = 0; i < px; i++) {
         uint16_t v[3];
         for (int k = 0; k < n; k++)
@@ -253,30 +312,28 @@ static uint8_t *pnm16_load(FILE *f, int w, int h, int c)
                               raw[2 * (i * (size_t)n + (size_t)k) + 1]);
         pixel16(out + i * (size_t)c, v, n, c);
     }
-    free(raw);
     return out;
 }
 
-static int is_pnm16(FILE *f)
+static int is_pnm16(const uint8_t *p, size_t n)
 {
-    char m[2];
-    int pnm = fread(m, 1, 2, f) == 2 && m[0] == 'P' && (m[1] == '5' || m[1] == '6');
-    rewind(f);
-    return pnm && stbi_is_16_bit_from_file(f);
+    return n >= 2 && p[0] == 'P' && (p[1] == '5' || p[1] == '6') &&
+           stbi_is_16_bit_from_memory(p, (int)n);
 }
 
-/* Decodes the open file f (header checked: iw x ih) into malloc'd interleaved c-channel bytes. */
-static uint8_t *decode(FILE *f, int iw, int ih, int c, const char *path, cn_error *e)
+/* Decodes the n bytes at p (header checked: iw x ih) into malloc'd interleaved c-channel bytes. */
+static uint8_t *decode(const uint8_t *p, size_t n, int iw, int ih, int c, const char *path,
+                       cn_error *e)
 {
     uint8_t *px;
-    if (is_pnm16(f)) {
-        px = pnm16_load(f, iw, ih, c);
+    if (is_pnm16(p, n)) {
+        px = pnm16_load(p, n, iw, ih, c);
         if (!px)
             cn_fail(e, "%s: cannot decode 16-bit PNM: truncated or corrupt file?", path);
         return px;
     }
-    int w, h, n;
-    px = stbi_load_from_file(f, &w, &h, &n, c);
+    int w, h, nc;
+    px = stbi_load_from_memory(p, (int)n, &w, &h, &nc, c);
     if (!px)
         cn_fail(e, "%s: cannot decode (%s): truncated or corrupt file?", path,
                 stbi_failure_reason());
@@ -288,30 +345,41 @@ static uint8_t *decode(FILE *f, int iw, int ih, int c, const char *path, cn_erro
     return px;
 }
 
-int image_decode(uint8_t **out, int *w, int *h, const char *path, int c, cn_error *e)
+int image_decode_with(uint8_t **out, int *w, int *h, const char *path, int c,
+                      struct image_scratch *s, cn_error *e)
 {
     CN_ASSERT(c >= 1 && c <= 4);
     *out = NULL;
-    FILE *f;
+    size_t n;
     int iw = 0, ih = 0;
-    if (open_checked(&f, path, &iw, &ih, e))
+    if (read_checked(s, &n, path, &iw, &ih, e))
         return -1;
-    uint8_t *px = decode(f, iw, ih, c, path, e);
-    fclose(f);
+    uint8_t *px = decode(s->file, n, iw, ih, c, path, e);
     if (!px)
         return -1;
     size_t pixels = (size_t)iw * (size_t)ih;
-    uint8_t *chw = malloc(pixels * (size_t)c);
-    if (!chw) {
+    if (c > 1) { /* one channel: interleaved is planar already */
+        uint8_t *chw = malloc(pixels * (size_t)c);
+        if (!chw) {
+            free(px);
+            return cn_fail(e, "%s: out of memory for a %dx%dx%d image", path, iw, ih, c);
+        }
+        hwc_to_chw(chw, px, pixels, c);
         free(px);
-        return cn_fail(e, "%s: out of memory for a %dx%dx%d image", path, iw, ih, c);
+        px = chw;
     }
-    hwc_to_chw(chw, px, pixels, c);
-    free(px);
-    *out = chw;
+    *out = px;
     *w = iw;
     *h = ih;
     return 0;
+}
+
+int image_decode(uint8_t **out, int *w, int *h, const char *path, int c, cn_error *e)
+{
+    struct image_scratch s = {0};
+    int rc = image_decode_with(out, w, h, path, c, &s, e);
+    image_scratch_free(&s);
+    return rc;
 }
 
 int image_load_u8(uint8_t *dst, const char *path, int w, int h, int c, cn_error *e)

@@ -56,6 +56,18 @@ int image_resize_u8(uint8_t *dst, int w, int h, const uint8_t *src, int iw, int 
  * "path: problem" and *out NULL. Thread safe. */
 int image_decode(uint8_t **out, int *w, int *h, const char *path, int c, cn_error *e);
 
+/* Scratch one thread keeps from decode to decode: the buffer a file is read into (grown as
+ * needed). Zero-initialise it; image_scratch_free releases it. */
+struct image_scratch {
+    uint8_t *file;
+    size_t cap;
+};
+void image_scratch_free(struct image_scratch *s);
+
+/* image_decode reading the file into s (no allocation for it once s is large enough). */
+int image_decode_with(uint8_t **out, int *w, int *h, const char *path, int c,
+                      struct image_scratch *s, cn_error *e);
+
 /* Darknet's resize_image (pjreddie image.c), exactly: two passes of bilinear interpolation
  * (columns, then rows) on the grid x * (iw-1)/(w-1), with no anti-aliasing, so shrinking by more
  * than 2x skips pixels. src is iw x ih x c floats, dst w x h x c floats, both CHW. For

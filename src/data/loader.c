@@ -5,8 +5,9 @@
  * the epoch permutation and the report queue. A worker claims a batch under the lock (it also
  * picks the batch's images there, since the permutation is shared), fills it without the lock,
  * and marks it ready under the lock. Cache entries and bad-image flags are C11 atomics: an entry
- * goes EMPTY -> BUSY (one writer, by compare-exchange) -> READY (release store), and readers use
- * it only after an acquire load sees READY; anyone else decodes the image itself.
+ * goes EMPTY -> BUSY (one writer, by compare-exchange) -> READY (release store; back to EMPTY
+ * when a fixed-size entry's image fails to decode), and readers use it only after an acquire
+ * load sees READY; anyone else decodes the image itself.
  *
  * Stream numbering: the samples of ring batch k are base + k*B .. base + k*B + B - 1, where base
  * is the stream position at the last reposition (creation, loader_seek, batch-size change).
@@ -26,8 +27,12 @@
 #include <string.h>
 #include <sys/resource.h>
 #if defined(__linux__)
+#include <sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#ifndef SCHED_IDLE
+#define SCHED_IDLE 5 /* Linux's value; <sched.h> names it only under _GNU_SOURCE */
+#endif
 #endif
 
 #include "core/rng.h"
@@ -50,7 +55,8 @@ enum { SLOT_FREE, SLOT_FILLING, SLOT_READY, SLOT_TAKING };
 
 struct cache_entry {
     atomic_int state;
-    int w, h;
+    int w, h;    /* of px */
+    int iw, ih;  /* of the decoded image (px is its warp source when smaller) */
     uint8_t *px; /* w x h x c bytes, CHW */
 };
 
@@ -69,6 +75,7 @@ struct maker {
     uint8_t *bytes, *tmp;
     size_t bytes_cap, tmp_cap;
     float *mix, *mix_truth; /* the mixing partner */
+    struct image_scratch file; /* each file is read into it (image.h) */
 };
 
 struct worker_arg {
@@ -81,7 +88,8 @@ struct loader {
     struct loader_opts o;
     float *weights; /* classes values, or NULL */
     size_t isize;   /* floats per image: w*h*c */
-    int geometry;   /* training samples warp native-size sources */
+    int warp;       /* training samples warp native-size sources (aug_has_warp) */
+    int warp_source; /* warp without crop: native entries keep aug_warp_source's bytes */
     struct cache_entry *cache; /* list->n entries, or NULL */
     uint8_t *cache_slab;       /* fixed-size entries: list->n * isize bytes */
     atomic_size_t cache_used;
@@ -90,6 +98,7 @@ struct loader {
     int inline_now;            /* under mu: the consumer makes the batches (worker policy) */
     atomic_uchar *bad;         /* list->n flags: failed to decode, reported */
     atomic_uint_least64_t skipped;
+    atomic_uint_least64_t decoded; /* image files decoded (loader_decoded) */
     int *by_class, *class_start, *nonempty, nnonempty; /* balanced sampling */
     pthread_mutex_t mu;
     pthread_cond_t ready, space;
@@ -115,6 +124,7 @@ static void maker_free(struct maker *m)
     free(m->tmp);
     free(m->mix);
     free(m->mix_truth);
+    image_scratch_free(&m->file);
     memset(m, 0, sizeof *m);
 }
 
@@ -203,17 +213,19 @@ static void gray_to_channels(uint8_t *dst, const uint8_t *g, size_t plane, int c
             memcpy(dst + (size_t)k * plane, g, plane);
 }
 
-/* A native-size source: the image's bytes, CHW, c channels, iw x ih. */
+/* A native-size source: the image's bytes, CHW, c channels, iw x ih; or (pw > 0) its warp
+ * source (aug_warp_source), pw x ph. */
 struct source {
     const uint8_t *px;
-    int iw, ih;
+    int iw, ih, pw, ph;
     uint8_t *owned; /* malloc'd when not from the cache or the IDX set */
 };
 
 /* Offers a decoded image to the cache (native mode): it keeps px when it wins the entry and the
  * budget allows; returns 1 when it kept it. */
-static int cache_offer(struct loader *ld, int i, uint8_t *px, int iw, int ih)
+static int cache_offer(struct loader *ld, int i, const struct source *s)
 {
+    int iw = s->pw ? s->pw : s->iw, ih = s->pw ? s->ph : s->ih;
     struct cache_entry *ce = &ld->cache[i];
     int expect = CACHE_EMPTY;
     if (!atomic_compare_exchange_strong(&ce->state, &expect, CACHE_BUSY))
@@ -225,14 +237,16 @@ static int cache_offer(struct loader *ld, int i, uint8_t *px, int iw, int ih)
         atomic_store_explicit(&ce->state, CACHE_NONE, memory_order_release);
         return 0;
     }
-    ce->px = px;
+    ce->px = s->owned;
     ce->w = iw;
     ce->h = ih;
+    ce->iw = s->iw;
+    ce->ih = s->ih;
     atomic_store_explicit(&ce->state, CACHE_READY, memory_order_release);
     return 1;
 }
 
-/* The native-size source of image i (geometry mode). */
+/* The source of image i (warp mode): native size, or its warp source from the cache. */
 static int native_source(struct loader *ld, struct maker *mk, int i, struct source *s, cn_error *e)
 {
     const struct image_list *l = ld->list;
@@ -242,20 +256,34 @@ static int native_source(struct loader *ld, struct maker *mk, int i, struct sour
         if (grow(&mk->bytes, &mk->bytes_cap, plane * (size_t)ld->o.c))
             return cn_fail(e, "%s: out of memory", l->paths[i]);
         gray_to_channels(mk->bytes, l->pixels + (size_t)i * plane, plane, ld->o.c);
-        *s = (struct source){mk->bytes, l->pw, l->ph, NULL};
+        *s = (struct source){mk->bytes, l->pw, l->ph, 0, 0, NULL};
         return 0;
     }
     struct cache_entry *ce = ld->cache ? &ld->cache[i] : NULL;
     if (ce && atomic_load_explicit(&ce->state, memory_order_acquire) == CACHE_READY) {
-        *s = (struct source){ce->px, ce->w, ce->h, NULL};
+        int pre = ld->warp_source;
+        *s = (struct source){ce->px, ce->iw, ce->ih, pre ? ce->w : 0, pre ? ce->h : 0, NULL};
         return 0;
     }
     uint8_t *px;
     int iw, ih;
-    if (image_decode(&px, &iw, &ih, l->paths[i], ld->o.c, e))
+    if (image_decode_with(&px, &iw, &ih, l->paths[i], ld->o.c, &mk->file, e))
         return -1;
-    *s = (struct source){px, iw, ih, px};
-    if (ce && cache_offer(ld, i, px, iw, ih))
+    atomic_fetch_add(&ld->decoded, 1);
+    *s = (struct source){px, iw, ih, 0, 0, px};
+    if (!ce)
+        return 0;
+    uint8_t *pre = NULL;
+    int pw, ph;
+    if (ld->warp_source &&
+        aug_warp_source(&pre, &pw, &ph, px, iw, ih, ld->o.w, ld->o.h, ld->o.c, &ld->o.aug))
+        return 0; /* no memory for it: this sample warps from the image, uncached */
+    if (ld->warp_source) { /* the entry keeps what the warp reads: no resize per sample */
+        *s = (struct source){pre ? pre : px, iw, ih, pw, ph, pre ? pre : px};
+        if (pre)
+            free(px);
+    }
+    if (cache_offer(ld, i, s))
         s->owned = NULL;
     return 0;
 }
@@ -286,23 +314,25 @@ static int fixed_bytes(struct loader *ld, struct maker *mk, int i, const uint8_t
         *out = slot;
         return 0;
     }
-    if (grow(&mk->bytes, &mk->bytes_cap, ld->isize))
+    int expect = CACHE_EMPTY; /* the entry's one writer resizes straight into it */
+    int mine = ce && atomic_compare_exchange_strong(&ce->state, &expect, CACHE_BUSY);
+    if (!mine && grow(&mk->bytes, &mk->bytes_cap, ld->isize))
         return cn_fail(e, "%s: out of memory", l->paths[i]);
-    uint8_t *px;
-    int iw, ih;
-    if (image_decode(&px, &iw, &ih, l->paths[i], o->c, e))
-        return -1;
-    int bad = views_default_u8(mk->bytes, o->w, o->h, px, iw, ih, o->c);
-    free(px);
-    if (bad)
-        return cn_fail(e, "%s: out of memory resizing %dx%d", l->paths[i], iw, ih);
-    *out = mk->bytes;
-    int expect = CACHE_EMPTY;
-    if (ce && atomic_compare_exchange_strong(&ce->state, &expect, CACHE_BUSY)) {
-        memcpy(slot, mk->bytes, ld->isize);
-        atomic_store_explicit(&ce->state, CACHE_READY, memory_order_release);
-        atomic_fetch_add(&ld->cache_ready, 1);
+    uint8_t *dst = mine ? slot : mk->bytes, *px;
+    int iw, ih, rc = image_decode_with(&px, &iw, &ih, l->paths[i], o->c, &mk->file, e);
+    if (!rc) {
+        atomic_fetch_add(&ld->decoded, 1);
+        if (views_default_u8(dst, o->w, o->h, px, iw, ih, o->c))
+            rc = cn_fail(e, "%s: out of memory resizing %dx%d", l->paths[i], iw, ih);
+        free(px);
     }
+    if (mine) /* a failed image leaves its entry empty, as it was */
+        atomic_store_explicit(&ce->state, rc ? CACHE_EMPTY : CACHE_READY, memory_order_release);
+    if (rc)
+        return -1;
+    if (mine)
+        atomic_fetch_add(&ld->cache_ready, 1);
+    *out = dst;
     return 0;
 }
 
@@ -314,12 +344,14 @@ static int load_image(struct loader *ld, struct maker *mk, int i, float *x, int 
                       cn_error *e)
 {
     const struct loader_opts *o = &ld->o;
-    if (train && ld->geometry) {
+    if (train && ld->warp) {
         struct source s;
         if (native_source(ld, mk, i, &s, e))
             return -1;
-        int bad = aug_geometry(x, o->w, o->h, s.px, s.iw, s.ih, o->c, &o->aug, r, &mk->tmp,
-                               &mk->tmp_cap);
+        int bad = s.pw ? aug_geometry_from(x, o->w, o->h, s.px, s.pw, s.ph, s.iw, s.ih, o->c,
+                                           &o->aug, r, &mk->tmp, &mk->tmp_cap)
+                       : aug_geometry(x, o->w, o->h, s.px, s.iw, s.ih, o->c, &o->aug, r,
+                                      &mk->tmp, &mk->tmp_cap);
         free(s.owned);
         if (bad) {
             cn_fail(e, "%s: out of memory augmenting", ld->list->paths[i]);
@@ -330,6 +362,8 @@ static int load_image(struct loader *ld, struct maker *mk, int i, float *x, int 
         if (fixed_bytes(ld, mk, i, &px, e))
             return -1;
         image_u8_to_float(x, px, ld->isize);
+        if (train) /* pad_crop alone shifts the (cached) default view */
+            aug_pad_crop_random(x, o->w, o->h, o->c, &o->aug, r);
     }
     if (train)
         aug_photometric(x, o->w, o->h, o->c, &o->aug, r);
@@ -451,7 +485,8 @@ static int batches_plain(struct loader *ld)
 }
 
 /* Lowers the calling worker's scheduling priority by o.worker_nice (Linux: nice is per thread),
- * so that when it and the training threads want the same core, the training threads win. */
+ * so that when it and the training threads want the same core, the training threads win; with
+ * o.worker_idle, also SCHED_IDLE (loader.h, worker policy). Failures leave the priority as is. */
 static void worker_deprioritise(const struct loader *ld)
 {
 #if defined(__linux__)
@@ -461,6 +496,10 @@ static void worker_deprioritise(const struct loader *ld)
         int now = getpriority(PRIO_PROCESS, tid);
         if (!errno)
             (void)setpriority(PRIO_PROCESS, tid, CN_MIN(now + ld->o.worker_nice, 19));
+    }
+    if (ld->o.worker_idle) {
+        struct sched_param sp = {0};
+        (void)pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
     }
 #else
     (void)ld;
@@ -683,7 +722,7 @@ static void cache_setup(struct loader *ld)
     size_t total, n = (size_t)ld->list->n;
     if (!ld->o.cache_bytes || ld->list->pixels)
         return;
-    if (!ld->geometry) {
+    if (!ld->warp) {
         if (cn_mul(&total, ld->isize, n) || total > ld->o.cache_bytes ||
             !(ld->cache_slab = malloc(total)))
             return;
@@ -723,8 +762,9 @@ int loader_open(struct loader **out, const struct image_list *list, const struct
     ld->list = list;
     ld->o = *o;
     ld->isize = (size_t)o->w * (size_t)o->h * (size_t)o->c;
-    ld->geometry = aug_has_geometry(&o->aug);
-    ld->plain = !ld->geometry && !aug_is_random(&o->aug);
+    ld->warp = aug_has_warp(&o->aug);
+    ld->warp_source = ld->warp && !o->aug.crop;
+    ld->plain = !aug_has_geometry(&o->aug) && !aug_is_random(&o->aug);
     if (o->class_weights) {
         ld->weights = xmalloc(sizeof *ld->weights * (size_t)o->classes);
         memcpy(ld->weights, o->class_weights, sizeof *ld->weights * (size_t)o->classes);
@@ -733,6 +773,7 @@ int loader_open(struct loader **out, const struct image_list *list, const struct
     ld->perm = xmalloc(sizeof *ld->perm * (size_t)list->n);
     ld->perm_epoch = UINT64_MAX;
     atomic_init(&ld->cache_ready, 0);
+    atomic_init(&ld->decoded, 0);
     ld->bad = xcalloc((size_t)list->n, sizeof *ld->bad);
     ld->reports = xcalloc(MAX_REPORTS, sizeof *ld->reports);
     ld->own.mix = xmalloc(sizeof(float) * ld->isize);
@@ -885,6 +926,11 @@ int loader_inline(struct loader *ld)
     int in = !ld->nthreads || ld->inline_now;
     pthread_mutex_unlock(&ld->mu);
     return in;
+}
+
+uint64_t loader_decoded(const struct loader *ld)
+{
+    return atomic_load(&((struct loader *)ld)->decoded);
 }
 
 uint64_t loader_skipped(const struct loader *ld)

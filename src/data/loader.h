@@ -30,7 +30,12 @@
  *     its own nice value (Linux: per thread), so that when a worker and a training thread both
  *     want a core, the training thread wins, and a woken worker does not stall an OpenMP team
  *     at its barrier; the workers get the cycles the training leaves idle.
- *   Neither changes a batch: samples depend only on (seed, sample number, set, options).
+ *   - idle workers (worker_idle, default 0; Linux): each worker also switches itself to
+ *     SCHED_IDLE, so that it runs only on a core nothing else wants and a waking training thread
+ *     preempts it at once (with nice alone it may finish its time slice first, while the rest
+ *     of the OpenMP team waits at a barrier). The cost: on a machine other programs keep busy,
+ *     idle workers get almost no time and the training waits for its batches.
+ *   None changes a batch: samples depend only on (seed, sample number, set, options).
  *
  * Images that fail to decode in the stream (the header passed loader_check_all but the data is
  * truncated, or a file vanished) are skipped: the sample takes the next image of the set, in set
@@ -41,10 +46,13 @@
  * (mean/std normalisation still applies), decode errors are errors. It runs in the caller (OpenMP
  * over images, serial under ThreadSanitizer, whose runtime does not see libgomp's barriers).
  *
- * Cache: when the decoded set fits in cache_bytes, each image is decoded once. Without geometric
- * augmentation the cache holds w x h x c bytes per image and is all or nothing (decided at
- * creation); with it, images are kept at their own size until cache_bytes is used up. A cached
- * and a decoded image give the same bytes, so batches are identical either way. Resizing is
+ * Cache: when the decoded set fits in cache_bytes, each image is decoded once. Unless the
+ * augmentation warps (crop, angle, translate: aug_has_warp) the cache holds each image's default
+ * view, w x h x c bytes, and is all or nothing (decided at creation); pad_crop then shifts that
+ * cached view. With a warp, images are kept until cache_bytes is used up: at their own size under
+ * min_crop/max_crop (the scale is drawn per sample), otherwise as the source the warp reads
+ * (aug_warp_source: shrunk once to cover w x h), so no sample resizes again. A cached and a
+ * decoded image give the same bytes, so batches are identical either way. Resizing is
  * anti-aliased bilinear (image.h). Without geometric augmentation (and in loader_fill) an image
  * is resized keeping its aspect ratio to cover w x h and its centre w x h cut: the default view
  * of `classifier valid` and `predict` (views_default_u8), never a stretch.
@@ -68,6 +76,7 @@ struct loader_opts {
     int workers;          /* background threads, 0..64; 0 = in the caller's thread */
     int plain_inline;     /* 1 (default): plain batches are made in the caller (worker policy) */
     int worker_nice;      /* 0..19 added to the workers' nice value (LOADER_WORKER_NICE) */
+    int worker_idle;      /* 1: workers under SCHED_IDLE (Linux), 0 (default): nice only */
     int batch;            /* images per loader_next, to start prefetching at once; 0 = learn it
                              from the first loader_next */
     enum sampling sampling;
@@ -131,6 +140,11 @@ int loader_cached(const struct loader *ld);
 /* 1 when loader_next makes the batches in the caller's thread: workers = 0, or plain batches
  * under plain_inline (worker policy above); the workers then sleep. Thread safe. */
 int loader_inline(struct loader *ld);
+
+/* Image files decoded so far (loader_next and loader_fill). With the whole set in the cache it
+ * stops growing once every image is in: each image is decoded once, plus once more by each
+ * sample that met its entry while another thread was filling it. Thread safe. */
+uint64_t loader_decoded(const struct loader *ld);
 
 /* Images of the set found undecodable by the stream so far (each counted once). Thread safe. */
 uint64_t loader_skipped(const struct loader *ld);

@@ -1,33 +1,51 @@
-/* stbcheck.c - the scans of stbcheck.h. JPEG layout (ITU T.81 B.1): SOI FFD8, then segments
- * FF <marker> <uint16 big-endian length including itself> <payload>; after SOS (FFDA) comes
- * entropy-coded data, in which FF is followed by 00 (a stuffed byte) or D0-D7 (restart markers).
- * A DHT (FFC4) payload is a list of tables: one byte class/id, 16 counts of codes per length,
- * then as many symbol bytes as the counts sum to (at most 256). Cost: one pass over the file. */
+/* stbcheck.c - the scans of stbcheck.h, over a file's bytes in memory. JPEG layout (ITU T.81
+ * B.1): SOI FFD8, then segments FF <marker> <uint16 big-endian length including itself>
+ * <payload>; after SOS (FFDA) comes entropy-coded data, in which FF is followed by 00 (a stuffed
+ * byte) or D0-D7 (restart markers). A DHT (FFC4) payload is a list of tables: one byte class/id,
+ * 16 counts of codes per length, then as many symbol bytes as the counts sum to (at most 256).
+ * The scans read through a cursor whose get() returns EOF past the end, as getc() on the file
+ * did, so they walk exactly as stb's stream readers would. Cost: one pass over the bytes. */
 #include "data/stbcheck.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <string.h>
 
 #define MAX_CODES 256
 #define PNG_CHUNK_SLACK (64ul << 20) /* bytes a truncated chunk may claim past the end */
 
+struct cursor {
+    const uint8_t *p;
+    size_t n, i;
+};
+
+static int get(struct cursor *c)
+{
+    return c->i < c->n ? c->p[c->i++] : (c->i = c->n, EOF);
+}
+
+/* Moves len bytes on (clamped to the end, where every get() is EOF). */
+static void skip(struct cursor *c, unsigned long len)
+{
+    c->i = len < c->n - c->i ? c->i + len : c->n;
+}
+
 /* Checks the tables of one DHT payload of len bytes as stb reads them: a table is read whole
  * (17 bytes and its symbols) while len > 0, even past the segment's stated end. */
-static int check_dht(FILE *f, long len, const char *path, cn_error *e)
+static int check_dht(struct cursor *f, long len, const char *path, cn_error *e)
 {
     while (len > 0) {
         int n = 0;
-        if (getc(f) == EOF)
+        if (get(f) == EOF)
             return 0; /* truncated: stb reports it */
         for (int i = 0; i < 16; i++) {
-            int c = getc(f);
+            int c = get(f);
             n += c == EOF ? 0 : c;
         }
         if (n > MAX_CODES)
             return cn_fail(e, "%s: corrupt JPEG: a Huffman table declares %d codes (at most %d)",
                            path, n, MAX_CODES);
-        for (int i = 0; i < n; i++)
-            getc(f);
+        skip(f, (unsigned long)n);
         len -= 17 + n;
     }
     return 0;
@@ -38,19 +56,19 @@ static int check_dht(FILE *f, long len, const char *path, cn_error *e)
  * (APPn payloads such as EXIF data included) is skipped by its length, SOS by its header's, after
  * which entropy-coded data reads as skipped bytes and stand-alone markers. A FF C4 anywhere
  * outside a skipped payload is therefore checked. */
-static int walk(FILE *f, const char *path, cn_error *e)
+static int walk(struct cursor *f, const char *path, cn_error *e)
 {
-    for (int c = getc(f); c != EOF; c = getc(f)) {
+    for (int c = get(f); c != EOF; c = get(f)) {
         if (c != 0xFF)
             continue;
-        int m = getc(f);
+        int m = get(f);
         while (m == 0xFF)
-            m = getc(f);
+            m = get(f);
         if (m == EOF)
             return 0;
         if (m == 0x00 || m == 0x01 || (m >= 0xD0 && m <= 0xD9))
             continue;
-        int hi = getc(f), lo = getc(f);
+        int hi = get(f), lo = get(f);
         if (hi == EOF || lo == EOF)
             return 0;
         long len = (long)(hi << 8 | lo) - 2;
@@ -59,37 +77,37 @@ static int walk(FILE *f, const char *path, cn_error *e)
                 return -1;
             continue;
         }
-        for (long i = 0; i < len && getc(f) != EOF; i++)
-            ;
+        if (len > 0)
+            skip(f, (unsigned long)len);
     }
     return 0;
 }
 
 /* stb's JPEG test: FF, any FF fill bytes, then SOI (D8). */
-static int is_jpeg(FILE *f)
+static int is_jpeg(struct cursor *f)
 {
-    if (getc(f) != 0xFF)
+    if (get(f) != 0xFF)
         return 0;
-    int c = getc(f);
+    int c = get(f);
     while (c == 0xFF)
-        c = getc(f);
+        c = get(f);
     return c == 0xD8;
 }
 
 /* PNM (P5, P6; stb reads no other): three decimal numbers after the magic (f is just past it),
  * separated by blanks and '#' comments, as stbi__pnm_info skips them. */
-static int pnm_walk(FILE *f, const char *path, cn_error *e)
+static int pnm_walk(struct cursor *f, const char *path, cn_error *e)
 {
-    int c = getc(f);
+    int c = get(f);
     for (int k = 0; k < 3; k++) {
         while (c == '#' || isspace(c)) {
             if (c == '#')
-                while ((c = getc(f)) != EOF && c != '\n' && c != '\r')
+                while ((c = get(f)) != EOF && c != '\n' && c != '\r')
                     ;
-            c = getc(f);
+            c = get(f);
         }
         int digits = 0;
-        for (; c >= '0' && c <= '9'; c = getc(f))
+        for (; c >= '0' && c <= '9'; c = get(f))
             if (++digits > 9)
                 return cn_fail(e, "%s: corrupt PNM header: a number of more than 9 digits", path);
         if (!digits)
@@ -99,29 +117,30 @@ static int pnm_walk(FILE *f, const char *path, cn_error *e)
 }
 
 /* Every "P5" or "P6" of the file, not only at its start: stbi_info tries the formats in turn,
- * and its rewind between them only reaches back over its read buffer, so the PNM test can meet
- * a "P6" from the middle of a JPEG (found by the fuzzer). A false alarm needs "P5", blanks and
- * a ten-digit number, which no image format produces. */
-static int pnm_scan(FILE *f, const char *path, cn_error *e)
+ * and its rewind between them only reaches back over its read buffer when it reads a file, so
+ * the PNM test can meet a "P6" from the middle of a JPEG (found by the fuzzer; kept although
+ * stb now reads from memory, where rewinds are exact). A false alarm needs "P5", blanks and a
+ * ten-digit number, which no image format produces. */
+static int pnm_scan(struct cursor *f, const char *path, cn_error *e)
 {
     int prev = 0;
-    for (int c = getc(f); c != EOF; prev = c, c = getc(f)) {
+    for (int c = get(f); c != EOF; prev = c, c = get(f)) {
         if (prev != 'P' || (c != '5' && c != '6'))
             continue;
-        long pos = ftell(f);
+        size_t pos = f->i;
         if (pnm_walk(f, path, e))
             return -1;
-        fseek(f, pos, SEEK_SET);
+        f->i = pos;
     }
     return 0;
 }
 
 /* stb's PNG test: the 8-byte signature. */
-static int is_png(FILE *f)
+static int is_png(struct cursor *f)
 {
     static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
     for (int i = 0; i < 8; i++)
-        if (getc(f) != sig[i])
+        if (get(f) != sig[i])
             return 0;
     return 1;
 }
@@ -131,40 +150,33 @@ static int is_png(FILE *f)
  * claims more bytes than the file has left would make it allocate up to 4 GB (found by the
  * fuzzer); such a chunk is rejected here when the claim also passes PNG_CHUNK_SLACK. A file cut
  * short inside a modest chunk passes, so that it fails later, at decoding, as truncated. */
-static int png_walk(FILE *f, long size, const char *path, cn_error *e)
+static int png_walk(struct cursor *f, const char *path, cn_error *e)
 {
     for (;;) {
-        unsigned char h[8];
-        if (fread(h, 1, sizeof h, f) != sizeof h)
+        if (f->n - f->i < 8)
             return 0; /* truncated: stb reports it */
+        const uint8_t *h = f->p + f->i;
+        f->i += 8;
         unsigned long len = (unsigned long)h[0] << 24 | (unsigned long)h[1] << 16 |
                             (unsigned long)h[2] << 8 | h[3];
-        long left = size - ftell(f);
-        if (len > (unsigned long)left && len > PNG_CHUNK_SLACK)
-            return cn_fail(e, "%s: corrupt PNG: a %.4s chunk declares %lu bytes, %ld remain", path,
+        size_t left = f->n - f->i;
+        if (len > left && len > PNG_CHUNK_SLACK)
+            return cn_fail(e, "%s: corrupt PNG: a %.4s chunk declares %lu bytes, %zu remain", path,
                            (const char *)(h + 4), len, left);
-        if (!memcmp(h + 4, "IEND", 4) || fseek(f, (long)len + 4, SEEK_CUR))
+        if (!memcmp(h + 4, "IEND", 4))
             return 0;
+        skip(f, len + 4);
     }
 }
 
-int stb_check(FILE *f, const char *path, cn_error *e)
+int stb_check(const uint8_t *p, size_t n, const char *path, cn_error *e)
 {
-    long start = ftell(f);
-    int rc = 0;
-    if (is_png(f)) {
-        long here = ftell(f);
-        fseek(f, 0, SEEK_END);
-        long size = ftell(f);
-        fseek(f, here, SEEK_SET);
-        rc = png_walk(f, size, path, e);
-    }
-    fseek(f, start, SEEK_SET);
-    if (!rc)
-        rc = is_jpeg(f) ? walk(f, path, e) : 0;
-    fseek(f, start, SEEK_SET);
-    if (!rc)
-        rc = pnm_scan(f, path, e);
-    fseek(f, start, SEEK_SET);
-    return rc;
+    struct cursor f = {p, n, 0};
+    if (is_png(&f) && png_walk(&f, path, e))
+        return -1;
+    f.i = 0;
+    if (is_jpeg(&f) && walk(&f, path, e))
+        return -1;
+    f.i = 0;
+    return pnm_scan(&f, path, e);
 }

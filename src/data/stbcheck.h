@@ -5,16 +5,18 @@
  *   PNM:  a header number of 10 or more digits overflows a signed int in stbi__pnm_getinteger
  *         (undefined behaviour); stb may parse a PNM header found anywhere in a file;
  *   PNG:  a chunk declaring more bytes than the file holds makes stb allocate that much first.
- * Valid files pass; the cost is one read of the file. */
+ * Valid files pass; the cost is one pass over the file's bytes, already in memory (image.c
+ * reads each file with one read() and hands stb the same bytes). */
 #ifndef CN_DATA_STBCHECK_H
 #define CN_DATA_STBCHECK_H
 
-#include <stdio.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "core/common.h"
 
-/* Reads f from its current position (which it restores). Returns 0, or -1 with
- * "path: corrupt JPEG: ..." or "path: corrupt PNM header: ...". */
-int stb_check(FILE *f, const char *path, cn_error *e);
+/* Scans the n bytes of a file at p. Returns 0, or -1 with "path: corrupt JPEG: ...",
+ * "path: corrupt PNM header: ..." or "path: corrupt PNG: ...". */
+int stb_check(const uint8_t *p, size_t n, const char *path, cn_error *e);
 
 #endif
