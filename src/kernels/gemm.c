@@ -642,6 +642,20 @@ static void gemm_block(const struct gemm_args *g, const struct gemm_arch *ar, in
             c[(size_t)r * g->ldc + (size_t)s] = act_apply(g->act, c[(size_t)r * g->ldc + (size_t)s]);
 }
 
+/* o for the tile of C at row i, column j: the rows' bias, scale and residual when last (the
+ * final K block), none before; *at gets the tile's offset in C (and in the residual). */
+static struct gemm_out gemm_rows_out(const struct gemm_args *g, const struct gemm_out *o, int i,
+                                     int j, int last, size_t *at)
+{
+    struct gemm_out oo = *o;
+    *at = (size_t)i * g->ldc + (size_t)j;
+    oo.bias = last && g->bias ? g->bias + i : NULL;
+    oo.scale = last && g->scale ? g->scale + i : NULL;
+    oo.res = last && g->res ? g->res + *at : NULL;
+    oo.ldr = g->ldc;
+    return oo;
+}
+
 /* A column tail of n <= GEMM_NARROW_MAX columns from j0 (B panel b, row stride ldb) for packed
  * A rows [i0, i0+mc) (ap): the narrow kernel over groups of panels, straight into C. */
 static void gemm_narrow_tail(const struct gemm_args *g, const struct gemm_arch *ar, const float *ap,
@@ -652,12 +666,8 @@ static void gemm_narrow_tail(const struct gemm_args *g, const struct gemm_arch *
     for (int ir = 0; ir < mc;) {
         int left = (mc - ir + GEMM_MR - 1) / GEMM_MR, np = left >= pmax ? pmax : left >= 2 ? 2 : 1;
         int rows = CN_MIN(np * GEMM_MR, mc - ir);
-        struct gemm_out oo = *o;
-        oo.bias = last && g->bias ? g->bias + i0 + ir : NULL;
-        oo.scale = last && g->scale ? g->scale + i0 + ir : NULL;
-        size_t at = (size_t)(i0 + ir) * g->ldc + (size_t)j0;
-        oo.res = last && g->res ? g->res + at : NULL;
-        oo.ldr = g->ldc;
+        size_t at;
+        struct gemm_out oo = gemm_rows_out(g, o, i0 + ir, j0, last, &at);
         float *c = g->C + at;
         ar->narrow(np, n, rows - (np - 1) * GEMM_MR, kc, ap + (size_t)ir * (size_t)kc, b, ldb, c,
                    g->ldc, &oo);
@@ -668,7 +678,6 @@ static void gemm_narrow_tail(const struct gemm_args *g, const struct gemm_arch *
     }
 }
 
-
 /* The MR x n tile of C at packed A panel ir of the block at ap (rows i0 + ir ...) and the B panel
  * b of columns j0 ...: gemm_block with the rows' epilogue (bias, scale, residual when last). */
 static void gemm_tile(const struct gemm_args *g, const struct gemm_arch *ar, const float *ap,
@@ -676,12 +685,8 @@ static void gemm_tile(const struct gemm_args *g, const struct gemm_arch *ar, con
                       const struct gemm_out *o, int last, int act_after)
 {
     int m = CN_MIN(GEMM_MR, mc - ir);
-    struct gemm_out oo = *o;
-    oo.bias = last && g->bias ? g->bias + i0 + ir : NULL;
-    oo.scale = last && g->scale ? g->scale + i0 + ir : NULL;
-    size_t at = (size_t)(i0 + ir) * g->ldc + (size_t)j0;
-    oo.res = last && g->res ? g->res + at : NULL;
-    oo.ldr = g->ldc;
+    size_t at;
+    struct gemm_out oo = gemm_rows_out(g, o, i0 + ir, j0, last, &at);
     gemm_block(g, ar, kc, ap + (size_t)ir * (size_t)kc, b, ldb, g->C + at, m, n, &oo, act_after);
 }
 
