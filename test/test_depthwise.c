@@ -3,8 +3,10 @@
  * strides past the kernel, dilations), a case worked by hand, the two backward kernels as the
  * adjoints of the forward one in the plane and in the kernel, and the 3x3 fast path with its
  * fused epilogue on every tail width, the 3x3 backward fast path (both gradients) on every
- * tail width, and the grouped 3x3 kernel (several channels per group) against its reference. */
+ * tail width, and the grouped 3x3 kernel (several channels per group) against its reference,
+ * also on a thread with a 64 KB stack (the kernels keep their bands in the caller's scratch). */
 #include <math.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -212,16 +214,17 @@ static void check_group(int cg, int fg, int h, int w, int s, int p, enum activat
     float *x = random_floats(n, seed), *k = random_floats((size_t)fg * (size_t)cg * 9, seed + 1);
     float *sc = random_floats((size_t)fg, seed + 2), *sh = random_floats((size_t)fg, seed + 3);
     float *a = random_floats(m, seed + 4), *b = random_floats(m, seed + 5);
-    depthwise_group_forward(a, x, k, fg, &g, sc, sh, act);
+    float *ws = random_floats(depthwise_group_scratch(&g), seed + 6); /* garbage: never read */
+    depthwise_group_forward(a, x, k, ws, fg, &g, sc, sh, act);
     depthwise_group_forward_naive(b, x, k, fg, &g);
     act_forward_affine(b, b, fg, P, sc, sh, act);
     for (size_t j = 0; j < m; j++)
         assert_float_equal(a[j], b[j], 1e-5 * cg);
-    depthwise_group_forward(a, x, k, fg, &g, NULL, NULL, act);
+    depthwise_group_forward(a, x, k, ws, fg, &g, NULL, NULL, act);
     depthwise_group_forward_naive(b, x, k, fg, &g);
     for (size_t j = 0; j < m; j++)
         assert_float_equal(a[j], b[j], 1e-5 * cg);
-    free(x), free(k), free(sc), free(sh), free(a), free(b);
+    free(x), free(k), free(sc), free(sh), free(a), free(b), free(ws);
 }
 
 static void test_group_3x3(void **state)
@@ -258,17 +261,18 @@ static void check_group_back(int cg, int fg, int h, int w, int s, int p, uint64_
     float *dxa = random_floats(n, seed + 4), *dxb = malloc(sizeof(float) * n);
     memcpy(dkb, dka, sizeof(float) * nk);
     memcpy(dxb, dxa, sizeof(float) * n);
-    depthwise_group_backward(dka, dxa, d, x, k, fg, &g);
+    float *ws = random_floats(depthwise_group_back_scratch(&g, fg), seed + 5);
+    depthwise_group_backward(dka, dxa, d, x, k, ws, fg, &g);
     depthwise_group_backward_naive(dkb, dxb, d, x, k, fg, &g);
     for (size_t j = 0; j < nk; j++)
         assert_float_equal(dka[j], dkb[j], 1e-5 * (double)P + 1e-5);
     for (size_t j = 0; j < n; j++)
         assert_float_equal(dxa[j], dxb[j], 1e-5 * 9 * fg + 1e-5);
-    depthwise_group_backward(dka, NULL, d, x, k, fg, &g);
+    depthwise_group_backward(dka, NULL, d, x, k, ws, fg, &g);
     depthwise_group_backward_naive(dkb, NULL, d, x, k, fg, &g);
     for (size_t j = 0; j < nk; j++)
         assert_float_equal(dka[j], dkb[j], 2e-5 * (double)P + 1e-5);
-    free(x), free(k), free(d), free(dka), free(dkb), free(dxa), free(dxb);
+    free(x), free(k), free(d), free(dka), free(dkb), free(dxa), free(dxb), free(ws);
 }
 
 static void test_group_back_3x3(void **state)
@@ -286,6 +290,71 @@ static void test_group_back_3x3(void **state)
     check_group_back(8, 8, 56, 56, 2, 1, 4);
     check_group_back(1, 1, 9, 9, 2, 0, 5);
     check_group_back(64, 64, 5, 6, 2, 2, 6);
+    check_group_back(16, 16, 57, 45, 1, 1, 7); /* three bands at stride 1 */
+    check_group_back(12, 20, 50, 61, 2, 2, 8); /* several uneven bands at stride 2 */
+}
+
+/* One grouped forward and backward (both gradients) by the fast kernels, run on a thread of
+ * its own. */
+struct stack_job {
+    float *out, *dk, *dx, *ws;
+    const float *x, *k, *d;
+    int fg;
+    struct im2col_geom g;
+};
+
+static void *stack_job_run(void *arg)
+{
+    struct stack_job *j = arg;
+    depthwise_group_forward(j->out, j->x, j->k, j->ws, j->fg, &j->g, NULL, NULL, ACT_LINEAR);
+    depthwise_group_backward(j->dk, j->dx, j->d, j->x, j->k, j->ws, j->fg, &j->g);
+    return NULL;
+}
+
+/* The grouped kernels on a thread whose stack is 64 KB (a program's own small-stack thread:
+ * the kernels' bands once took about 90 KB forward and 130 KB backward of stack, which
+ * overflowed it), against the references run here. */
+static void check_small_stack(int cg, int fg, int h, int w, int s, uint64_t seed)
+{
+    struct stack_job j = {.fg = fg};
+    assert_int_equal(im2col_geom_init(&j.g, cg, h, w, 3, 3, s, s, 1, 1, 1, 1), 0);
+    if (!depthwise_group_back_fits(&j.g, fg)) {
+        print_message("grouped small-stack case skipped: no AVX2+FMA\n");
+        return;
+    }
+    size_t P = im2col_cols(&j.g), n = (size_t)cg * (size_t)h * (size_t)w, nk = (size_t)fg * cg * 9;
+    size_t nws = CN_MAX(depthwise_group_scratch(&j.g), depthwise_group_back_scratch(&j.g, fg));
+    float *x = random_floats(n, seed), *k = random_floats(nk, seed + 1);
+    float *d = random_floats(P * (size_t)fg, seed + 2), *ref = xcalloc(P * (size_t)fg, 4);
+    float *dkr = xcalloc(nk, sizeof(float)), *dxr = xcalloc(n, sizeof(float));
+    j.x = x, j.k = k, j.d = d, j.ws = random_floats(nws, seed + 3);
+    j.out = xcalloc(P * (size_t)fg, 4), j.dk = xcalloc(nk, 4), j.dx = xcalloc(n, 4);
+    pthread_attr_t attr;
+    pthread_t t;
+    assert_int_equal(pthread_attr_init(&attr), 0);
+    assert_int_equal(pthread_attr_setstacksize(&attr, 64 * 1024), 0);
+    assert_int_equal(pthread_create(&t, &attr, stack_job_run, &j), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    pthread_attr_destroy(&attr);
+    depthwise_group_forward_naive(ref, x, k, fg, &j.g);
+    depthwise_group_backward_naive(dkr, dxr, d, x, k, fg, &j.g);
+    for (size_t i = 0; i < P * (size_t)fg; i++)
+        assert_float_equal(j.out[i], ref[i], 1e-5 * cg);
+    for (size_t i = 0; i < nk; i++)
+        assert_float_equal(j.dk[i], dkr[i], 1e-5 * (double)P + 1e-5);
+    for (size_t i = 0; i < n; i++)
+        assert_float_equal(j.dx[i], dxr[i], 1e-5 * 9 * fg + 1e-5);
+    free(x), free(k), free(d), free(ref), free(dkr), free(dxr);
+    free(j.ws), free(j.out), free(j.dk), free(j.dx);
+}
+
+static void test_group_small_stack(void **state)
+{
+    (void)state;
+    check_small_stack(4, 4, 56, 56, 1, 1);   /* ResNeXt-50's first stage: two bands */
+    check_small_stack(8, 8, 57, 57, 2, 2);   /* stride 2, odd sizes */
+    check_small_stack(5, 7, 31, 45, 1, 3);   /* tails of every block */
+    check_small_stack(32, 32, 28, 28, 1, 4); /* the bands' buffers full */
 }
 
 /* <forward(x; k), y> == <x, backward_data(y; k)> == <k, backward_kernel(y; x)>. */
@@ -324,6 +393,7 @@ int main(void)
         cmocka_unit_test(test_group_3x3),
         cmocka_unit_test(test_backward_3x3),
         cmocka_unit_test(test_group_back_3x3),
+        cmocka_unit_test(test_group_small_stack),
     };
     return cmocka_run_group_tests_name("depthwise", tests, NULL, NULL);
 }

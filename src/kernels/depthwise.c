@@ -14,7 +14,7 @@
  * the epilogue (affine map and activation) and is stored once: one pass over the output instead
  * of nine. Sums differ from the generic kernel's in rounding only (fused multiply-adds). The
  * grouped kernels (forward and both gradients) work on bands of rows packed flat (see "Grouped
- * 3x3 forward on flattened bands" below). The 3x3 backward kernels
+ * 3x3 forward on flattened bands" below) in the caller's scratch. The 3x3 backward kernels
  * reuse the ring: the data gradient as a forward convolution of the output gradient (stride 1:
  * the kernel turned by 180 degrees; stride 2: by column and row parity, interleaved), the kernel
  * gradient as nine vector accumulators over the plane (see dw_adjoint_geom).
@@ -330,8 +330,12 @@ DW_AVX2 static void dw3_plane_avx2(float *out, const float *plane, const float *
 #ifndef DG_NV
 #define DG_NV 2
 #endif
+#ifndef DG_BUF
 #define DG_BUF 16384 /* floats of a packed band, all channels */
-#define DG_TQ 2048   /* flattened positions of a band */
+#endif
+#ifndef DG_TQ
+#define DG_TQ 2048 /* flattened positions of a band */
+#endif
 #define DG_SLACK 16 /* zeros after each packed plane: what the last blocks read past it */
 #define DG_MAX_CG 64
 
@@ -536,14 +540,25 @@ DW_AVX2 static void dg_epi(struct dw_vepi e[DG_MR], int f0, int fg, const struct
     }
 }
 
-DW_AVX2 static void dw_group_avx2(float *out, const float *x, const float *k, int fg,
+/* Floats of a scratch piece of n floats: rounded up to whole cache lines, plus a line of slack. */
+static size_t dg_piece(size_t n)
+{
+    return ((n + 15) & ~(size_t)15) + 16;
+}
+
+/* The forward's scratch: the packed band (g->c * cs), then one block's packed weights. */
+static size_t dg_fwd_floats(const struct dg_plan *p, const struct im2col_geom *g)
+{
+    return dg_piece((size_t)g->c * (size_t)p->cs) + dg_piece((size_t)g->c * 9 * DG_MR);
+}
+
+DW_AVX2 static void dw_group_avx2(float *out, const float *x, const float *k, float *ws, int fg,
                                   const struct im2col_geom *g, const struct dw_epi *ep)
 {
-    float buf[DG_BUF] __attribute__((aligned(32)));
-    float wp[DG_MAX_CG * 9 * DG_MR];
     struct dw_vepi e[DG_MR];
     struct dg_plan p;
     CN_ASSERT(dg_plan_of(&p, g));
+    float *buf = ws, *wp = ws + dg_piece((size_t)g->c * (size_t)p.cs);
     size_t P = (size_t)g->oh * (size_t)g->ow;
     for (int oy0 = 0; oy0 < g->oh; oy0 += p.nb) {
         int n = CN_MIN(p.nb, g->oh - oy0);
@@ -714,7 +729,18 @@ DW_AVX2 static void dw3_kernel_avx2(float *dk, const float *dout, const float *p
  * (ki >> 1) * wr + (kj >> 1)), by the forward's register block with filters for channels and 4
  * channels for filters; then each band's packed rows are added into dx (input rows two bands
  * share get both bands' parts). */
-#define DG_BB 8192 /* floats of the packed input band, of the dout band, and of dB's 4 channels */
+/* Floats of the packed input band, of the dout band, and of dB's 4 channels, and positions of a
+ * band: larger than the forward's (in the caller's scratch, no longer on the stack), which cut
+ * the stride-2 layers' bands to a few rows, each paying the kernel gradient's lane sums: 8192 ->
+ * 16384 floats and 2048 -> 4096 positions took ResNeXt-50's seven grouped shapes (32 groups,
+ * both gradients, 1 thread, best of 3 x 40) from 17.8 to 13.8 ms, 2x on some stride-2 shapes;
+ * 32768 measured no better (the bands spill out of L2). */
+#ifndef DG_BB
+#define DG_BB 16384
+#endif
+#ifndef DG_TQB
+#define DG_TQB 4096
+#endif
 #define DG_TRAIL 32
 #define DG_MAX_FG 64
 
@@ -732,7 +758,7 @@ static int dg_plan_back(struct dg_plan *p, const struct im2col_geom *g, int fg)
     p->lead = (2 * p->wr + 2 + 7) & ~7;
     long by_x = (DG_BB / ((long)planes * CN_MAX(g->c, 4)) - DG_SLACK) / p->wr - e;
     long by_d = ((long)DG_BB / fg2 - p->lead - 2 * p->wr - DG_TRAIL) / p->wr;
-    long nb = CN_MIN(CN_MIN(by_x, by_d), DG_TQ / p->wr);
+    long nb = CN_MIN(CN_MIN(by_x, by_d), DG_TQB / p->wr);
     if (nb < 1 || g->c > DG_MAX_CG || fg > DG_MAX_FG)
         return 0;
     int bands = (int)((g->oh + nb - 1) / nb);
@@ -858,11 +884,11 @@ DW_AVX2 static void dg_dplane(float *dst, const float *dq, const float *wq, int 
         dg_dblock(dst + m, dq + m, wq, fg, tp, p, 1);
 }
 
-/* dx_c += channel c's packed gradient db (the band from oy0; layout as dg_pack). */
-DW_AVX2 static void dg_unpack(float *dxc, const float *db, const struct im2col_geom *g,
+/* dx_c += channel c's packed gradient db (the band from oy0; layout as dg_pack); t holds one
+ * interleaved row at stride 2 (2 * wr + 32 floats). */
+DW_AVX2 static void dg_unpack(float *dxc, const float *db, float *t, const struct im2col_geom *g,
                               const struct dg_plan *p, int oy0)
 {
-    float t[2 * DG_TQ + 32];
     int s2 = g->sw == 2, rows = p->nb + (s2 ? 1 : 2);
     for (int r = 0; r < rows * (s2 ? 2 : 1); r++) {
         int a = s2 ? r / rows : 0, i = s2 ? r % rows : r;
@@ -910,16 +936,36 @@ static int dg_taps_of(struct dg_taps tp[4], int s)
     return 4;
 }
 
-DW_AVX2 static void dg_back_avx2(float *dk, float *dx, const float *dout, const float *x,
-                                 const float *k, int fg, const struct im2col_geom *g)
+/* The backward's scratch pieces: the packed input band (g->c * cs), the packed dout bands (fg
+ * rounded up to even), dB of DG_MR channels, their packed weights, and one unpacked row. */
+struct dg_back_ws {
+    float *b, *dq, *db, *wq, *t;
+};
+
+static size_t dg_back_layout(struct dg_back_ws *w, float *ws, const struct dg_plan *p,
+                             const struct im2col_geom *g, int fg)
 {
-    float b[DG_BB] __attribute__((aligned(32)));
-    float dq[DG_BB] __attribute__((aligned(32)));
-    float db[DG_BB] __attribute__((aligned(32)));
-    float wq[DG_MAX_FG * 9 * DG_MR];
+    size_t n[5] = {(size_t)g->c * (size_t)p->cs,
+                   (size_t)((fg + 1) & ~1) * (size_t)dg_dq_floats(p, p->nb),
+                   (size_t)DG_MR * (size_t)p->cs, (size_t)fg * 9 * DG_MR, 2 * (size_t)p->wr + 32};
+    float **at[5] = {&w->b, &w->dq, &w->db, &w->wq, &w->t};
+    size_t off = 0;
+    for (int i = 0; i < 5; i++) {
+        *at[i] = ws ? ws + off : NULL;
+        off += dg_piece(n[i]);
+    }
+    return off;
+}
+
+DW_AVX2 static void dg_back_avx2(float *dk, float *dx, const float *dout, const float *x,
+                                 const float *k, float *ws, int fg, const struct im2col_geom *g)
+{
     struct dg_plan p;
     struct dg_taps tp[4];
+    struct dg_back_ws w;
     CN_ASSERT(dg_plan_back(&p, g, fg));
+    dg_back_layout(&w, ws, &p, g, fg);
+    float *b = w.b, *dq = w.dq, *db = w.db, *wq = w.wq;
     int planes = dg_taps_of(tp, g->sw), rows = p.nb + (g->sw == 2 ? 1 : 2);
     size_t plane = (size_t)g->h * (size_t)g->w;
     for (int oy0 = 0; oy0 < g->oh; oy0 += p.nb) {
@@ -937,8 +983,8 @@ DW_AVX2 static void dg_back_avx2(float *dk, float *dx, const float *dout, const 
                 dg_dplane(db + (size_t)pl * (size_t)p.ps, dq + p.lead, wq, fg, &tp[pl], &p,
                           rows * p.wr);
             for (int ci = 0; ci < DG_MR && c0 + ci < g->c; ci++)
-                dg_unpack(dx + (size_t)(c0 + ci) * plane, db + (size_t)ci * (size_t)p.cs, g, &p,
-                          oy0);
+                dg_unpack(dx + (size_t)(c0 + ci) * plane, db + (size_t)ci * (size_t)p.cs, w.t, g,
+                          &p, oy0);
         }
     }
 }
@@ -1003,14 +1049,25 @@ int depthwise_group_fits(const struct im2col_geom *g)
 #endif
 }
 
-void depthwise_group_forward(float *out, const float *x, const float *k, int fg,
+size_t depthwise_group_scratch(const struct im2col_geom *g)
+{
+#if DW_X86
+    struct dg_plan p;
+    return depthwise_group_fits(g) && dg_plan_of(&p, g) ? dg_fwd_floats(&p, g) : 0;
+#else
+    (void)g;
+    return 0;
+#endif
+}
+
+void depthwise_group_forward(float *out, const float *x, const float *k, float *ws, int fg,
                              const struct im2col_geom *g, const float *scale, const float *shift,
                              enum activation act)
 {
-    CN_ASSERT(depthwise_group_fits(g));
+    CN_ASSERT(depthwise_group_fits(g) && ws);
 #if DW_X86
     struct dw_epi ep = {scale, shift, act, dw_mode_of(shift, act)};
-    dw_group_avx2(out, x, k, fg, g, &ep);
+    dw_group_avx2(out, x, k, ws, fg, g, &ep);
 #else
     (void)out, (void)x, (void)k, (void)fg, (void)scale, (void)shift, (void)act;
 #endif
@@ -1027,14 +1084,28 @@ int depthwise_group_back_fits(const struct im2col_geom *g, int fg)
 #endif
 }
 
-void depthwise_group_backward(float *dk, float *dx, const float *dout, const float *x,
-                              const float *k, int fg, const struct im2col_geom *g)
+size_t depthwise_group_back_scratch(const struct im2col_geom *g, int fg)
 {
-    CN_ASSERT(depthwise_group_back_fits(g, fg));
 #if DW_X86
-    dg_back_avx2(dk, dx, dout, x, k, fg, g);
+    struct dg_plan p;
+    struct dg_back_ws w;
+    if (!depthwise_group_back_fits(g, fg) || !dg_plan_back(&p, g, fg))
+        return 0;
+    return dg_back_layout(&w, NULL, &p, g, fg);
 #else
-    (void)dk, (void)dx, (void)dout, (void)x, (void)k;
+    (void)g, (void)fg;
+    return 0;
+#endif
+}
+
+void depthwise_group_backward(float *dk, float *dx, const float *dout, const float *x,
+                              const float *k, float *ws, int fg, const struct im2col_geom *g)
+{
+    CN_ASSERT(depthwise_group_back_fits(g, fg) && ws);
+#if DW_X86
+    dg_back_avx2(dk, dx, dout, x, k, ws, fg, g);
+#else
+    (void)dk, (void)dx, (void)dout, (void)x, (void)k, (void)ws;
 #endif
 }
 

@@ -21,6 +21,8 @@
 #ifndef CN_DEPTHWISE_H
 #define CN_DEPTHWISE_H
 
+#include <stddef.h>
+
 #include "kernels/activations.h"
 #include "kernels/im2col.h"
 
@@ -39,11 +41,14 @@ void depthwise_forward_naive(float *out, const float *plane, const float *k,
  * [fg][C][3][3] into out (fg x OH x OW), with depthwise_forward_act's epilogue per filter
  * (scale[f], shift[f]; shift NULL: none). Only where depthwise_group_fits(g): a 3x3 kernel at
  * stride 1 or 2, dilation 1, padding <= 2, C <= 64, a band of at least one output row fitting
- * the kernel's stack buffer (64 KB), and AVX2+FMA (the caller otherwise runs im2col + GEMM).
- * Single-threaded (callers parallelise over groups or images); about 90 KB of stack. The naive
- * reference sums each output in double. */
+ * 64 KB, and AVX2+FMA (the caller otherwise runs im2col + GEMM). ws: the caller's scratch of
+ * depthwise_group_scratch(g) floats (at most about 75 KB; 0 where the kernel does not fit), one
+ * per concurrent call: the kernel keeps its bands there, not on the stack (which it uses under
+ * 1 KB of), and allocates nothing. Single-threaded (callers parallelise over groups or images).
+ * The naive reference sums each output in double. */
 int depthwise_group_fits(const struct im2col_geom *g);
-void depthwise_group_forward(float *out, const float *x, const float *k, int fg,
+size_t depthwise_group_scratch(const struct im2col_geom *g);
+void depthwise_group_forward(float *out, const float *x, const float *k, float *ws, int fg,
                              const struct im2col_geom *g, const float *scale, const float *shift,
                              enum activation act);
 void depthwise_group_forward_naive(float *out, const float *x, const float *k, int fg,
@@ -52,12 +57,14 @@ void depthwise_group_forward_naive(float *out, const float *x, const float *k, i
 /* The gradients of depthwise_group_forward's convolution (no epilogue): dk [fg][C][3][3] += the
  * kernel gradient of dout (fg x OH x OW) over x (C x H x W), and dx (C x H x W; NULL: skipped) +=
  * the data gradient through k. Only where depthwise_group_back_fits(g, fg): the forward's
- * conditions, fg <= 64 and bands fitting 32 KB buffers (the caller otherwise runs im2row +
- * GEMM); about 130 KB of stack. The naive reference runs
- * the plane kernels' references per filter and channel (the data gradient not in double). */
+ * conditions, fg <= 64 and bands fitting 64 KB buffers (the caller otherwise runs im2row +
+ * GEMM). ws: scratch of depthwise_group_back_scratch(g, fg) floats (at most about 220 KB), as
+ * the forward's. The naive reference runs the plane kernels' references per filter and channel
+ * (the data gradient not in double). */
 int depthwise_group_back_fits(const struct im2col_geom *g, int fg);
+size_t depthwise_group_back_scratch(const struct im2col_geom *g, int fg);
 void depthwise_group_backward(float *dk, float *dx, const float *dout, const float *x,
-                              const float *k, int fg, const struct im2col_geom *g);
+                              const float *k, float *ws, int fg, const struct im2col_geom *g);
 void depthwise_group_backward_naive(float *dk, float *dx, const float *dout, const float *x,
                                     const float *k, int fg, const struct im2col_geom *g);
 

@@ -137,6 +137,10 @@ struct conv {
     unsigned long wino_version;
     size_t wino_at;            /* training nets: wino_u's place in the workspace instead */
     size_t ws;                 /* workspace floats of the GEMM paths (conv_workspace) */
+    /* Direct grouped layers: gslots scratch pieces of gws floats for the grouped kernels at
+     * workspace + gws_at (after the GEMM paths'), one per lane or, with one lane, per thread */
+    size_t gws, gws_at;
+    int gslots;
     int dz_inplace;            /* training nets: backward makes dz in doutput, not the workspace */
     float *wpack;   /* inference nets' GEMM path: each group's weights by gemm_pack_a_all */
     int wpack_ready; /* wpack holds the weights at layer params_version wpack_version */
@@ -270,8 +274,28 @@ static int conv_lanes(int batch, size_t col)
     return CN_MAX(lanes, 1);
 }
 
+/* The grouped kernels' scratch (conv_grouped_image, conv_grouped_back): a piece for each lane,
+ * or with one lane for each thread the build sees (their regions ask for no more), after the
+ * GEMM paths' workspace need. */
+static int conv_grouped_workspace(struct conv *cv, struct build *b, size_t *need)
+{
+    if (!cv->gdirect)
+        return 0;
+    size_t fwd = depthwise_group_scratch(&cv->g), bwd = 0, all;
+    if (build_training(b))
+        bwd = depthwise_group_back_scratch(&cv->g, cv->fg);
+    cv->gws = conv_align(CN_MAX(fwd, bwd));
+    cv->gslots = cv->lanes;
+#ifdef _OPENMP
+    if (cv->lanes == 1)
+        cv->gslots = CN_MAX(omp_get_max_threads(), 1);
+#endif
+    cv->gws_at = conv_align(*need);
+    return cn_mul(&all, cv->gws, (size_t)cv->gslots) || cn_add(need, cv->gws_at, all);
+}
+
 /* Declares the workspace: forward needs the lanes' col buffers; backward also dz and the
- * weight partials. */
+ * weight partials; direct grouped layers their kernels' scratch after all that. */
 static int conv_workspace(struct layer *l, struct conv *cv, struct build *b, struct cfg_section *s,
                           cn_error *e)
 {
@@ -287,6 +311,8 @@ static int conv_workspace(struct layer *l, struct conv *cv, struct build *b, str
             return cfg_fail_section(s, e, "workspace for %d images is too large", l->batch);
     }
     cv->ws = need;
+    if (conv_grouped_workspace(cv, b, &need))
+        return cfg_fail_section(s, e, "workspace for %d images is too large", l->batch);
     build_workspace(b, need);
     return 0;
 }
@@ -555,19 +581,39 @@ static void conv_image_packed(const struct conv *cv, float *zg, const float *xg,
     gemm_packed_res_isa(GEMM_ISA_AUTO, zg, P, ap, xg, P, 0, fg, P, R, 1, 0, sg, bg, rg, act);
 }
 
+/* Lane `lane`'s piece of the grouped kernels' scratch (with one lane: the first thread's). */
+static float *conv_lane_gws(const struct conv *cv, const struct pass *p, int lane)
+{
+    return p->workspace + cv->gws_at + (size_t)lane * cv->gws;
+}
+
+/* The grouped kernels' scratch of the calling thread: the lane's piece gws (lanes > 1), or
+ * with one lane the piece of the thread in the region over groups (capped at gslots threads). */
+static float *conv_grouped_ws(const struct conv *cv, float *gws)
+{
+#ifdef _OPENMP
+    if (cv->lanes == 1)
+        return gws + (size_t)omp_get_thread_num() * cv->gws;
+#else
+    (void)cv;
+#endif
+    return gws;
+}
+
 /* z[F x P] = the convolution of a direct grouped layer's image x, group by group
  * (kernels/depthwise.h), with the fused epilogue as conv_depthwise_image. Threads over groups
- * when there is a single lane. */
+ * when there is a single lane. gws: the lane's scratch (conv_grouped_ws). */
 static void conv_grouped_image(const struct conv *cv, float *z, const float *x, const float *fs,
-                               const float *fb)
+                               const float *fb, float *gws)
 {
     size_t plane = (size_t)cv->g.h * (size_t)cv->g.w, P = cv->P;
-#pragma omp parallel for schedule(static) if (cv->lanes == 1)
+#pragma omp parallel for schedule(static) if (cv->lanes == 1) num_threads(cv->gslots)
     for (int gi = 0; gi < cv->groups; gi++) {
         size_t f0 = (size_t)gi * (size_t)cv->fg;
         depthwise_group_forward(z + f0 * P, x + (size_t)gi * (size_t)cv->cg * plane,
-                                cv->weights + f0 * cv->R, cv->fg, &cv->g, fs ? fs + f0 : NULL,
-                                fb ? fb + f0 : NULL, (enum activation)cv->act);
+                                cv->weights + f0 * cv->R, conv_grouped_ws(cv, gws), cv->fg,
+                                &cv->g, fs ? fs + f0 : NULL, fb ? fb + f0 : NULL,
+                                (enum activation)cv->act);
     }
 }
 
@@ -641,9 +687,11 @@ static void conv_residual(const struct conv *cv, float *y, const float *res, enu
  * cache, the fused epilogue (fb set: folded batch norm or biases, and the activation), or
  * without batch norm the biases and the activation into output (z kept). res (fb set): a fused
  * [shortcut]'s from= output for the batch, added with activation act after that epilogue (in
- * the GEMM's with packed weights, else by conv_residual); NULL: none. */
-static void conv_forward_lane(struct layer *l, int lane, float *col, float *pre, const float *fs,
-                              const float *fb, const float *res, enum activation act)
+ * the GEMM's with packed weights, else by conv_residual); NULL: none. gws: the lane's scratch
+ * for the grouped kernels (conv_lane_gws). */
+static void conv_forward_lane(struct layer *l, int lane, float *col, float *gws, float *pre,
+                              const float *fs, const float *fb, const float *res,
+                              enum activation act)
 {
     const struct conv *cv = l->priv;
     int b0, b1, F = cv->filters;
@@ -660,7 +708,7 @@ static void conv_forward_lane(struct layer *l, int lane, float *col, float *pre,
         if (cv->depthwise)
             conv_depthwise_image(cv, z, l->input + (size_t)b * in, fs, fb);
         else if (cv->gdirect)
-            conv_grouped_image(cv, z, l->input + (size_t)b * in, fs, fb);
+            conv_grouped_image(cv, z, l->input + (size_t)b * in, fs, fb, gws);
         else
             conv_image(cv, z, l->input + (size_t)b * in, col, in_gemm ? fs : NULL,
                        in_gemm ? fb : NULL,
@@ -735,12 +783,12 @@ static void conv_forward(struct layer *l, struct pass *p)
      * and ends every time instead of its pool (one clone, a fresh stack and pack buffers per
      * call). */
     if (cv->lanes == 1)
-        conv_forward_lane(l, 0, p->workspace, pre, fs, fb, res, act);
+        conv_forward_lane(l, 0, p->workspace, conv_lane_gws(cv, p, 0), pre, fs, fb, res, act);
     else
 #pragma omp parallel for schedule(static)
         for (int lane = 0; lane < cv->lanes; lane++)
-            conv_forward_lane(l, lane, p->workspace + (size_t)lane * cv->col, pre, fs, fb, res,
-                              act);
+            conv_forward_lane(l, lane, p->workspace + (size_t)lane * cv->col,
+                              conv_lane_gws(cv, p, lane), pre, fs, fb, res, act);
     if (!cv->bn || fb)
         return;
     conv_bn_forward(l, p, pre);
@@ -827,17 +875,18 @@ static int conv_grouped_back_fits(const struct conv *cv)
  * gradient of dout_g over x_g, and dx_g (NULL: skipped) += the data gradient of dout_g through
  * weights_g. Rather than im2row and GEMMs of F/G rows (4 to 32 in ResNeXt), too few to keep a
  * GEMM's registers busy. Threads over groups when there is a single lane (each group's filters
- * and channels are its own: no shared writes). */
+ * and channels are its own: no shared writes). gws: the lane's scratch (conv_grouped_ws). */
 static void conv_grouped_back(const struct conv *cv, float *dw, float *dx, const float *d,
-                              const float *x)
+                              const float *x, float *gws)
 {
     size_t plane = (size_t)cv->g.h * (size_t)cv->g.w, in = (size_t)cv->cg * plane;
     size_t wg = (size_t)cv->fg * cv->R, out = (size_t)cv->fg * cv->P;
-#pragma omp parallel for schedule(static) if (cv->lanes == 1)
+#pragma omp parallel for schedule(static) if (cv->lanes == 1) num_threads(cv->gslots)
     for (int gi = 0; gi < cv->groups; gi++)
         depthwise_group_backward(dw + (size_t)gi * wg, dx ? dx + (size_t)gi * in : NULL,
                                  d + (size_t)gi * out, x + (size_t)gi * in,
-                                 cv->weights + (size_t)gi * wg, cv->fg, &cv->g);
+                                 cv->weights + (size_t)gi * wg, conv_grouped_ws(cv, gws), cv->fg,
+                                 &cv->g);
 }
 
 /* buf = im2row(x) of one group, split by output rows over the threads when there is one lane. */
@@ -889,8 +938,8 @@ static void conv_gemm_back(const struct conv *cv, float *dw, float bw, float *dx
 }
 
 /* For the lane's images: the weight and input gradients. dz is ready with batch norm, else
- * made here. */
-static void conv_backward_lane(struct layer *l, int lane, float *dz, float *buf,
+ * made here. gws: the lane's scratch for the grouped kernels (conv_lane_gws). */
+static void conv_backward_lane(struct layer *l, int lane, float *dz, float *buf, float *gws,
                                struct conv_grads gr)
 {
     const struct conv *cv = l->priv;
@@ -907,7 +956,7 @@ static void conv_backward_lane(struct layer *l, int lane, float *dz, float *buf,
         if (cv->depthwise)
             conv_depthwise_back(cv, gr.dw, dx, d, x);
         else if (conv_grouped_back_fits(cv))
-            conv_grouped_back(cv, gr.dw, dx, d, x);
+            conv_grouped_back(cv, gr.dw, dx, d, x, gws);
         else
             conv_gemm_back(cv, gr.dw, gr.fresh && b == b0 ? 0.f : 1.f, dx, d, x, buf);
     }
@@ -956,12 +1005,12 @@ static void conv_backward(struct layer *l, struct pass *p)
         conv_bn_backward(l, p, dz);
     }
     if (cv->lanes == 1) /* outside any region, as in conv_forward */
-        conv_backward_lane(l, 0, dz, bufs, conv_lane_grads(cv, parts, 0));
+        conv_backward_lane(l, 0, dz, bufs, conv_lane_gws(cv, p, 0), conv_lane_grads(cv, parts, 0));
     else
 #pragma omp parallel for schedule(static)
         for (int lane = 0; lane < cv->lanes; lane++)
             conv_backward_lane(l, lane, dz, bufs + (size_t)lane * cv->col,
-                               conv_lane_grads(cv, parts, lane));
+                               conv_lane_gws(cv, p, lane), conv_lane_grads(cv, parts, lane));
     if (cv->lanes > 1)
         conv_reduce_partials(cv, parts);
     if (cv->wino && l->dinput)
