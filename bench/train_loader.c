@@ -16,7 +16,8 @@
  * bench/train_loader.sh.
  *   train_loader DATA CFG MODE STEPS [WORKERS] [BATCH] [WARM] [INLINE] [NICE] [IDLE]
  * (WORKERS/BATCH: -1 or absent = the cfg's; INLINE: loader_opts.plain_inline, NICE: worker_nice,
- * IDLE: worker_idle, -1 or absent = the loader's defaults). Also printed: the images the loader
+ * IDLE: worker_idle (0 nice only, 1 SCHED_IDLE, 2 adaptive), -1 or absent = the loader's
+ * defaults). Also printed: the images the loader
  * decoded in the timed steps and the warm-up (loader_decoded), so a run says whether it decoded
  * (first epoch) or copied from the cache. */
 #include <stdio.h>
@@ -114,7 +115,7 @@ static int run(const char *data, const char *cfg, const struct run_args *a, cn_e
            memory ? "memory" : "loader", imgs / dt, 1e6 * cpu / imgs, 1e3 * waited / steps,
            1e3 * own / steps, steps,
            n->batch, memory ? 0 : o.workers, memory ? "" : in ? " sleeping, batches inline" : "",
-           memory ? 0 : o.worker_nice, !memory && o.worker_idle ? " idle" : "", dt,
+           memory ? 0 : o.worker_nice, memory || !o.worker_idle ? "" : o.worker_idle == 2 ? " adaptive" : " idle", dt,
            (unsigned long long)dec, (unsigned long long)dec0);
     rc = 0;
 done:

@@ -906,6 +906,57 @@ static void test_worker_idle(void **state)
     assert_int_equal(threads_where(41, POLICY_IDLE), before); /* gone with the loader */
 }
 
+/* worker_idle 2 (adaptive): the workers run under SCHED_IDLE once the ring is full and the
+ * consumer stops waiting (it returns them to the normal policy when it waits); the batches are
+ * those of worker_idle 0, bit for bit; 3 is an error. Without the right to leave SCHED_IDLE
+ * the workers keep nice only (skipped then). */
+static void test_worker_idle_adaptive(void **state)
+{
+    struct fixture *fx = *state;
+    enum { POLICY_IDLE = 5, NB = 6 };
+    int before = threads_where(41, POLICY_IDLE);
+    errno = 0;
+    int base = getpriority(PRIO_PROCESS, 0);
+    struct rlimit rl;
+    if (before < 0 || errno || getrlimit(RLIMIT_NICE, &rl) ||
+        (geteuid() != 0 && rl.rlim_cur != RLIM_INFINITY &&
+         (rlim_t)(20 - CN_MIN(base + LOADER_WORKER_NICE, 19) + 1) > rl.rlim_cur)) {
+        printf("skipped: no /proc/self/task or no right to leave SCHED_IDLE\n");
+        return;
+    }
+    struct loader_opts o;
+    loader_opts_default(&o, IW, IH, 1, CLASSES, 2);
+    o.workers = 2;
+    o.aug.flip = 1;
+    o.aug.exposure = 1.5f;
+    float want[NB][4 * IPX], got[4 * IPX], t[4 * CLASSES];
+    cn_error e;
+    struct loader *ref = open_opts(fx->l, &o);
+    for (int k = 0; k < NB; k++)
+        assert_int_equal(loader_next(ref, want[k], t, 4, &e), 0);
+    loader_destroy(ref);
+    o.worker_idle = 2;
+    struct loader *ld = open_opts(fx->l, &o);
+    int now = 0;
+    for (int k = 0; k < NB; k++) {
+        assert_int_equal(loader_next(ld, got, t, 4, &e), 0);
+        assert_memory_equal(got, want[k], sizeof got);
+    }
+    for (int tries = 0; tries < 1000 && now < before + 2; tries++) { /* up to 5 s: busy CI */
+        usleep(5000); /* the ring fills: the next claims are made idle */
+        assert_int_equal(loader_next(ld, got, t, 4, &e), 0);
+        now = threads_where(41, POLICY_IDLE);
+    }
+    assert_int_equal(now, before + 2);
+    loader_destroy(ld);
+    assert_int_equal(threads_where(41, POLICY_IDLE), before);
+    o.worker_idle = 3;
+    struct loader *bad = (struct loader *)1;
+    assert_int_equal(loader_open(&bad, fx->l, &o, &e), -1);
+    assert_null(bad);
+    assert_non_null(strstr(e.msg, "worker_idle 3 is outside 0..2"));
+}
+
 /* Geometry without crop from the cache: a one-image list, so stream sample g is image 0 with
  * the draws of cn_rng_seed_stream(seed, g). Every sample equals aug_geometry on the decoded
  * image, bit for bit, with the cache (one decode in all without workers: loader_decoded) and
@@ -1033,6 +1084,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_policy_skipped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_worker_nice, setup, teardown),
         cmocka_unit_test_setup_teardown(test_worker_idle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_worker_idle_adaptive, setup, teardown),
         cmocka_unit_test_setup_teardown(test_geometry_from_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cache_budget, setup, teardown),
     };

@@ -4,7 +4,8 @@
  * Locking: ld->mu guards the ring (slot states, batch numbers, next_claim, next_take, base, B),
  * the epoch permutation and the report queue. A worker claims a batch under the lock (it also
  * picks the batch's images there, since the permutation is shared), fills it without the lock,
- * and marks it ready under the lock. Cache entries and bad-image flags are C11 atomics: an entry
+ * and marks it ready under the lock (the adaptive policy's `boosted` and each worker's
+ * idle_now are under the lock too). Cache entries and bad-image flags are C11 atomics: an entry
  * goes EMPTY -> BUSY (one writer, by compare-exchange) -> READY (release store; back to EMPTY
  * when a fixed-size entry's image fails to decode), and readers use it only after an acquire
  * load sees READY; anyone else decodes the image itself.
@@ -81,6 +82,8 @@ struct maker {
 struct worker_arg {
     struct loader *ld;
     struct maker mk;
+    int adaptive; /* under mu: worker_idle 2 and its priority can be raised back */
+    int idle_now; /* under mu: it runs under SCHED_IDLE */
 };
 
 struct loader {
@@ -96,6 +99,8 @@ struct loader {
     atomic_int cache_ready;    /* fixed-size entries READY */
     int plain;                 /* no random step: a sample is a copy when its bytes are at hand */
     int inline_now;            /* under mu: the consumer makes the batches (worker policy) */
+    int boosted;               /* under mu: adaptive workers at normal policy (the consumer
+                                  waited); cleared when the ring is full again */
     atomic_uchar *bad;         /* list->n flags: failed to decode, reported */
     atomic_uint_least64_t skipped;
     atomic_uint_least64_t decoded; /* image files decoded (loader_decoded) */
@@ -486,24 +491,70 @@ static int batches_plain(struct loader *ld)
 
 /* Lowers the calling worker's scheduling priority by o.worker_nice (Linux: nice is per thread),
  * so that when it and the training threads want the same core, the training threads win; with
- * o.worker_idle, also SCHED_IDLE (loader.h, worker policy). Failures leave the priority as is. */
-static void worker_deprioritise(const struct loader *ld)
+ * worker_idle 1, also SCHED_IDLE (loader.h, worker policy). Failures leave the priority as is.
+ * Returns 1 when the worker is to follow the adaptive policy (worker_idle 2): the kernel lets
+ * an unprivileged thread leave SCHED_IDLE only when RLIMIT_NICE would let it lower its nice
+ * value (sched(7)), so that is probed first, by lowering the nice value by one and restoring
+ * it; without the right, the worker stays at nice only (never stuck idle). */
+static int worker_deprioritise(const struct loader *ld)
 {
+    int adaptive = 0;
 #if defined(__linux__)
-    if (ld->o.worker_nice > 0) {
-        id_t tid = (id_t)syscall(SYS_gettid);
-        errno = 0;
-        int now = getpriority(PRIO_PROCESS, tid);
-        if (!errno)
-            (void)setpriority(PRIO_PROCESS, tid, CN_MIN(now + ld->o.worker_nice, 19));
+    id_t tid = (id_t)syscall(SYS_gettid);
+    errno = 0;
+    int now = getpriority(PRIO_PROCESS, tid);
+    if (!errno && ld->o.worker_nice > 0) {
+        now = CN_MIN(now + ld->o.worker_nice, 19);
+        (void)setpriority(PRIO_PROCESS, tid, now);
     }
-    if (ld->o.worker_idle) {
+    if (ld->o.worker_idle == 1) {
         struct sched_param sp = {0};
         (void)pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
     }
+    if (ld->o.worker_idle == 2 && !errno && now > -20 && !setpriority(PRIO_PROCESS, tid, now - 1))
+        adaptive = !setpriority(PRIO_PROCESS, tid, now);
 #else
     (void)ld;
 #endif
+    return adaptive;
+}
+
+/* Switches thread t to SCHED_IDLE (idle) or back to SCHED_OTHER, keeping its nice value. */
+static void set_idle(pthread_t t, int idle)
+{
+#if defined(__linux__)
+    struct sched_param sp = {0};
+    (void)pthread_setschedparam(t, idle ? SCHED_IDLE : SCHED_OTHER, &sp);
+#else
+    (void)t;
+    (void)idle;
+#endif
+}
+
+/* Under ld->mu, the consumer about to wait for a batch, or finding the next one not ready
+ * (worker_idle 2): the workers return to the normal policy (at their nice value) until the ring
+ * is full again, so that a busy machine cannot starve them while the training waits. */
+static void workers_boost(struct loader *ld)
+{
+    if (ld->boosted || ld->o.worker_idle != 2)
+        return;
+    ld->boosted = 1;
+    for (int k = 0; k < ld->nthreads; k++)
+        if (ld->args[k].adaptive && ld->args[k].idle_now) {
+            set_idle(ld->threads[k], 0);
+            ld->args[k].idle_now = 0;
+        }
+}
+
+/* Under ld->mu, before a worker claims a batch (worker_idle 2): SCHED_IDLE while the consumer
+ * is not waiting, so that a worker runs only on a core the training leaves idle and a waking
+ * training thread preempts it at once (loader.h, worker policy). */
+static void worker_adapt(struct worker_arg *a)
+{
+    if (a->adaptive && a->idle_now != !a->ld->boosted) {
+        a->idle_now = !a->ld->boosted;
+        set_idle(pthread_self(), a->idle_now);
+    }
 }
 
 /* A worker can claim a batch: the ring has a free slot and the consumer is not making the
@@ -521,13 +572,15 @@ static void *worker_main(void *p)
     sigset_t all; /* signals (SIGINT from the train loop's handler) go to the caller's thread */
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, NULL);
-    worker_deprioritise(ld);
+    int adaptive = worker_deprioritise(ld);
     pthread_mutex_lock(&ld->mu);
+    a->adaptive = adaptive;
     for (;;) {
         while (!ld->stop && !can_claim(ld))
             pthread_cond_wait(&ld->space, &ld->mu);
         if (ld->stop)
             break;
+        worker_adapt(a);
         struct slot *s = &ld->slots[ld->next_claim % (uint64_t)ld->nslots];
         CN_ASSERT(s->state == SLOT_FREE);
         s->number = ld->next_claim++;
@@ -545,6 +598,9 @@ static void *worker_main(void *p)
             s->err = err;
         s->state = SLOT_READY;
         ld->filling--;
+        if (ld->boosted && !ld->filling &&
+            ld->next_claim == ld->next_take + (uint64_t)ld->nslots)
+            ld->boosted = 0; /* the ring is full: back to idle at the next claims */
         pthread_cond_broadcast(&ld->ready);
     }
     pthread_mutex_unlock(&ld->mu);
@@ -638,8 +694,10 @@ static int take_ready(struct loader *ld, float *x, float *truth, int batch, cn_e
 {
     uint64_t number = ld->next_take;
     struct slot *s = &ld->slots[number % (uint64_t)ld->nslots];
-    while (!(s->state == SLOT_READY && s->number == number))
+    while (!(s->state == SLOT_READY && s->number == number)) {
+        workers_boost(ld);
         pthread_cond_wait(&ld->ready, &ld->mu);
+    }
     s->state = SLOT_TAKING;
     pthread_mutex_unlock(&ld->mu);
     int failed = s->failed;
@@ -652,6 +710,9 @@ static int take_ready(struct loader *ld, float *x, float *truth, int batch, cn_e
     s->state = SLOT_FREE;
     ld->next_take++;
     ld->seen += (uint64_t)batch;
+    struct slot *next = &ld->slots[ld->next_take % (uint64_t)ld->nslots];
+    if (!(next->state == SLOT_READY && next->number == ld->next_take))
+        workers_boost(ld); /* the ring runs low: the next batch is not ready yet */
     pthread_cond_signal(&ld->space); /* one slot: one claim */
     pthread_mutex_unlock(&ld->mu);
     return failed ? -1 : 0;
@@ -698,6 +759,8 @@ static int check_args(const struct image_list *list, const struct loader_opts *o
         return cn_fail(e, "%s: %d workers, batch %d", list->path, o->workers, o->batch);
     if (o->worker_nice < 0 || o->worker_nice > 19)
         return cn_fail(e, "%s: worker_nice %d is outside 0..19", list->path, o->worker_nice);
+    if (o->worker_idle < 0 || o->worker_idle > 2)
+        return cn_fail(e, "%s: worker_idle %d is outside 0..2", list->path, o->worker_idle);
     if (o->shards > 1 && (o->shard < 0 || o->shard >= o->shards || o->shard_batch < 1))
         return cn_fail(e, "%s: shard %d of %d, %d images each", list->path, o->shard, o->shards,
                        o->shard_batch);

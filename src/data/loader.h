@@ -35,6 +35,12 @@
  *     preempts it at once (with nice alone it may finish its time slice first, while the rest
  *     of the OpenMP team waits at a barrier). The cost: on a machine other programs keep busy,
  *     idle workers get almost no time and the training waits for its batches.
+ *   - adaptive (worker_idle 2; Linux): SCHED_IDLE only while the training is not short of
+ *     batches. When the consumer takes a batch and the next is not ready, or has to wait for
+ *     one, it returns every worker to the normal policy (at its nice value); the workers go
+ *     back to SCHED_IDLE once the ring is full again. Leaving SCHED_IDLE needs the right to
+ *     lower a nice value (RLIMIT_NICE or CAP_SYS_NICE); a worker without it, probed at its
+ *     start, keeps the nice-only policy, so no worker is ever stuck idle.
  *   None changes a batch: samples depend only on (seed, sample number, set, options).
  *
  * Images that fail to decode in the stream (the header passed loader_check_all but the data is
@@ -76,7 +82,8 @@ struct loader_opts {
     int workers;          /* background threads, 0..64; 0 = in the caller's thread */
     int plain_inline;     /* 1 (default): plain batches are made in the caller (worker policy) */
     int worker_nice;      /* 0..19 added to the workers' nice value (LOADER_WORKER_NICE) */
-    int worker_idle;      /* 1: workers under SCHED_IDLE (Linux), 0 (default): nice only */
+    int worker_idle;      /* 1: workers under SCHED_IDLE (Linux), 2: adaptive (SCHED_IDLE
+                             while the ring keeps up), 0 (default): nice only */
     int batch;            /* images per loader_next, to start prefetching at once; 0 = learn it
                              from the first loader_next */
     enum sampling sampling;
