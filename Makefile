@@ -202,7 +202,10 @@ LIBDIR     := $(PREFIX)/lib
 INCLUDEDIR := $(PREFIX)/include
 PCDIR      := $(LIBDIR)/pkgconfig
 MAN1DIR    := $(PREFIX)/share/man/man1
-PC_PRIVATE := $(STB_LIBS) -lm -lpthread$(if $(filter 1,$(OPENMP)), -lgomp)
+# the OpenMP runtime for static users: gcc's libgomp; clang's libomp is outside the linker's
+# default path (Debian: /usr/lib/llvm-14/lib), so there -fopenmp, which lets the driver find it
+OMP_LIB    := $(if $(findstring clang,$(shell $(CC) --version 2>/dev/null)),-fopenmp,-lgomp)
+PC_PRIVATE := $(STB_LIBS) -lm -lpthread$(if $(filter 1,$(OPENMP)), $(OMP_LIB))
 ifeq ($(MPI),1)
 PC_PRIVATE += $(shell mpicc --showme:link)
 endif
