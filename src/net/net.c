@@ -17,6 +17,7 @@ struct buf_req {
     float **ptr;
     size_t n;
     enum slab slab;
+    int layer; /* the layer that declared it; -1: the net's own */
 };
 
 /* Layer outputs and output gradients are not buf_reqs: they are placed by net/memplan.h, by
@@ -71,7 +72,7 @@ static void add_req(struct build *b, float **ptr, size_t n, enum slab slab)
         b->req = xrealloc(b->req, sizeof *b->req * (size_t)b->capreq);
     }
     *ptr = NULL;
-    b->req[b->nreq++] = (struct buf_req){ptr, n, slab};
+    b->req[b->nreq++] = (struct buf_req){ptr, n, slab, b->layer};
 }
 
 void build_param(struct build *b, float **data, float **grad, size_t n, const char *name,
@@ -272,16 +273,70 @@ static void point_outputs(struct net *n, const struct memplan_out *o, float *act
     }
 }
 
+/* Below the backward cut (plan_cut) no backward runs: the parameter gradients of those (frozen)
+ * layers get no storage (NULL: the optimiser, net_zero_grads and ddp skip them), and their
+ * training buffers, which forward may still write (maxpool's argmax, dropout's mask, batch norm's
+ * x_hat from the rolling statistics, a pre-activation z) but which only the layer's own forward
+ * reads, share one region: the buffers of each such layer lie side by side from its start (a
+ * layer's own never overlap), and it holds the largest layer's. The region starts at `at` of the
+ * training slab. */
+static int below_cut(const struct net *n, const struct buf_req *r)
+{
+    return r->layer >= 0 && r->layer < n->plan_cut &&
+           (r->slab == SLAB_GRAD || r->slab == SLAB_TRAIN);
+}
+
+static int below_cut_region(const struct net *n, const struct build *b, size_t *region)
+{
+    size_t sum = 0;
+    int layer = -1, bad = 0;
+    *region = 0;
+    for (int i = 0; i < b->nreq; i++) { /* one layer's requests are consecutive */
+        const struct buf_req *r = &b->req[i];
+        if (r->slab != SLAB_TRAIN || !below_cut(n, r))
+            continue;
+        if (r->layer != layer)
+            sum = 0;
+        layer = r->layer;
+        bad |= cn_add(&sum, sum, aligned(r->n));
+        *region = CN_MAX(*region, sum);
+    }
+    return bad;
+}
+
+static void point_requests(struct net *n, struct build *b, float **slab[SLAB_COUNT], size_t at)
+{
+    size_t used[SLAB_COUNT] = {0}, in_region = 0;
+    int layer = -1;
+    for (int i = 0; i < b->nreq; i++) {
+        struct buf_req *r = &b->req[i];
+        if (below_cut(n, r) && r->slab == SLAB_GRAD) {
+            *r->ptr = NULL;
+        } else if (below_cut(n, r)) {
+            in_region = r->layer == layer ? in_region : 0;
+            layer = r->layer;
+            *r->ptr = n->train_slab + at + in_region;
+            in_region += aligned(r->n);
+        } else {
+            *r->ptr = *slab[r->slab] + used[r->slab];
+            used[r->slab] += aligned(r->n);
+        }
+    }
+}
+
 /* Sums the requests per slab, allocates each slab once, and points every request into it; the
- * outputs planned in o come last in their slabs. */
+ * outputs planned in o come last in their slabs, after the region below the cut. */
 static int allocate_planned(struct net *n, struct build *b, struct memplan_out *o, cn_error *e)
 {
     static const char *const names[SLAB_COUNT] = {"parameters", "gradients", "activations",
                                                   "training buffers"};
-    size_t total[SLAB_COUNT] = {0}, region[2];
-    int rc = plan_outputs(n, b, o, region);
+    size_t total[SLAB_COUNT] = {0}, region[2], cut_region = 0;
+    int rc = plan_outputs(n, b, o, region) || below_cut_region(n, b, &cut_region);
     for (int i = 0; !rc && i < b->nreq; i++)
-        rc = cn_add(&total[b->req[i].slab], total[b->req[i].slab], aligned(b->req[i].n));
+        if (!below_cut(n, &b->req[i]))
+            rc = cn_add(&total[b->req[i].slab], total[b->req[i].slab], aligned(b->req[i].n));
+    size_t cut_at = total[SLAB_TRAIN];
+    rc = rc || cn_add(&total[SLAB_TRAIN], total[SLAB_TRAIN], cut_region);
     size_t base_act = total[SLAB_ACT], base_train = total[SLAB_TRAIN];
     if (rc || cn_add(&total[SLAB_ACT], total[SLAB_ACT], region[0]) ||
         cn_add(&total[SLAB_TRAIN], total[SLAB_TRAIN], region[1]))
@@ -303,12 +358,7 @@ static int allocate_planned(struct net *n, struct build *b, struct memplan_out *
     n->ntrain_floats = total[SLAB_TRAIN];
     n->nout_floats = region[0];
     n->ndout_floats = region[1];
-    size_t used[SLAB_COUNT] = {0};
-    for (int i = 0; i < b->nreq; i++) {
-        struct buf_req *r = &b->req[i];
-        *r->ptr = *slab[r->slab] + used[r->slab];
-        used[r->slab] += aligned(r->n);
-    }
+    point_requests(n, b, slab, cut_at);
     n->nworkspace = b->workspace;
     n->workspace = cn_alloc_floats(b->workspace, "workspace", e);
     if (!n->workspace)
@@ -532,6 +582,7 @@ static int build_all(struct net *n, struct cfg_file *f, struct build *b, cn_erro
     mark_forward_only(n, b);
     size_t in = shape_size(n->in) * (size_t)n->batch;
     size_t outs = shape_size(n->layers[n->n - 1].out) * (size_t)n->batch;
+    b->layer = -1; /* the net's own requests */
     add_req(b, &n->input, in, SLAB_ACT);
     add_req(b, &n->truth, outs, SLAB_ACT);
     if (n->training && n->with_input_grad) /* NET_INPUT_GRAD: most training wants no dL/dx */
