@@ -9,8 +9,9 @@
 #      directly, in memory: plain copies from the first batch);
 #   4. rows 1 to 3 again with the previous worker policy (loader_opts.plain_inline=0,
 #      worker_nice=0: the workers copy the batches, at normal priority), for comparison, and
-#      row 1 with the workers under SCHED_IDLE (loader_opts.worker_idle=1, not the default)
-#      and with the adaptive policy (worker_idle=2: SCHED_IDLE while the ring keeps up);
+#      row 1 with the workers under SCHED_IDLE (loader_opts.worker_idle=1) and at nice 10 only
+#      (worker_idle=0, the fifth session's default; the default is now the adaptive policy,
+#      worker_idle=2: SCHED_IDLE while the ring keeps up);
 #   5. ResNet-18 at 224x224 (cfg/resnet18.cfg, batch BATCH_R18) on 224x224 JPEGs cut from
 #      /usr/share/darknet/data/*.jpg with the augmentation of Darknet's ImageNet cfgs (as
 #      bench/loader.sh makes them).
@@ -69,19 +70,19 @@ measure() {
 for policy in default passive; do
     measure "LeNet-5, Fashion PNGs, first epoch" $policy data/fashion.data cfg/lenet5.cfg "$STEPS" -1
 done
-measure "  the same, workers at nice 0 (old policy)" passive data/fashion.data cfg/lenet5.cfg "$STEPS" -1 2 0 0
+measure "  the same, workers at nice 0 (old policy)" passive data/fashion.data cfg/lenet5.cfg "$STEPS" -1 2 0 0 0
 measure "  the same, workers SCHED_IDLE" passive data/fashion.data cfg/lenet5.cfg "$STEPS" -1 2 -1 -1 1
-measure "  the same, workers adaptive (idle 2)" passive data/fashion.data cfg/lenet5.cfg "$STEPS" -1 2 -1 -1 2
+measure "  the same, workers nice 10 only (idle 0)" passive data/fashion.data cfg/lenet5.cfg "$STEPS" -1 2 -1 -1 0
 # One epoch is 469 batches of 128; the warm-up's loader_next calls decode every PNG once.
 measure "LeNet-5, Fashion PNGs, epoch 2+ (cached)" passive data/fashion.data cfg/lenet5.cfg "$STEPS" -1 470
 if [ -f "$IDX" ]; then
     printf 'classes=10\ntrain=%s\nnames=data/fashion.names\n' "$IDX" >"$tmp/idx.data"
     measure "LeNet-5, Fashion IDX (in memory)" passive "$tmp/idx.data" cfg/lenet5.cfg "$STEPS" -1
-    measure "  the same, workers copy (old policy)" passive "$tmp/idx.data" cfg/lenet5.cfg "$STEPS" -1 2 0 0
+    measure "  the same, workers copy (old policy)" passive "$tmp/idx.data" cfg/lenet5.cfg "$STEPS" -1 2 0 0 0
 else
     echo "skipped the IDX rows: $IDX (Debian package dataset-fashion-mnist) is absent"
 fi
-measure "  PNGs cached, workers copy (old policy)" passive data/fashion.data cfg/lenet5.cfg "$STEPS" -1 470 0 0
+measure "  PNGs cached, workers copy (old policy)" passive data/fashion.data cfg/lenet5.cfg "$STEPS" -1 470 0 0 0
 
 if [ "${R18:-1}" = 0 ]; then
     echo "skipped ResNet-18 (R18=0)"

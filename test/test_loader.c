@@ -887,7 +887,7 @@ static void test_worker_idle(void **state)
     }
     struct loader_opts o;
     loader_opts_default(&o, IW, IH, 1, CLASSES, 2);
-    assert_int_equal(o.worker_idle, 0);
+    assert_int_equal(o.worker_idle, LOADER_WORKER_IDLE);
     o.workers = 2;
     o.worker_idle = 1;
     o.aug.flip = 1;
@@ -927,6 +927,7 @@ static void test_worker_idle_adaptive(void **state)
     struct loader_opts o;
     loader_opts_default(&o, IW, IH, 1, CLASSES, 2);
     o.workers = 2;
+    o.worker_idle = 0;
     o.aug.flip = 1;
     o.aug.exposure = 1.5f;
     float want[NB][4 * IPX], got[4 * IPX], t[4 * CLASSES];

@@ -747,6 +747,7 @@ void loader_opts_default(struct loader_opts *o, int w, int h, int c, int classes
     o->sampling = SAMPLING_EPOCH;
     o->plain_inline = 1;
     o->worker_nice = LOADER_WORKER_NICE;
+    o->worker_idle = LOADER_WORKER_IDLE;
     aug_config_default(&o->aug);
 }
 

@@ -30,13 +30,13 @@
  *     its own nice value (Linux: per thread), so that when a worker and a training thread both
  *     want a core, the training thread wins, and a woken worker does not stall an OpenMP team
  *     at its barrier; the workers get the cycles the training leaves idle.
- *   - idle workers (worker_idle, default 0; Linux): each worker also switches itself to
+ *   - idle workers (worker_idle 1; Linux): each worker also switches itself to
  *     SCHED_IDLE, so that it runs only on a core nothing else wants and a waking training thread
  *     preempts it at once (with nice alone it may finish its time slice first, while the rest
  *     of the OpenMP team waits at a barrier). The cost: on a machine other programs keep busy,
  *     idle workers get almost no time and the training waits for its batches.
- *   - adaptive (worker_idle 2; Linux): SCHED_IDLE only while the training is not short of
- *     batches. When the consumer takes a batch and the next is not ready, or has to wait for
+ *   - adaptive (worker_idle 2, LOADER_WORKER_IDLE: the default; 0 is nice only; Linux):
+ *     SCHED_IDLE only while the training is not short of batches. When the consumer takes a batch and the next is not ready, or has to wait for
  *     one, it returns every worker to the normal policy (at its nice value); the workers go
  *     back to SCHED_IDLE once the ring is full again. Leaving SCHED_IDLE needs the right to
  *     lower a nice value (RLIMIT_NICE or CAP_SYS_NICE); a worker without it, probed at its
@@ -98,6 +98,7 @@ struct loader_opts {
 };
 
 #define LOADER_WORKER_NICE 10 /* the default worker_nice (worker policy above) */
+#define LOADER_WORKER_IDLE 2 /* the default worker_idle: adaptive (worker policy above) */
 
 /* Options with w x h x c, classes and seed set, no cache, no workers, epoch sampling, no
  * augmentation, plain_inline 1, worker_nice LOADER_WORKER_NICE. */
