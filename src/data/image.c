@@ -5,8 +5,7 @@
  * (assert "total < 1.1f" in stbir__normalize_downsample_coefficients) on many shrink ratios,
  * e.g. 19 -> 13 or 224 -> 171. A file is read whole with one open/fstat/read/close into a
  * buffer the caller may keep from image to image (image_scratch: no stdio buffers, no
- * allocation per file, a missing file reported with errno; files of a directory it has seen
- * open by their last name from a kept directory handle), checked (stbcheck.h) and decoded
+ * allocation per file, a missing file reported with errno), checked (stbcheck.h) and decoded
  * from memory (stbi_info_from_memory, stbi_load_from_memory) with req_comp = the wanted
  * channels; a 1-channel result is used as it comes (it is planar already), others are turned
  * CHW once. stb's failure reason is thread-local, so decoding in parallel is safe.
@@ -40,49 +39,13 @@ void image_scratch_free(struct image_scratch *s)
     free(s->file);
     s->file = NULL;
     s->cap = 0;
-    for (int k = 0; k < s->ndirs; k++) {
-        close(s->dir_fd[k]);
-        free(s->dir[k]);
-    }
-    s->ndirs = 0;
-}
-
-/* Opens path for reading. With dirs, through the handle s keeps of its directory (taking one
- * while fewer than IMAGE_SCRATCH_DIRS are held): openat(handle, last name) walks one path
- * component instead of all of them, a third of the cost of opening a small image. Whenever
- * that route is not open (no '/', the table full, the directory unreadable), plain open(path),
- * so errors and errno are open's. */
-static int open_image(struct image_scratch *s, const char *path, int dirs)
-{
-    const char *slash = dirs ? strrchr(path, '/') : NULL;
-    if (!slash || !slash[1])
-        return open(path, O_RDONLY | O_CLOEXEC);
-    size_t len = (size_t)(slash - path) + 1; /* with the '/': "/" for a file at the root */
-    for (int k = 0; k < s->ndirs; k++)
-        if (s->dir_len[k] == len && !memcmp(s->dir[k], path, len))
-            return openat(s->dir_fd[k], slash + 1, O_RDONLY | O_CLOEXEC);
-    char *d = s->ndirs < IMAGE_SCRATCH_DIRS ? malloc(len + 1) : NULL;
-    int fd = -1;
-    if (d) {
-        memcpy(d, path, len);
-        d[len] = 0;
-        fd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    }
-    if (fd < 0) {
-        free(d);
-        return open(path, O_RDONLY | O_CLOEXEC);
-    }
-    s->dir[s->ndirs] = d;
-    s->dir_len[s->ndirs] = len;
-    s->dir_fd[s->ndirs++] = fd;
-    return openat(fd, slash + 1, O_RDONLY | O_CLOEXEC);
 }
 
 /* Reads the whole file at path into s->file with one open/fstat/read/close (a loop only when
- * read returns short; open_image's directory handles with dirs); *n gets its length. */
-static int read_file(struct image_scratch *s, size_t *n, const char *path, int dirs, cn_error *e)
+ * read returns short); *n gets its length. */
+static int read_file(struct image_scratch *s, size_t *n, const char *path, cn_error *e)
 {
-    int fd = open_image(s, path, dirs);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return cn_fail(e, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
@@ -125,10 +88,10 @@ static int read_file(struct image_scratch *s, size_t *n, const char *path, int d
 
 /* Reads path into s and checks its header: stbcheck.h's scans, stb_image recognises it, and its
  * size is within the limits. *n gets the file's length, *w and *h the image's size. */
-static int read_checked(struct image_scratch *s, size_t *n, const char *path, int dirs, int *w,
-                        int *h, cn_error *e)
+static int read_checked(struct image_scratch *s, size_t *n, const char *path, int *w, int *h,
+                        cn_error *e)
 {
-    if (read_file(s, n, path, dirs, e) || stb_check(s->file, *n, path, e))
+    if (read_file(s, n, path, e) || stb_check(s->file, *n, path, e))
         return -1;
     int iw, ih, ic;
     if (!stbi_info_from_memory(s->file, (int)*n, &iw, &ih, &ic))
@@ -148,7 +111,7 @@ int image_info(const char *path, int *w, int *h, cn_error *e)
 {
     struct image_scratch s = {0};
     size_t n;
-    int iw = 0, ih = 0, rc = read_checked(&s, &n, path, 0, &iw, &ih, e);
+    int iw = 0, ih = 0, rc = read_checked(&s, &n, path, &iw, &ih, e);
     image_scratch_free(&s);
     if (rc)
         return -1;
@@ -382,16 +345,14 @@ static uint8_t *decode(const uint8_t *p, size_t n, int iw, int ih, int c, const 
     return px;
 }
 
-/* image_decode_with; dirs: keep directory handles in s (open_image), worth it only when s
- * outlives the call. */
-static int decode_file(uint8_t **out, int *w, int *h, const char *path, int c,
-                       struct image_scratch *s, int dirs, cn_error *e)
+int image_decode_with(uint8_t **out, int *w, int *h, const char *path, int c,
+                      struct image_scratch *s, cn_error *e)
 {
     CN_ASSERT(c >= 1 && c <= 4);
     *out = NULL;
     size_t n;
     int iw = 0, ih = 0;
-    if (read_checked(s, &n, path, dirs, &iw, &ih, e))
+    if (read_checked(s, &n, path, &iw, &ih, e))
         return -1;
     uint8_t *px = decode(s->file, n, iw, ih, c, path, e);
     if (!px)
@@ -413,16 +374,10 @@ static int decode_file(uint8_t **out, int *w, int *h, const char *path, int c,
     return 0;
 }
 
-int image_decode_with(uint8_t **out, int *w, int *h, const char *path, int c,
-                      struct image_scratch *s, cn_error *e)
-{
-    return decode_file(out, w, h, path, c, s, 1, e);
-}
-
 int image_decode(uint8_t **out, int *w, int *h, const char *path, int c, cn_error *e)
 {
     struct image_scratch s = {0};
-    int rc = decode_file(out, w, h, path, c, &s, 0, e);
+    int rc = image_decode_with(out, w, h, path, c, &s, e);
     image_scratch_free(&s);
     return rc;
 }

@@ -57,18 +57,10 @@ int image_resize_u8(uint8_t *dst, int w, int h, const uint8_t *src, int iw, int 
 int image_decode(uint8_t **out, int *w, int *h, const char *path, int c, cn_error *e);
 
 /* Scratch one thread keeps from decode to decode: the buffer a file is read into (grown as
- * needed) and handles of the last few directories files came from, so that the next file of
- * the same directory opens by its last name alone (openat: the kernel walks one component, not
- * the whole path). A directory replaced while its handle is kept is still read through the
- * handle. Zero-initialise it; image_scratch_free releases it. */
-#define IMAGE_SCRATCH_DIRS 8
+ * needed). Zero-initialise it; image_scratch_free releases it. */
 struct image_scratch {
     uint8_t *file;
     size_t cap;
-    int ndirs;                        /* handles held, at most IMAGE_SCRATCH_DIRS */
-    int dir_fd[IMAGE_SCRATCH_DIRS];   /* open directories, O_DIRECTORY */
-    char *dir[IMAGE_SCRATCH_DIRS];    /* their paths as written in the file paths, with the '/' */
-    size_t dir_len[IMAGE_SCRATCH_DIRS];
 };
 void image_scratch_free(struct image_scratch *s);
 
