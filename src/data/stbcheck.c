@@ -3,6 +3,7 @@
  * <payload>; after SOS (FFDA) comes entropy-coded data, in which FF is followed by 00 (a stuffed
  * byte) or D0-D7 (restart markers). A DHT (FFC4) payload is a list of tables: one byte class/id,
  * 16 counts of codes per length, then as many symbol bytes as the counts sum to (at most 256).
+ * A scan (SOS) may only use Huffman tables that a DHT before it defined.
  * The scans read through a cursor whose get() returns EOF past the end, as getc() on the file
  * did, so they walk exactly as stb's stream readers would. Cost: one pass over the bytes. */
 #include "data/stbcheck.h"
@@ -30,13 +31,23 @@ static void skip(struct cursor *c, unsigned long len)
     c->i = len < c->n - c->i ? c->i + len : c->n;
 }
 
+/* What the walk has seen of the frame: the Huffman tables defined so far (bit 4*class + id) and
+ * whether the frame is progressive (SOF2). stb_image 2.27 mallocs its decoder state without
+ * clearing it, so a scan that names a table no DHT defined decodes with whatever the heap held:
+ * an out-of-bounds read in stbi__jpeg_huff_decode (found by the fuzzer; stb 2.28 bounds the
+ * index). The walk rejects such scans. */
+struct frame {
+    unsigned tables;
+    int progressive;
+};
+
 /* Checks the tables of one DHT payload of len bytes as stb reads them: a table is read whole
  * (17 bytes and its symbols) while len > 0, even past the segment's stated end. */
-static int check_dht(struct cursor *f, long len, const char *path, cn_error *e)
+static int check_dht(struct cursor *f, long len, struct frame *fr, const char *path, cn_error *e)
 {
     while (len > 0) {
-        int n = 0;
-        if (get(f) == EOF)
+        int n = 0, q = get(f);
+        if (q == EOF)
             return 0; /* truncated: stb reports it */
         for (int i = 0; i < 16; i++) {
             int c = get(f);
@@ -45,9 +56,46 @@ static int check_dht(struct cursor *f, long len, const char *path, cn_error *e)
         if (n > MAX_CODES)
             return cn_fail(e, "%s: corrupt JPEG: a Huffman table declares %d codes (at most %d)",
                            path, n, MAX_CODES);
+        if (q >> 4 <= 1 && (q & 15) <= 3)
+            fr->tables |= 1u << ((q >> 4) * 4 + (q & 15));
         skip(f, (unsigned long)n);
         len -= 17 + n;
     }
+    return 0;
+}
+
+/* Whether a scan of header h (after the length: Ns, Ns pairs of component and Td<<4|Ta, Ss, Se,
+ * Ah<<4|Al) uses table id of class cls (0 DC, 1 AC): a baseline scan decodes with both, a
+ * progressive first DC scan (Ss 0, Ah 0) with the DC table, a DC refinement with none, an AC
+ * scan (Ss > 0) with the AC table, as stbi__decode_block(_prog_dc/_ac) do. */
+static int scan_uses(const uint8_t *h, int ns, int progressive, int cls)
+{
+    int ss = h[1 + 2 * ns], ah = h[3 + 2 * ns] >> 4;
+    if (!progressive)
+        return 1;
+    return cls == 0 ? ss == 0 && ah == 0 : ss > 0;
+}
+
+/* A SOS header of len bytes at the cursor (left in place); headers stb rejects itself (Ns not
+ * 1-4, a length that disagrees, table ids above 3) pass, for stb to report. */
+static int check_sos(const struct cursor *f, long len, const struct frame *fr, const char *path,
+                     cn_error *e)
+{
+    const uint8_t *h = f->p + f->i;
+    if (len < 1 || (size_t)len > f->n - f->i)
+        return 0;
+    int ns = h[0];
+    if (ns < 1 || ns > 4 || len != 4 + 2 * ns)
+        return 0;
+    for (int k = 0; k < ns; k++)
+        for (int cls = 0; cls < 2; cls++) {
+            int id = cls ? h[2 + 2 * k] & 15 : h[2 + 2 * k] >> 4;
+            if (id > 3 || !scan_uses(h, ns, fr->progressive, cls) ||
+                fr->tables >> (cls * 4 + id) & 1)
+                continue;
+            return cn_fail(e, "%s: corrupt JPEG: a scan uses %s Huffman table %d, which no DHT "
+                              "segment before it defines", path, cls ? "AC" : "DC", id);
+        }
     return 0;
 }
 
@@ -58,6 +106,7 @@ static int check_dht(struct cursor *f, long len, const char *path, cn_error *e)
  * outside a skipped payload is therefore checked. */
 static int walk(struct cursor *f, const char *path, cn_error *e)
 {
+    struct frame fr = {0, 0};
     for (int c = get(f); c != EOF; c = get(f)) {
         if (c != 0xFF)
             continue;
@@ -73,10 +122,14 @@ static int walk(struct cursor *f, const char *path, cn_error *e)
             return 0;
         long len = (long)(hi << 8 | lo) - 2;
         if (m == 0xC4) {
-            if (check_dht(f, len, path, e))
+            if (check_dht(f, len, &fr, path, e))
                 return -1;
             continue;
         }
+        if (m >= 0xC0 && m <= 0xC2)
+            fr.progressive = m == 0xC2;
+        if (m == 0xDA && check_sos(f, len, &fr, path, e))
+            return -1;
         if (len > 0)
             skip(f, (unsigned long)len);
     }
