@@ -176,16 +176,18 @@ static int pnm_walk(struct cursor *f, const char *path, cn_error *e)
  * ten-digit number, which no image format produces. */
 static int pnm_scan(struct cursor *f, const char *path, cn_error *e)
 {
-    int prev = 0;
-    for (int c = get(f); c != EOF; prev = c, c = get(f)) {
-        if (prev != 'P' || (c != '5' && c != '6'))
+    for (;;) {
+        const uint8_t *p = memchr(f->p + f->i, 'P', f->n - f->i);
+        if (!p || (size_t)(p - f->p) + 1 >= f->n)
+            return 0;
+        f->i = (size_t)(p - f->p) + 1;
+        if (f->p[f->i] != '5' && f->p[f->i] != '6')
             continue;
-        size_t pos = f->i;
+        size_t pos = ++f->i;
         if (pnm_walk(f, path, e))
             return -1;
         f->i = pos;
     }
-    return 0;
 }
 
 /* stb's PNG test: the 8-byte signature. */
