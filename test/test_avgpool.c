@@ -17,37 +17,23 @@
 
 #define NET(h, w, c) "[net]\nbatch=2\nheight=" #h "\nwidth=" #w "\nchannels=" #c "\n"
 
-static void assert_out(const char *cfg, int c, int h, int w, const char *desc, double flops)
-{
-    struct net *n = test_net(cfg, 0, 0);
-    struct layer *l = net_last(n);
-    assert_int_equal(l->out.c, c);
-    assert_int_equal(l->out.h, h);
-    assert_int_equal(l->out.w, w);
-    char buf[64];
-    l->ops->describe(l, buf, sizeof buf);
-    assert_string_equal(buf, desc);
-    assert_float_equal(l->ops->flops(l), flops, 0);
-    net_destroy(n);
-}
-
 static void test_shapes_and_defaults(void **state)
 {
     (void)state;
-    assert_out(NET(7, 5, 3) "[avgpool]\n", 3, 1, 1, "global", 3 * 35 + 3);
-    assert_out(NET(28, 28, 6) "[avg]\nsize=2\nstride=2\n", 6, 14, 14, "2x2/2", 6 * 196 * 5);
-    assert_out(NET(10, 10, 16) "[avgpool]\nsize=2\n", 16, 5, 5, "2x2/2", 16 * 25 * 5);
-    assert_out(NET(7, 5, 1) "[avgpool]\nstride=2\n", 1, 3, 2, "2x2/2", 6 * 5);
-    assert_out(NET(7, 5, 1) "[avgpool]\nsize=3\nstride=1\n", 1, 5, 3, "3x3/1", 15 * 10);
-    assert_out(NET(7, 5, 1) "[avgpool]\nsize=3\nstride=1\npadding=1\n", 1, 7, 5, "3x3/1 padding 1",
-               35 * 10);
+    test_assert_out(NET(7, 5, 3) "[avgpool]\n", 3, 1, 1, "global", 3 * 35 + 3);
+    test_assert_out(NET(28, 28, 6) "[avg]\nsize=2\nstride=2\n", 6, 14, 14, "2x2/2", 6 * 196 * 5);
+    test_assert_out(NET(10, 10, 16) "[avgpool]\nsize=2\n", 16, 5, 5, "2x2/2", 16 * 25 * 5);
+    test_assert_out(NET(7, 5, 1) "[avgpool]\nstride=2\n", 1, 3, 2, "2x2/2", 6 * 5);
+    test_assert_out(NET(7, 5, 1) "[avgpool]\nsize=3\nstride=1\n", 1, 5, 3, "3x3/1", 15 * 10);
+    test_assert_out(NET(7, 5, 1) "[avgpool]\nsize=3\nstride=1\npadding=1\n", 1, 7, 5,
+                    "3x3/1 padding 1", 35 * 10);
     /* GoogLeNet's auxiliary 5x5/3 on 14 -> 4; ceil_mode; count_pad=0 (shown: it changes the
      * divisor only where there is padding). */
-    assert_out(NET(14, 14, 2) "[avgpool]\nsize=5\nstride=3\n", 2, 4, 4, "5x5/3", 32 * 26);
-    assert_out(NET(4, 4, 1) "[avgpool]\nsize=3\nstride=2\npadding=1\nceil_mode=1\n", 1, 3, 3,
-               "3x3/2 padding 1 ceil", 9 * 10);
-    assert_out(NET(4, 4, 1) "[avgpool]\nsize=3\nstride=1\npadding=1\ncount_pad=0\n", 1, 4, 4,
-               "3x3/1 padding 1 excl-pad", 16 * 10);
+    test_assert_out(NET(14, 14, 2) "[avgpool]\nsize=5\nstride=3\n", 2, 4, 4, "5x5/3", 32 * 26);
+    test_assert_out(NET(4, 4, 1) "[avgpool]\nsize=3\nstride=2\npadding=1\nceil_mode=1\n", 1, 3, 3,
+                    "3x3/2 padding 1 ceil", 9 * 10);
+    test_assert_out(NET(4, 4, 1) "[avgpool]\nsize=3\nstride=1\npadding=1\ncount_pad=0\n", 1, 4, 4,
+                    "3x3/1 padding 1 excl-pad", 16 * 10);
 }
 
 /* Forward then backward with dy = 1..n for the one-layer net in cfg and a 1-image input. */

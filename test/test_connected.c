@@ -57,21 +57,10 @@ static void test_params_and_init(void **state)
         assert_float_equal(n->params[4].data[k], 1, 0);
     }
     /* Darknet's: sqrt(2/inputs) * uniform(-1, 1), inputs = 128. */
-    double bound = sqrt(2.0 / 128), lo = 0, hi = 0;
-    for (size_t k = 0; k < n->params[1].n; k++) {
-        lo = fmin(lo, n->params[1].data[k]);
-        hi = fmax(hi, n->params[1].data[k]);
-    }
-    assert_true(hi <= bound && hi > 0.99 * bound && lo >= -bound && lo < -0.99 * bound);
+    test_assert_uniform(n->params[1].data, n->params[1].n, sqrt(2.0 / 128), 0.99);
     net_destroy(n);
     n = test_net(NET(2, 4, 4, 8) "[connected]\noutput=50\ninit=xavier\n", 0, 0);
-    bound = sqrt(6.0 / (128 + 50));
-    lo = hi = 0;
-    for (size_t k = 0; k < n->params[1].n; k++) {
-        lo = fmin(lo, n->params[1].data[k]);
-        hi = fmax(hi, n->params[1].data[k]);
-    }
-    assert_true(hi <= bound && hi > 0.99 * bound && lo >= -bound && lo < -0.99 * bound);
+    test_assert_uniform(n->params[1].data, n->params[1].n, sqrt(6.0 / (128 + 50)), 0.99);
     net_destroy(n);
 }
 

@@ -32,37 +32,24 @@
 
 #define NET(b, h, w, c) "[net]\nbatch=" #b "\nheight=" #h "\nwidth=" #w "\nchannels=" #c "\n"
 
-static void assert_out(const char *cfg, int c, int h, int w, const char *desc, double flops)
-{
-    struct net *n = test_net(cfg, 0, 0);
-    struct layer *l = net_last(n);
-    assert_int_equal(l->out.c, c);
-    assert_int_equal(l->out.h, h);
-    assert_int_equal(l->out.w, w);
-    char buf[96];
-    l->ops->describe(l, buf, sizeof buf);
-    assert_string_equal(buf, desc);
-    assert_float_equal(l->ops->flops(l), flops, 0);
-    net_destroy(n);
-}
-
 static void test_shapes_and_defaults(void **state)
 {
     (void)state;
     /* out = (h + 2*padding - size)/stride + 1; pad=1 means padding = size/2. */
-    assert_out(NET(2, 28, 28, 1) "[convolutional]\nfilters=6\nsize=5\npad=1\nactivation=relu\n", 6,
-               28, 28, "6 5x5/1 pad 2, relu", 2.0 * 784 * 6 * 25);
-    assert_out(NET(2, 14, 14, 6) "[conv]\nfilters=16\nsize=5\nactivation=relu\n", 16, 10, 10,
-               "16 5x5/1, relu", 2.0 * 100 * 16 * 150);
-    assert_out(NET(1, 5, 4, 3) "[conv]\n", 1, 5, 4, "1 1x1/1, logistic", 2.0 * 20 * 3);
-    assert_out(NET(1, 7, 6, 2) "[convolutional]\nfilters=3\nsize=3\nstride=2\npad=1\n"
-                               "batch_normalize=1\nactivation=leaky\n",
-               3, 4, 3, "3 3x3/2 pad 1, leaky, bn", 2.0 * 12 * 3 * 18);
-    assert_out(NET(1, 7, 6, 2) "[convolutional]\nfilters=2\nsize=3\npadding=2\n", 2, 9, 8,
-               "2 3x3/1 pad 2, logistic", 2.0 * 72 * 2 * 18);
+    test_assert_out(
+        NET(2, 28, 28, 1) "[convolutional]\nfilters=6\nsize=5\npad=1\nactivation=relu\n", 6, 28, 28,
+        "6 5x5/1 pad 2, relu", 2.0 * 784 * 6 * 25);
+    test_assert_out(NET(2, 14, 14, 6) "[conv]\nfilters=16\nsize=5\nactivation=relu\n", 16, 10, 10,
+                    "16 5x5/1, relu", 2.0 * 100 * 16 * 150);
+    test_assert_out(NET(1, 5, 4, 3) "[conv]\n", 1, 5, 4, "1 1x1/1, logistic", 2.0 * 20 * 3);
+    test_assert_out(NET(1, 7, 6, 2) "[convolutional]\nfilters=3\nsize=3\nstride=2\npad=1\n"
+                                    "batch_normalize=1\nactivation=leaky\n",
+                    3, 4, 3, "3 3x3/2 pad 1, leaky, bn", 2.0 * 12 * 3 * 18);
+    test_assert_out(NET(1, 7, 6, 2) "[convolutional]\nfilters=2\nsize=3\npadding=2\n", 2, 9, 8,
+                    "2 3x3/1 pad 2, logistic", 2.0 * 72 * 2 * 18);
     /* pad=1 wins over padding (Darknet); size 4 gives padding 2. */
-    assert_out(NET(1, 6, 6, 1) "[convolutional]\nsize=4\npad=1\npadding=1\nstride=3\n", 1, 3, 3,
-               "1 4x4/3 pad 2, logistic", 2.0 * 9 * 16);
+    test_assert_out(NET(1, 6, 6, 1) "[convolutional]\nsize=4\npad=1\npadding=1\nstride=3\n", 1, 3,
+                    3, "1 4x4/3 pad 2, logistic", 2.0 * 9 * 16);
 }
 
 /* size_x/size_y (kernel width/height), stride_x/stride_y, padding_x/padding_y, dilation, groups.
@@ -71,38 +58,38 @@ static void test_extended_keys(void **state)
 {
     (void)state;
     /* Inception v3's 1x7 and 7x1 with pad=1: padding 0x3 and 3x0, 17x17 kept. */
-    assert_out(NET(1, 17, 17, 8) "[convolutional]\nfilters=192\nsize_x=7\nsize_y=1\npad=1\n"
-                                 "activation=relu\n",
-               192, 17, 17, "192 1x7/1 pad 0x3, relu", 2.0 * 289 * 192 * 56);
-    assert_out(NET(1, 17, 17, 8) "[convolutional]\nfilters=192\nsize=7\nsize_x=1\npad=1\n"
-                                 "activation=relu\nbatch_normalize=1\n",
-               192, 17, 17, "192 7x1/1 pad 3x0, relu, bn", 2.0 * 289 * 192 * 56);
+    test_assert_out(NET(1, 17, 17, 8) "[convolutional]\nfilters=192\nsize_x=7\nsize_y=1\npad=1\n"
+                                      "activation=relu\n",
+                    192, 17, 17, "192 1x7/1 pad 0x3, relu", 2.0 * 289 * 192 * 56);
+    test_assert_out(NET(1, 17, 17, 8) "[convolutional]\nfilters=192\nsize=7\nsize_x=1\npad=1\n"
+                                      "activation=relu\nbatch_normalize=1\n",
+                    192, 17, 17, "192 7x1/1 pad 3x0, relu, bn", 2.0 * 289 * 192 * 56);
     /* stride_x/stride_y override stride (AlexeyAB's keys); OH = (9 + 2 - 3)/1 + 1, OW = 8/2 + 1. */
-    assert_out(NET(1, 9, 9, 1) "[conv]\nsize=3\nstride=3\nstride_x=2\nstride_y=1\npad=1\n", 1, 9, 5,
-               "1 3x3/1x2 pad 1, logistic", 2.0 * 45 * 9);
+    test_assert_out(NET(1, 9, 9, 1) "[conv]\nsize=3\nstride=3\nstride_x=2\nstride_y=1\npad=1\n", 1,
+                    9, 5, "1 3x3/1x2 pad 1, logistic", 2.0 * 45 * 9);
     /* padding_x/padding_y override padding: OH = (5 + 4 - 3) + 1, OW = (6 + 2 - 3) + 1. */
-    assert_out(NET(1, 5, 6, 1) "[conv]\nsize=3\npadding=7\npadding_x=1\npadding_y=2\n", 1, 7, 6,
-               "1 3x3/1 pad 2x1, logistic", 2.0 * 42 * 9);
-    assert_out(NET(1, 5, 6, 1) "[conv]\nsize=3\npadding_y=1\n", 1, 5, 4,
-               "1 3x3/1 pad 1x0, logistic", 2.0 * 20 * 9);
+    test_assert_out(NET(1, 5, 6, 1) "[conv]\nsize=3\npadding=7\npadding_x=1\npadding_y=2\n", 1, 7,
+                    6, "1 3x3/1 pad 2x1, logistic", 2.0 * 42 * 9);
+    test_assert_out(NET(1, 5, 6, 1) "[conv]\nsize=3\npadding_y=1\n", 1, 5, 4,
+                    "1 3x3/1 pad 1x0, logistic", 2.0 * 20 * 9);
     /* Dilation D: extent D*(k-1)+1; pad=1 pads D*(k/2), "same" for odd k (AlexeyAB's pad*D). */
-    assert_out(NET(1, 9, 8, 2) "[conv]\nfilters=4\nsize=3\ndilation=2\npad=1\n", 4, 9, 8,
-               "4 3x3/1 pad 2, dilation 2, logistic", 2.0 * 72 * 4 * 18);
-    assert_out(NET(1, 9, 8, 2) "[conv]\nfilters=4\nsize=3\ndilation=3\n", 4, 3, 2,
-               "4 3x3/1, dilation 3, logistic", 2.0 * 6 * 4 * 18);
+    test_assert_out(NET(1, 9, 8, 2) "[conv]\nfilters=4\nsize=3\ndilation=2\npad=1\n", 4, 9, 8,
+                    "4 3x3/1 pad 2, dilation 2, logistic", 2.0 * 72 * 4 * 18);
+    test_assert_out(NET(1, 9, 8, 2) "[conv]\nfilters=4\nsize=3\ndilation=3\n", 4, 3, 2,
+                    "4 3x3/1, dilation 3, logistic", 2.0 * 6 * 4 * 18);
     /* An even kernel gains D rows and columns, as Darknet's size=4 pad=1 gains one. */
-    assert_out(NET(1, 9, 8, 2) "[conv]\nsize=4\ndilation=2\npad=1\n", 1, 11, 10,
-               "1 4x4/1 pad 4, dilation 2, logistic", 2.0 * 110 * 32);
-    assert_out(NET(1, 9, 13, 1) "[conv]\nsize_x=7\nsize_y=1\ndilation=2\npad=1\n", 1, 9, 13,
-               "1 1x7/1 pad 0x6, dilation 2, logistic", 2.0 * 117 * 7);
+    test_assert_out(NET(1, 9, 8, 2) "[conv]\nsize=4\ndilation=2\npad=1\n", 1, 11, 10,
+                    "1 4x4/1 pad 4, dilation 2, logistic", 2.0 * 110 * 32);
+    test_assert_out(NET(1, 9, 13, 1) "[conv]\nsize_x=7\nsize_y=1\ndilation=2\npad=1\n", 1, 9, 13,
+                    "1 1x7/1 pad 0x6, dilation 2, logistic", 2.0 * 117 * 7);
     /* Groups: each filter sees C/G channels, so R = (C/G)*k*k; depthwise when G = C = F. */
-    assert_out(NET(1, 7, 7, 8) "[conv]\nfilters=6\nsize=3\npad=1\ngroups=2\nactivation=relu\n", 6,
-               7, 7, "6 3x3/1 pad 1, groups 2, relu", 2.0 * 49 * 6 * 36);
-    assert_out(NET(1, 7, 7, 8) "[conv]\nfilters=8\nsize=3\nstride=2\npad=1\ngroups=8\n"
-                               "activation=relu6\nbatch_normalize=1\n",
-               8, 4, 4, "8 3x3/2 pad 1, groups 8, relu6, bn", 2.0 * 16 * 8 * 9);
-    assert_out(NET(1, 7, 7, 8) "[conv]\nfilters=16\nsize=3\npad=1\ngroups=8\ndilation=2\n", 16, 7,
-               7, "16 3x3/1 pad 2, dilation 2, groups 8, logistic", 2.0 * 49 * 16 * 9);
+    test_assert_out(NET(1, 7, 7, 8) "[conv]\nfilters=6\nsize=3\npad=1\ngroups=2\nactivation=relu\n",
+                    6, 7, 7, "6 3x3/1 pad 1, groups 2, relu", 2.0 * 49 * 6 * 36);
+    test_assert_out(NET(1, 7, 7, 8) "[conv]\nfilters=8\nsize=3\nstride=2\npad=1\ngroups=8\n"
+                                    "activation=relu6\nbatch_normalize=1\n",
+                    8, 4, 4, "8 3x3/2 pad 1, groups 8, relu6, bn", 2.0 * 16 * 8 * 9);
+    test_assert_out(NET(1, 7, 7, 8) "[conv]\nfilters=16\nsize=3\npad=1\ngroups=8\ndilation=2\n", 16,
+                    7, 7, "16 3x3/1 pad 2, dilation 2, groups 8, logistic", 2.0 * 49 * 16 * 9);
 }
 
 static void test_params_and_init(void **state)
@@ -135,12 +122,7 @@ static void test_params_and_init(void **state)
     /* Xavier: uniform in +-sqrt(6/(fan_in + fan_out)) = sqrt(6/(144 + 576)). */
     n = test_net(NET(2, 9, 9, 16) "[conv]\nfilters=64\nsize=3\ninit=xavier\n", 0, 0);
     assert_int_equal(n->nparams, 2);
-    double bound = sqrt(6.0 / 720), lo = 0, hi = 0;
-    for (size_t k = 0; k < n->params[1].n; k++) {
-        lo = fmin(lo, n->params[1].data[k]);
-        hi = fmax(hi, n->params[1].data[k]);
-    }
-    assert_true(hi <= bound && hi > 0.98 * bound && lo >= -bound && lo < -0.98 * bound);
+    test_assert_uniform(n->params[1].data, n->params[1].n, sqrt(6.0 / 720), 0.98);
     net_destroy(n);
 }
 

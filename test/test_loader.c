@@ -837,6 +837,21 @@ static int threads_at_nice(int nice)
     return threads_where(19, nice);
 }
 
+/* Takes batches of 4 from ld into x, t, 5 ms apart, until `want` threads show stat field `field`
+ * at `value` (workers change their own policy, on their next claims), at most 1000 times (5 s:
+ * busy CI); returns the last count. */
+static int next_until_threads(struct loader *ld, float *x, float *t, int field, int value, int want)
+{
+    cn_error e;
+    int now = threads_where(field, value);
+    for (int tries = 0; tries < 1000 && now < want; tries++) {
+        usleep(5000);
+        assert_int_equal(loader_next(ld, x, t, 4, &e), 0);
+        now = threads_where(field, value);
+    }
+    return now;
+}
+
 /* Each worker lowers its own priority by worker_nice (the consumer keeps its own); 20 is an
  * error. */
 static void test_worker_nice(void **state)
@@ -858,14 +873,8 @@ static void test_worker_nice(void **state)
     struct loader *ld = open_opts(fx->l, &o);
     float x[4 * IPX], t[4 * CLASSES];
     cn_error e;
-    int now = 0;
-    for (int tries = 0; tries < 200 && now < before + 3; tries++) {
-        assert_int_equal(loader_next(ld, x, t, 4, &e), 0); /* the workers have started */
-        now = threads_at_nice(base + 7);
-        if (now < before + 3)
-            usleep(5000);
-    }
-    assert_int_equal(now, before + 3);
+    assert_int_equal(loader_next(ld, x, t, 4, &e), 0); /* the workers have started */
+    assert_int_equal(next_until_threads(ld, x, t, 19, base + 7, before + 3), before + 3);
     assert_int_equal(getpriority(PRIO_PROCESS, 0), base); /* the caller's thread: unchanged */
     loader_destroy(ld);
     o.worker_nice = 20;
@@ -894,14 +903,8 @@ static void test_worker_idle(void **state)
     struct loader *ld = open_opts(fx->l, &o);
     float x[4 * IPX], t[4 * CLASSES];
     cn_error e;
-    int now = 0;
-    for (int tries = 0; tries < 1000 && now < before + 2; tries++) { /* up to 5 s: busy CI */
-        assert_int_equal(loader_next(ld, x, t, 4, &e), 0);
-        now = threads_where(41, POLICY_IDLE);
-        if (now < before + 2)
-            usleep(5000);
-    }
-    assert_int_equal(now, before + 2);
+    assert_int_equal(loader_next(ld, x, t, 4, &e), 0);
+    assert_int_equal(next_until_threads(ld, x, t, 41, POLICY_IDLE, before + 2), before + 2);
     loader_destroy(ld);
     assert_int_equal(threads_where(41, POLICY_IDLE), before); /* gone with the loader */
 }
@@ -938,17 +941,12 @@ static void test_worker_idle_adaptive(void **state)
     loader_destroy(ref);
     o.worker_idle = 2;
     struct loader *ld = open_opts(fx->l, &o);
-    int now = 0;
     for (int k = 0; k < NB; k++) {
         assert_int_equal(loader_next(ld, got, t, 4, &e), 0);
         assert_memory_equal(got, want[k], sizeof got);
     }
-    for (int tries = 0; tries < 1000 && now < before + 2; tries++) { /* up to 5 s: busy CI */
-        usleep(5000); /* the ring fills: the next claims are made idle */
-        assert_int_equal(loader_next(ld, got, t, 4, &e), 0);
-        now = threads_where(41, POLICY_IDLE);
-    }
-    assert_int_equal(now, before + 2);
+    /* the ring fills while it waits: the next claims are made idle */
+    assert_int_equal(next_until_threads(ld, got, t, 41, POLICY_IDLE, before + 2), before + 2);
     loader_destroy(ld);
     assert_int_equal(threads_where(41, POLICY_IDLE), before);
     o.worker_idle = 3;

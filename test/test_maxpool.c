@@ -18,15 +18,7 @@
 
 static void assert_out(const char *cfg, int c, int h, int w, const char *desc)
 {
-    struct net *n = test_net(cfg, 0, 0);
-    struct layer *l = net_last(n);
-    assert_int_equal(l->out.c, c);
-    assert_int_equal(l->out.h, h);
-    assert_int_equal(l->out.w, w);
-    char buf[64];
-    l->ops->describe(l, buf, sizeof buf);
-    assert_string_equal(buf, desc);
-    net_destroy(n);
+    test_assert_out(cfg, c, h, w, desc, -1); /* maxpool declares no flops */
 }
 
 static void test_shapes_and_defaults(void **state)

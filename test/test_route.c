@@ -17,22 +17,6 @@
 #define NET(h, w, c) "[net]\nbatch=2\nheight=" #h "\nwidth=" #w "\nchannels=" #c "\n"
 #define IDENT "[maxpool]\nsize=1\nstride=1\n" /* an identity layer without parameters */
 
-static struct param *param_of(struct net *n, int layer, const char *name)
-{
-    for (int i = 0; i < n->nparams; i++)
-        if (n->params[i].layer == layer && !strcmp(n->params[i].name, name))
-            return &n->params[i];
-    fail_msg("layer %d has no parameter %s", layer, name);
-    return NULL;
-}
-
-static void assert_desc(struct layer *l, const char *want)
-{
-    char buf[96];
-    l->ops->describe(l, buf, sizeof buf);
-    assert_string_equal(buf, want);
-}
-
 /* Input: 2 images of 2 channels x 1 x 2, x = [1 2 | 3 4] and [5 6 | 7 8].
  * Layer 0 = identity: A = x. Layer 1 = 1x1 conv, weights (2, 1), bias 0: B = 2*a + b per pixel,
  * [5 8] and [17 20]. Layer 2 = [route] layers=-1,0: [B | A] per image. */
@@ -47,9 +31,9 @@ static void test_forward_backward_by_hand(void **state)
     assert_int_equal(r->out.c, 3);
     assert_int_equal(r->out.h, 1);
     assert_int_equal(r->out.w, 2);
-    assert_desc(r, "layers 1, 0");
+    test_assert_describe(r, "layers 1, 0");
     assert_float_equal(r->ops->flops(r), 0, 0);
-    struct param *w = param_of(n, 1, "weights"), *bias = param_of(n, 1, "biases");
+    struct param *w = test_param(n, 1, "weights"), *bias = test_param(n, 1, "biases");
     w->data[0] = 2;
     w->data[1] = 1;
     bias->data[0] = 0;
@@ -89,8 +73,8 @@ static void test_groups_by_hand(void **state)
                              0, 1);
     assert_int_equal(n->layers[1].out.c, 2);
     assert_int_equal(n->layers[2].out.c, 3);
-    assert_desc(&n->layers[1], "layer 0, group 1/2");
-    assert_desc(&n->layers[2], "layers 1, 0, group 0/2");
+    test_assert_describe(&n->layers[1], "layer 0, group 1/2");
+    test_assert_describe(&n->layers[2], "layers 1, 0, group 0/2");
     const float x[8] = {1, 2, 3, 4, 5, 6, 7, 8};
     memcpy(n->input, x, sizeof x);
     struct pass p;

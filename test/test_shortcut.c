@@ -19,22 +19,6 @@
 #define NET(h, w, c) "[net]\nbatch=2\nheight=" #h "\nwidth=" #w "\nchannels=" #c "\n"
 #define IDENT "[maxpool]\nsize=1\nstride=1\n" /* an identity layer without parameters */
 
-static struct param *param_of(struct net *n, int layer, const char *name)
-{
-    for (int i = 0; i < n->nparams; i++)
-        if (n->params[i].layer == layer && !strcmp(n->params[i].name, name))
-            return &n->params[i];
-    fail_msg("layer %d has no parameter %s", layer, name);
-    return NULL;
-}
-
-static void assert_desc(struct layer *l, const char *want)
-{
-    char buf[96];
-    l->ops->describe(l, buf, sizeof buf);
-    assert_string_equal(buf, want);
-}
-
 /* One image 1x2x2, x = (1 2 3 4). Layer 0 identity: A = x. Layer 1 = 1x1 conv, weight 3, bias 1:
  * B = (4 7 10 13). Layer 2 = [shortcut] from=-2 alpha=2 beta=0.5: 2*B + A/2 = (8.5 15 21.5 28). */
 static void test_forward_backward_by_hand(void **state)
@@ -47,10 +31,10 @@ static void test_forward_backward_by_hand(void **state)
     struct layer *s = net_last(n);
     assert_int_equal(s->out.c, 1);
     assert_int_equal(s->out.h, 2);
-    assert_desc(s, "from 0, linear, a=2, b=0.5");
+    test_assert_describe(s, "from 0, linear, a=2, b=0.5");
     assert_float_equal(s->ops->flops(s), 3 * 4, 0);
-    param_of(n, 1, "weights")->data[0] = 3;
-    param_of(n, 1, "biases")->data[0] = 1;
+    test_param(n, 1, "weights")->data[0] = 3;
+    test_param(n, 1, "biases")->data[0] = 1;
     const float x[4] = {1, 2, 3, 4};
     memcpy(n->input, x, sizeof x);
     struct pass p;
@@ -68,8 +52,8 @@ static void test_forward_backward_by_hand(void **state)
         assert_float_equal(n->layers[1].doutput[i], 2 * dy[i], 0);
         assert_float_equal(n->layers[0].doutput[i], 6.5f * dy[i], 1e-6);
     }
-    assert_float_equal(param_of(n, 1, "weights")->grad[0], 60, 1e-5);
-    assert_float_equal(param_of(n, 1, "biases")->grad[0], 20, 1e-5);
+    assert_float_equal(test_param(n, 1, "weights")->grad[0], 60, 1e-5);
+    assert_float_equal(test_param(n, 1, "biases")->grad[0], 20, 1e-5);
     net_destroy(n);
 }
 
@@ -86,8 +70,8 @@ static void test_larger_from_by_hand(void **state)
     struct layer *s = net_last(n);
     assert_int_equal(s->out.c, 2);
     assert_int_equal(s->out.w, 2);
-    assert_desc(s, "from 0 4x4x1, linear, a=2");
-    struct param *w = param_of(n, 1, "weights"), *b = param_of(n, 1, "biases");
+    test_assert_describe(s, "from 0 4x4x1, linear, a=2");
+    struct param *w = test_param(n, 1, "weights"), *b = test_param(n, 1, "biases");
     memset(w->data, 0, sizeof(float) * w->n);
     b->data[0] = 10;
     b->data[1] = 20;
@@ -122,8 +106,8 @@ static void test_smaller_from_by_hand(void **state)
                              "[route]\nlayers=0\n"
                              "[shortcut]\nfrom=-2\n",
                              0, 1);
-    param_of(n, 1, "weights")->data[0] = 1;
-    param_of(n, 1, "biases")->data[0] = 0;
+    test_param(n, 1, "weights")->data[0] = 1;
+    test_param(n, 1, "biases")->data[0] = 0;
     for (int i = 0; i < 16; i++)
         n->input[i] = (float)i;
     struct pass p;

@@ -370,8 +370,41 @@ static int split_list(char *v, char **items, int cap)
 
 #define CFG_LIST_MAX 1024
 
-int cfg_get_int_list(struct cfg_section *s, const char *key, int min, int max, int **out,
-                     int *count, cn_error *e)
+/* Checks item i of a list (t, its text) against range[0..1] and stores it in v[i]; 0 or the
+ * failure, naming the item. */
+typedef int (*list_item_fn)(const struct cfg_section *s, const struct cfg_kv *kv, const char *t,
+                            int i, const double range[2], void *v, cn_error *e);
+
+static int int_item(const struct cfg_section *s, const struct cfg_kv *kv, const char *t, int i,
+                    const double range[2], void *v, cn_error *e)
+{
+    long x;
+    if (parse_long(t, &x))
+        return cfg_fail_kv(s, kv, e, "item %d '%s' is not an integer", i + 1, t);
+    if (x < range[0] || x > range[1])
+        return cfg_fail_kv(s, kv, e, "item %d (%ld) out of range [%d, %d]", i + 1, x, (int)range[0],
+                           (int)range[1]);
+    ((int *)v)[i] = (int)x;
+    return 0;
+}
+
+static int float_item(const struct cfg_section *s, const struct cfg_kv *kv, const char *t, int i,
+                      const double range[2], void *v, cn_error *e)
+{
+    double x;
+    if (parse_double(t, &x))
+        return cfg_fail_kv(s, kv, e, "item %d '%s' is not a finite number", i + 1, t);
+    if (x < range[0] || x > range[1])
+        return cfg_fail_kv(s, kv, e, "item %d (%g) out of range [%g, %g]", i + 1, x, range[0],
+                           range[1]);
+    ((float *)v)[i] = (float)x;
+    return 0;
+}
+
+/* The list getters' common part: splits key's value at commas and checks and stores each item
+ * with item (of size bytes) into a malloc'd array; what names the items in the message. */
+static int get_list(struct cfg_section *s, const char *key, const char *what, size_t size,
+                    list_item_fn item, const double range[2], void **out, int *count, cn_error *e)
 {
     *out = NULL;
     *count = 0;
@@ -380,18 +413,11 @@ int cfg_get_int_list(struct cfg_section *s, const char *key, int min, int max, i
         return 0;
     char *copy = xstrdup(kv->val), *items[CFG_LIST_MAX];
     int n = split_list(copy, items, CFG_LIST_MAX), rc = 0;
-    int *v = xmalloc(sizeof *v * (size_t)(n > 0 ? n : 1));
+    void *v = xmalloc(size * (size_t)(n > 0 ? n : 1));
     if (n < 0)
-        rc = cfg_fail_kv(s, kv, e, "expected a comma-separated list of integers");
-    for (int i = 0; i < n && !rc; i++) {
-        long x;
-        if (parse_long(items[i], &x))
-            rc = cfg_fail_kv(s, kv, e, "item %d '%s' is not an integer", i + 1, items[i]);
-        else if (x < min || x > max)
-            rc = cfg_fail_kv(s, kv, e, "item %d (%ld) out of range [%d, %d]", i + 1, x, min, max);
-        else
-            v[i] = (int)x;
-    }
+        rc = cfg_fail_kv(s, kv, e, "expected a comma-separated list of %s", what);
+    for (int i = 0; i < n && !rc; i++)
+        rc = item(s, kv, items[i], i, range, v, e);
     free(copy);
     if (rc) {
         free(v);
@@ -402,36 +428,24 @@ int cfg_get_int_list(struct cfg_section *s, const char *key, int min, int max, i
     return 0;
 }
 
+int cfg_get_int_list(struct cfg_section *s, const char *key, int min, int max, int **out,
+                     int *count, cn_error *e)
+{
+    const double range[2] = {min, max};
+    void *v;
+    int rc = get_list(s, key, "integers", sizeof **out, int_item, range, &v, count, e);
+    *out = v;
+    return rc;
+}
+
 int cfg_get_float_list(struct cfg_section *s, const char *key, float min, float max, float **out,
                        int *count, cn_error *e)
 {
-    *out = NULL;
-    *count = 0;
-    struct cfg_kv *kv = lookup(s, key);
-    if (!kv)
-        return 0;
-    char *copy = xstrdup(kv->val), *items[CFG_LIST_MAX];
-    int n = split_list(copy, items, CFG_LIST_MAX), rc = 0;
-    float *v = xmalloc(sizeof *v * (size_t)(n > 0 ? n : 1));
-    if (n < 0)
-        rc = cfg_fail_kv(s, kv, e, "expected a comma-separated list of numbers");
-    for (int i = 0; i < n && !rc; i++) {
-        double x;
-        if (parse_double(items[i], &x))
-            rc = cfg_fail_kv(s, kv, e, "item %d '%s' is not a finite number", i + 1, items[i]);
-        else if (x < min || x > max)
-            rc = cfg_fail_kv(s, kv, e, "item %d (%g) out of range [%g, %g]", i + 1, x, min, max);
-        else
-            v[i] = (float)x;
-    }
-    free(copy);
-    if (rc) {
-        free(v);
-        return rc;
-    }
+    const double range[2] = {min, max};
+    void *v;
+    int rc = get_list(s, key, "numbers", sizeof **out, float_item, range, &v, count, e);
     *out = v;
-    *count = n;
-    return 0;
+    return rc;
 }
 
 int cfg_check_unused(struct cfg_section *s, cn_error *e)

@@ -8,7 +8,8 @@
  * Initial values: scales 1, biases 0, rolling mean 0, rolling variance 1.
  * The net's bn_style (darknet or torch: where eps goes, which variance; kernels/batchnorm.h).
  * Training passes use batch statistics; inference passes the rolling ones. A training net run in
- * inference mode still keeps x_hat, so backward then differentiates the frozen affine map.
+ * inference mode still keeps x_hat, so backward then differentiates the frozen affine map;
+ * below the backward cut, where no backward runs, it has none (BUF_BACKWARD) and skips it.
  */
 #include <stdio.h>
 
@@ -17,7 +18,7 @@
 
 struct bnorm {
     float *scales, *dscales, *biases, *dbiases, *rolling_mean, *rolling_var;
-    float *x_hat;       /* batch x in (training nets only) */
+    float *x_hat;       /* batch x in (training nets, not below the backward cut) */
     float *mean, *var;  /* C: the last training pass's batch statistics (training nets only) */
     struct bn_conf bnc; /* the net's batch-norm convention */
 };
@@ -35,7 +36,7 @@ static int batchnorm_build(struct layer *l, struct cfg_section *s, struct build 
     build_param(b, &n->rolling_mean, NULL, C, "rolling_mean", 0);
     build_param(b, &n->rolling_var, NULL, C, "rolling_variance", 0);
     build_param(b, &n->biases, &n->dbiases, C, "biases", PARAM_TRAIN);
-    build_buffer(b, &n->x_hat, all, BUF_TRAIN);
+    build_buffer(b, &n->x_hat, all, BUF_BACKWARD);
     build_buffer(b, &n->mean, C, BUF_TRAIN);
     build_buffer(b, &n->var, C, BUF_TRAIN);
     if (build_training(b))

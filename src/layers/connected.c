@@ -78,7 +78,7 @@ static int connected_build(struct layer *l, struct cfg_section *s, struct build 
         build_param(b, &c->scales, &c->dscales, O, "scales", PARAM_TRAIN);
         build_param(b, &c->rolling_mean, NULL, O, "rolling_mean", 0);
         build_param(b, &c->rolling_var, NULL, O, "rolling_variance", 0);
-        build_buffer(b, &c->x_hat, all, BUF_TRAIN);
+        build_buffer(b, &c->x_hat, all, BUF_BACKWARD);
         build_buffer(b, &c->mean, O, BUF_TRAIN);
         build_buffer(b, &c->var, O, BUF_TRAIN);
     }
@@ -110,7 +110,8 @@ static void connected_init(struct layer *l, cn_rng *rng)
 }
 
 /* Batch norm over the batch, per output; an inference-mode pass of a training net also keeps
- * x_hat (from the rolling statistics) so backward can follow it. */
+ * x_hat (from the rolling statistics) so backward can follow it, except below the backward cut
+ * (no x_hat: BUF_BACKWARD). */
 static void connected_bn_forward(struct layer *l, const struct pass *p, float *pre)
 {
     struct connected *c = l->priv;

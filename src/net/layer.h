@@ -128,7 +128,10 @@ void build_param(struct build *b, float **data, float **grad, size_t n, const ch
 
 enum buf_kind {
     BUF_ALWAYS, /* needed for inference too */
-    BUF_TRAIN   /* only allocated when built for training (caches for backward, masks) */
+    BUF_TRAIN,  /* only allocated when built for training (caches for backward, masks) */
+    /* As BUF_TRAIN, for what only backward reads (batch norm's x_hat): a layer below the
+     * backward cut, whose backward never runs, gets NULL, and its forward then skips it. */
+    BUF_BACKWARD
 };
 void build_buffer(struct build *b, float **ptr, size_t n, enum buf_kind kind);
 /* Declares that forward/backward needs n floats of pass->workspace. */

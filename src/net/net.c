@@ -18,6 +18,8 @@ struct buf_req {
     size_t n;
     enum slab slab;
     int layer; /* the layer that declared it; -1: the net's own */
+    size_t at;    /* its place (place_requests): in its slab, or in the region below the cut */
+    int backward; /* BUF_BACKWARD: only the layer's backward reads it */
 };
 
 /* Layer outputs and output gradients are not buf_reqs: they are placed by net/memplan.h, by
@@ -72,7 +74,7 @@ static void add_req(struct build *b, float **ptr, size_t n, enum slab slab)
         b->req = xrealloc(b->req, sizeof *b->req * (size_t)b->capreq);
     }
     *ptr = NULL;
-    b->req[b->nreq++] = (struct buf_req){ptr, n, slab, b->layer};
+    b->req[b->nreq++] = (struct buf_req){.ptr = ptr, .n = n, .slab = slab, .layer = b->layer};
 }
 
 void build_param(struct build *b, float **data, float **grad, size_t n, const char *name,
@@ -97,11 +99,12 @@ void build_param(struct build *b, float **data, float **grad, size_t n, const ch
 
 void build_buffer(struct build *b, float **ptr, size_t n, enum buf_kind kind)
 {
-    if (kind == BUF_TRAIN && !b->training) {
+    if (kind != BUF_ALWAYS && !b->training) {
         *ptr = NULL;
         return;
     }
-    add_req(b, ptr, n, kind == BUF_TRAIN ? SLAB_TRAIN : SLAB_ACT);
+    add_req(b, ptr, n, kind == BUF_ALWAYS ? SLAB_ACT : SLAB_TRAIN);
+    b->req[b->nreq - 1].backward = kind == BUF_BACKWARD;
 }
 
 void build_workspace(struct build *b, size_t n)
@@ -274,53 +277,61 @@ static void point_outputs(struct net *n, const struct memplan_out *o, float *act
 }
 
 /* Below the backward cut (plan_cut) no backward runs: the parameter gradients of those (frozen)
- * layers get no storage (NULL: the optimiser, net_zero_grads and ddp skip them), and their
- * training buffers, which forward may still write (maxpool's argmax, dropout's mask, batch norm's
- * x_hat from the rolling statistics, a pre-activation z) but which only the layer's own forward
- * reads, share one region: the buffers of each such layer lie side by side from its start (a
- * layer's own never overlap), and it holds the largest layer's. The region starts at `at` of the
- * training slab. */
+ * layers and their BUF_BACKWARD buffers (batch norm's x_hat) get no storage (NULL: the optimiser,
+ * net_zero_grads and ddp skip the gradients, forward skips x_hat), and their other training
+ * buffers, which forward may still write (maxpool's argmax, dropout's mask, a pre-activation z)
+ * but which only the layer's own forward reads, share one region: the buffers of each such layer
+ * lie side by side from its start (a layer's own never overlap), and it holds the largest
+ * layer's. The region starts at `at` of the training slab. */
 static int below_cut(const struct net *n, const struct buf_req *r)
 {
     return r->layer >= 0 && r->layer < n->plan_cut &&
            (r->slab == SLAB_GRAD || r->slab == SLAB_TRAIN);
 }
 
-static int below_cut_region(const struct net *n, const struct build *b, size_t *region)
+static int unplaced(const struct net *n, const struct buf_req *r)
 {
-    size_t sum = 0;
+    return below_cut(n, r) && (r->slab == SLAB_GRAD || r->backward);
+}
+
+/* Gives every request its place, r->at, in one walk: in its slab after the requests before it,
+ * or, for a training buffer below the cut, from the region's start after its layer's others (a
+ * gradient or BUF_BACKWARD buffer below the cut gets none: unplaced). total[] gets each slab's
+ * floats without the region, *region the region's; -1 on size overflow. */
+static int place_requests(const struct net *n, struct build *b, size_t total[SLAB_COUNT],
+                          size_t *region)
+{
+    size_t in_region = 0;
     int layer = -1, bad = 0;
     *region = 0;
     for (int i = 0; i < b->nreq; i++) { /* one layer's requests are consecutive */
-        const struct buf_req *r = &b->req[i];
-        if (r->slab != SLAB_TRAIN || !below_cut(n, r))
+        struct buf_req *r = &b->req[i];
+        size_t *end = &total[r->slab];
+        if (unplaced(n, r))
             continue;
-        if (r->layer != layer)
-            sum = 0;
-        layer = r->layer;
-        bad |= cn_add(&sum, sum, aligned(r->n));
-        *region = CN_MAX(*region, sum);
+        if (below_cut(n, r)) {
+            in_region = r->layer == layer ? in_region : 0;
+            layer = r->layer;
+            end = &in_region;
+        }
+        r->at = *end;
+        bad |= cn_add(end, *end, aligned(r->n));
+        *region = CN_MAX(*region, in_region);
     }
     return bad;
 }
 
-static void point_requests(struct net *n, struct build *b, float **slab[SLAB_COUNT], size_t at)
+/* Points every request at its place; the region below the cut starts at `at` of the training
+ * slab. */
+static void point_requests(struct net *n, const struct build *b, float **slab[SLAB_COUNT],
+                           size_t at)
 {
-    size_t used[SLAB_COUNT] = {0}, in_region = 0;
-    int layer = -1;
     for (int i = 0; i < b->nreq; i++) {
-        struct buf_req *r = &b->req[i];
-        if (below_cut(n, r) && r->slab == SLAB_GRAD) {
-            *r->ptr = NULL;
-        } else if (below_cut(n, r)) {
-            in_region = r->layer == layer ? in_region : 0;
-            layer = r->layer;
-            *r->ptr = n->train_slab + at + in_region;
-            in_region += aligned(r->n);
-        } else {
-            *r->ptr = *slab[r->slab] + used[r->slab];
-            used[r->slab] += aligned(r->n);
-        }
+        const struct buf_req *r = &b->req[i];
+        if (!below_cut(n, r))
+            *r->ptr = *slab[r->slab] + r->at;
+        else
+            *r->ptr = unplaced(n, r) ? NULL : n->train_slab + at + r->at;
     }
 }
 
@@ -331,10 +342,7 @@ static int allocate_planned(struct net *n, struct build *b, struct memplan_out *
     static const char *const names[SLAB_COUNT] = {"parameters", "gradients", "activations",
                                                   "training buffers"};
     size_t total[SLAB_COUNT] = {0}, region[2], cut_region = 0;
-    int rc = plan_outputs(n, b, o, region) || below_cut_region(n, b, &cut_region);
-    for (int i = 0; !rc && i < b->nreq; i++)
-        if (!below_cut(n, &b->req[i]))
-            rc = cn_add(&total[b->req[i].slab], total[b->req[i].slab], aligned(b->req[i].n));
+    int rc = plan_outputs(n, b, o, region) || place_requests(n, b, total, &cut_region);
     size_t cut_at = total[SLAB_TRAIN];
     rc = rc || cn_add(&total[SLAB_TRAIN], total[SLAB_TRAIN], cut_region);
     size_t base_act = total[SLAB_ACT], base_train = total[SLAB_TRAIN];

@@ -203,3 +203,44 @@ double test_max_abs(const float *p, size_t n)
         m = fmax(m, fabs(p[i]));
     return m;
 }
+
+void test_assert_uniform(const float *p, size_t n, double bound, double reach)
+{
+    double lo = 0, hi = 0;
+    for (size_t i = 0; i < n; i++) {
+        lo = fmin(lo, p[i]);
+        hi = fmax(hi, p[i]);
+    }
+    if (!(hi <= bound && hi > reach * bound && lo >= -bound && lo < -reach * bound))
+        fail_msg("values in [%g, %g], expected to fill [-%g, %g] within a factor %g", lo, hi, bound,
+                 bound, reach);
+}
+
+struct param *test_param(struct net *n, int layer, const char *name)
+{
+    for (int i = 0; i < n->nparams; i++)
+        if (n->params[i].layer == layer && !strcmp(n->params[i].name, name))
+            return &n->params[i];
+    fail_msg("layer %d has no parameter %s", layer, name);
+    return NULL;
+}
+
+void test_assert_describe(const struct layer *l, const char *want)
+{
+    char buf[128];
+    l->ops->describe(l, buf, sizeof buf);
+    assert_string_equal(buf, want);
+}
+
+void test_assert_out(const char *cfg_text, int c, int h, int w, const char *desc, double flops)
+{
+    struct net *n = test_net(cfg_text, 0, 0);
+    const struct layer *l = net_last(n);
+    assert_int_equal(l->out.c, c);
+    assert_int_equal(l->out.h, h);
+    assert_int_equal(l->out.w, w);
+    test_assert_describe(l, desc);
+    if (flops >= 0)
+        assert_float_equal(l->ops->flops(l), flops, 0);
+    net_destroy(n);
+}

@@ -53,4 +53,19 @@ void test_fill_normal(float *p, size_t n, cn_rng *r, double scale, double shift)
 /* max |p[i]| over [0, n); 0 for n = 0. */
 double test_max_abs(const float *p, size_t n);
 
+/* Asserts that every p[i] lies in [-bound, bound] and that both ends are reached within a
+ * factor reach (the largest above reach * bound, the smallest below -reach * bound): a uniform
+ * draw over that interval, as weight initialisations are. */
+void test_assert_uniform(const float *p, size_t n, double bound, double reach);
+
+/* The parameter `name` that layer declared; fails the current cmocka test when it has none. */
+struct param *test_param(struct net *n, int layer, const char *name);
+
+/* Asserts that l's describe text (layer_ops.describe) is want. */
+void test_assert_describe(const struct layer *l, const char *want);
+
+/* Builds cfg_text for inference and asserts that its last layer's output is c x h x w, that its
+ * describe text is desc and, unless flops < 0, that layer_ops.flops gives flops exactly. */
+void test_assert_out(const char *cfg_text, int c, int h, int w, const char *desc, double flops);
+
 #endif
