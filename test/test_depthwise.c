@@ -4,7 +4,8 @@
  * adjoints of the forward one in the plane and in the kernel, and the 3x3 fast path with its
  * fused epilogue on every tail width, the 3x3 backward fast path (both gradients) on every
  * tail width, and the grouped 3x3 kernel (several channels per group) against its reference,
- * also on a thread with a 64 KB stack (the kernels keep their bands in the caller's scratch). */
+ * also on a thread with a 64 KB stack (the kernels keep their bands in the caller's scratch), as
+ * the plane kernels on one of 32 KB (their rings too). */
 #include <math.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -13,6 +14,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -54,6 +57,12 @@ static float *random_floats(size_t n, uint64_t seed)
     return p;
 }
 
+/* The plane kernels' scratch for g, filled with garbage (the kernels must not read it first). */
+static float *plane_scratch(const struct im2col_geom *g, uint64_t seed)
+{
+    return random_floats(CN_MAX(depthwise_scratch(g), (size_t)1), seed);
+}
+
 /* 4x4 plane holding 0..15, 2x2 kernel (1, 2; 3, 4) at dilation 2, stride 1, padding 1:
  * OH = OW = (4 + 2 - 3) + 1 = 4; output (oy, ox) reads rows oy-1, oy+1 and columns ox-1, ox+1. */
 static void test_by_hand(void **state)
@@ -66,7 +75,7 @@ static void test_by_hand(void **state)
     struct im2col_geom g;
     assert_int_equal(im2col_geom_init(&g, 1, 4, 4, 2, 2, 1, 1, 1, 1, 2, 2), 0);
     assert_int_equal(g.oh, 4);
-    depthwise_forward(out, plane, k, &g);
+    depthwise_forward(out, plane, k, NULL, &g); /* 2x2: no scratch */
     /* (0, 0): only tap (1, 1) is inside, at (1, 1) = 5: 4*5 = 20.
      * (1, 1): taps at (0, 0), (0, 2), (2, 0), (2, 2) = 0, 2, 8, 10: 0 + 4 + 24 + 40 = 68.
      * (2, 3): taps at (1, 2), (3, 2) (columns 4 are outside) = 6, 14: 1*6 + 3*14 = 48.
@@ -88,24 +97,25 @@ static void test_fast_matches_naive(void **state)
         size_t n = (size_t)g.h * (size_t)g.w, m = im2col_cols(&g), kk = (size_t)g.kh * g.kw;
         float *x = random_floats(n, 10 + i), *k = random_floats(kk, 20 + i);
         float *dy = random_floats(m, 30 + i), *a = random_floats(m, 40 + i);
-        float *b = random_floats(m, 50 + i);
-        depthwise_forward(a, x, k, &g);
+        float *b = random_floats(m, 50 + i), *ws = plane_scratch(&g, 55 + i);
+        depthwise_forward(a, x, k, ws, &g);
         depthwise_forward_naive(b, x, k, &g);
         for (size_t j = 0; j < m; j++)
             assert_float_equal(a[j], b[j], 1e-5 * (double)kk);
         float *dxa = random_floats(n, 60 + i), *dxb = xmalloc(sizeof(float) * n);
         memcpy(dxb, dxa, sizeof(float) * n); /* both accumulate onto the same values */
-        depthwise_backward_data(dxa, dy, k, &g);
+        depthwise_backward_data(dxa, dy, k, ws, &g);
         depthwise_backward_data_naive(dxb, dy, k, &g);
         for (size_t j = 0; j < n; j++)
             assert_float_equal(dxa[j], dxb[j], 1e-5 * (double)kk);
         float *dka = random_floats(kk, 70 + i), *dkb = xmalloc(sizeof(float) * kk);
         memcpy(dkb, dka, sizeof(float) * kk);
-        depthwise_backward_kernel(dka, dy, x, &g);
+        depthwise_backward_kernel(dka, dy, x, ws, &g);
         depthwise_backward_kernel_naive(dkb, dy, x, &g);
         for (size_t j = 0; j < kk; j++)
             assert_float_equal(dka[j], dkb[j], 1e-5 * (double)m);
         free(x), free(k), free(dy), free(a), free(b), free(dxa), free(dxb), free(dka), free(dkb);
+        free(ws);
     }
 }
 
@@ -120,17 +130,18 @@ static void check_fused(int h, int w, int s, int p, enum activation act, uint64_
     size_t n = (size_t)h * (size_t)w, m = im2col_cols(&g);
     float *x = random_floats(n, seed), *k = random_floats(9, seed + 1);
     float *a = random_floats(m, seed + 2), *b = random_floats(m, seed + 3);
+    float *ws = plane_scratch(&g, seed + 4);
     const float scale = 1.5f, shift = .25f;
-    depthwise_forward_act(a, x, k, &g, &scale, &shift, act);
+    depthwise_forward_act(a, x, k, ws, &g, &scale, &shift, act);
     depthwise_forward_naive(b, x, k, &g);
     act_forward_affine(b, b, 1, m, &scale, &shift, act);
     for (size_t j = 0; j < m; j++)
         assert_float_equal(a[j], b[j], 1e-5);
-    depthwise_forward_act(a, x, k, &g, NULL, NULL, act); /* no epilogue */
+    depthwise_forward_act(a, x, k, ws, &g, NULL, NULL, act); /* no epilogue */
     depthwise_forward_naive(b, x, k, &g);
     for (size_t j = 0; j < m; j++)
         assert_float_equal(a[j], b[j], 1e-5);
-    free(x), free(k), free(a), free(b);
+    free(x), free(k), free(a), free(b), free(ws);
 }
 
 static void test_fused_3x3(void **state)
@@ -161,23 +172,23 @@ static void check_back(int h, int w, int s, int p, uint64_t seed)
     size_t n = (size_t)h * (size_t)w, m = im2col_cols(&g);
     float *x = random_floats(n, seed), *k = random_floats(9, seed + 1);
     float *dy = random_floats(m, seed + 2), *dxa = random_floats(n, seed + 3);
-    float *dxb = xmalloc(sizeof(float) * n), dka[9], dkb[9];
+    float *dxb = xmalloc(sizeof(float) * n), dka[9], dkb[9], *ws = plane_scratch(&g, seed + 4);
     memcpy(dxb, dxa, sizeof(float) * n);
     for (int i = 0; i < 9; i++)
         dka[i] = dkb[i] = 0.5f - 0.125f * (float)i;
-    depthwise_backward_data(dxa, dy, k, &g);
+    depthwise_backward_data(dxa, dy, k, ws, &g);
     depthwise_backward_data_naive(dxb, dy, k, &g);
     for (size_t j = 0; j < n; j++)
         if (fabs((double)dxa[j] - dxb[j]) > 1e-5)
             fail_msg("%dx%d stride %d pad %d: dx[%zu] = %.7g, naive %.7g", h, w, s, p, j,
                      (double)dxa[j], (double)dxb[j]);
-    depthwise_backward_kernel(dka, dy, x, &g);
+    depthwise_backward_kernel(dka, dy, x, ws, &g);
     depthwise_backward_kernel_naive(dkb, dy, x, &g);
     for (int j = 0; j < 9; j++)
         if (fabs((double)dka[j] - dkb[j]) > 1e-6 * (double)m + 1e-5)
             fail_msg("%dx%d stride %d pad %d: dk[%d] = %.7g, naive %.7g", h, w, s, p, j,
                      (double)dka[j], (double)dkb[j]);
-    free(x), free(k), free(dy), free(dxa), free(dxb);
+    free(x), free(k), free(dy), free(dxa), free(dxb), free(ws);
 }
 
 static void test_backward_3x3(void **state)
@@ -294,6 +305,25 @@ static void test_group_back_3x3(void **state)
     check_group_back(12, 20, 50, 61, 2, 2, 8); /* several uneven bands at stride 2 */
 }
 
+/* fn(arg) on a thread whose stack is exactly `size` bytes over an inaccessible page, so that
+ * going past it faults: a stack of our own (pthread_attr_setstacksize alone may get a larger
+ * stack from glibc's cache of an earlier thread's). */
+static void run_on_small_stack(void *(*fn)(void *), void *arg, size_t size)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    char *m = mmap(NULL, size + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(m != MAP_FAILED);
+    assert_int_equal(mprotect(m, page, PROT_NONE), 0);
+    pthread_attr_t attr;
+    pthread_t t;
+    assert_int_equal(pthread_attr_init(&attr), 0);
+    assert_int_equal(pthread_attr_setstack(&attr, m + page, size), 0);
+    assert_int_equal(pthread_create(&t, &attr, fn, arg), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    pthread_attr_destroy(&attr);
+    munmap(m, size + page);
+}
+
 /* One grouped forward and backward (both gradients) by the fast kernels, run on a thread of
  * its own. */
 struct stack_job {
@@ -329,13 +359,7 @@ static void check_small_stack(int cg, int fg, int h, int w, int s, uint64_t seed
     float *dkr = xcalloc(nk, sizeof(float)), *dxr = xcalloc(n, sizeof(float));
     j.x = x, j.k = k, j.d = d, j.ws = random_floats(nws, seed + 3);
     j.out = xcalloc(P * (size_t)fg, 4), j.dk = xcalloc(nk, 4), j.dx = xcalloc(n, 4);
-    pthread_attr_t attr;
-    pthread_t t;
-    assert_int_equal(pthread_attr_init(&attr), 0);
-    assert_int_equal(pthread_attr_setstacksize(&attr, 64 * 1024), 0);
-    assert_int_equal(pthread_create(&t, &attr, stack_job_run, &j), 0);
-    assert_int_equal(pthread_join(t, NULL), 0);
-    pthread_attr_destroy(&attr);
+    run_on_small_stack(stack_job_run, &j, 64 * 1024);
     depthwise_group_forward_naive(ref, x, k, fg, &j.g);
     depthwise_group_backward_naive(dkr, dxr, d, x, k, fg, &j.g);
     for (size_t i = 0; i < P * (size_t)fg; i++)
@@ -357,6 +381,65 @@ static void test_group_small_stack(void **state)
     check_small_stack(32, 32, 28, 28, 1, 4); /* the bands' buffers full */
 }
 
+/* One plane's forward (with an epilogue) and both gradients by the 3x3 fast kernels, run on a
+ * thread of its own. */
+struct plane_job {
+    float *out, *dk, *dx, *ws;
+    const float *x, *k, *d;
+    struct im2col_geom g;
+};
+
+static void *plane_job_run(void *arg)
+{
+    struct plane_job *j = arg;
+    const float scale = 1.5f, shift = .25f;
+    depthwise_forward_act(j->out, j->x, j->k, j->ws, &j->g, &scale, &shift, ACT_RELU6);
+    depthwise_backward_data(j->dx, j->d, j->k, j->ws, &j->g);
+    depthwise_backward_kernel(j->dk, j->d, j->x, j->ws, &j->g);
+    return NULL;
+}
+
+/* The depthwise (MobileNet) plane kernels on a thread whose stack is 32 KB: their row rings
+ * once took 32 KB (forward, kernel gradient) and 48 KB (data gradient) of stack; they are now in
+ * the caller's scratch, filled with garbage here. Against the references run on this thread. */
+static void check_plane_small_stack(int h, int w, int s, int p, uint64_t seed)
+{
+    struct plane_job j;
+    assert_int_equal(im2col_geom_init(&j.g, 1, h, w, 3, 3, s, s, p, p, 1, 1), 0);
+    if (!depthwise_scratch(&j.g)) {
+        print_message("depthwise small-stack case skipped: no AVX2+FMA\n");
+        return;
+    }
+    size_t n = (size_t)h * (size_t)w, m = im2col_cols(&j.g);
+    float *x = random_floats(n, seed), *k = random_floats(9, seed + 1);
+    float *d = random_floats(m, seed + 2), *ref = xmalloc(sizeof(float) * m);
+    float *dxr = xcalloc(n, sizeof(float)), dkr[9] = {0}, dk[9] = {0};
+    j.x = x, j.k = k, j.d = d, j.dk = dk, j.ws = plane_scratch(&j.g, seed + 3);
+    j.out = xmalloc(sizeof(float) * m), j.dx = xcalloc(n, sizeof(float));
+    run_on_small_stack(plane_job_run, &j, 32 * 1024);
+    const float scale = 1.5f, shift = .25f;
+    depthwise_forward_naive(ref, x, k, &j.g);
+    act_forward_affine(ref, ref, 1, m, &scale, &shift, ACT_RELU6);
+    depthwise_backward_data_naive(dxr, d, k, &j.g);
+    depthwise_backward_kernel_naive(dkr, d, x, &j.g);
+    for (size_t i = 0; i < m; i++)
+        assert_float_equal(j.out[i], ref[i], 1e-5);
+    for (size_t i = 0; i < n; i++)
+        assert_float_equal(j.dx[i], dxr[i], 1e-5);
+    for (int i = 0; i < 9; i++)
+        assert_float_equal(dk[i], dkr[i], 1e-6 * (double)m + 1e-5);
+    free(x), free(k), free(d), free(ref), free(dxr), free(j.ws), free(j.out), free(j.dx);
+}
+
+static void test_plane_small_stack(void **state)
+{
+    (void)state;
+    check_plane_small_stack(112, 112, 1, 1, 1); /* MobileNet's first depthwise layer */
+    check_plane_small_stack(57, 57, 2, 1, 2);   /* stride 2, odd sizes */
+    check_plane_small_stack(3, 2000, 1, 2, 3);  /* rows near the widest ring */
+    check_plane_small_stack(5, 2000, 2, 0, 4);
+}
+
 /* <forward(x; k), y> == <x, backward_data(y; k)> == <k, backward_kernel(y; x)>. */
 static void test_adjoint(void **state)
 {
@@ -367,9 +450,10 @@ static void test_adjoint(void **state)
         float *x = random_floats(n, 80 + i), *k = random_floats(kk, 90 + i);
         float *y = random_floats(m, 100 + i), *out = xmalloc(sizeof(float) * m);
         float *dx = xcalloc(n, sizeof(float)), *dk = xcalloc(kk, sizeof(float));
-        depthwise_forward(out, x, k, &g);
-        depthwise_backward_data(dx, y, k, &g);
-        depthwise_backward_kernel(dk, y, x, &g);
+        float *ws = plane_scratch(&g, 110 + i);
+        depthwise_forward(out, x, k, ws, &g);
+        depthwise_backward_data(dx, y, k, ws, &g);
+        depthwise_backward_kernel(dk, y, x, ws, &g);
         double lhs = 0, rx = 0, rk = 0;
         for (size_t j = 0; j < m; j++)
             lhs += (double)out[j] * y[j];
@@ -379,7 +463,7 @@ static void test_adjoint(void **state)
             rk += (double)k[j] * dk[j];
         assert_float_equal(lhs, rx, 1e-4 * (1 + fabs(lhs)));
         assert_float_equal(lhs, rk, 1e-4 * (1 + fabs(lhs)));
-        free(x), free(k), free(y), free(out), free(dx), free(dk);
+        free(x), free(k), free(y), free(out), free(dx), free(dk), free(ws);
     }
 }
 
@@ -394,6 +478,7 @@ int main(void)
         cmocka_unit_test(test_backward_3x3),
         cmocka_unit_test(test_group_back_3x3),
         cmocka_unit_test(test_group_small_stack),
+        cmocka_unit_test(test_plane_small_stack),
     };
     return cmocka_run_group_tests_name("depthwise", tests, NULL, NULL);
 }

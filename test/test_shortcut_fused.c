@@ -2,12 +2,12 @@
  * layer_ops.fuse / take_residual): bit for bit the unfused order, against the same net built
  * with NET_SEPARATE_OUTPUTS (nothing fused, every output its own), over every forward path of the
  * convolution that takes the residual: the packed GEMM's epilogue (1x1 and implicit 3x3, tails
- * of rows and columns, a narrow column tail), Winograd's output transform, and the pass after the epilogue where the
- * weights are not packed (few positions), a grouped layer and a non-fusable activation; at batch 1
- * and 2 (lanes). Also: the fusion happened (the shortcut's output is the convolution's), it does
- * not happen where the convolution's output has another reader, a pass run layer by layer from
- * net_pass_init (as `net speed` does) fuses too, and net_forward_upto(the convolution) still
- * leaves the convolution's own output there. */
+ * of rows and columns, a narrow column tail), Winograd's output transform, and the pass after
+ * the epilogue where the weights are not packed (depthwise and direct grouped layers), and a
+ * non-fusable activation; at batch 1 and 2 (lanes). Also: the fusion happened (the shortcut's
+ * output is the convolution's), it does not happen where the convolution's output has another
+ * reader, a pass run layer by layer from net_pass_init (as `net speed` does) fuses too, and
+ * net_forward_upto(the convolution) still leaves the convolution's own output there. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -112,9 +112,11 @@ static void test_fused_matches_unfused(void **state)
         {1, 8, 16, 3, 1, 1, "winograd", "linear", "leaky", 1},  /* F(4x4) output transform */
         {2, 7, 13, 3, 1, 0, "winograd", "linear", "relu", 1},   /* edge tiles, batch 2 */
         {1, 8, 10, 3, 1, 1, "winograd_f2", "linear", "linear", 1},
-        {1, 8, 8, 1, 1, 1, "gemm", "linear", "leaky", 1},       /* P = 64: not packed */
+        {1, 8, 8, 1, 1, 1, "gemm", "linear", "leaky", 1},       /* P = 64: one B block */
         {1, 8, 16, 1, 1, 1, "gemm", "linear", "logistic", 1},   /* act after the GEMM */
         {1, 8, 16, 3, 2, 1, "gemm", "linear", "leaky", 1},      /* grouped */
+        {1, 8, 16, 3, 8, 1, "auto", "linear", "leaky", 1},      /* depthwise: the pass after */
+        {2, 8, 13, 3, 2, 0, "auto", "linear", "relu", 1},       /* direct grouped, lanes */
         {1, 8, 16, 1, 1, 1, "gemm", "leaky", "linear", 0},      /* conv's own act: not fused */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

@@ -100,6 +100,28 @@ static void test_same_gradients(void **state)
         net_destroy(n[j]);
 }
 
+/* The same trainable nets frozen below `cut`, late after building (the uncut plan) and early at
+ * building: the parameter gradients above the cut are the same, bit for bit, and not all zero;
+ * below it no backward ran (late's stay zero) and early's plan gave none. */
+static void assert_same_gradients_above(const struct net *late, const struct net *early, int cut)
+{
+    int nonzero = 0;
+    assert_int_equal(late->nparams, early->nparams);
+    for (int i = 0; i < late->nparams; i++) {
+        const struct param *p = &late->params[i], *q = &early->params[i];
+        if (!p->grad)
+            continue;
+        if (p->layer < cut) {
+            assert_true(test_max_abs(p->grad, p->n) == 0);
+            assert_null(q->grad);
+            continue;
+        }
+        assert_memory_equal(p->grad, q->grad, sizeof(float) * p->n);
+        nonzero += test_max_abs(p->grad, p->n) > 0;
+    }
+    assert_true(nonzero > 0);
+}
+
 /* Layers 0-2 frozen, so backward stops at layer 4 (the [route] has no parameters). Known at
  * build time, the cut frees layer 1's output (read by layer 2 alone) for forward only, and the
  * gradients of 0, 1 and 3 (nothing above the cut adds into them) get no memory; layer 2's stays,
@@ -128,29 +150,17 @@ static void test_frozen_cut(void **state)
     assert_null(early->layers[4].dinput);
     assert_true(early->nout_floats < late->nout_floats);
     assert_true(early->ndout_floats <= late->ndout_floats); /* its peak: layers 5-7 */
-    /* The training buffers of 0-2 (batch-norm x_hat, mean, var: 288 + 16 + 16 floats for 4
-     * filters, 576 + 16 + 16 for 8) share one region as large as layer 2's. */
+    /* The training buffers of 0-2 are batch norm's x_hat, mean and var: 288 + 16 + 16 floats
+     * for 4 filters, 576 + 16 + 16 for 8. Below the cut x_hat, read by backward alone, gets
+     * none, and mean and var share one region as large as one layer's (32). */
     assert_int_equal((late->ntrain_floats - late->ndout_floats) -
                          (early->ntrain_floats - early->ndout_floats),
-                     2 * (288 + 16 + 16));
+                     2 * (288 + 16 + 16) + (576 + 16 + 16) - 32);
     train_pass(late);
     train_pass(early);
     assert_memory_equal(net_output(late), net_output(early),
                         sizeof(float) * net_outputs(late) * (size_t)late->batch);
-    int nonzero = 0;
-    for (int i = 0; i < late->nparams; i++) {
-        const struct param *p = &late->params[i], *q = &early->params[i];
-        if (!p->grad)
-            continue;
-        if (p->layer < 4) { /* below the cut: no backward ran, and the plan gave no gradient */
-            assert_true(test_max_abs(p->grad, p->n) == 0);
-            assert_null(q->grad);
-            continue;
-        }
-        assert_memory_equal(p->grad, q->grad, sizeof(float) * p->n);
-        nonzero += test_max_abs(p->grad, p->n) > 0;
-    }
-    assert_true(nonzero > 0);
+    assert_same_gradients_above(late, early, 4);
     net_destroy(late);
     net_destroy(early);
     /* the cfg's freeze=1 keys are known at build time too */
@@ -164,6 +174,40 @@ static void test_frozen_cut(void **state)
     assert_null(keys->layers[0].doutput);
     assert_null(keys->layers[1].doutput);
     net_destroy(keys);
+}
+
+/* Below the cut the batch norms of [batchnorm] and [connected] keep no x_hat (BUF_BACKWARD: only
+ * their backward reads it, and it never runs there); the frozen layers still normalise, with
+ * their rolling statistics, and the outputs and trainable gradients stay the same, bit for bit,
+ * as those of the uncut plan, whose frozen layers do keep x_hat. */
+static void test_frozen_cut_no_x_hat(void **state)
+{
+    (void)state;
+    const char *cfg = "[net]\nbatch=2\nheight=4\nwidth=4\nchannels=2\n"
+                      "[batchnorm]\n" /* 0: x_hat 2x2x4x4 = 64, mean and var 2 (16 aligned) */
+                      "[connected]\noutput=8\nbatch_normalize=1\nactivation=tanh\n" /* 1: 16 */
+                      "[connected]\noutput=3\nactivation=linear\n";
+    struct net *late = test_net(cfg, 0, NET_TRAIN);
+    struct net *early = test_net(cfg, 0, NET_TRAIN | NET_FREEZE(2));
+    cn_error e;
+    assert_int_equal(net_freeze(late, 2, &e), 0);
+    assert_int_equal(net_freeze(early, 2, &e), 0);
+    assert_int_equal(late->plan_cut, 0);
+    assert_int_equal(early->plan_cut, 2);
+    /* uncut: 64 + 16 + 16 for layer 0 and 16 * 3 for layer 1; cut: no x_hat, and one region of
+     * mean and var (32) for both */
+    assert_int_equal((late->ntrain_floats - late->ndout_floats) -
+                         (early->ntrain_floats - early->ndout_floats),
+                     (64 + 16 + 16) + 3 * 16 - 32);
+    for (int pass = 0; pass < 2; pass++) { /* the second reads the rolling statistics kept */
+        train_pass(late);
+        train_pass(early);
+        assert_memory_equal(net_output(late), net_output(early),
+                            sizeof(float) * net_outputs(late) * (size_t)late->batch);
+    }
+    assert_same_gradients_above(late, early, 2);
+    net_destroy(late);
+    net_destroy(early);
 }
 
 /* Finite differences through the whole block: dz in place for every convolution and the
@@ -183,6 +227,7 @@ int main(void)
         cmocka_unit_test(test_same_gradients),
         cmocka_unit_test(test_gradcheck_block),
         cmocka_unit_test(test_frozen_cut),
+        cmocka_unit_test(test_frozen_cut_no_x_hat),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,16 +8,17 @@
  *
  * Forward 3x3 kernels at stride 1 or 2 (MobileNet's, ResNeXt's) take a fast path on CPUs with
  * AVX2+FMA (intrinsics under a target attribute, chosen by __builtin_cpu_supports): each input
- * row is copied once into a ring of three zero-padded rows on the stack (at stride 2 split into
- * its even and odd columns, so every tap reads 8 adjacent floats), then each block of 8 output
- * columns sums its 9 taps (times the channels of a group) in registers by FMA, in tap order, gets
- * the epilogue (affine map and activation) and is stored once: one pass over the output instead
- * of nine. Sums differ from the generic kernel's in rounding only (fused multiply-adds). The
- * grouped kernels (forward and both gradients) work on bands of rows packed flat (see "Grouped
- * 3x3 forward on flattened bands" below) in the caller's scratch. The 3x3 backward kernels
- * reuse the ring: the data gradient as a forward convolution of the output gradient (stride 1:
- * the kernel turned by 180 degrees; stride 2: by column and row parity, interleaved), the kernel
- * gradient as nine vector accumulators over the plane (see dw_adjoint_geom).
+ * row is copied once into a ring of three zero-padded rows in the caller's scratch (at stride 2
+ * split into its even and odd columns, so every tap reads 8 adjacent floats), then each block of
+ * 8 output columns sums its 9 taps (times the channels of a group) in registers by FMA, in tap
+ * order, gets the epilogue (affine map and activation) and is stored once: one pass over the
+ * output instead of nine. Sums differ from the generic kernel's in rounding only (fused
+ * multiply-adds). The grouped kernels (forward and both gradients) work on bands of rows packed
+ * flat (see "Grouped 3x3 forward on flattened bands" below) in the caller's scratch. The 3x3
+ * backward kernels reuse the ring: the data gradient as a forward convolution of the output
+ * gradient (stride 1: the kernel turned by 180 degrees; stride 2: by column and row parity,
+ * interleaved), the kernel gradient as nine vector accumulators over the plane (see
+ * dw_adjoint_geom).
  */
 #include "kernels/depthwise.h"
 
@@ -97,9 +98,9 @@ static void dw_forward_generic(float *out, const float *plane, const float *k,
     }
 }
 
-/* The 3x3 fast path (AVX2+FMA): a padded copy of each input row in a ring of three on the
- * stack (each row copied once per plane), then per output row and block of 8 columns the nine
- * taps in registers, the epilogue, one store. See the file comment. */
+/* The 3x3 fast path (AVX2+FMA): a padded copy of each input row in a ring of three in the
+ * caller's scratch (each row copied once per plane), then per output row and block of 8 columns
+ * the nine taps in registers, the epilogue, one store. See the file comment. */
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #define DW_X86 1
 #include <immintrin.h>
@@ -145,8 +146,14 @@ struct dw_ring {
     int tag[3];    /* image row in each slot, or -1 */
 };
 
-/* A ring on store (4 * dw_row_floats(g) floats), zeroed: the padding columns are never written
- * afterwards. */
+/* Floats of a ring (4 rows), rounded up to whole cache lines. */
+static size_t dw_ring_floats(const struct im2col_geom *g)
+{
+    return (4 * (size_t)dw_row_floats(g) + 15) & ~(size_t)15;
+}
+
+/* A ring on store (4 * dw_row_floats(g) floats, the caller's scratch), zeroed: the padding
+ * columns are never written afterwards. */
 static void dw_ring_init(struct dw_ring *r, float *store, const struct im2col_geom *g)
 {
     size_t n = (size_t)dw_row_floats(g);
@@ -283,12 +290,11 @@ DW_AVX2 static void dw3_row_s2(float *o, const float *const r[3], int half, cons
     }
 }
 
-DW_AVX2 static void dw3_plane_avx2(float *out, const float *plane, const float *k,
+DW_AVX2 static void dw3_plane_avx2(float *out, const float *plane, const float *k, float *ws,
                                    const struct im2col_geom *g, const struct dw_epi *ep)
 {
-    float store[4 * DW_ROW_FLOATS] __attribute__((aligned(32)));
     struct dw_ring ring;
-    dw_ring_init(&ring, store, g);
+    dw_ring_init(&ring, ws, g);
     __m256 w[9];
     for (int i = 0; i < 9; i++)
         w[i] = _mm256_set1_ps(k[i]);
@@ -324,12 +330,8 @@ DW_AVX2 static void dw3_plane_avx2(float *out, const float *plane, const float *
  * epilogue in registers, one store. Padding <= 2 keeps every tap of a kept output inside its row
  * (ox + 2 < wr at stride 1, ox + 1 < wr at stride 2). 12 accumulators (4 x 3) measured slower
  * with GCC: it spills or reloads at 16 live vector registers. */
-#ifndef DG_MR
-#define DG_MR 4
-#endif
-#ifndef DG_NV
+#define DG_MR 4 /* the forward's block (written out in dg_block) and the data gradient's */
 #define DG_NV 2
-#endif
 #ifndef DG_BUF
 #define DG_BUF 16384 /* floats of a packed band, all channels */
 #endif
@@ -338,6 +340,9 @@ DW_AVX2 static void dw3_plane_avx2(float *out, const float *plane, const float *
 #endif
 #define DG_SLACK 16 /* zeros after each packed plane: what the last blocks read past it */
 #define DG_MAX_CG 64
+#ifndef DG_HINT
+#define DG_HINT _MM_HINT_T0
+#endif
 
 struct dg_plan {
     int wr; /* floats of a packed row (stride 1) or phase row (stride 2) */
@@ -366,7 +371,7 @@ static int dg_plan_of(struct dg_plan *p, const struct im2col_geom *g)
 
 /* One packed row, all wr floats (and up to 7 past them, which the next row or the slack
  * takes): stride 1 d[m] = x[m - pw]; zeros outside x[0 .. n); x NULL: zeros. */
-static void dg_row_s1(float *d, const float *x, int n, int pw, int wr)
+DW_AVX2 static void dg_row_s1(float *d, const float *x, int n, int pw, int wr)
 {
     if (!x) {
         memset(d, 0, sizeof(float) * (size_t)wr);
@@ -374,14 +379,39 @@ static void dg_row_s1(float *d, const float *x, int n, int pw, int wr)
     }
     for (int m = 0; m < pw; m++)
         d[m] = 0.f;
-    memcpy(d + pw, x, sizeof(float) * (size_t)n);
+    /* by vectors, the last one masked (and its zeros past n stored): a memcpy call per row
+     * took about 8 % of ResNeXt's first grouped layer in a profile */
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(d + pw + i, _mm256_loadu_ps(x + i));
+    if (i < n) {
+        __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        __m256i in = _mm256_cmpgt_epi32(_mm256_set1_epi32(n - i), lane);
+        _mm256_storeu_ps(d + pw + i, _mm256_maskload_ps(x + i, in));
+    }
     for (int m = pw + n; m < wr; m++)
         d[m] = 0.f;
 }
 
-/* Stride 2: the even and odd columns e[j] = x[2j - pw], o[j] = x[2j + 1 - pw] as dg_row_s1,
- * the first 8 of each by cells (2j - pw may be negative), then 16 cells at a time, the last
- * ones by masked loads (no cell at or past n is read). */
+/* Cells x[c .. c + 8), zeros outside [0, n), for c > -8: a masked load from max(c, 0) (no cell
+ * outside x is read), its lanes moved up by -c when c < 0 (only a row's first vector). */
+DW_AVX2 static inline __m256 dg_cells8(const float *x, int c, int n)
+{
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    int c0 = CN_MAX(c, 0);
+    if (c0 >= n)
+        return _mm256_setzero_ps();
+    __m256 v = _mm256_maskload_ps(x + c0, _mm256_cmpgt_epi32(_mm256_set1_epi32(n - c0), lane));
+    if (c >= 0)
+        return v;
+    __m256i idx = _mm256_add_epi32(lane, _mm256_set1_epi32(c)); /* lane L holds x[c + L] */
+    v = _mm256_permutevar8x32_ps(v, idx);
+    return _mm256_and_ps(v, _mm256_castsi256_ps(_mm256_cmpgt_epi32(idx, _mm256_set1_epi32(-1))));
+}
+
+/* Stride 2: the even and odd columns e[j] = x[2j - pw], o[j] = x[2j + 1 - pw] as dg_row_s1, 16
+ * cells at a time, those at the row's ends (before x[0], at or past x[n]) by dg_cells8. (Packing
+ * takes about half of a stride-2 forward; its first 16 cells one at a time were a hot spot.) */
 DW_AVX2 static void dg_row_s2(float *e, float *o, const float *x, int n, int pw, int wr)
 {
     if (!x) {
@@ -389,25 +419,15 @@ DW_AVX2 static void dg_row_s2(float *e, float *o, const float *x, int n, int pw,
         memset(o, 0, sizeof(float) * (size_t)wr);
         return;
     }
-    int j = 0;
-    for (; j < 8 && j < wr; j++) {
+    for (int j = 0; j < wr; j += 8) {
         int c = 2 * j - pw;
-        e[j] = c >= 0 && c < n ? x[c] : 0.f;
-        o[j] = c + 1 >= 0 && c + 1 < n ? x[c + 1] : 0.f;
-    }
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    for (; j < wr; j += 8) {
-        int c = 2 * j - pw; /* >= 14 */
-        __m256 a = _mm256_setzero_ps(), b = _mm256_setzero_ps();
-        if (c + 16 <= n) {
+        __m256 a, b;
+        if (c >= 0 && c + 16 <= n) {
             a = _mm256_loadu_ps(x + c);
             b = _mm256_loadu_ps(x + c + 8);
         } else {
-            if (c < n)
-                a = _mm256_maskload_ps(x + c, _mm256_cmpgt_epi32(_mm256_set1_epi32(n - c), lane));
-            if (c + 8 < n)
-                b = _mm256_maskload_ps(x + c + 8,
-                                       _mm256_cmpgt_epi32(_mm256_set1_epi32(n - c - 8), lane));
+            a = dg_cells8(x, c, n);
+            b = dg_cells8(x, c + 8, n);
         }
         __m256 ev = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
         __m256 od = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1));
@@ -418,8 +438,18 @@ DW_AVX2 static void dg_row_s2(float *e, float *o, const float *x, int n, int pw,
     }
 }
 
+/* Asks for the cache lines of x[0 .. n) ahead of their use. */
+static void dg_prefetch(const float *x, int n)
+{
+    for (int i = 0; i < n; i += 16)
+        _mm_prefetch((const char *)(x + i), DG_HINT);
+    _mm_prefetch((const char *)(x + n - 1), DG_HINT);
+}
+
 /* The packed band of output rows from oy0 (see above) into buf (g->c * p->cs floats): every
- * row written whole, the slack after each plane zeroed. */
+ * row written whole, the slack after each plane zeroed. Each input row read asks for the row
+ * the next band reads in its place: the input is read once, often from memory (a layer's input
+ * outgrows the caches), and the band's convolution then hides the wait. */
 DW_AVX2 static void dg_pack(float *buf, const float *x, const struct im2col_geom *g,
                             const struct dg_plan *p, int oy0)
 {
@@ -430,10 +460,13 @@ DW_AVX2 static void dg_pack(float *buf, const float *x, const struct im2col_geom
         const float *xc = x + (size_t)c * plane;
         float *bc = buf + (size_t)c * (size_t)p->cs;
         for (int r = 0; r < rows * (s2 ? 2 : 1); r++) {
-            int a = s2 ? r / rows : 0, i = s2 ? r % rows : r;
+            int a = s2 ? r & 1 : 0, i = s2 ? r >> 1 : r; /* rows in order */
             int iy = (s2 ? 2 * (oy0 + i) + a : oy0 + i) - g->ph;
             const float *xr = iy >= 0 && iy < g->h ? xc + (size_t)iy * (size_t)g->w : NULL;
             float *d = bc + (size_t)(2 * a) * (size_t)p->ps + (size_t)i * wr;
+            int ahead = iy + (s2 ? 2 : 1) * p->nb;
+            if (xr && ahead < g->h)
+                dg_prefetch(xc + (size_t)ahead * (size_t)g->w, s2 ? n : g->w);
             if (s2)
                 dg_row_s2(d, d + p->ps, xr, n, g->pw, p->wr);
             else
@@ -472,25 +505,31 @@ dg_block(const struct dg_vecs *v, const float *b, const float *wp, int cg, const
 {
     const int ro[3] = {0, s == 1 ? p->wr : 2 * p->ps, s == 1 ? 2 * p->wr : p->wr};
     const int co[3] = {0, s == 1 ? 1 : p->ps, s == 1 ? 2 : 1};
-    __m256 acc[DG_MR][DG_NV];
-    for (int f = 0; f < DG_MR; f++)
-        for (int j = 0; j < DG_NV; j++)
-            acc[f][j] = _mm256_setzero_ps();
-    const float *b1 = b + v->q[nv > 1 ? 1 % DG_NV : 0];
-    b += v->q[0];
-    for (int c = 0; c < cg; c++, b += p->cs, b1 += p->cs, wp += 9 * DG_MR)
-        for (int ki = 0; ki < 3; ki++)
-            for (int kj = 0; kj < 3; kj++) {
-                const float *w = wp + (3 * ki + kj) * DG_MR;
-                __m256 wv[DG_MR];
-                for (int f = 0; f < DG_MR; f++)
-                    wv[f] = _mm256_broadcast_ss(w + f);
-                for (int j = 0; j < nv && j < DG_NV; j++) {
-                    __m256 x = _mm256_loadu_ps((j ? b1 : b) + ro[ki] + co[kj]);
-                    for (int f = 0; f < DG_MR; f++)
-                        acc[f][j] = _mm256_fmadd_ps(wv[f], x, acc[f][j]);
-                }
+    /* the 8 accumulators as named variables: as an array GCC kept them on the stack, storing
+     * and reloading all 8 at every channel */
+    __m256 a00 = _mm256_setzero_ps(), a10 = a00, a20 = a00, a30 = a00;
+    __m256 a01 = a00, a11 = a00, a21 = a00, a31 = a00;
+    const float *b0 = b + v->q[0], *b1 = b + v->q[nv > 1 ? 1 : 0];
+    for (int c = 0; c < cg; c++, b0 += p->cs, b1 += p->cs, wp += 9 * DG_MR)
+        for (int t = 0; t < 9; t++) {
+            const float *w = wp + t * DG_MR;
+            int off = ro[t / 3] + co[t % 3];
+            __m256 w0 = _mm256_broadcast_ss(w), w1 = _mm256_broadcast_ss(w + 1);
+            __m256 w2 = _mm256_broadcast_ss(w + 2), w3 = _mm256_broadcast_ss(w + 3);
+            __m256 x = _mm256_loadu_ps(b0 + off);
+            a00 = _mm256_fmadd_ps(w0, x, a00);
+            a10 = _mm256_fmadd_ps(w1, x, a10);
+            a20 = _mm256_fmadd_ps(w2, x, a20);
+            a30 = _mm256_fmadd_ps(w3, x, a30);
+            if (nv > 1) {
+                x = _mm256_loadu_ps(b1 + off);
+                a01 = _mm256_fmadd_ps(w0, x, a01);
+                a11 = _mm256_fmadd_ps(w1, x, a11);
+                a21 = _mm256_fmadd_ps(w2, x, a21);
+                a31 = _mm256_fmadd_ps(w3, x, a31);
             }
+        }
+    const __m256 acc[DG_MR][DG_NV] = {{a00, a01}, {a10, a11}, {a20, a21}, {a30, a31}};
     for (int f = 0; f < nf; f++)
         for (int j = 0; j < nv && j < DG_NV; j++)
             dw_store(v->o[j] + (size_t)f * P, v->x[j], ow, dw_apply(acc[f][j], &e[f]));
@@ -566,6 +605,9 @@ DW_AVX2 static void dw_group_avx2(float *out, const float *x, const float *k, fl
         for (int f0 = 0; f0 < fg; f0 += DG_MR) {
             int nf = CN_MIN(DG_MR, fg - f0);
             dg_pack_w(wp, k, f0, fg, g->c);
+            if (oy0 == 0 && f0 + DG_MR < fg) /* the next block's weights, read from memory once */
+                dg_prefetch(k + (size_t)(f0 + DG_MR) * (size_t)g->c * 9,
+                            CN_MIN(DG_MR, fg - f0 - DG_MR) * g->c * 9);
             dg_epi(e, f0, fg, ep);
             if (g->sw == 1)
                 dg_blocks_s1(out + (size_t)f0 * P, buf, wp, n, oy0, nf, g, &p, e);
@@ -643,15 +685,14 @@ DW_AVX2 static void dw3_row_s2_data(float *t, const float *const r[2], const int
     }
 }
 
-DW_AVX2 static void dw3_data_avx2(float *dplane, const float *dout, const float *k,
+DW_AVX2 static void dw3_data_avx2(float *dplane, const float *dout, const float *k, float *ws,
                                   const struct im2col_geom *g)
 {
-    float store[4 * DW_ROW_FLOATS] __attribute__((aligned(32)));
-    float t[2 * DW_ROW_FLOATS];
     struct im2col_geom a;
     dw_adjoint_geom(&a, g);
     struct dw_ring ring;
-    dw_ring_init(&ring, store, &a);
+    dw_ring_init(&ring, ws, &a);
+    float *t = ws + dw_ring_floats(&a); /* one interleaved row at stride 2 */
     __m256 w[9];
     for (int i = 0; i < 9; i++)
         w[i] = _mm256_set1_ps(g->sw == 1 ? k[8 - i] : k[i]);
@@ -685,12 +726,11 @@ DW_AVX2 static inline float dw_hsum(__m256 a)
     return _mm_cvtss_f32(s);
 }
 
-DW_AVX2 static void dw3_kernel_avx2(float *dk, const float *dout, const float *plane,
+DW_AVX2 static void dw3_kernel_avx2(float *dk, const float *dout, const float *plane, float *ws,
                                     const struct im2col_geom *g)
 {
-    float store[4 * DW_ROW_FLOATS] __attribute__((aligned(32)));
     struct dw_ring ring;
-    dw_ring_init(&ring, store, g);
+    dw_ring_init(&ring, ws, g);
     __m256 acc[9];
     for (int i = 0; i < 9; i++)
         acc[i] = _mm256_setzero_ps();
@@ -989,11 +1029,17 @@ DW_AVX2 static void dg_back_avx2(float *dk, float *dx, const float *dout, const 
     }
 }
 
+/* Whether the forward takes the 3x3 fast path. */
+static int dw_forward_ok(const struct im2col_geom *g)
+{
+    return dw_fast_fits(g) && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
 /* Whether the 3x3 backward kernels take the fast path: the forward's conditions, and for the
  * data gradient its adjoint geometry's ring rows too. */
 static int dw_back_fits(const struct im2col_geom *g, int data)
 {
-    if (!dw_fast_fits(g) || !__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma"))
+    if (!dw_forward_ok(g))
         return 0;
     struct im2col_geom a;
     dw_adjoint_geom(&a, g);
@@ -1014,25 +1060,47 @@ static enum dw_mode dw_mode_of(const float *shift, enum activation act)
 }
 #endif
 
-void depthwise_forward_act(float *out, const float *plane, const float *k,
+/* The plane kernels' scratch: the ring, and for the data gradient at stride 2 one interleaved
+ * row after its ring (see dw3_data_avx2). */
+size_t depthwise_scratch(const struct im2col_geom *g)
+{
+#if DW_X86
+    size_t n = dw_forward_ok(g) ? dw_ring_floats(g) : 0;
+    if (dw_back_fits(g, 1)) {
+        struct im2col_geom a;
+        dw_adjoint_geom(&a, g);
+        n = CN_MAX(n, dw_ring_floats(&a) + 2 * (size_t)dw_ow8(&a));
+    }
+    return n;
+#else
+    (void)g;
+    return 0;
+#endif
+}
+
+void depthwise_forward_act(float *out, const float *plane, const float *k, float *ws,
                            const struct im2col_geom *g, const float *scale, const float *shift,
                            enum activation act)
 {
 #if DW_X86
-    if (dw_fast_fits(g) && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    if (dw_forward_ok(g)) {
+        CN_ASSERT(ws);
         struct dw_epi ep = {scale, shift, act, dw_mode_of(shift, act)};
-        dw3_plane_avx2(out, plane, k, g, &ep);
+        dw3_plane_avx2(out, plane, k, ws, g, &ep);
         return;
     }
+#else
+    (void)ws;
 #endif
     dw_forward_generic(out, plane, k, g);
     if (shift)
         act_forward_affine(out, out, 1, (size_t)g->oh * (size_t)g->ow, scale, shift, act);
 }
 
-void depthwise_forward(float *out, const float *plane, const float *k, const struct im2col_geom *g)
+void depthwise_forward(float *out, const float *plane, const float *k, float *ws,
+                       const struct im2col_geom *g)
 {
-    depthwise_forward_act(out, plane, k, g, NULL, NULL, ACT_LINEAR);
+    depthwise_forward_act(out, plane, k, ws, g, NULL, NULL, ACT_LINEAR);
 }
 
 int depthwise_group_fits(const struct im2col_geom *g)
@@ -1109,14 +1177,17 @@ void depthwise_group_backward(float *dk, float *dx, const float *dout, const flo
 #endif
 }
 
-void depthwise_backward_data(float *dplane, const float *dout, const float *k,
+void depthwise_backward_data(float *dplane, const float *dout, const float *k, float *ws,
                              const struct im2col_geom *g)
 {
 #if DW_X86
     if (dw_back_fits(g, 1)) {
-        dw3_data_avx2(dplane, dout, k, g);
+        CN_ASSERT(ws);
+        dw3_data_avx2(dplane, dout, k, ws, g);
         return;
     }
+#else
+    (void)ws;
 #endif
     for (int oy = 0; oy < g->oh; oy++) {
         const float *d = dout + (size_t)oy * (size_t)g->ow;
@@ -1136,14 +1207,17 @@ void depthwise_backward_data(float *dplane, const float *dout, const float *k,
     }
 }
 
-void depthwise_backward_kernel(float *dk, const float *dout, const float *plane,
+void depthwise_backward_kernel(float *dk, const float *dout, const float *plane, float *ws,
                                const struct im2col_geom *g)
 {
 #if DW_X86
     if (dw_back_fits(g, 0)) {
-        dw3_kernel_avx2(dk, dout, plane, g);
+        CN_ASSERT(ws);
+        dw3_kernel_avx2(dk, dout, plane, ws, g);
         return;
     }
+#else
+    (void)ws;
 #endif
     for (int ki = 0; ki < g->kh; ki++) {
         int y0, y1;

@@ -10,7 +10,9 @@
  * The fast versions walk output rows and, per tap, the run of output columns that reads inside
  * the plane (a multiply-add over a contiguous run when the stride is 1), so no cell is tested.
  * The *_naive references test every cell and sum in double. Single-threaded: callers parallelise
- * over images or planes. Each output and gradient is summed in a fixed order.
+ * over images or planes. Each output and gradient is summed in a fixed order. The fast kernels
+ * allocate nothing and use under 1 KB of stack: their buffers are the caller's scratch (ws, one
+ * piece per concurrent call, sized by depthwise_scratch and the grouped *_scratch functions).
  * Forward 3x3 at stride 1 or 2 (padding <= 2, output rows up to 2048 wide) has an AVX2+FMA path
  * with the epilogue fused (depthwise_forward_act), and so have both backward kernels (input
  * widths up to 2048; the sums' order then differs from the generic kernels'), and
@@ -26,12 +28,19 @@
 #include "kernels/activations.h"
 #include "kernels/im2col.h"
 
-/* out[oy][ox] = sum over taps of k[ki][kj] * plane(tap); out is written (OH x OW). */
-void depthwise_forward(float *out, const float *plane, const float *k, const struct im2col_geom *g);
+/* Floats of scratch ws the plane kernels below need for g (depthwise_forward, _act,
+ * backward_data and backward_kernel alike): the 3x3 fast path's ring of padded rows, at most
+ * about 48 KB for the widest rows it takes and a few KB for MobileNet's; 0 where no kernel takes
+ * the fast path (ws may then be NULL). */
+size_t depthwise_scratch(const struct im2col_geom *g);
+/* out[oy][ox] = sum over taps of k[ki][kj] * plane(tap); out is written (OH x OW). ws: the
+ * caller's scratch of depthwise_scratch(g) floats (contents ignored). */
+void depthwise_forward(float *out, const float *plane, const float *k, float *ws,
+                       const struct im2col_geom *g);
 /* depthwise_forward with a fused epilogue: out = act(s * conv + t), s = *scale (NULL: 1) and
  * t = *shift, as act_forward_affine on the plane (bit for bit, given the convolution's sums);
  * shift NULL: no epilogue, the convolution alone (act ignored). */
-void depthwise_forward_act(float *out, const float *plane, const float *k,
+void depthwise_forward_act(float *out, const float *plane, const float *k, float *ws,
                            const struct im2col_geom *g, const float *scale, const float *shift,
                            enum activation act);
 void depthwise_forward_naive(float *out, const float *plane, const float *k,
@@ -69,15 +78,16 @@ void depthwise_group_backward_naive(float *dk, float *dx, const float *dout, con
                                     const float *k, int fg, const struct im2col_geom *g);
 
 /* dplane[cell] += sum over (tap, output) reading that cell of k[tap] * dout[output]: the adjoint
- * of depthwise_forward in the plane. Accumulates into dplane (H x W). */
-void depthwise_backward_data(float *dplane, const float *dout, const float *k,
+ * of depthwise_forward in the plane. Accumulates into dplane (H x W). ws: as
+ * depthwise_forward's. */
+void depthwise_backward_data(float *dplane, const float *dout, const float *k, float *ws,
                              const struct im2col_geom *g);
 void depthwise_backward_data_naive(float *dplane, const float *dout, const float *k,
                                    const struct im2col_geom *g);
 
 /* dk[ki][kj] += sum over outputs of dout[oy][ox] * plane(tap): the kernel's gradient.
- * Accumulates into dk (kh x kw). */
-void depthwise_backward_kernel(float *dk, const float *dout, const float *plane,
+ * Accumulates into dk (kh x kw). ws: as depthwise_forward's. */
+void depthwise_backward_kernel(float *dk, const float *dout, const float *plane, float *ws,
                                const struct im2col_geom *g);
 void depthwise_backward_kernel_naive(float *dk, const float *dout, const float *plane,
                                      const struct im2col_geom *g);

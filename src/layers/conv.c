@@ -137,8 +137,9 @@ struct conv {
     unsigned long wino_version;
     size_t wino_at;            /* training nets: wino_u's place in the workspace instead */
     size_t ws;                 /* workspace floats of the GEMM paths (conv_workspace) */
-    /* Direct grouped layers: gslots scratch pieces of gws floats for the grouped kernels at
-     * workspace + gws_at (after the GEMM paths'), one per lane or, with one lane, per thread */
+    /* Direct grouped and depthwise layers: gslots scratch pieces of gws floats for their
+     * kernels at workspace + gws_at (after the GEMM paths'), one per lane or, with one lane, per
+     * chunk of groups (conv_chunks) */
     size_t gws, gws_at;
     int gslots;
     int dz_inplace;            /* training nets: backward makes dz in doutput, not the workspace */
@@ -274,15 +275,17 @@ static int conv_lanes(int batch, size_t col)
     return CN_MAX(lanes, 1);
 }
 
-/* The grouped kernels' scratch (conv_grouped_image, conv_grouped_back): a piece for each lane,
- * or with one lane for each thread the build sees (their regions ask for no more), after the
- * GEMM paths' workspace need. */
+/* The grouped and depthwise kernels' scratch (conv_grouped_image, conv_grouped_back,
+ * conv_depthwise_image, conv_depthwise_back): a piece for each lane, or with one lane for each
+ * thread the build sees (one per chunk of conv_chunks), after the GEMM paths' workspace need. */
 static int conv_grouped_workspace(struct conv *cv, struct build *b, size_t *need)
 {
-    if (!cv->gdirect)
+    if (!cv->gdirect && !cv->depthwise)
         return 0;
     size_t fwd = depthwise_group_scratch(&cv->g), bwd = 0, all;
-    if (build_training(b))
+    if (cv->depthwise)
+        fwd = depthwise_scratch(&cv->g); /* both passes */
+    else if (build_training(b))
         bwd = depthwise_group_back_scratch(&cv->g, cv->fg);
     cv->gws = conv_align(CN_MAX(fwd, bwd));
     cv->gslots = cv->lanes;
@@ -450,16 +453,14 @@ static void conv_wino_data_grad(struct layer *l, const float *dz, float *u, floa
 /* Nets built for inference pack the GEMM path's weights once (gemm_pack_a_all), and again only
  * when the layer's params_version moved (layer.h: every writer of parameters after build calls
  * net_params_changed), so weights loaded or set after build, or between passes, are noticed
- * without reading them. Not for layers with fewer than CONV_PACK_MIN_COLS output positions over
- * the batch (ResNet-50's 7x7 layers at batch 1): their products are bound by reading the weights
- * from memory, and the comparison of the weights with a copy, which passes made before the
- * version counter, tripled that (measured 10-25 % slower then). */
-#define CONV_PACK_MIN_COLS 128
-
+ * without reading them. Layers of few output positions too (ResNet-50's 7x7 layers at batch 1,
+ * Darknet's 1000-filter 1x1 over 1x1): bound by reading the weights, they read them once packed
+ * instead of reading, packing and rereading them every pass (1 thread: 2.2 -> 1.5 ms a 7x7
+ * 512->2048 layer, 1.4 -> 0.65 ms the classifier). Before the version counter, comparing the
+ * weights with a copy made packing them slower. */
 static void conv_pack_setup(struct conv *cv, struct build *b)
 {
-    if (!CONV_PACK || build_training(b) || cv->wino || cv->depthwise || cv->gdirect ||
-        (size_t)build_batch(b) * cv->P < CONV_PACK_MIN_COLS)
+    if (!CONV_PACK || build_training(b) || cv->wino || cv->depthwise || cv->gdirect)
         return;
     build_buffer(b, &cv->wpack, (size_t)cv->groups * gemm_packed_a_floats(cv->fg, (int)cv->R),
                  BUF_ALWAYS);
@@ -493,7 +494,7 @@ static int conv_build(struct layer *l, struct cfg_section *s, struct build *b, c
         build_param(b, &cv->scales, &cv->dscales, F, "scales", PARAM_TRAIN);
         build_param(b, &cv->rolling_mean, NULL, F, "rolling_mean", 0);
         build_param(b, &cv->rolling_var, NULL, F, "rolling_variance", 0);
-        build_buffer(b, &cv->x_hat, all, BUF_TRAIN);
+        build_buffer(b, &cv->x_hat, all, BUF_BACKWARD);
         build_buffer(b, &cv->mean, F, BUF_TRAIN);
         build_buffer(b, &cv->var, F, BUF_TRAIN);
         build_buffer(b, &cv->fold, 2 * F, BUF_ALWAYS);
@@ -547,18 +548,39 @@ static void conv_im2col(const struct conv *cv, float *col, const float *x)
         im2col_channels(col, x, &cv->g, c, c + 1);
 }
 
+/* The grouped and depthwise kernels' loops split n items (groups or filters) into this many
+ * contiguous chunks, chunk s using scratch piece s of the lane's gws: with one lane, one per
+ * thread the build saw, run on the threads (each piece has one user whichever thread runs its
+ * chunk, however many threads the region gets); with several lanes, one. */
+static int conv_chunks(const struct conv *cv)
+{
+    return cv->lanes == 1 ? cv->gslots : 1;
+}
+
+/* Chunk s's items [*i0, *i1) of n (conv_chunks). */
+static void conv_chunk(int n, int s, int chunks, int *i0, int *i1)
+{
+    *i0 = (int)((long)n * s / chunks);
+    *i1 = (int)((long)n * (s + 1) / chunks);
+}
+
 /* z[F x P] = the convolution of a depthwise layer's image x, each filter's plane directly, with
  * the fused epilogue y = act(fs[f] * z + fb[f]) (fs NULL: 1; fb NULL: none) while the plane is in
- * cache. Threads over filters when there is a single lane. */
+ * cache. Threads over chunks of filters when there is a single lane. gws: the lane's scratch. */
 static void conv_depthwise_image(const struct conv *cv, float *z, const float *x, const float *fs,
-                                 const float *fb)
+                                 const float *fb, float *gws)
 {
     size_t plane = (size_t)cv->g.h * (size_t)cv->g.w, P = cv->P, kk = (size_t)cv->kh * cv->kw;
-#pragma omp parallel for schedule(static) if (cv->lanes == 1 && cv->filters > 1)
-    for (int f = 0; f < cv->filters; f++)
-        depthwise_forward_act(z + (size_t)f * P, x + (size_t)(f / cv->fg) * plane,
-                              cv->weights + (size_t)f * kk, &cv->g, fs ? fs + f : NULL,
-                              fb ? fb + f : NULL, (enum activation)cv->act);
+    int chunks = conv_chunks(cv);
+#pragma omp parallel for schedule(static) if (chunks > 1)
+    for (int s = 0; s < chunks; s++) {
+        int f0, f1;
+        conv_chunk(cv->filters, s, chunks, &f0, &f1);
+        for (int f = f0; f < f1; f++)
+            depthwise_forward_act(z + (size_t)f * P, x + (size_t)(f / cv->fg) * plane,
+                                  cv->weights + (size_t)f * kk, gws + (size_t)s * cv->gws, &cv->g,
+                                  fs ? fs + f : NULL, fb ? fb + f : NULL, (enum activation)cv->act);
+    }
 }
 
 /* Group gi of image x into zg by the packed weights, with the epilogue of conv_image, and rg
@@ -587,33 +609,25 @@ static float *conv_lane_gws(const struct conv *cv, const struct pass *p, int lan
     return p->workspace + cv->gws_at + (size_t)lane * cv->gws;
 }
 
-/* The grouped kernels' scratch of the calling thread: the lane's piece gws (lanes > 1), or
- * with one lane the piece of the thread in the region over groups (capped at gslots threads). */
-static float *conv_grouped_ws(const struct conv *cv, float *gws)
-{
-#ifdef _OPENMP
-    if (cv->lanes == 1)
-        return gws + (size_t)omp_get_thread_num() * cv->gws;
-#else
-    (void)cv;
-#endif
-    return gws;
-}
-
 /* z[F x P] = the convolution of a direct grouped layer's image x, group by group
- * (kernels/depthwise.h), with the fused epilogue as conv_depthwise_image. Threads over groups
- * when there is a single lane. gws: the lane's scratch (conv_grouped_ws). */
+ * (kernels/depthwise.h), with the fused epilogue as conv_depthwise_image. Threads over chunks of
+ * groups when there is a single lane. gws: the lane's scratch (conv_chunks). */
 static void conv_grouped_image(const struct conv *cv, float *z, const float *x, const float *fs,
                                const float *fb, float *gws)
 {
     size_t plane = (size_t)cv->g.h * (size_t)cv->g.w, P = cv->P;
-#pragma omp parallel for schedule(static) if (cv->lanes == 1) num_threads(cv->gslots)
-    for (int gi = 0; gi < cv->groups; gi++) {
-        size_t f0 = (size_t)gi * (size_t)cv->fg;
-        depthwise_group_forward(z + f0 * P, x + (size_t)gi * (size_t)cv->cg * plane,
-                                cv->weights + f0 * cv->R, conv_grouped_ws(cv, gws), cv->fg,
-                                &cv->g, fs ? fs + f0 : NULL, fb ? fb + f0 : NULL,
-                                (enum activation)cv->act);
+    int chunks = conv_chunks(cv);
+#pragma omp parallel for schedule(static) if (chunks > 1)
+    for (int s = 0; s < chunks; s++) {
+        int g0, g1;
+        conv_chunk(cv->groups, s, chunks, &g0, &g1);
+        for (int gi = g0; gi < g1; gi++) {
+            size_t f0 = (size_t)gi * (size_t)cv->fg;
+            depthwise_group_forward(z + f0 * P, x + (size_t)gi * (size_t)cv->cg * plane,
+                                    cv->weights + f0 * cv->R, gws + (size_t)s * cv->gws, cv->fg,
+                                    &cv->g, fs ? fs + f0 : NULL, fb ? fb + f0 : NULL,
+                                    (enum activation)cv->act);
+        }
     }
 }
 
@@ -666,20 +680,22 @@ static void conv_epilogue(const struct conv *cv, float *y, const float *fs, cons
 
 /* A fused [shortcut] on a path whose epilogue does not take it: y = act(y + res) over one
  * image (a [shortcut]'s order: y already holds the convolution's output), split by filters when
- * there is one lane; act_forward by pieces small enough never to open a region of its own. */
-#define CONV_ACT_PIECE 16384
+ * there is one lane. The activation is act_forward_affine's with scale 1 and shift -0, the same
+ * bits as act_forward (1 * z and z + -0 are z, -0 included), since act_forward opens a region
+ * of its own even when it does not split: nested in this one, libgomp makes a team per call
+ * (ResNet-50's 8x8 layers at 1 thread: 1.5 ms of 4, one call per filter). */
 static void conv_residual(const struct conv *cv, float *y, const float *res, enum activation act)
 {
     int F = cv->filters;
     size_t P = cv->P;
+    const float minus_zero = -0.f;
 #pragma omp parallel for schedule(static) if (cv->lanes == 1 && F > 1 && (size_t)F * P > 32768)
     for (int f = 0; f < F; f++) {
         float *yf = y + (size_t)f * P;
         const float *rf = res + (size_t)f * P;
         for (size_t i = 0; i < P; i++)
             yf[i] = yf[i] + rf[i];
-        for (size_t i = 0; i < P; i += CONV_ACT_PIECE)
-            act_forward(yf + i, yf + i, CN_MIN((size_t)CONV_ACT_PIECE, P - i), act);
+        act_forward_affine(yf, yf, 1, P, NULL, &minus_zero, act);
     }
 }
 
@@ -706,7 +722,7 @@ static void conv_forward_lane(struct layer *l, int lane, float *col, float *gws,
         float *z = pre + (size_t)b * out;
         const float *rb = res ? res + (size_t)b * out : NULL;
         if (cv->depthwise)
-            conv_depthwise_image(cv, z, l->input + (size_t)b * in, fs, fb);
+            conv_depthwise_image(cv, z, l->input + (size_t)b * in, fs, fb, gws);
         else if (cv->gdirect)
             conv_grouped_image(cv, z, l->input + (size_t)b * in, fs, fb, gws);
         else
@@ -844,21 +860,26 @@ static void conv_dz_image(struct layer *l, int b, float *dz, float *db)
 }
 
 /* A depthwise image's gradients: dw += each plane's kernel gradient; dx (NULL: skipped) += each
- * plane's data gradient. Threads over input planes when there is a single lane (each plane's
- * filters are its own: no shared writes). */
+ * plane's data gradient. Threads over chunks of input planes when there is a single lane (each
+ * plane's filters are its own: no shared writes). gws: the lane's scratch (conv_chunks). */
 static void conv_depthwise_back(const struct conv *cv, float *dw, float *dx, const float *d,
-                                const float *x)
+                                const float *x, float *gws)
 {
     size_t plane = (size_t)cv->g.h * (size_t)cv->g.w, P = cv->P, kk = (size_t)cv->kh * cv->kw;
-#pragma omp parallel for schedule(static) if (cv->lanes == 1 && cv->groups > 1)
-    for (int gi = 0; gi < cv->groups; gi++)
-        for (int f = gi * cv->fg; f < (gi + 1) * cv->fg; f++) {
-            const float *df = d + (size_t)f * P;
-            depthwise_backward_kernel(dw + (size_t)f * kk, df, x + (size_t)gi * plane, &cv->g);
+    int chunks = conv_chunks(cv);
+#pragma omp parallel for schedule(static) if (chunks > 1)
+    for (int s = 0; s < chunks; s++) {
+        int g0, g1;
+        float *ws = gws + (size_t)s * cv->gws;
+        conv_chunk(cv->groups, s, chunks, &g0, &g1);
+        for (int f = g0 * cv->fg; f < g1 * cv->fg; f++) {
+            const float *df = d + (size_t)f * P, *xg = x + (size_t)(f / cv->fg) * plane;
+            depthwise_backward_kernel(dw + (size_t)f * kk, df, xg, ws, &cv->g);
             if (dx)
-                depthwise_backward_data(dx + (size_t)gi * plane, df, cv->weights + (size_t)f * kk,
-                                        &cv->g);
+                depthwise_backward_data(dx + (size_t)(f / cv->fg) * plane, df,
+                                        cv->weights + (size_t)f * kk, ws, &cv->g);
         }
+    }
 }
 
 /* Whether backward takes conv_grouped_back: direct grouped layers (stride 1 or 2) whose
@@ -875,18 +896,23 @@ static int conv_grouped_back_fits(const struct conv *cv)
  * gradient of dout_g over x_g, and dx_g (NULL: skipped) += the data gradient of dout_g through
  * weights_g. Rather than im2row and GEMMs of F/G rows (4 to 32 in ResNeXt), too few to keep a
  * GEMM's registers busy. Threads over groups when there is a single lane (each group's filters
- * and channels are its own: no shared writes). gws: the lane's scratch (conv_grouped_ws). */
+ * and channels are its own: no shared writes). gws: the lane's scratch (conv_chunks). */
 static void conv_grouped_back(const struct conv *cv, float *dw, float *dx, const float *d,
                               const float *x, float *gws)
 {
     size_t plane = (size_t)cv->g.h * (size_t)cv->g.w, in = (size_t)cv->cg * plane;
     size_t wg = (size_t)cv->fg * cv->R, out = (size_t)cv->fg * cv->P;
-#pragma omp parallel for schedule(static) if (cv->lanes == 1) num_threads(cv->gslots)
-    for (int gi = 0; gi < cv->groups; gi++)
-        depthwise_group_backward(dw + (size_t)gi * wg, dx ? dx + (size_t)gi * in : NULL,
-                                 d + (size_t)gi * out, x + (size_t)gi * in,
-                                 cv->weights + (size_t)gi * wg, conv_grouped_ws(cv, gws), cv->fg,
-                                 &cv->g);
+    int chunks = conv_chunks(cv);
+#pragma omp parallel for schedule(static) if (chunks > 1)
+    for (int s = 0; s < chunks; s++) {
+        int g0, g1;
+        conv_chunk(cv->groups, s, chunks, &g0, &g1);
+        for (int gi = g0; gi < g1; gi++)
+            depthwise_group_backward(dw + (size_t)gi * wg, dx ? dx + (size_t)gi * in : NULL,
+                                     d + (size_t)gi * out, x + (size_t)gi * in,
+                                     cv->weights + (size_t)gi * wg, gws + (size_t)s * cv->gws,
+                                     cv->fg, &cv->g);
+    }
 }
 
 /* buf = im2row(x) of one group, split by output rows over the threads when there is one lane. */
@@ -954,7 +980,7 @@ static void conv_backward_lane(struct layer *l, int lane, float *dz, float *buf,
         if (!cv->bn)
             conv_dz_image(l, b, dz, gr.db);
         if (cv->depthwise)
-            conv_depthwise_back(cv, gr.dw, dx, d, x);
+            conv_depthwise_back(cv, gr.dw, dx, d, x, gws);
         else if (conv_grouped_back_fits(cv))
             conv_grouped_back(cv, gr.dw, dx, d, x, gws);
         else
