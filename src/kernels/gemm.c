@@ -1,15 +1,16 @@
 /* gemm.c - blocked single-precision GEMM (contracts in gemm.h) and its naive reference.
  *
  * Scheme (Goto/BLIS): C is split once into one rectangle per thread (rows or columns, whichever
- * costs less: see gemm_split). A thread walks its columns in blocks of GEMM_NC (GEMM_NC_FEW for
- * a thread of at most GEMM_MC rows, so that its packed B block stays in L2) and K in blocks of
- * at most GEMM_KC; for each (column block, K block) it packs that KC x NC slice of op(B) into
- * NR-wide column panels (the slice stays in L2/L3), then for each GEMM_MC-row block packs the
- * MC x KC slice of op(A) into MR-high row panels (kept in L2) and runs the MR x NR micro-kernel
- * over every (B panel, A panel) pair: the B panel (KC x NR, 16 KB) stays in L1 while the A panels
- * stream from L2. Panels are zero-padded at the edges. A thread with at most GEMM_DIRECT_B_ROWS
- * rows (LeNet's 6 or 16 filters) reads whole panels of an untransposed B in place, since so few
- * A panels cannot repay packing. Pack buffers are allocated per call and thread (a few MB).
+ * costs less: see gemm_split). A thread walks K in blocks of at most GEMM_KC; for each K block
+ * it packs its rows of op(A) once into MR-high row panels (KC x its rows: a few MB at most),
+ * then walks its columns in blocks of GEMM_NC, packing each KC x NC slice of op(B) into NR-wide
+ * column panels (the slice stays in L2), and runs the MR x NR micro-kernel over every (A panel,
+ * B panel) pair, A panels outer: the A panel (KC x MR, 6 KB) stays in L1 while the B panels
+ * stream from L2, and C is walked along its rows. So each element of A and B is packed once.
+ * Panels are zero-padded at the edges. A thread with at most GEMM_DIRECT_B_ROWS rows (LeNet's
+ * 6 or 16 filters) reads whole panels of an untransposed B in place, since so few A panels
+ * cannot repay packing. Pack buffers are allocated per call and thread; a thread of more than
+ * GEMM_A_ROWS rows takes them GEMM_A_ROWS at a time.
  * gemm_conv packs B straight from an NCHW image by im2col geometry (implicit GEMM), tap by tap
  * across all the panels of a block, each panel row cut into runs within one output row.
  * Prepacked A (gemm_pack_a_all: the same panels for every K block, one after the other, so any
@@ -59,19 +60,22 @@
 #define GEMM_KC 256 /* most K per block: a 6 x KC A panel + KC x NR B panel fit L1 */
 #endif
 #ifndef GEMM_MC
-#define GEMM_MC 144 /* most rows per A block (MC x KC: 144 KB of L2), a multiple of MR */
+#define GEMM_MC 144 /* most rows per block of prepacked A (MC x KC: 144 KB of L2), a multiple
+                    * of MR */
 #endif
 #ifndef GEMM_NC
-#define GEMM_NC 2048 /* most columns per B block, a multiple of every NR */
+#define GEMM_NC 384 /* most columns per B block, a multiple of every NR: KC x NC stays in L2 */
+#endif
+#ifndef GEMM_A_ROWS
+#define GEMM_A_ROWS 3072 /* most rows a thread packs at once (A: KC x 3072, 3 MB), a multiple of
+                          * MR */
+#endif
+#ifndef GEMM_NC_ONE
+#define GEMM_NC_ONE 1024 /* most columns of a thread of many rows whose B is packed as one block */
 #endif
 #ifndef GEMM_NC_PACKED
 #define GEMM_NC_PACKED 256 /* the same with A prepacked, whose blocks cost nothing to revisit:
                             * the packed B block then stays in L2 (5-10 % on ResNet's 1x1s) */
-#endif
-#ifndef GEMM_NC_FEW
-#define GEMM_NC_FEW 384 /* the same for a thread of at most GEMM_MC rows, whose one A block costs
-                         * little to repack: the packed B block then stays in L2 (up to 1.3x on
-                         * ResNet's and VGG's 64- and 128-filter layers) */
 #endif
 #ifndef GEMM_PACK_B_COLS
 #define GEMM_PACK_B_COLS 256 /* columns of B packed together, row by row (a multiple of NR) */
@@ -695,17 +699,23 @@ static void gemm_tile(const struct gemm_args *g, const struct gemm_arch *ar, con
 }
 
 /* The product of packed A rows [i0, i0+mc) (ap) and nc columns of B from j0, as panels at bp
- * panel apart with row stride ldb, into C, with epilogue o (bias applied when last): B panel by
- * B panel, each kept in L1 while the A block streams from L2 (with A prepacked and few columns,
- * walking A panels outermost instead measured no faster, cold weights included). A column tail
- * of at most GEMM_NARROW_MAX columns goes to the narrow kernel over the whole block. */
+ * panel apart with row stride ldb, into C, with epilogue o (bias applied when last). rows_outer
+ * (the B block is in L2): A panel by A panel, each kept in L1 while the B panels stream from L2,
+ * so that C (and the residual) are walked along their rows; else (a B block larger than L2) B
+ * panel by B panel, each kept in L1 while the A block streams from L2, C then read one line per
+ * row at a stride of ldc, which no hardware prefetcher follows. A column tail of at most
+ * GEMM_NARROW_MAX columns goes to the narrow kernel over the whole block. */
 static void gemm_macro(const struct gemm_args *g, const struct gemm_arch *ar, const float *ap,
                        const float *bp, size_t panel, size_t ldb, int i0, int mc, int j0, int nc,
-                       int kc, const struct gemm_out *o, int last)
+                       int kc, const struct gemm_out *o, int last, int rows_outer)
 {
     int nr = ar->nr, act_after = last && o->fuse == GEMM_FUSE_NONE && g->act != ACT_LINEAR;
     int tail = nc % nr, wide = ar->narrow && tail && tail <= GEMM_NARROW_MAX ? nc - tail : nc;
-    for (int jr = 0; jr < wide; jr += nr)
+    for (int ir = 0; rows_outer && ir < mc; ir += GEMM_MR)
+        for (int jr = 0; jr < wide; jr += nr)
+            gemm_tile(g, ar, ap, bp + (size_t)(jr / nr) * panel, ldb, i0, ir, mc, j0 + jr,
+                      CN_MIN(nr, wide - jr), kc, o, last, act_after);
+    for (int jr = 0; !rows_outer && jr < wide; jr += nr)
         for (int ir = 0; ir < mc; ir += GEMM_MR)
             gemm_tile(g, ar, ap, bp + (size_t)(jr / nr) * panel, ldb, i0, ir, mc, j0 + jr,
                       CN_MIN(nr, wide - jr), kc, o, last, act_after);
@@ -736,42 +746,107 @@ static const float *gemm_packed_block(const struct gemm_args *g, int p0, int kc,
     return g->Ap + (size_t)p0 * mp + (size_t)i0 * (size_t)kc;
 }
 
-/* Columns per B block for a thread of rows rows (see GEMM_NC, GEMM_NC_FEW, GEMM_NC_PACKED). */
-static int gemm_nc(const struct gemm_args *g, double rows)
+/* Whether a thread of rows x cols packs its B as one block (gemm_region): few columns, and more
+ * rows than would keep their packed A in L2. */
+static int gemm_one_block(const struct gemm_args *g, int rows, int cols)
 {
-    return g->Ap ? GEMM_NC_PACKED : rows <= GEMM_MC ? GEMM_NC_FEW : GEMM_NC;
+    return !g->Ap && cols <= GEMM_NC_ONE && rows > GEMM_MC;
 }
 
-/* Rows [m0, m1) x columns [n0, n1) of C, on one thread, with pack buffers ap (unused with
- * g->Ap) and bp. */
+/* Columns per B block for a thread of rows x cols (see GEMM_NC_ONE, GEMM_NC, GEMM_NC_PACKED). */
+static int gemm_nc(const struct gemm_args *g, int rows, int cols)
+{
+    return g->Ap ? GEMM_NC_PACKED : gemm_one_block(g, rows, cols) ? cols : GEMM_NC;
+}
+
+/* The epilogue of K block p of nkb: beta only in the first, the fused activation in the last. */
+static struct gemm_out gemm_kblock_out(const struct gemm_args *g, int p, int nkb)
+{
+    return (struct gemm_out){g->alpha, p ? 1.f : g->beta, NULL, NULL,
+                             p == nkb - 1 ? gemm_fuse_of(g->act) : GEMM_FUSE_NONE, NULL, 0};
+}
+
+/* Rows [m0, m1) x columns [n0, n1) of C with A prepacked (g->Ap), on one thread, with the pack
+ * buffer bp: for each column block and K block, the B block is packed once (or, for a thread
+ * of at most GEMM_DIRECT_B_ROWS rows, its whole panels read in place) and multiplied by the
+ * MC-row blocks of A. A panels go outermost only with a residual (netb1: 1.1-1.6x on ResNet's
+ * fused 1x1 + shortcut layers, whose residual was read one line per row at a stride of ldc);
+ * without one, the two orders measured within 3 % (noise) on ResNet-50's 1x1 shapes. */
+static void gemm_region_packed(const struct gemm_args *g, const struct gemm_arch *ar, int m0,
+                               int m1, int n0, int n1, float *bp)
+{
+    int nr = ar->nr, nkb = (g->K + GEMM_KC - 1) / GEMM_KC, nmb = (m1 - m0 + GEMM_MC - 1) / GEMM_MC;
+    int mcb = ((m1 - m0 + nmb - 1) / nmb + GEMM_MR - 1) / GEMM_MR * GEMM_MR;
+    int in_place = !g->geom && !g->tb && m1 - m0 <= GEMM_DIRECT_B_ROWS;
+    for (int jc = n0; jc < n1; jc += GEMM_NC_PACKED) {
+        int nc = CN_MIN(GEMM_NC_PACKED, n1 - jc), whole = in_place ? nc / nr * nr : 0;
+        for (int p = 0; p < nkb; p++) {
+            int pc, kc, last = p == nkb - 1;
+            gemm_kblock(g->K, nkb, p, &pc, &kc);
+            struct gemm_out o = gemm_kblock_out(g, p, nkb);
+            if (whole < nc)
+                ar->pack_b(bp, g, pc, kc, jc + whole, nc - whole);
+            for (int ic = m0; ic < m1; ic += mcb) {
+                int mc = CN_MIN(mcb, m1 - ic);
+                const float *a = gemm_packed_block(g, pc, kc, ic);
+                if (whole)
+                    gemm_macro(g, ar, a, g->B + (size_t)pc * g->ldb + (size_t)jc, (size_t)nr,
+                               g->ldb, ic, mc, jc, whole, kc, &o, last, g->res != NULL);
+                if (whole < nc)
+                    gemm_macro(g, ar, a, bp, (size_t)kc * (size_t)nr, (size_t)nr, ic, mc,
+                               jc + whole, nc - whole, kc, &o, last, g->res != NULL);
+            }
+        }
+    }
+}
+
+/* Packed A rows [i0, i0+mc) (ap) times columns [j0, j0+nc) of K block [pc, pc+kc): the first
+ * whole columns read in place from B, the rest from bp, packed. */
+static void gemm_pass(const struct gemm_args *g, const struct gemm_arch *ar, const float *ap,
+                      const float *bp, int pc, int kc, int i0, int mc, int j0, int nc, int whole,
+                      const struct gemm_out *o, int last, int rows_outer)
+{
+    int nr = ar->nr;
+    if (whole)
+        gemm_macro(g, ar, ap, g->B + (size_t)pc * g->ldb + (size_t)j0, (size_t)nr, g->ldb, i0, mc,
+                   j0, whole, kc, o, last, rows_outer);
+    if (whole < nc)
+        gemm_macro(g, ar, ap, bp, (size_t)kc * (size_t)nr, (size_t)nr, i0, mc, j0 + whole,
+                   nc - whole, kc, o, last, rows_outer);
+}
+
+/* Rows [m0, m1) x columns [n0, n1) of C, on one thread, with pack buffers ap and bp (sizes in
+ * gemm_thread), K block by K block. At most GEMM_NC_ONE columns and more than GEMM_MC rows: B
+ * is packed once for all of them (it stays in L2/L3) and A in blocks of GEMM_MC rows, each used
+ * while it is in L2. Otherwise:
+ * the thread's rows of A are packed once, then each block of GEMM_NC columns of B (kept in L2)
+ * is packed and multiplied by all of them, so that neither is packed twice (the old scheme's
+ * repacked A cost 2 % on VGG's 64- and 128-filter layers, and its 2 MB B block left L2). A
+ * thread of at most GEMM_DIRECT_B_ROWS rows reads whole panels of an untransposed B in place. */
 static void gemm_region(const struct gemm_args *g, const struct gemm_arch *ar, int m0, int m1,
                         int n0, int n1, float *ap, float *bp)
 {
     int nr = ar->nr, nkb = (g->K + GEMM_KC - 1) / GEMM_KC, nmb = (m1 - m0 + GEMM_MC - 1) / GEMM_MC;
     int mcb = ((m1 - m0 + nmb - 1) / nmb + GEMM_MR - 1) / GEMM_MR * GEMM_MR;
     int in_place = !g->geom && !g->tb && m1 - m0 <= GEMM_DIRECT_B_ROWS;
-    int ncb = gemm_nc(g, m1 - m0);
-    for (int jc = n0; jc < n1; jc += ncb) {
-        int nc = CN_MIN(ncb, n1 - jc), whole = in_place ? nc / nr * nr : 0;
-        for (int p = 0; p < nkb; p++) {
-            int pc, kc, last = p == nkb - 1;
-            gemm_kblock(g->K, nkb, p, &pc, &kc);
-            struct gemm_out o = {g->alpha, p ? 1.f : g->beta, NULL, NULL,
-                                 last ? gemm_fuse_of(g->act) : GEMM_FUSE_NONE, NULL, 0};
+    int one = gemm_one_block(g, m1 - m0, n1 - n0), ncb = one ? n1 - n0 : GEMM_NC;
+    for (int p = 0; p < nkb; p++) {
+        int pc, kc, last = p == nkb - 1;
+        gemm_kblock(g->K, nkb, p, &pc, &kc);
+        struct gemm_out o = gemm_kblock_out(g, p, nkb);
+        if (!one)
+            ar->pack_a(ap, g, m0, m1 - m0, pc, kc);
+        for (int jc = n0; jc < n1; jc += ncb) {
+            int nc = CN_MIN(ncb, n1 - jc), whole = in_place ? nc / nr * nr : 0;
             if (whole < nc)
                 ar->pack_b(bp, g, pc, kc, jc + whole, nc - whole);
-            for (int ic = m0; ic < m1; ic += mcb) {
-                int mc = CN_MIN(mcb, m1 - ic);
-                const float *a = g->Ap ? gemm_packed_block(g, pc, kc, ic) : ap;
-                if (!g->Ap)
-                    ar->pack_a(ap, g, ic, mc, pc, kc);
-                if (whole)
-                    gemm_macro(g, ar, a, g->B + (size_t)pc * g->ldb + (size_t)jc, (size_t)nr,
-                               g->ldb, ic, mc, jc, whole, kc, &o, last);
-                if (whole < nc)
-                    gemm_macro(g, ar, a, bp, (size_t)kc * (size_t)nr, (size_t)nr, ic, mc,
-                               jc + whole, nc - whole, kc, &o, last);
+            for (int ic = m0; one && ic < m1; ic += mcb) {
+                ar->pack_a(ap, g, ic, CN_MIN(mcb, m1 - ic), pc, kc);
+                gemm_pass(g, ar, ap, bp, pc, kc, ic, CN_MIN(mcb, m1 - ic), jc, nc, whole, &o,
+                          last, g->res != NULL);
             }
+            if (!one)
+                gemm_pass(g, ar, ap, bp, pc, kc, m0, m1 - m0, jc, nc, whole, &o, last, 1);
         }
     }
 }
@@ -795,10 +870,10 @@ static void gemm_split(const struct gemm_args *g, int nr, int nt, int *tm, int *
         if (nt % a)
             continue;
         double rows = fmin(g->M, GEMM_MR * ceil_div_d(pm, a));
-        double cols = fmin(g->N, nr * ceil_div_d(pn, nt / a)), nc = gemm_nc(g, rows);
+        double cols = fmin(g->N, nr * ceil_div_d(pn, nt / a));
         int in_place = !g->geom && !g->tb && rows <= GEMM_DIRECT_B_ROWS;
         double cost = rows * cols * g->K + GEMM_PACK_COST * g->K * (in_place ? 0 : cols) +
-                      (g->Ap ? 0 : GEMM_PACK_COST * g->K * rows * ceil_div_d(cols, nc));
+                      (g->Ap ? 0 : GEMM_PACK_COST * g->K * rows);
         if (best < 0 || cost < best)
             best = cost, *tm = a, *tn = nt / a;
     }
@@ -817,13 +892,19 @@ static void gemm_thread(const struct gemm_args *g, const struct gemm_arch *ar, i
         return;
     int nkb = (g->K + GEMM_KC - 1) / GEMM_KC;
     size_t kc = (size_t)((g->K + nkb - 1) / nkb);
-    size_t ncb = (size_t)CN_MIN(gemm_nc(g, m1 - m0), n1 - n0);
-    size_t na = g->Ap ? 0 : ((size_t)GEMM_MC * kc + 15) / 16 * 16;
+    int rows = CN_MIN(m1 - m0, GEMM_A_ROWS); /* gemm_region's at a time */
+    size_t ncb = (size_t)CN_MIN(gemm_nc(g, rows, n1 - n0), n1 - n0);
+    size_t mp = gemm_one_block(g, rows, n1 - n0) ? GEMM_MC /* rows of packed A */
+                                                 : (size_t)(rows + GEMM_MR - 1) / GEMM_MR * GEMM_MR;
+    size_t na = g->Ap ? 0 : (mp * kc + 15) / 16 * 16;
     size_t nb = kc * ((ncb + nr - 1) / nr * nr);
     float *buf = NULL;
-    /* Bounded by the block sizes (a few MB): out of memory here is not recoverable. */
+    /* KC x (the thread's rows + NC): out of memory here is not recoverable. */
     CN_ASSERT(posix_memalign((void **)&buf, 64, sizeof(float) * (na + nb)) == 0);
-    gemm_region(g, ar, m0, m1, n0, n1, buf, buf + na);
+    if (g->Ap)
+        gemm_region_packed(g, ar, m0, m1, n0, n1, buf);
+    for (int r = m0; !g->Ap && r < m1; r += rows)
+        gemm_region(g, ar, r, CN_MIN(r + rows, m1), n0, n1, buf, buf + na);
     free(buf);
 }
 
