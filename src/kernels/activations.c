@@ -7,6 +7,9 @@
 
 #include <math.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "core/common.h"
 
@@ -192,6 +195,19 @@ static void slope_run(float *dz, const float *dy, const float *y, size_t n, enum
 
 #define ACT_CHUNK 16384 /* floats per task of the threaded loops */
 
+/* Whether a loop over more than min floats takes a team: not when it is already inside one,
+ * where even an inactive nested region costs libgomp a team set-up per call (the layers that
+ * apply an activation per block of a parallel loop, [shortcut] among them). */
+static int act_team(long n, long min)
+{
+#ifdef _OPENMP
+    return n > min && !omp_in_parallel();
+#else
+    (void)n, (void)min;
+    return 0;
+#endif
+}
+
 void act_forward(float *y, const float *z, size_t n, enum activation a)
 {
     long nn = (long)n, chunks = (nn + ACT_CHUNK - 1) / ACT_CHUNK;
@@ -200,15 +216,19 @@ void act_forward(float *y, const float *z, size_t n, enum activation a)
             memmove(y, z, sizeof(float) * n);
         return;
     }
+    if (act_vectorised(a) && !act_team(nn, 4 * ACT_CHUNK)) {
+        act_run(y, z, n, 1.f, 0.f, 0, a);
+        return;
+    }
     if (act_vectorised(a)) {
-#pragma omp parallel for if (chunks > 4) schedule(static)
+#pragma omp parallel for schedule(static)
         for (long c = 0; c < chunks; c++) {
             size_t i0 = (size_t)c * ACT_CHUNK;
             act_run(y + i0, z + i0, CN_MIN((size_t)ACT_CHUNK, n - i0), 1.f, 0.f, 0, a);
         }
         return;
     }
-#pragma omp parallel for if (nn > 16384) schedule(static)
+#pragma omp parallel for if (act_team(nn, 16384)) schedule(static)
     for (long i = 0; i < nn; i++)
         y[i] = act_apply(a, z[i]);
 }
@@ -222,15 +242,19 @@ void act_backward(float *dz, const float *dy, const float *z, const float *y, si
             memmove(dz, dy, sizeof(float) * n);
         return;
     }
+    if (act_vectorised(a) && !act_team(nn, 4 * ACT_CHUNK)) {
+        slope_run(dz, dy, y, n, a);
+        return;
+    }
     if (act_vectorised(a)) {
-#pragma omp parallel for if (chunks > 4) schedule(static)
+#pragma omp parallel for schedule(static)
         for (long c = 0; c < chunks; c++) {
             size_t i0 = (size_t)c * ACT_CHUNK;
             slope_run(dz + i0, dy + i0, y + i0, CN_MIN((size_t)ACT_CHUNK, n - i0), a);
         }
         return;
     }
-#pragma omp parallel for if (nn > 16384) schedule(static)
+#pragma omp parallel for if (act_team(nn, 16384)) schedule(static)
     for (long i = 0; i < nn; i++)
         dz[i] = dy[i] * act_slope(a, z ? z[i] : 0.f, y ? y[i] : 0.f);
 }
