@@ -14,16 +14,18 @@ OPENMP   ?= 1
 SANITIZE ?=
 WERROR   ?= 0
 MPI      ?= 0
-# parallel compile jobs of `make test` (its build step); the suites themselves run one at a time
+# parallel compile jobs of `make test` (its build step); test/run.sh runs the suites as many at a
+# time as there are cores (CFGNET_TEST_JOBS)
 JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
 
+# stb's headers (libstb-dev): src/data/stb_impl.c compiles the stb libraries we use from them
+# at our flags (faster decoding than Debian's libstb, which nothing links)
 STB_CFLAGS := -I/usr/include/stb
-STB_LIBS   := -lstb
 
 WARN   := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla -Wformat=2
 CFLAGS := -std=c11 -O3 -g -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L $(WARN) -Isrc -Iinclude -Itest/harness \
           $(STB_CFLAGS) -fno-strict-aliasing
-LDLIBS := $(STB_LIBS) -lm -lpthread
+LDLIBS := -lm -lpthread
 
 ifeq ($(WERROR),1)
 CFLAGS += -Werror
@@ -101,6 +103,11 @@ endif
 # The augmentation kernels' selects (clamps, hue sectors) vectorise only when a float comparison
 # may run unconditionally; this changes no value (it is not fast-math: exceptions are not trapped).
 $(BUILD)/src/data/augment.o $(BUILD)/pic/src/data/augment.o: CFLAGS += -fno-trapping-math
+# stb's own undefined behaviour (e.g. stb_image_write's JPEG coder shifts bits out of an int) is
+# not ours to fix: UBSan leaves the stb build out; ASan and TSan instrument it like our code.
+ifneq ($(findstring undefined,$(SANITIZE)),)
+$(BUILD)/src/data/stb_impl.o $(BUILD)/pic/src/data/stb_impl.o: CFLAGS += -fno-sanitize=undefined
+endif
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -185,7 +192,9 @@ bench-gemm: $(BENCH_GEMM)
 	$(BENCH_GEMM) $(BENCH_GEMM_ARGS)
 .PHONY: bench-gemm
 
+# cppcheck over src/ and a syntax check of the scripts (test/lint.sh)
 lint:
+	$(call install_missing,cppcheck)
 	test/lint.sh
 
 format:
@@ -205,7 +214,7 @@ MAN1DIR    := $(PREFIX)/share/man/man1
 # the OpenMP runtime for static users: gcc's libgomp; clang's libomp is outside the linker's
 # default path (Debian: /usr/lib/llvm-14/lib), so there -fopenmp, which lets the driver find it
 OMP_LIB    := $(if $(findstring clang,$(shell $(CC) --version 2>/dev/null)),-fopenmp,-lgomp)
-PC_PRIVATE := $(STB_LIBS) -lm -lpthread$(if $(filter 1,$(OPENMP)), $(OMP_LIB))
+PC_PRIVATE := -lm -lpthread$(if $(filter 1,$(OPENMP)), $(OMP_LIB))
 ifeq ($(MPI),1)
 PC_PRIVATE += $(shell mpicc --showme:link)
 endif
@@ -249,10 +258,11 @@ FUZZ_RUN := -max_total_time=$(FUZZ_SECONDS) -seed=$(FUZZ_SEED) -rss_limit_mb=204
 FUZZ_RUN += -artifact_prefix=build/fuzz/
 deps-fuzz:
 	$(call install_missing,clang)
-FUZZ_OBJ := $(LIB_SRC:%.c=build/fuzz/obj/%.o) build/fuzz/obj/test/fuzz/stb_impl.o
+# stb is the product's (src/data/stb_impl.c), instrumented like the rest
+FUZZ_OBJ := $(LIB_SRC:%.c=build/fuzz/obj/%.o)
 # stb_image computes NULL + 0 and memcpy(NULL, p, 0) on a PNG whose first IDAT chunk is empty
 # (no-ops on every compiler, UB by the letter): the checks not applied to stb, so fuzzing goes on.
-build/fuzz/obj/test/fuzz/stb_impl.o: FUZZ_FLAGS += -fno-sanitize=pointer-overflow,nonnull-attribute
+build/fuzz/obj/src/data/stb_impl.o: FUZZ_FLAGS += -fno-sanitize=pointer-overflow,nonnull-attribute
 # clang 14 spends 4-5 minutes at -O1 with address+undefined on winograd.c's unrolled transforms
 # (inlined twice, once per target ISA) and 1 s at -O0; the fuzzed nets are tiny, and the gcc
 # ASan+UBSan suite runs the file optimised.
@@ -261,7 +271,7 @@ build/fuzz/obj/%.o: %.c | deps-fuzz
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_FLAGS) -MMD -MP -c $< -o $@
 build/fuzz/fuzz_%: test/fuzz/fuzz_%.c test/fuzz/fuzz_util.h $(FUZZ_OBJ) | deps-fuzz
-	clang $(FUZZ_FLAGS) -o $@ $(filter-out %.h,$^) $(filter-out $(STB_LIBS),$(LDLIBS))
+	clang $(FUZZ_FLAGS) -o $@ $(filter-out %.h,$^) $(LDLIBS)
 .PRECIOUS: build/fuzz/fuzz_%
 # New inputs go to build/fuzz/corpus-NAME (kept between runs); the seeds are only read.
 $(FUZZ_TARGETS:%=fuzz-%): fuzz-%: build/fuzz/fuzz_%

@@ -77,7 +77,6 @@ else
     LENET_ARGS="--rounds 3 --iters 300 --darknet-iters 50"
     LAYER_BATCHES="1 16" LAYER_REPS=3
 fi
-STB_LIBS=-lstb
 NETS=${ONLY:-$NETS_DEFAULT}
 # --only narrows the training part too (to the networks of both lists).
 if [ -n "$ONLY" ]; then
@@ -370,7 +369,7 @@ if ! skipped layers; then
     echo "== layers: bench/conv_layers.c (resnet50) and bench/pool.c" >&2
     for p in conv_layers pool; do
         cc -std=c11 -O2 -fopenmp -D_POSIX_C_SOURCE=200809L -Isrc "bench/$p.c" "$BUILD/libcfgnet.a" \
-            $STB_LIBS -lm -lpthread -o "$TMP/$p" || die "cannot compile bench/$p.c"
+            -lm -lpthread -o "$TMP/$p" || die "cannot compile bench/$p.c"
     done
     PEAK1=$( [ -f "$TMP/peak.txt" ] && val "peak $ISA" 1 "$TMP/peak.txt" || echo 98.5)
     {

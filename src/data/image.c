@@ -1,10 +1,10 @@
 /* image.c - decode, convert, resize, HWC -> CHW. See image.h for the conventions.
  *
- * stb_image comes from Debian's libstb (linked with -lstb); only its declarations are included
- * here. Resizing is our own separable triangle filter: Debian's stb_image_resize 0.96 aborts
- * (assert "total < 1.1f" in stbir__normalize_downsample_coefficients) on many shrink ratios,
- * e.g. 19 -> 13 or 224 -> 171. A file is read whole with one open/fstat/read/close into a
- * buffer the caller may keep from image to image (image_scratch: no stdio buffers, no
+ * stb_image is compiled in stb_impl.c from Debian's header (libstb-dev); only its declarations
+ * are included here. Resizing is our own separable triangle filter: stb_image_resize 0.96
+ * (Debian's) aborts (assert "total < 1.1f" in stbir__normalize_downsample_coefficients) on many
+ * shrink ratios, e.g. 19 -> 13 or 224 -> 171. A file is read whole with one open/fstat/read/close
+ * into a buffer the caller may keep from image to image (image_scratch: no stdio buffers, no
  * allocation per file, a missing file reported with errno), checked (stbcheck.h) and decoded
  * from memory (stbi_info_from_memory, stbi_load_from_memory) with req_comp = the wanted
  * channels; a 1-channel result is used as it comes (it is planar already), others are turned
@@ -15,7 +15,7 @@
  * reading past its buffer (fixed upstream in 2.28). Here samples are big-endian, keep their high
  * byte and convert like 16-bit PNG; maxval is not rescaled, as stb_image does not rescale it.
  * Pixel buffers from either source are released with free(), which is stbi_image_free in a
- * default build of stb_image such as Debian's.
+ * default build of stb_image such as stb_impl.c's.
  */
 #include "data/image.h"
 

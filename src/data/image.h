@@ -11,8 +11,8 @@
  *
  * Darknet's own resize (no anti-aliasing) and letterbox are kept for Darknet-parity predictions.
  *
- * Left out: EXIF orientation, colour profiles, gamma, HDR (stb decodes .hdr, but it is not 8-bit
- * data and is converted with stb's default tone curve), animation.
+ * Left out: EXIF orientation, colour profiles, gamma, HDR and Softimage PIC (stb_impl.c builds
+ * stb_image without them: .hdr is not 8-bit data), animation.
  */
 #ifndef CN_DATA_IMAGE_H
 #define CN_DATA_IMAGE_H
