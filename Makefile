@@ -273,6 +273,9 @@ build/fuzz/obj/%.o: %.c | deps-fuzz
 build/fuzz/fuzz_%: test/fuzz/fuzz_%.c test/fuzz/fuzz_util.h $(FUZZ_OBJ) | deps-fuzz
 	clang $(FUZZ_FLAGS) -o $@ $(filter-out %.h,$^) $(LDLIBS)
 .PRECIOUS: build/fuzz/fuzz_%
+# objects made through the pattern rule are intermediate to make, which would delete them after a
+# clean build and recompile all on the next `make fuzz`
+.SECONDARY: $(FUZZ_OBJ)
 # New inputs go to build/fuzz/corpus-NAME (kept between runs); the seeds are only read.
 $(FUZZ_TARGETS:%=fuzz-%): fuzz-%: build/fuzz/fuzz_%
 	@mkdir -p build/fuzz/corpus-$*
