@@ -122,6 +122,33 @@ static void assert_same_gradients_above(const struct net *late, const struct net
     assert_true(nonzero > 0);
 }
 
+/* The same cfg built twice, layers below k frozen: *late frozen after building (net_freeze
+ * alone: the uncut plan), *early also at build time (NET_FREEZE: the cut plan). */
+static void cut_pair(const char *cfg, int k, struct net **late, struct net **early)
+{
+    cn_error e;
+    *late = test_net(cfg, 0, NET_TRAIN);
+    *early = test_net(cfg, 0, NET_TRAIN | NET_FREEZE(k));
+    assert_int_equal(net_freeze(*late, k, &e), 0);
+    assert_int_equal(net_freeze(*early, k, &e), 0);
+}
+
+/* Training-slab floats the cut plan saves, output gradients left out. */
+static size_t train_saving(const struct net *late, const struct net *early)
+{
+    return (late->ntrain_floats - late->ndout_floats) -
+           (early->ntrain_floats - early->ndout_floats);
+}
+
+/* One training pass of each, whose outputs must be the same, bit for bit. */
+static void assert_same_pass(struct net *late, struct net *early)
+{
+    train_pass(late);
+    train_pass(early);
+    assert_memory_equal(net_output(late), net_output(early),
+                        sizeof(float) * net_outputs(late) * (size_t)late->batch);
+}
+
 /* Layers 0-2 frozen, so backward stops at layer 4 (the [route] has no parameters). Known at
  * build time, the cut frees layer 1's output (read by layer 2 alone) for forward only, and the
  * gradients of 0, 1 and 3 (nothing above the cut adds into them) get no memory; layer 2's stays,
@@ -131,11 +158,8 @@ static void assert_same_gradients_above(const struct net *late, const struct net
 static void test_frozen_cut(void **state)
 {
     (void)state;
-    struct net *late = test_net(block_cfg, 0, NET_TRAIN);
-    struct net *early = test_net(block_cfg, 0, NET_TRAIN | NET_FREEZE(3));
-    cn_error e;
-    assert_int_equal(net_freeze(late, 3, &e), 0);
-    assert_int_equal(net_freeze(early, 3, &e), 0);
+    struct net *late, *early;
+    cut_pair(block_cfg, 3, &late, &early);
     assert_int_equal(late->lowest_trainable, 4);
     assert_int_equal(early->lowest_trainable, 4);
     assert_int_equal(late->plan_cut, 0);
@@ -153,13 +177,8 @@ static void test_frozen_cut(void **state)
     /* The training buffers of 0-2 are batch norm's x_hat, mean and var: 288 + 16 + 16 floats
      * for 4 filters, 576 + 16 + 16 for 8. Below the cut x_hat, read by backward alone, gets
      * none, and mean and var share one region as large as one layer's (32). */
-    assert_int_equal((late->ntrain_floats - late->ndout_floats) -
-                         (early->ntrain_floats - early->ndout_floats),
-                     2 * (288 + 16 + 16) + (576 + 16 + 16) - 32);
-    train_pass(late);
-    train_pass(early);
-    assert_memory_equal(net_output(late), net_output(early),
-                        sizeof(float) * net_outputs(late) * (size_t)late->batch);
+    assert_int_equal(train_saving(late, early), 2 * (288 + 16 + 16) + (576 + 16 + 16) - 32);
+    assert_same_pass(late, early);
     assert_same_gradients_above(late, early, 4);
     net_destroy(late);
     net_destroy(early);
@@ -187,24 +206,15 @@ static void test_frozen_cut_no_x_hat(void **state)
                       "[batchnorm]\n" /* 0: x_hat 2x2x4x4 = 64, mean and var 2 (16 aligned) */
                       "[connected]\noutput=8\nbatch_normalize=1\nactivation=tanh\n" /* 1: 16 */
                       "[connected]\noutput=3\nactivation=linear\n";
-    struct net *late = test_net(cfg, 0, NET_TRAIN);
-    struct net *early = test_net(cfg, 0, NET_TRAIN | NET_FREEZE(2));
-    cn_error e;
-    assert_int_equal(net_freeze(late, 2, &e), 0);
-    assert_int_equal(net_freeze(early, 2, &e), 0);
+    struct net *late, *early;
+    cut_pair(cfg, 2, &late, &early);
     assert_int_equal(late->plan_cut, 0);
     assert_int_equal(early->plan_cut, 2);
     /* uncut: 64 + 16 + 16 for layer 0 and 16 * 3 for layer 1; cut: no x_hat, and one region of
      * mean and var (32) for both */
-    assert_int_equal((late->ntrain_floats - late->ndout_floats) -
-                         (early->ntrain_floats - early->ndout_floats),
-                     (64 + 16 + 16) + 3 * 16 - 32);
-    for (int pass = 0; pass < 2; pass++) { /* the second reads the rolling statistics kept */
-        train_pass(late);
-        train_pass(early);
-        assert_memory_equal(net_output(late), net_output(early),
-                            sizeof(float) * net_outputs(late) * (size_t)late->batch);
-    }
+    assert_int_equal(train_saving(late, early), (64 + 16 + 16) + 3 * 16 - 32);
+    assert_same_pass(late, early);
+    assert_same_pass(late, early); /* reads the rolling statistics the first kept */
     assert_same_gradients_above(late, early, 2);
     net_destroy(late);
     net_destroy(early);

@@ -36,8 +36,8 @@
  *     of the OpenMP team waits at a barrier). The cost: on a machine other programs keep busy,
  *     idle workers get almost no time and the training waits for its batches.
  *   - adaptive (worker_idle 2, LOADER_WORKER_IDLE: the default; 0 is nice only; Linux):
- *     SCHED_IDLE only while the training is not short of batches. When the consumer takes a batch and the next is not ready, or has to wait for
- *     one, it returns every worker to the normal policy (at its nice value); the workers go
+ *     SCHED_IDLE only while the training is not short of batches. When the consumer takes a
+ *     batch and the next is not ready, or has to wait for one, it returns every worker to the normal policy (at its nice value); the workers go
  *     back to SCHED_IDLE once the ring is full again. Leaving SCHED_IDLE needs the right to
  *     lower a nice value (RLIMIT_NICE or CAP_SYS_NICE); a worker without it, probed at its
  *     start, keeps the nice-only policy, so no worker is ever stuck idle.
@@ -101,7 +101,8 @@ struct loader_opts {
 #define LOADER_WORKER_IDLE 2 /* the default worker_idle: adaptive (worker policy above) */
 
 /* Options with w x h x c, classes and seed set, no cache, no workers, epoch sampling, no
- * augmentation, plain_inline 1, worker_nice LOADER_WORKER_NICE. */
+ * augmentation, plain_inline 1, worker_nice LOADER_WORKER_NICE, worker_idle
+ * LOADER_WORKER_IDLE. */
 void loader_opts_default(struct loader_opts *o, int w, int h, int c, int classes, uint64_t seed);
 
 /* Creates a loader over list (borrowed: it must outlive the loader). Every label of list must be

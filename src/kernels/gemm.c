@@ -766,6 +766,21 @@ static struct gemm_out gemm_kblock_out(const struct gemm_args *g, int p, int nkb
                              p == nkb - 1 ? gemm_fuse_of(g->act) : GEMM_FUSE_NONE, NULL, 0};
 }
 
+/* Packed A rows [i0, i0+mc) (ap) times columns [j0, j0+nc) of K block [pc, pc+kc): the first
+ * whole columns read in place from B, the rest from bp, packed. */
+static void gemm_pass(const struct gemm_args *g, const struct gemm_arch *ar, const float *ap,
+                      const float *bp, int pc, int kc, int i0, int mc, int j0, int nc, int whole,
+                      const struct gemm_out *o, int last, int rows_outer)
+{
+    int nr = ar->nr;
+    if (whole)
+        gemm_macro(g, ar, ap, g->B + (size_t)pc * g->ldb + (size_t)j0, (size_t)nr, g->ldb, i0, mc,
+                   j0, whole, kc, o, last, rows_outer);
+    if (whole < nc)
+        gemm_macro(g, ar, ap, bp, (size_t)kc * (size_t)nr, (size_t)nr, i0, mc, j0 + whole,
+                   nc - whole, kc, o, last, rows_outer);
+}
+
 /* Rows [m0, m1) x columns [n0, n1) of C with A prepacked (g->Ap), on one thread, with the pack
  * buffer bp: for each column block and K block, the B block is packed once (or, for a thread
  * of at most GEMM_DIRECT_B_ROWS rows, its whole panels read in place) and multiplied by the
@@ -788,31 +803,11 @@ static void gemm_region_packed(const struct gemm_args *g, const struct gemm_arch
                 ar->pack_b(bp, g, pc, kc, jc + whole, nc - whole);
             for (int ic = m0; ic < m1; ic += mcb) {
                 int mc = CN_MIN(mcb, m1 - ic);
-                const float *a = gemm_packed_block(g, pc, kc, ic);
-                if (whole)
-                    gemm_macro(g, ar, a, g->B + (size_t)pc * g->ldb + (size_t)jc, (size_t)nr,
-                               g->ldb, ic, mc, jc, whole, kc, &o, last, g->res != NULL);
-                if (whole < nc)
-                    gemm_macro(g, ar, a, bp, (size_t)kc * (size_t)nr, (size_t)nr, ic, mc,
-                               jc + whole, nc - whole, kc, &o, last, g->res != NULL);
+                gemm_pass(g, ar, gemm_packed_block(g, pc, kc, ic), bp, pc, kc, ic, mc, jc, nc,
+                          whole, &o, last, g->res != NULL);
             }
         }
     }
-}
-
-/* Packed A rows [i0, i0+mc) (ap) times columns [j0, j0+nc) of K block [pc, pc+kc): the first
- * whole columns read in place from B, the rest from bp, packed. */
-static void gemm_pass(const struct gemm_args *g, const struct gemm_arch *ar, const float *ap,
-                      const float *bp, int pc, int kc, int i0, int mc, int j0, int nc, int whole,
-                      const struct gemm_out *o, int last, int rows_outer)
-{
-    int nr = ar->nr;
-    if (whole)
-        gemm_macro(g, ar, ap, g->B + (size_t)pc * g->ldb + (size_t)j0, (size_t)nr, g->ldb, i0, mc,
-                   j0, whole, kc, o, last, rows_outer);
-    if (whole < nc)
-        gemm_macro(g, ar, ap, bp, (size_t)kc * (size_t)nr, (size_t)nr, i0, mc, j0 + whole,
-                   nc - whole, kc, o, last, rows_outer);
 }
 
 /* Rows [m0, m1) x columns [n0, n1) of C, on one thread, with pack buffers ap and bp (sizes in
