@@ -680,22 +680,18 @@ static void conv_epilogue(const struct conv *cv, float *y, const float *fs, cons
 
 /* A fused [shortcut] on a path whose epilogue does not take it: y = act(y + res) over one
  * image (a [shortcut]'s order: y already holds the convolution's output), split by filters when
- * there is one lane. The activation is act_forward_affine's with scale 1 and shift -0, the same
- * bits as act_forward (1 * z and z + -0 are z, -0 included), since act_forward opens a region
- * of its own even when it does not split: nested in this one, libgomp makes a team per call
- * (ResNet-50's 8x8 layers at 1 thread: 1.5 ms of 4, one call per filter). */
+ * there is one lane; act_forward runs inline inside this region (kernels/activations.c). */
 static void conv_residual(const struct conv *cv, float *y, const float *res, enum activation act)
 {
     int F = cv->filters;
     size_t P = cv->P;
-    const float minus_zero = -0.f;
 #pragma omp parallel for schedule(static) if (cv->lanes == 1 && F > 1 && (size_t)F * P > 32768)
     for (int f = 0; f < F; f++) {
         float *yf = y + (size_t)f * P;
         const float *rf = res + (size_t)f * P;
         for (size_t i = 0; i < P; i++)
             yf[i] = yf[i] + rf[i];
-        act_forward_affine(yf, yf, 1, P, NULL, &minus_zero, act);
+        act_forward(yf, yf, P, act);
     }
 }
 

@@ -200,9 +200,8 @@ static void shortcut_forward(struct layer *l, struct pass *p)
         shortcut_forward_full(l, z);
         return;
     }
-    /* pieces of whole planes (at least SHORTCUT_BLOCK floats, so that act_forward's own
-     * serialised region inside this one costs little) over the whole batch: one image still
-     * splits over the threads; each piece added then activated in one visit */
+    /* pieces of whole planes (at least SHORTCUT_BLOCK floats) over the whole batch: one image
+     * still splits over the threads; each piece added then activated in one visit */
     long planes = (long)l->batch * l->out.c;
     long per = (long)CN_MAX((size_t)1, SHORTCUT_BLOCK / ((size_t)l->out.h * l->out.w));
     long pieces = (planes + per - 1) / per;
