@@ -59,6 +59,9 @@ int cli_take_flag(int *argc, char **argv, const char *name);
 int cli_take_int(int *argc, char **argv, const char *name, long min, long max, long def,
                  long *out);
 const char *cli_take_str(int *argc, char **argv, const char *name);
+/* Removes the next "name VALUE" pair and sets *val: 1 when found, 0 when absent, -1 (printed)
+ * when name is the last argument. */
+int cli_take_value(int *argc, char **argv, const char *name, const char **val);
 /* Rejects any remaining "-x" argument (returns 1 after printing it). */
 int cli_no_flags_left(int argc, char **argv);
 

@@ -24,30 +24,6 @@
 
 #include "cli/cli.h"
 
-static void drop(int *argc, char **argv, int i, int k)
-{
-    memmove(argv + i, argv + i + k, sizeof *argv * (size_t)(*argc - i - k + 1));
-    *argc -= k;
-}
-
-/* Finds the next "name VALUE" pair, removes it and sets *val: returns 1 when found, 0 when
- * absent, -1 (printed) when name is the last argument. */
-static int take_value(int *argc, char **argv, const char *name, const char **val)
-{
-    for (int i = 1; i < *argc; i++) {
-        if (strcmp(argv[i], name))
-            continue;
-        if (i + 1 >= *argc) {
-            fprintf(stderr, "net: %s needs a value\n", name);
-            return -1;
-        }
-        *val = argv[i + 1];
-        drop(argc, argv, i, 2);
-        return 1;
-    }
-    return 0;
-}
-
 /* A number in [lo, hi] filling all of s. */
 static int parse_num(const char *s, double lo, double hi, double *out)
 {
@@ -116,8 +92,8 @@ static int take_views(struct view_spec *v, int *argc, char **argv)
     *v = (struct view_spec){.crops = (int)crops, .nscales = 1, .pad = (int)pad};
     v->scale[0] = crops >= 5 && !pad ? 256.0f / 224.0f : 1.0f;
     const char *scale = NULL, *scales = NULL;
-    if (take_value(argc, argv, "-scale", &scale) < 0 ||
-        take_value(argc, argv, "-scales", &scales) < 0)
+    if (cli_take_value(argc, argv, "-scale", &scale) < 0 ||
+        cli_take_value(argc, argv, "-scales", &scales) < 0)
         return 1;
     if (scale && scales)
         return bad("-scale", scale, "give -scale or -scales, not both");
@@ -158,13 +134,13 @@ static int take_models(struct eval_opts *o, int *argc, char **argv)
     const char *w = NULL;
     o->nmodels = 1;
     o->model[0].weight = 1;
-    if (take_value(argc, argv, "-weight", &w) < 0)
+    if (cli_take_value(argc, argv, "-weight", &w) < 0)
         return 1;
     if (w && parse_num(w, 1e-30, 1e30, &o->model[0].weight))
         return bad("-weight", w, "expected a number > 0");
     for (;;) {
         const char *m = NULL;
-        int r = take_value(argc, argv, "-ensemble", &m);
+        int r = cli_take_value(argc, argv, "-ensemble", &m);
         if (r <= 0)
             return r < 0;
         if (o->nmodels == EVAL_MAX_MODELS)
@@ -183,7 +159,7 @@ int evalopts_take(struct eval_opts *o, int *argc, char **argv)
         cli_take_int(argc, argv, "-batch", 1, 100000, 100, &o->batch) ||
         cli_take_int(argc, argv, "-top", 1, 100000, 0, &o->top))
         return 1;
-    int r = take_value(argc, argv, "-o", &o->out);
+    int r = cli_take_value(argc, argv, "-o", &o->out);
     if (r < 0)
         return 1;
     if (r > 0 && !*o->out)

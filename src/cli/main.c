@@ -61,10 +61,8 @@ const char *cli_take_str(int *argc, char **argv, const char *name)
     return NULL;
 }
 
-int cli_take_int(int *argc, char **argv, const char *name, long min, long max, long def,
-                 long *out)
+int cli_take_value(int *argc, char **argv, const char *name, const char **val)
 {
-    *out = def;
     for (int i = 1; i < *argc; i++) {
         if (strcmp(argv[i], name))
             continue;
@@ -72,18 +70,29 @@ int cli_take_int(int *argc, char **argv, const char *name, long min, long max, l
             fprintf(stderr, "net: %s needs a value\n", name);
             return -1;
         }
-        char *end;
-        errno = 0;
-        long v = strtol(argv[i + 1], &end, 10);
-        if (end == argv[i + 1] || *end || errno || v < min || v > max) {
-            fprintf(stderr, "net: %s %s: expected an integer in [%ld, %ld]\n", name, argv[i + 1],
-                    min, max);
-            return -1;
-        }
-        *out = v;
+        *val = argv[i + 1];
         drop(argc, argv, i, 2);
-        return 0;
+        return 1;
     }
+    return 0;
+}
+
+int cli_take_int(int *argc, char **argv, const char *name, long min, long max, long def,
+                 long *out)
+{
+    const char *s;
+    int r = cli_take_value(argc, argv, name, &s);
+    *out = def;
+    if (r <= 0)
+        return r;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end || errno || v < min || v > max) {
+        fprintf(stderr, "net: %s %s: expected an integer in [%ld, %ld]\n", name, s, min, max);
+        return -1;
+    }
+    *out = v;
     return 0;
 }
 
