@@ -223,3 +223,13 @@ int fileio_check_dir_writable(const char *dir, cn_error *e)
     free(probe);
     return rc;
 }
+
+int fileio_join(char *out, size_t cap, const char *dir, const char *name, cn_error *e)
+{
+    size_t n = strlen(dir);
+    const char *sep = n && dir[n - 1] == '/' ? "" : "/";
+    int w = snprintf(out, cap, "%s%s%s", dir, sep, name);
+    if (w < 0 || (size_t)w >= cap)
+        return cn_fail(e, "%s: path too long under this directory", dir);
+    return 0;
+}

@@ -1,5 +1,5 @@
 /* fileio.h - checked file I/O: atomic replacement of a file, whole-file reads with a size cap, and
- * an early check that a directory will accept files.
+ * an early check that a directory will accept files, and joining a directory and a name.
  *
  * Every failure returns -1 with one line in the cn_error naming the path and strerror(errno);
  * nothing prints. POSIX only (open, fsync, rename).
@@ -28,6 +28,10 @@ int fileio_write_atomic(const char *path, const struct fileio_chunk *chunks, int
 /* Reads the whole file into a malloc'd buffer with a NUL after the last byte (*len excludes it).
  * Fails, leaving *out NULL, when the file holds more than max bytes or cannot be read. */
 int fileio_read_all(const char *path, size_t max, char **out, size_t *len, cn_error *e);
+
+/* out = dir + "/" + name (no second slash when dir ends in one), at most cap bytes with the NUL;
+ * fails, naming dir, when it does not fit. */
+int fileio_join(char *out, size_t cap, const char *dir, const char *name, cn_error *e);
 
 /* Size in bytes of the regular file at path; fails for directories and missing files. */
 int fileio_size(const char *path, uint64_t *size, cn_error *e);

@@ -35,25 +35,15 @@ struct fashion_set {
     struct idx_array images, labels;
 };
 
-/* dir + "/" + rest, without doubling a trailing slash of dir. */
-static int join(char *out, const char *dir, const char *rest, cn_error *e)
-{
-    size_t n = strlen(dir);
-    const char *sep = n && dir[n - 1] == '/' ? "" : "/";
-    if (snprintf(out, FASHION_PATH_MAX, "%s%s%s", dir, sep, rest) >= FASHION_PATH_MAX)
-        return cn_fail(e, "%s: path too long", dir);
-    return 0;
-}
-
 /* Reads one set's two files and checks them against each other. */
 static int set_read(struct fashion_set *s, const char *src, const char *prefix, cn_error *e)
 {
     char ip[FASHION_PATH_MAX], lp[FASHION_PATH_MAX], name[64];
     snprintf(name, sizeof name, "%s-images-idx3-ubyte.gz", prefix);
-    if (join(ip, src, name, e))
+    if (fileio_join(ip, FASHION_PATH_MAX, src, name, e))
         return -1;
     snprintf(name, sizeof name, "%s-labels-idx1-ubyte.gz", prefix);
-    if (join(lp, src, name, e) || idx_read_gz(&s->images, ip, 3, e) ||
+    if (fileio_join(lp, FASHION_PATH_MAX, src, name, e) || idx_read_gz(&s->images, ip, 3, e) ||
         idx_read_gz(&s->labels, lp, 1, e))
         return -1;
     uint32_t n = s->images.dim[0];
@@ -76,7 +66,7 @@ static int image_path(char *out, const char *dst, const struct fashion_set *s, i
 {
     char rest[64];
     snprintf(rest, sizeof rest, "%s/%05d_%s.png", s->name, i, fashion_labels[s->labels.data[i]]);
-    return join(out, dst, rest, NULL);
+    return fileio_join(out, FASHION_PATH_MAX, dst, rest, NULL);
 }
 
 /* Writes every image of s as a PNG, in parallel; reports the first failure by index. */
@@ -122,7 +112,8 @@ static int set_write_list(const struct fashion_set *s, const char *dst, cn_error
     char list[FASHION_PATH_MAX], rest[32];
     snprintf(rest, sizeof rest, "%s.list", s->name);
     struct fileio_chunk chunk = {text, len};
-    int rc = join(list, dst, rest, e) || fileio_write_atomic(list, &chunk, 1, e);
+    int rc = fileio_join(list, FASHION_PATH_MAX, dst, rest, e) ||
+             fileio_write_atomic(list, &chunk, 1, e);
     free(text);
     return rc;
 }
@@ -132,11 +123,11 @@ static int set_start(const struct fashion_set *s, const char *dst, cn_error *e)
 {
     char path[FASHION_PATH_MAX], rest[32];
     snprintf(rest, sizeof rest, "%s.list", s->name);
-    if (join(path, dst, rest, e))
+    if (fileio_join(path, FASHION_PATH_MAX, dst, rest, e))
         return -1;
     if (unlink(path) && errno != ENOENT)
         return cn_fail(e, "%s: cannot remove the old list: %s", path, strerror(errno));
-    if (join(path, dst, s->name, e))
+    if (fileio_join(path, FASHION_PATH_MAX, dst, s->name, e))
         return -1;
     if (mkdir(path, 0777) && errno != EEXIST)
         return cn_fail(e, "%s: cannot create directory: %s", path, strerror(errno));

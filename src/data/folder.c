@@ -13,6 +13,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "core/fileio.h"
 #include "data/list.h"
 
 #define PATH_MAX_LEN 4096
@@ -58,15 +59,6 @@ static int read_sorted(const char *dir, struct names *v, cn_error *e)
     return 0;
 }
 
-static int join(char *out, const char *dir, const char *name, cn_error *e)
-{
-    size_t len = strlen(dir);
-    const char *sep = len && dir[len - 1] == '/' ? "" : "/";
-    if (snprintf(out, PATH_MAX_LEN, "%s%s%s", dir, sep, name) >= PATH_MAX_LEN)
-        return cn_fail(e, "%s: path too long under this directory", dir);
-    return 0;
-}
-
 static int is_dir(const char *path)
 {
     struct stat st;
@@ -96,7 +88,7 @@ int image_dir_classes(const char *dir, char ***out, int *n, cn_error *e)
     char path[PATH_MAX_LEN];
     int k = 0;
     for (int i = 0; i < v.n; i++) {
-        if (join(path, dir, v.s[i], e)) {
+        if (fileio_join(path, PATH_MAX_LEN, dir, v.s[i], e)) {
             names_free(&v);
             return -1;
         }
@@ -128,7 +120,7 @@ static int walk(struct image_list *l, int *cap, const char *dir, int label, int 
     char path[PATH_MAX_LEN];
     int rc = 0;
     for (int i = 0; i < v.n && !rc; i++) {
-        rc = join(path, dir, v.s[i], e);
+        rc = fileio_join(path, PATH_MAX_LEN, dir, v.s[i], e);
         if (!rc && is_dir(path))
             rc = walk(l, cap, path, label, depth + 1, e);
         else if (!rc && is_image_name(v.s[i]))
@@ -161,7 +153,8 @@ static int fill(struct image_list *l, char **classes, int nclasses, char *const 
         }
         seen[k] = 1;
         int before = l->n;
-        rc = join(path, l->path, classes[i], e) || walk(l, &cap, path, k, 0, e);
+        rc = fileio_join(path, PATH_MAX_LEN, l->path, classes[i], e) ||
+             walk(l, &cap, path, k, 0, e);
         if (!rc && l->n == before)
             rc = cn_fail(e, "%s/: empty class folder (no jpg, png, bmp, gif, tga, psd or pnm "
                             "files in it)", path);
