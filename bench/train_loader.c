@@ -19,11 +19,17 @@
  * IDLE: worker_idle (0 nice only, 1 SCHED_IDLE, 2 adaptive), -1 or absent = the loader's
  * defaults). Also printed: the images the loader
  * decoded in the timed steps and the warm-up (loader_decoded), so a run says whether it decoded
- * (first epoch) or copied from the cache. */
+ * (first epoch) or copied from the cache, and a second line splitting the CPU time per image by
+ * thread (the training thread, which makes a batch itself rather than wait for it; the rest of
+ * its OpenMP team; the loader's workers) with the core time the run left unused, cores x wall -
+ * CPU (on a machine nobody else uses: the training's idle gaps, which the workers can fill
+ * without slowing it). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <omp.h>
 
 #include "data/datafile.h"
 #include "data/list.h"
@@ -42,6 +48,22 @@ static double clock_s(clockid_t id)
 static double now(void)
 {
     return clock_s(CLOCK_MONOTONIC);
+}
+
+/* Adds each OpenMP team thread's CPU time (seconds) to t[thread number], the calling thread
+ * being 0; returns the team size (at most max). The same team runs the net's parallel loops. */
+static int team_cpu(double *t, int max)
+{
+    int n = 1;
+#pragma omp parallel
+    {
+        int k = omp_get_thread_num();
+        if (k < max)
+            t[k] += clock_s(CLOCK_THREAD_CPUTIME_ID);
+#pragma omp single
+        n = omp_get_num_threads();
+    }
+    return CN_MIN(n, max);
 }
 
 struct run_args {
@@ -98,6 +120,9 @@ static int run(const char *data, const char *cfg, const struct run_args *a, cn_e
     }
     int in = ld && loader_inline(ld);
     uint64_t dec0 = ld ? loader_decoded(ld) : 0;
+    enum { MAXT = 64 };
+    double team0[MAXT] = {0}, team1[MAXT] = {0};
+    team_cpu(team0, MAXT);
     double t0 = now(), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID), waited = 0, own = 0;
     for (int i = 0; i < steps; i++) {
         double w0 = now(), o0 = clock_s(CLOCK_THREAD_CPUTIME_ID);
@@ -109,6 +134,11 @@ static int run(const char *data, const char *cfg, const struct run_args *a, cn_e
     }
     double dt = now() - t0, imgs = steps * (double)n->batch;
     double cpu = clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
+    int nt = team_cpu(team1, MAXT);
+    double main_cpu = team1[0] - team0[0], rest_cpu = 0;
+    for (int k = 1; k < nt; k++)
+        rest_cpu += team1[k] - team0[k];
+    double workers_cpu = CN_MAX(cpu - main_cpu - rest_cpu, 0.0); /* clock granularity: >= 0 */
     uint64_t dec = ld ? loader_decoded(ld) - dec0 : 0;
     printf("img/s %s %.2f  cpu_us/img %.1f  loader_next_ms/step %.3f (cpu %.3f)  (%d steps of %d, "
            "%d workers%s, nice %d%s, %.2f s, %llu decoded, %llu before)\n",
@@ -117,6 +147,14 @@ static int run(const char *data, const char *cfg, const struct run_args *a, cn_e
            n->batch, memory ? 0 : o.workers, memory ? "" : in ? " sleeping, batches inline" : "",
            memory ? 0 : o.worker_nice, memory || !o.worker_idle ? "" : o.worker_idle == 2 ? " adaptive" : " idle", dt,
            (unsigned long long)dec, (unsigned long long)dec0);
+    /* Where the CPU time went, per image: the training thread (loader_next included), the other
+     * threads of its OpenMP team, the rest (the loader's workers); and the cores' time the
+     * process left unused, 2 x wall - all of it on an otherwise idle 2-core machine (the gaps
+     * the workers can fill without slowing the training). */
+    printf("  cpu_us/img: main %.1f  team %.1f  workers %.1f  (%d-thread team; unused of "
+           "%d cores x wall %.1f)\n",
+           1e6 * main_cpu / imgs, 1e6 * rest_cpu / imgs, 1e6 * workers_cpu / imgs,
+           nt, nt, 1e6 * ((double)nt * dt - cpu) / imgs);
     rc = 0;
 done:
     loader_destroy(ld);

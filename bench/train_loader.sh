@@ -15,13 +15,25 @@
 #   5. ResNet-18 at 224x224 (cfg/resnet18.cfg, batch BATCH_R18) on 224x224 JPEGs cut from
 #      /usr/share/darknet/data/*.jpg with the augmentation of Darknet's ImageNet cfgs (as
 #      bench/loader.sh makes them).
-# Every row runs loader and memory REPEAT times, interleaved (loader, memory, loader, ...), and
-# reports the medians and the median of the per-pair ratios loader/memory (target >= 97 %).
+# Every row runs loader and memory REPEAT times, interleaved in pairs whose order alternates
+# (loader memory, memory loader, ...: a drift in the machine's load favours neither), and reports
+# the medians, the median of the per-pair ratios loader/memory (target >= 97 %) with their range,
+# and the CPU-time ratio: median CPU time per image (all threads) in memory over that with the
+# loader. That is the ratio when the training keeps both cores busy and the loader's work cannot
+# hide in gaps (no idle core time: each microsecond the loader spends is lost to the training);
+# it is far less noisy than the wall-clock ratio on a shared machine, and a wall-clock ratio
+# above it is the loader filling the training's gaps. Each run also prints its CPU time per
+# image by thread (training thread, rest of its OpenMP team, loader workers) and the share of
+# the machine's core time left idle during it (/proc/stat: near 0 % means other programs took
+# what the run did not use, so wall-clock figures are noise).
 # Rows 1 and 5 run under OpenMP's default wait policy and OMP_WAIT_POLICY=passive (which
 # `net` sets for itself), the others under passive.
 #   bench/train_loader.sh [BUILD_DIR]      (default build/default)
 # Environment: STEPS (LeNet steps, default 200), STEPS_R18 (default 10), BATCH_R18 (default 8),
-# WORKERS (default: the cfg's workers=, 2), REPEAT (default 3), R18=0 to leave ResNet-18 out.
+# WORKERS (default: the cfg's workers=, 2), REPEAT (default 3), R18=0 to leave ResNet-18 out,
+# ROWS (default all): the groups of rows to run, of "first policies cached idx r18" (e.g.
+# ROWS=first REPEAT=11: only row 1, in 11 pairs), POLICIES (default "default passive"): the OpenMP
+# wait policies of rows 1 and 5 (under load, default-policy runs are several times slower).
 # Timings on a shared machine are noise: the table says the load average.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,50 +54,83 @@ trap 'rm -rf "$tmp"' EXIT
 
 median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
+ROWS=${ROWS:-first policies cached idx r18}
+want() { case " $ROWS " in *" $1 "*) return 0 ;; esac; return 1; }
+# idle_ticks: the machine's idle + iowait ticks so far (/proc/stat, all cores)
+idle_ticks() { awk '/^cpu / { print $5 + $6 }' /proc/stat; }
+
 rows=()
 # measure LABEL POLICY DATA CFG STEPS BATCH [WARM [INLINE NICE [IDLE]]]
 measure() {
     local label=$1 policy=$2 data=$3 cfg=$4 steps=$5 batch=$6 warm=${7:-2} pin=${8:--1} nice=${9:--1}
-    local idle=${10:--1} out ls="" ms="" rs="" l
+    local idle=${10:--1} out ls="" ms="" lc="" mc="" rs="" l m modes i0 i1 hz cores
+    hz=$(getconf CLK_TCK)
+    cores=$(nproc)
     for r in $(seq "$REPEAT"); do
-        for mode in loader memory; do
+        if [ $((r % 2)) = 1 ]; then modes="loader memory"; else modes="memory loader"; fi
+        for mode in $modes; do
             local cmd=("$B/train_loader" "$data" "$cfg" "$mode" "$steps" "$WORKERS" "$batch" "$warm" "$pin" "$nice" "$idle")
             echo "command: OMP_WAIT_POLICY=$policy ${cmd[*]}"
+            i0=$(idle_ticks)
             if [ "$policy" = default ]; then out=$(env -u OMP_WAIT_POLICY "${cmd[@]}"); else
                 out=$(OMP_WAIT_POLICY=$policy "${cmd[@]}"); fi
-            echo "  $out"
-            if [ $mode = loader ]; then
-                l=$(echo "$out" | awk '{print $3}')
-                ls="$ls $l"
+            i1=$(idle_ticks)
+            echo "$out" | sed 's/^/  /'
+            echo "$out" | awk -v d=$((i1 - i0)) -v hz="$hz" -v n="$cores" 'NR == 1 &&
+                match($0, /[0-9.]+ s, [0-9]+ decoded/) { s = substr($0, RSTART, RLENGTH) + 0
+                printf "  machine idle during the run: %.1f %% of %d cores\n", 100 * d / hz / n / s, n }'
+            if [ "$mode" = loader ]; then
+                ls="$ls $(echo "$out" | awk 'NR == 1 {print $3}')"
+                lc="$lc $(echo "$out" | awk 'NR == 1 {print $5}')"
             else
-                ms="$ms $(echo "$out" | awk '{print $3}')"
-                rs="$rs $(echo "$l $out" | awk '{print 100 * $1 / $4}')"
+                ms="$ms $(echo "$out" | awk 'NR == 1 {print $3}')"
+                mc="$mc $(echo "$out" | awk 'NR == 1 {print $5}')"
             fi
         done
+        l=$(echo "$ls" | awk '{print $NF}')
+        m=$(echo "$ms" | awk '{print $NF}')
+        rs="$rs $(awk -v l="$l" -v m="$m" 'BEGIN {printf "%.1f", 100 * l / m}')"
     done
-    rows+=("$(printf '%-44s %-8s %10s %10s %7.1f %%   (%s)' "$label" "$policy" \
-        "$(echo "$ls" | median)" "$(echo "$ms" | median)" "$(echo "$rs" | median)" "${rs# }")")
+    local lo hi
+    lo=$(echo "$rs" | tr ' ' '\n' | grep . | sort -g | head -1)
+    hi=$(echo "$rs" | tr ' ' '\n' | grep . | sort -g | tail -1)
+    rows+=("$(printf '%-44s %-8s %10s %10s %7.1f %% %5s-%-5s %7.1f %%' "$label" "$policy" \
+        "$(echo "$ls" | median)" "$(echo "$ms" | median)" "$(echo "$rs" | median)" "$lo" "$hi" \
+        "$(awk -v m="$(echo "$mc" | median)" -v l="$(echo "$lc" | median)" 'BEGIN {print 100 * m / l}')")")
+    pairs+=("$(printf '%-44s %-8s %s' "$label" "$policy" "${rs# }")")
 }
+pairs=()
 
-for policy in default passive; do
-    measure "LeNet-5, Fashion PNGs, first epoch" $policy data/fashion.data cfg/lenet5.cfg "$STEPS" -1
-done
-measure "  the same, workers at nice 0 (old policy)" passive data/fashion.data cfg/lenet5.cfg "$STEPS" -1 2 0 0 0
-measure "  the same, workers SCHED_IDLE" passive data/fashion.data cfg/lenet5.cfg "$STEPS" -1 2 -1 -1 1
-measure "  the same, workers nice 10 only (idle 0)" passive data/fashion.data cfg/lenet5.cfg "$STEPS" -1 2 -1 -1 0
+POLICIES=${POLICIES:-default passive}
+if want first; then
+    for policy in $POLICIES; do
+        measure "LeNet-5, Fashion PNGs, first epoch" $policy data/fashion.data cfg/lenet5.cfg "$STEPS" -1
+    done
+fi
+if want policies; then
+    measure "  the same, workers at nice 0 (old policy)" passive data/fashion.data cfg/lenet5.cfg "$STEPS" -1 2 0 0 0
+    measure "  the same, workers SCHED_IDLE" passive data/fashion.data cfg/lenet5.cfg "$STEPS" -1 2 -1 -1 1
+    measure "  the same, workers nice 10 only (idle 0)" passive data/fashion.data cfg/lenet5.cfg "$STEPS" -1 2 -1 -1 0
+fi
 # One epoch is 469 batches of 128; the warm-up's loader_next calls decode every PNG once.
-measure "LeNet-5, Fashion PNGs, epoch 2+ (cached)" passive data/fashion.data cfg/lenet5.cfg "$STEPS" -1 470
-if [ -f "$IDX" ]; then
+if want cached; then
+    measure "LeNet-5, Fashion PNGs, epoch 2+ (cached)" passive data/fashion.data cfg/lenet5.cfg "$STEPS" -1 470
+fi
+if ! want idx; then
+    :
+elif [ -f "$IDX" ]; then
     printf 'classes=10\ntrain=%s\nnames=data/fashion.names\n' "$IDX" >"$tmp/idx.data"
     measure "LeNet-5, Fashion IDX (in memory)" passive "$tmp/idx.data" cfg/lenet5.cfg "$STEPS" -1
     measure "  the same, workers copy (old policy)" passive "$tmp/idx.data" cfg/lenet5.cfg "$STEPS" -1 2 0 0 0
 else
     echo "skipped the IDX rows: $IDX (Debian package dataset-fashion-mnist) is absent"
 fi
-measure "  PNGs cached, workers copy (old policy)" passive data/fashion.data cfg/lenet5.cfg "$STEPS" -1 470 0 0 0
+if want cached; then
+    measure "  PNGs cached, workers copy (old policy)" passive data/fashion.data cfg/lenet5.cfg "$STEPS" -1 470 0 0 0
+fi
 
-if [ "${R18:-1}" = 0 ]; then
-    echo "skipped ResNet-18 (R18=0)"
+if [ "${R18:-1}" = 0 ] || ! want r18; then
+    echo "skipped ResNet-18 (R18=0 or ROWS)"
 elif darknet_jpegs; then
     jpeg_set "$tmp" 16
     classes=$jpeg_classes
@@ -97,7 +142,7 @@ elif darknet_jpegs; then
     last_conn=$(grep -n '^\[connected\]\|^\[convolutional\]' "$tmp/resnet18.cfg" | tail -1 | cut -d: -f1)
     awk -v from="$last_conn" -v k="$classes" 'NR > from && /^(filters|output)=/ && !done { sub(/=.*/, "=" k); done = 1 } { print }' \
         "$tmp/resnet18.cfg" >"$tmp/r18.cfg"
-    for policy in default passive; do
+    for policy in $POLICIES; do
         measure "ResNet-18 224, JPEGs augmented, b$BATCH_R18" $policy "$tmp/jpeg.data" "$tmp/r18.cfg" "$STEPS_R18" "$BATCH_R18"
     done
 else
@@ -105,6 +150,10 @@ else
 fi
 
 echo
-printf '%-44s %-8s %10s %10s %9s   %s\n' "images/s (medians of $REPEAT)" "OMP wait" "loader" "in memory" "ratio" "(each pair)"
+printf '%-44s %-8s %10s %10s %9s %11s %9s\n' "images/s (medians of $REPEAT)" "OMP wait" "loader" "in memory" \
+    "ratio" "pair range" "cpu ratio"
 for r in "${rows[@]}"; do echo "$r"; done
-echo "(target: ratio >= 97 %; STEPS=$STEPS STEPS_R18=$STEPS_R18 BATCH_R18=$BATCH_R18 WORKERS=$WORKERS REPEAT=$REPEAT; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"
+echo
+echo "each pair's ratio, %:"
+for r in "${pairs[@]}"; do echo "$r"; done
+echo "(target: ratio >= 97 %; cpu ratio: CPU time per image in memory / with the loader; STEPS=$STEPS STEPS_R18=$STEPS_R18 BATCH_R18=$BATCH_R18 WORKERS=$WORKERS REPEAT=$REPEAT; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"

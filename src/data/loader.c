@@ -5,10 +5,15 @@
  * the epoch permutation and the report queue. A worker claims a batch under the lock (it also
  * picks the batch's images there, since the permutation is shared), fills it without the lock,
  * and marks it ready under the lock (the adaptive policy's `boosted` and each worker's
- * idle_now are under the lock too). Cache entries and bad-image flags are C11 atomics: an entry
- * goes EMPTY -> BUSY (one writer, by compare-exchange) -> READY (release store; back to EMPTY
- * when a fixed-size entry's image fails to decode), and readers use it only after an acquire
- * load sees READY; anyone else decodes the image itself.
+ * idle_now are under the lock too). A consumer that would wait for a batch fills it too: its
+ * samples are handed out one at a time by an atomic counter (slot.next) to every filler
+ * registered in slot.fillers (under the lock), and the last filler out, with every sample
+ * made, marks it ready; so a slot is never taken, freed or reused while a filler is inside it.
+ * When no worker has claimed the batch yet (all starved), the consumer claims it itself.
+ * Cache entries and bad-image flags are C11 atomics: an entry goes EMPTY -> BUSY (one writer,
+ * by compare-exchange) -> READY (release store; back to EMPTY when a fixed-size entry's image
+ * fails to decode), and readers use it only after an acquire load sees READY; anyone else
+ * decodes the image itself.
  *
  * Stream numbering: the samples of ring batch k are base + k*B .. base + k*B + B - 1, where base
  * is the stream position at the last reposition (creation, loader_seek, batch-size change).
@@ -61,12 +66,19 @@ struct cache_entry {
     uint8_t *px; /* w x h x c bytes, CHW */
 };
 
-/* One batch of the ring. */
+/* One batch of the ring. Its samples are shared out one at a time (next) among its fillers: the
+ * worker that claimed it and the consumer when it has to wait for it (take_ready). */
 struct slot {
     float *x, *truth;
     int *idx; /* the set index of each sample */
     int state;
     uint64_t number;
+    uint64_t g;      /* its first stream position */
+    int count;       /* its samples */
+    atomic_int next; /* the next sample to make; >= count: all taken */
+    int fillers;     /* under mu: threads inside fill_part on it */
+    int done;        /* under mu: samples made */
+    int fail_at;     /* under mu: its lowest failed sample (count: none), err says why */
     int failed;
     cn_error err;
 };
@@ -565,6 +577,77 @@ static int can_claim(const struct loader *ld)
            ld->next_claim < ld->next_take + (uint64_t)ld->nslots;
 }
 
+/* Under ld->mu: claims the ring's next batch number for the caller, a worker or the consumer
+ * (as its first filler), and picks its images. */
+static struct slot *claim_slot(struct loader *ld)
+{
+    struct slot *s = &ld->slots[ld->next_claim % (uint64_t)ld->nslots];
+    CN_ASSERT(s->state == SLOT_FREE);
+    s->number = ld->next_claim++;
+    s->state = SLOT_FILLING;
+    s->count = ld->B;
+    s->g = ld->base + s->number * (uint64_t)ld->B;
+    s->done = 0;
+    s->fail_at = s->count;
+    s->fillers = 1;
+    atomic_store_explicit(&s->next, 0, memory_order_relaxed);
+    ld->filling++;
+    pick_batch(ld, s->idx, s->g, s->count);
+    return s;
+}
+
+/* Without ld->mu, as one of the fillers of slot s (registered in s->fillers): makes its samples
+ * one at a time, taking the next untaken number each time, until none is left. Returns how many
+ * it made; *fail gets the lowest of them that failed (s->count: none) and err why. */
+static int fill_part(struct loader *ld, struct maker *mk, struct slot *s, int *fail,
+                     cn_error *err)
+{
+    size_t C = (size_t)ld->o.classes;
+    int made = 0, b;
+    *fail = s->count;
+    while ((b = atomic_fetch_add_explicit(&s->next, 1, memory_order_relaxed)) < s->count) {
+        cn_error why;
+        if (make_sample(ld, mk, global_sample(ld, s->g + (uint64_t)b), s->idx[b],
+                        s->x + (size_t)b * ld->isize, s->truth + (size_t)b * C, &why) &&
+            b < *fail) {
+            *fail = b;
+            *err = why;
+        }
+        made++;
+    }
+    return made;
+}
+
+/* Under ld->mu: a filler of s leaves with made samples (fail, err: fill_part's). The last one
+ * out, with every sample made, marks the batch ready; until then the slot cannot be taken, so
+ * no filler ever touches a slot reused for another batch. */
+static void part_done(struct loader *ld, struct slot *s, int made, int fail, const cn_error *err)
+{
+    if (fail < s->fail_at) {
+        s->fail_at = fail;
+        s->err = *err;
+    }
+    s->done += made;
+    if (--s->fillers || s->done < s->count)
+        return;
+    s->failed = s->fail_at < s->count;
+    s->state = SLOT_READY;
+    ld->filling--;
+    if (ld->boosted && !ld->filling && ld->next_claim == ld->next_take + (uint64_t)ld->nslots)
+        ld->boosted = 0; /* the ring is full: back to idle at the next claims */
+    pthread_cond_broadcast(&ld->ready);
+}
+
+/* Under ld->mu, which it releases while filling: fills the caller's part of s as one filler. */
+static void fill_locked(struct loader *ld, struct maker *mk, struct slot *s)
+{
+    pthread_mutex_unlock(&ld->mu);
+    cn_error err;
+    int fail, made = fill_part(ld, mk, s, &fail, &err);
+    pthread_mutex_lock(&ld->mu);
+    part_done(ld, s, made, fail, &err);
+}
+
 static void *worker_main(void *p)
 {
     struct worker_arg *a = p;
@@ -581,27 +664,7 @@ static void *worker_main(void *p)
         if (ld->stop)
             break;
         worker_adapt(a);
-        struct slot *s = &ld->slots[ld->next_claim % (uint64_t)ld->nslots];
-        CN_ASSERT(s->state == SLOT_FREE);
-        s->number = ld->next_claim++;
-        s->state = SLOT_FILLING;
-        ld->filling++;
-        uint64_t g = ld->base + s->number * (uint64_t)ld->B;
-        int count = ld->B;
-        pick_batch(ld, s->idx, g, count);
-        pthread_mutex_unlock(&ld->mu);
-        cn_error err;
-        int rc = fill_batch(ld, &a->mk, s->x, s->truth, s->idx, g, count, &err);
-        pthread_mutex_lock(&ld->mu);
-        s->failed = rc != 0;
-        if (rc)
-            s->err = err;
-        s->state = SLOT_READY;
-        ld->filling--;
-        if (ld->boosted && !ld->filling &&
-            ld->next_claim == ld->next_take + (uint64_t)ld->nslots)
-            ld->boosted = 0; /* the ring is full: back to idle at the next claims */
-        pthread_cond_broadcast(&ld->ready);
+        fill_locked(ld, &a->mk, claim_slot(ld));
     }
     pthread_mutex_unlock(&ld->mu);
     return NULL;
@@ -696,7 +759,15 @@ static int take_ready(struct loader *ld, float *x, float *truth, int batch, cn_e
     struct slot *s = &ld->slots[number % (uint64_t)ld->nslots];
     while (!(s->state == SLOT_READY && s->number == number)) {
         workers_boost(ld);
-        pthread_cond_wait(&ld->ready, &ld->mu);
+        if (ld->next_claim == number && can_claim(ld)) { /* no worker has started it */
+            fill_locked(ld, &ld->own, claim_slot(ld));
+        } else if (s->state == SLOT_FILLING && s->number == number &&
+                   atomic_load_explicit(&s->next, memory_order_relaxed) < s->count) {
+            s->fillers++; /* help the worker filling it */
+            fill_locked(ld, &ld->own, s);
+        } else {
+            pthread_cond_wait(&ld->ready, &ld->mu);
+        }
     }
     s->state = SLOT_TAKING;
     pthread_mutex_unlock(&ld->mu);

@@ -14,7 +14,10 @@
  * Batches: ring of workers+1 preallocated batches; each of `workers` persistent threads claims
  * the next batch number, fills it (decode, augment, truth) and marks it ready, while loader_next
  * hands them out in order (it copies one into the caller's buffers). Mutex and two condition
- * variables; no thread is created per batch. With workers = 0, loader_next makes each batch in
+ * variables; no thread is created per batch. When the batch loader_next is to hand out is not
+ * ready, the caller does not sleep while samples of it are left to make: it makes them with the
+ * worker filling it (or alone, when no worker has started it), so a training thread that would
+ * wait decodes instead, at its own priority. With workers = 0, loader_next makes each batch in
  * the caller's thread. Input rows are CHW floats (in [0, 1] before mean/std normalisation),
  * batch major; truth rows are `classes` floats (augment.h steps 5-6; class weights scale them).
  *
@@ -37,8 +40,9 @@
  *     idle workers get almost no time and the training waits for its batches.
  *   - adaptive (worker_idle 2, LOADER_WORKER_IDLE: the default; 0 is nice only; Linux):
  *     SCHED_IDLE only while the training is not short of batches. When the consumer takes a
- *     batch and the next is not ready, or has to wait for one, it returns every worker to the normal policy (at its nice value); the workers go
- *     back to SCHED_IDLE once the ring is full again. Leaving SCHED_IDLE needs the right to
+ *     batch and the next is not ready, or has to wait for one, it returns every worker to the
+ *     normal policy (at its nice value), and helps fill that batch; the workers go back to
+ *     SCHED_IDLE once the ring is full again. Leaving SCHED_IDLE needs the right to
  *     lower a nice value (RLIMIT_NICE or CAP_SYS_NICE); a worker without it, probed at its
  *     start, keeps the nice-only policy, so no worker is ever stuck idle.
  *   None changes a batch: samples depend only on (seed, sample number, set, options).
