@@ -11,12 +11,15 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
 #include "core/rng.h"
 #include "gradcheck.h"
+#include "kernels/gemm.h"
+#include "kernels/im2col.h"
 #include "net/net.h"
 
 struct pcase {
@@ -125,10 +128,55 @@ static void test_by_hand(void **state)
     net_destroy(n);
 }
 
+/* The implicit GEMM's packing of B from the image (gemm_pack_conv: whole-panel runs, stride-2
+ * shuffles, runs cut at the padding, prefetching the next channel): gemm_conv_packed bit for
+ * bit against im2col + gemm_packed, for every variant, on maps wide enough for whole panel rows
+ * of 16 and 32 at strides 2 and 3, with padding on both sides, a dilation, and a 7x7/2. */
+static void test_packing_wide_strided(void **state)
+{
+    (void)state;
+    /* M, c, h, w, kernel, stride, pad, dilation */
+    static const int geo[][8] = {{9, 3, 21, 134, 7, 2, 3, 1}, {5, 4, 9, 67, 3, 2, 1, 1},
+                                 {6, 2, 11, 101, 3, 3, 2, 1}, {4, 3, 12, 70, 3, 2, 2, 2},
+                                 {8, 5, 8, 66, 1, 2, 0, 1},   {7, 2, 6, 64, 3, 2, 0, 1}};
+    for (int isa = GEMM_ISA_PORTABLE; isa <= GEMM_ISA_AVX512; isa++)
+        for (size_t g = 0; g < sizeof geo / sizeof geo[0]; g++) {
+            const int *x = geo[g];
+            struct im2col_geom q;
+            assert_int_equal(im2col_geom_init(&q, x[1], x[2], x[3], x[4], x[4], x[5], x[5], x[6],
+                                              x[6], x[7], x[7]),
+                             0);
+            int M = x[0], R = (int)im2col_rows(&q), P = (int)im2col_cols(&q);
+            cn_rng r;
+            cn_rng_seed(&r, 70 + g);
+            float *im = xmalloc(sizeof(float) * (size_t)x[1] * x[2] * x[3]);
+            float *A = xmalloc(sizeof(float) * (size_t)M * R), *bias = xmalloc(sizeof(float) * M);
+            float *col = xmalloc(sizeof(float) * (size_t)R * P);
+            float *Ap = xmalloc(sizeof(float) * gemm_packed_a_floats(M, R));
+            float *want = xmalloc(sizeof(float) * (size_t)M * P);
+            float *got = xmalloc(sizeof(float) * (size_t)M * P);
+            test_fill_normal(im, (size_t)x[1] * x[2] * x[3], &r, 1, 0);
+            test_fill_normal(A, (size_t)M * R, &r, 1, 0);
+            test_fill_normal(bias, (size_t)M, &r, 1, 0);
+            gemm_pack_a_all(Ap, A, R, 0, M, R);
+            im2col(col, im, &q);
+            if (gemm_packed_isa((enum gemm_isa)isa, want, P, Ap, col, P, 0, M, P, R, 1, 0, NULL,
+                                bias, ACT_LEAKY) == 0) {
+                assert_int_equal(gemm_conv_packed_isa((enum gemm_isa)isa, got, P, Ap, im, &q, M,
+                                                      1, 0, NULL, bias, ACT_LEAKY),
+                                 0);
+                if (memcmp(want, got, sizeof(float) * (size_t)M * P))
+                    fail_msg("isa %d geometry %zu: implicit packing differs from im2col", isa, g);
+            }
+            free(im), free(A), free(bias), free(col), free(Ap), free(want), free(got);
+        }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_packed_matches_training_net),
+        cmocka_unit_test(test_packing_wide_strided),
         cmocka_unit_test(test_by_hand),
     };
     return cmocka_run_group_tests_name("conv_packed", tests, NULL, NULL);

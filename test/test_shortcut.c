@@ -136,6 +136,46 @@ static void shortcut_reference(float *z, const float *prev, const float *from, i
             }
 }
 
+/* Net k of test_resampled_forward built by mode (0: inference with NET_SEPARATE_OUTPUTS, 1:
+ * training, 2: inference, the shortcut then fused into the layer below when it can be, whose
+ * own output it overwrites: prev and from are read from a mode-0 net with the same parameters),
+ * run on random data; its shortcut's output against shortcut_reference then the activation. */
+static void check_resampled(const char *cfg, size_t k, int mode)
+{
+    struct net *n = test_net(cfg, 0, mode == 1 ? NET_TRAIN : mode == 0 ? NET_SEPARATE_OUTPUTS : 0);
+    struct net *ref = mode == 2 ? test_net(cfg, 0, NET_SEPARATE_OUTPUTS) : n;
+    for (struct net *m = n;; m = ref) {
+        cn_rng r;
+        cn_rng_seed(&r, 40 + k);
+        test_fill_normal(m->input, shape_size(m->layers[0].out) * 3, &r, 1, 0);
+        for (int i = 0; i < m->nparams; i++)
+            test_fill_normal(m->params[i].data, m->params[i].n, &r, 1, 0);
+        net_params_changed(m);
+        struct pass p;
+        net_pass_init(m, &p, 0, 0);
+        net_forward(m, &p);
+        if (m == ref)
+            break;
+    }
+    struct layer *s = net_last(n), *from = &ref->layers[k == 4 ? 1 : 0], *prev = net_last(ref) - 1;
+    struct shape o = s->out, f = from->out;
+    size_t out = shape_size(o);
+    float *want = xmalloc(sizeof(float) * out);
+    for (int b = 0; b < 3; b++) {
+        shortcut_reference(want, prev->output + b * out, from->output + b * shape_size(f), o.w,
+                           o.h, o.c, f.w, f.h, f.c, k == 1 ? 0.5f : 1.f, k == 1 ? 1.25f : 1.f);
+        enum activation a = k == 1 ? ACT_RELU : k == 2 ? ACT_LOGISTIC : ACT_LEAKY;
+        for (size_t i = 0; i < out; i++)
+            want[i] = act_apply(a, want[i]);
+        if (memcmp(want, s->output + b * out, sizeof(float) * out))
+            fail_msg("cfg %zu, mode %d, image %d differs from Darknet's rule", k, mode, b);
+    }
+    free(want);
+    if (ref != n)
+        net_destroy(ref);
+    net_destroy(n);
+}
+
 /* Different shapes on the forward path of inference and training nets (larger from at strides
  * 1, 2 and 3, more and fewer channels, smaller from, sides that do not divide, planes of 1 to
  * 4096 floats, batch 3, activations), bit for bit against shortcut_reference then the
@@ -168,35 +208,8 @@ static void test_resampled_forward(void **state)
         "[shortcut]\nfrom=-2\nactivation=leaky\n",
     };
     for (size_t k = 0; k < sizeof cfgs / sizeof cfgs[0]; k++)
-        for (int training = 0; training <= 1; training++) {
-            struct net *n = test_net(cfgs[k], 0, training);
-            cn_rng r;
-            cn_rng_seed(&r, 40 + k);
-            test_fill_normal(n->input, shape_size(n->layers[0].out) * 3, &r, 1, 0);
-            for (int i = 0; i < n->nparams; i++)
-                test_fill_normal(n->params[i].data, n->params[i].n, &r, 1, 0);
-            net_params_changed(n);
-            struct pass p;
-            net_pass_init(n, &p, 0, 0);
-            net_forward(n, &p);
-            struct layer *s = net_last(n), *from = &n->layers[k == 4 ? 1 : 0], *prev = s - 1;
-            struct shape o = s->out, f = from->out;
-            size_t out = shape_size(o);
-            float *want = xmalloc(sizeof(float) * out);
-            for (int b = 0; b < 3; b++) {
-                shortcut_reference(want, prev->output + b * out, from->output + b * shape_size(f),
-                                   o.w, o.h, o.c, f.w, f.h, f.c, k == 1 ? 0.5f : 1.f,
-                                   k == 1 ? 1.25f : 1.f);
-                enum activation a = k == 1 ? ACT_RELU : k == 2 ? ACT_LOGISTIC : ACT_LEAKY;
-                for (size_t i = 0; i < out; i++)
-                    want[i] = act_apply(a, want[i]);
-                if (memcmp(want, s->output + b * out, sizeof(float) * out))
-                    fail_msg("cfg %zu, training %d, image %d differs from Darknet's rule", k,
-                             training, b);
-            }
-            free(want);
-            net_destroy(n);
-        }
+        for (int mode = 0; mode < 3; mode++)
+            check_resampled(cfgs[k], k, mode);
 }
 
 static void test_gradcheck(void **state)

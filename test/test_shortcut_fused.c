@@ -125,6 +125,93 @@ static void test_fused_matches_unfused(void **state)
     }
 }
 
+/* Shapes that differ (Darknet's resampling rule, shortcut.c), or alpha/beta other than 1:
+ * fused into the packed GEMM by a pass over each block of its output (conv_post_residual). */
+struct rcase {
+    int batch, hw, c0, c1, size, stride; /* from= (layer 0) and the convolution under test */
+    float alpha, beta;
+    const char *algo, *act;
+    int fused;
+};
+
+/* layer 0: a 3x3 convolution of c0 filters over hw x hw; 1: the one under test (c1 filters,
+ * stride, "same" padding); 2: [shortcut] from=0; 3: a 1x1 after it; with `reread`, 4: a
+ * [route]. k->stride 0: from smaller than prev (layer 0 at stride 2, layer 1 padded back up to
+ * hw x hw). */
+static void rcase_cfg(char *cfg, size_t n, const struct rcase *k, int reread)
+{
+    snprintf(cfg, n,
+             "[net]\nbatch=%d\nheight=%d\nwidth=%d\nchannels=3\n"
+             "[convolutional]\nfilters=%d\nsize=3\nstride=%d\npad=1\nbatch_normalize=1\n"
+             "activation=leaky\n"
+             "[convolutional]\nfilters=%d\nsize=%d\nstride=%d\npadding=%d\nbatch_normalize=1\n"
+             "activation=linear\nalgorithm=%s\n"
+             "[shortcut]\nfrom=0\nactivation=%s\nalpha=%g\nbeta=%g\n"
+             "[convolutional]\nfilters=5\nsize=1\nactivation=linear\n%s",
+             k->batch, k->hw, k->hw, k->c0, k->stride ? 1 : 2, k->c1, k->size,
+             k->stride ? k->stride : 1, k->stride ? k->size / 2 : k->hw / 4, k->algo, k->act, (double)k->alpha, (double)k->beta,
+             reread ? "[route]\nlayers=1,3\n" : "");
+}
+
+static void run_rcase(const struct rcase *k, int reread, uint64_t seed)
+{
+    char cfg[1024];
+    rcase_cfg(cfg, sizeof cfg, k, reread);
+    struct net *fu = test_net(cfg, 0, 0), *sep = test_net(cfg, 0, NET_SEPARATE_OUTPUTS);
+    char how[64]; /* an unfused shortcut may still run in place over prev: ask the layer */
+    fu->layers[2].ops->algorithm(&fu->layers[2], how, sizeof how);
+    int fused = !strcmp(how, "fused into layer 1");
+    assert_int_equal(fused, fused && fu->layers[2].output == fu->layers[1].output);
+    if (fused != (k->fused && !reread))
+        fail_msg("hw=%d c %d->%d size=%d stride=%d a=%g b=%g %s reread=%d: fused %d, expected %d",
+                 k->hw, k->c0, k->c1, k->size, k->stride, (double)k->alpha, (double)k->beta,
+                 k->algo, reread, fused, k->fused && !reread);
+    cn_rng r;
+    cn_rng_seed(&r, seed);
+    size_t nin = shape_size(fu->in) * (size_t)k->batch;
+    size_t n2 = shape_size(fu->layers[2].out) * (size_t)k->batch;
+    for (int round = 0; round < 2; round++) {
+        test_fill_normal(fu->input, nin, &r, 1, 0);
+        memcpy(sep->input, fu->input, sizeof(float) * nin);
+        fill_params(fu, sep, &r);
+        struct pass p;
+        net_pass_init(sep, &p, 0, 0);
+        net_forward(sep, &p);
+        net_pass_init(fu, &p, 0, 0);
+        net_forward(fu, &p);
+        size_t nout = shape_size(net_last(fu)->out) * (size_t)k->batch;
+        assert_memory_equal(net_output(fu), net_output(sep), sizeof(float) * nout);
+        if (reread)
+            continue;
+        assert_memory_equal(fu->layers[2].output, sep->layers[2].output, sizeof(float) * n2);
+        net_forward_upto(fu, &p, 1); /* stops at the convolution: its own output */
+        assert_memory_equal(fu->layers[1].output, sep->layers[1].output, sizeof(float) * n2);
+    }
+    net_destroy(fu);
+    net_destroy(sep);
+}
+
+static void test_resampled_matches_unfused(void **state)
+{
+    (void)state;
+    static const struct rcase cases[] = {
+        {1, 16, 8, 20, 1, 1, 1, 1, "gemm", "leaky", 1},      /* channels 8 -> 20 (ResNet's 5) */
+        {1, 16, 8, 20, 1, 2, 1, 1, "gemm", "leaky", 1},      /* and stride 2 (ResNet's 17) */
+        {1, 16, 20, 8, 1, 2, 1, 1, "gemm", "relu", 1},       /* from has more channels */
+        {1, 13, 7, 10, 3, 2, 1, 1, "gemm", "leaky", 1},      /* implicit 3x3: 13x13 -> 7x7 */
+        {1, 18, 7, 9, 1, 1, 1, 1, "gemm", "logistic", 1},    /* a narrow column tail */
+        {1, 16, 8, 8, 1, 1, 0.5f, 2, "gemm", "leaky", 1},    /* equal shapes, alpha and beta */
+        {2, 16, 8, 20, 1, 2, 1, 1, "gemm", "leaky", 1},      /* two lanes */
+        {2, 16, 8, 20, 1, 2, 0.25f, -1, "gemm", "relu6", 1}, /* lanes, alpha and beta */
+        {1, 16, 32, 40, 3, 1, 1, 1, "winograd", "leaky", 0}, /* other shapes: packed GEMM only */
+        {1, 16, 8, 20, 1, 0, 1, 1, "gemm", "leaky", 0},      /* from smaller (sample 2): not */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        run_rcase(&cases[i], 0, 500 + i);
+        run_rcase(&cases[i], 1, 600 + i);
+    }
+}
+
 /* By hand: layer 0 (1x1, weight 1, bias 0.25, linear) makes u = x + 0.25 of {1, -2, 3, 0.5};
  * layer 1 (weight 2, bias -1, linear) 2u - 1; the [shortcut] adds u back with relu:
  * relu(3u - 1) = relu(3x - 0.25) = {2.75, 0, 8.75, 1.25}; layer 3 (weight 1, bias 0) copies. */
@@ -152,6 +239,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fused_matches_unfused),
+        cmocka_unit_test(test_resampled_matches_unfused),
         cmocka_unit_test(test_by_hand),
     };
     return cmocka_run_group_tests_name("shortcut_fused", tests, NULL, NULL);

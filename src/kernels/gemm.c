@@ -1,12 +1,13 @@
 /* gemm.c - blocked single-precision GEMM (contracts in gemm.h) and its naive reference.
  *
- * Scheme (Goto/BLIS): C is split once into one rectangle per thread (rows or columns, whichever
- * costs less: see gemm_split). A thread walks K in blocks of at most GEMM_KC; for each K block
- * it packs its rows of op(A) once into MR-high row panels (KC x its rows: a few MB at most),
- * then walks its columns in blocks of GEMM_NC, packing each KC x NC slice of op(B) into NR-wide
- * column panels (the slice stays in L2), and runs the MR x NR micro-kernel over every (A panel,
- * B panel) pair, A panels outer: the A panel (KC x MR, 6 KB) stays in L1 while the B panels
- * stream from L2, and C is walked along its rows. So each element of A and B is packed once.
+ * Scheme (Goto/BLIS), as one thread runs it (gemm_thread; with more threads each tile of the
+ * dynamic schedule, gemm_worker, runs the prepacked-A scheme below on its rows of A, packed for
+ * all K). A thread walks K in blocks of at most GEMM_KC; for each K block it packs its rows of
+ * op(A) once into MR-high row panels (KC x its rows: a few MB at most), then walks its columns
+ * in blocks of GEMM_NC, packing each KC x NC slice of op(B) into NR-wide column panels (the
+ * slice stays in L2), and runs the MR x NR micro-kernel over every (A panel, B panel) pair, A
+ * panels outer: the A panel (KC x MR, 6 KB) stays in L1 while the B panels stream from L2, and
+ * C is walked along its rows. So each element of A and B is packed once.
  * Panels are zero-padded at the edges. A thread with at most GEMM_DIRECT_B_ROWS rows (LeNet's
  * 6 or 16 filters) reads whole panels of an untransposed B in place, since so few A panels
  * cannot repay packing. Pack buffers are allocated per call and thread; a thread of more than
@@ -34,11 +35,17 @@
  * the kernel multiplies by the row's scale (rounded on its own, as act_forward_affine does),
  * adds the row's bias and applies linear, relu or leaky in registers (the same float operations
  * as activations.c, so the results are those of gemm, then the scale and bias, then act_apply);
- * other activations are applied to the tile just written.
+ * other activations are applied to the tile just written. Each step runs over the whole tile in
+ * turn (all twelve accumulators scaled, then all biased, ...), so that each flag is tested once a
+ * tile: tested per vector, the branches cost a tenth of a 1x1 layer's time at K = 64.
  *
- * Threads: the split points are multiples of MR and NR and K is blocked the same way whatever
- * the thread count, so each element of C is summed in the same order: results do not depend on
- * it. Problems under GEMM_PAR_MIN multiply-adds run on the calling thread.
+ * Threads: C is cut into more tiles than threads (gemm_grid_for), handed out from a shared
+ * counter, so that a thread another process preempts holds up a call by one tile at most (with a
+ * busy loop beside us, the old one-rectangle-per-thread split left each layer waiting for the
+ * preempted thread). Tile edges are multiples of MR and NR, a tile walks all its K blocks in
+ * order and K is blocked the same way whatever the thread count, so each element of C is summed
+ * in the same order: results do not depend on the thread count or on which thread takes which
+ * tile (test_sched). Problems under GEMM_PAR_MIN multiply-adds run on the calling thread.
  * Left out: K splitting for tiny-M*N, huge-K shapes; complex and double precision.
  */
 #include "kernels/gemm.h"
@@ -83,9 +90,14 @@
 #ifndef GEMM_PACK_B_AHEAD
 #define GEMM_PACK_B_AHEAD 8 /* rows of B ahead of packing that it prefetches */
 #endif
+#ifndef GEMM_A_AHEAD
+#define GEMM_A_AHEAD 64 /* k steps of the A panel ahead of the micro-kernel that it prefetches:
+                         * prepacked weights come from memory (16: 3-7 % slower on ResNet's
+                         * 2048 x 49 x 512 shapes with cold weights) */
+#endif
 #define GEMM_DIRECT_B_ROWS 24 /* threads with at most this many rows read B in place */
 #define GEMM_PAR_MIN 262144.0 /* multiply-adds below which threads cost more than they give */
-#define GEMM_PACK_COST 12.0   /* multiply-adds one packed element costs, for gemm_split */
+#define GEMM_PACK_COST 12.0   /* multiply-adds one packed element costs, for gemm_grid_for */
 
 #if defined(__clang__)
 #pragma clang fp contract(fast)
@@ -148,6 +160,10 @@ typedef void (*gemm_kernel_fn)(int m, int kc, const float *a, const float *b, si
 typedef void (*gemm_narrow_fn)(int np, int n, int mlast, int kc, const float *a, const float *b,
                                size_t ldb, float *c, size_t ldc, const struct gemm_out *o);
 
+/* np m x NR tiles side by side: B panels at b + p * panel, C (and o->res) at c + p * NR. */
+typedef void (*gemm_row_fn)(int m, int np, int kc, const float *a, const float *b, size_t panel,
+                            size_t ldb, float *c, size_t ldc, const struct gemm_out *o);
+
 struct gemm_args {
     float *C;
     const float *A, *B; /* B: the image when geom is set */
@@ -158,7 +174,9 @@ struct gemm_args {
     enum activation act;            /* applied after the bias */
     const struct im2col_geom *geom; /* op(B) = im2col(B) when set */
     const float *Ap;                /* op(A) packed whole by gemm_pack_a_all, or NULL */
+    int ap_row0, ap_rows;           /* Ap holds rows [ap_row0, +ap_rows) (0 rows: all M) */
     const float *res;               /* b1: added after the bias, in C's layout (ldc), or NULL */
+    const struct gemm_post *post;   /* netb1: run over each final block of C, or NULL */
 };
 
 struct gemm_arch {
@@ -167,6 +185,7 @@ struct gemm_arch {
     gemm_narrow_fn narrow;     /* column tails of n <= GEMM_NARROW_MAX, or NULL */
     void (*pack_a)(float *dst, const struct gemm_args *g, int i0, int mc, int p0, int kc);
     void (*pack_b)(float *dst, const struct gemm_args *g, int p0, int kc, int j0, int nc);
+    gemm_row_fn row; /* np full m x NR tiles side by side */
 };
 
 /* The micro-kernel for vectors VT of VW floats, NV per row (NR = NV * VW): c[0..rows) x [0..NR)
@@ -190,7 +209,7 @@ struct gemm_arch {
         }                                                                                          \
         _Pragma("GCC unroll 4") for (int k = 0; k < kc; k++, a += GEMM_MR, b += ldb) {             \
             VT bv[NV];                                                                             \
-            __builtin_prefetch(a + GEMM_MR * 16, 0, 3);                                            \
+            __builtin_prefetch(a + GEMM_MR * GEMM_A_AHEAD, 0, 3);                                  \
             for (int v = 0; v < (NV); v++)                                                         \
                 bv[v] = *(const VTU *)(const void *)(b + (VW) * v);                                \
             for (int i = 0; i < rows; i++)                                                         \
@@ -209,41 +228,62 @@ struct gemm_arch {
                 }                                                                                  \
             return;                                                                                \
         }                                                                                          \
+        /* The last K block: each step of the epilogue over the whole tile in turn, so that        \
+         * each flag is tested once a tile, not once a vector (a tenth of a tile at K = 64). */    \
         const VT zero = {0};                                                                       \
-        _Pragma("GCC unroll 6") for (int i = 0; i < rows; i++)                                     \
-            _Pragma("GCC unroll 2") for (int v = 0; v < (NV); v++) {                               \
-                VTU *cp = (VTU *)(void *)(c + (size_t)i * ldc + (size_t)((VW) * v));               \
-                VT r = acc[i][v];                                                                  \
-                if (o->alpha != 1) { /* rounded alone: beta * c can then only fuse with it */      \
-                    r *= o->alpha;                                                                 \
+        if (o->alpha != 1) /* rounded alone: beta * c can then only fuse with it */                \
+            _Pragma("GCC unroll 6") for (int i = 0; i < rows; i++)                                 \
+                _Pragma("GCC unroll 2") for (int v = 0; v < (NV); v++) {                           \
+                    VT r = acc[i][v] * o->alpha;                                                   \
                     GEMM_ROUNDED(r);                                                               \
+                    acc[i][v] = r;                                                                 \
                 }                                                                                  \
-                if (o->beta != 0)                                                                  \
-                    r += o->beta * *cp;                                                            \
-                if (o->scale) {                                                                    \
-                    r *= o->scale[i];                                                              \
+        if (o->beta != 0)                                                                          \
+            _Pragma("GCC unroll 6") for (int i = 0; i < rows; i++)                                 \
+                _Pragma("GCC unroll 2") for (int v = 0; v < (NV); v++)                             \
+                    acc[i][v] += o->beta * *(const VTU *)(const void *)(c + (size_t)i * ldc +      \
+                                                                        (size_t)((VW) * v));       \
+        if (o->scale)                                                                              \
+            _Pragma("GCC unroll 6") for (int i = 0; i < rows; i++)                                 \
+                _Pragma("GCC unroll 2") for (int v = 0; v < (NV); v++) {                           \
+                    VT r = acc[i][v] * o->scale[i];                                                \
                     GEMM_ROUNDED(r);                                                               \
+                    acc[i][v] = r;                                                                 \
                 }                                                                                  \
-                if (o->bias)                                                                       \
-                    r += o->bias[i];                                                               \
-                if (o->res) {                                                                      \
+        if (o->bias)                                                                               \
+            _Pragma("GCC unroll 6") for (int i = 0; i < rows; i++)                                 \
+                _Pragma("GCC unroll 2") for (int v = 0; v < (NV); v++)                             \
+                    acc[i][v] += o->bias[i];                                                       \
+        if (o->res)                                                                                \
+            _Pragma("GCC unroll 6") for (int i = 0; i < rows; i++)                                 \
+                _Pragma("GCC unroll 2") for (int v = 0; v < (NV); v++) {                           \
+                    const float *rp = o->res + (size_t)i * o->ldr + (size_t)((VW) * v);            \
+                    VT r = acc[i][v];                                                              \
                     GEMM_ROUNDED(r);                                                               \
-                    r += *(const VTU *)(const void *)(o->res + (size_t)i * o->ldr +                \
-                                                      (size_t)((VW) * v));                         \
+                    acc[i][v] = r + *(const VTU *)(const void *)rp;                                \
                 }                                                                                  \
-                if (o->fuse == GEMM_FUSE_RELU)                                                     \
-                    r = (VT)((VTI)r & (r > zero));                                                 \
-                else if (o->fuse == GEMM_FUSE_LEAKY) {                                             \
-                    VTI m = r > zero;                                                              \
-                    r = (VT)(((VTI)r & m) | ((VTI)(.1f * r) & ~m));                                \
-                } else if (o->fuse == GEMM_FUSE_RELU6) {                                           \
+        if (o->fuse == GEMM_FUSE_RELU)                                                             \
+            _Pragma("GCC unroll 6") for (int i = 0; i < rows; i++)                                 \
+                _Pragma("GCC unroll 2") for (int v = 0; v < (NV); v++)                             \
+                    acc[i][v] = (VT)((VTI)acc[i][v] & (acc[i][v] > zero));                         \
+        else if (o->fuse == GEMM_FUSE_LEAKY)                                                       \
+            _Pragma("GCC unroll 6") for (int i = 0; i < rows; i++)                                 \
+                _Pragma("GCC unroll 2") for (int v = 0; v < (NV); v++) {                           \
+                    VTI m = acc[i][v] > zero;                                                      \
+                    acc[i][v] = (VT)(((VTI)acc[i][v] & m) | ((VTI)(.1f * acc[i][v]) & ~m));        \
+                }                                                                                  \
+        else if (o->fuse == GEMM_FUSE_RELU6)                                                       \
+            _Pragma("GCC unroll 6") for (int i = 0; i < rows; i++)                                 \
+                _Pragma("GCC unroll 2") for (int v = 0; v < (NV); v++) {                           \
                     const VT six = zero + 6.f;                                                     \
+                    VT r = acc[i][v];                                                              \
                     VTI hi = r > six;                                                              \
                     r = (VT)((VTI)r & ~(r < zero));                                                \
-                    r = (VT)(((VTI)r & ~hi) | ((VTI)six & hi));                                    \
+                    acc[i][v] = (VT)(((VTI)r & ~hi) | ((VTI)six & hi));                            \
                 }                                                                                  \
-                *cp = r;                                                                           \
-            }                                                                                      \
+        _Pragma("GCC unroll 6") for (int i = 0; i < rows; i++)                                     \
+            _Pragma("GCC unroll 2") for (int v = 0; v < (NV); v++)                                 \
+                *(VTU *)(void *)(c + (size_t)i * ldc + (size_t)((VW) * v)) = acc[i][v];            \
     }
 
 GEMM_MICRO(gemm_micro16x2, vec16, vec16u, vec16i, 16, 2)
@@ -423,30 +463,94 @@ struct gemm_conv_run {
     int n, iy, ix;
 };
 
+/* d[t] = s[2t] for t < n, s holding avail >= 2n - 1 floats: 4 at a time from two 4-float loads
+ * (a shuffle of their even lanes) while the second load stays within avail, since a strided
+ * loop compiles to one scalar load and store per element (stride-2 layers: ResNet's 7x7/2
+ * conv0 packed 29 % of its time that way). */
+static inline __attribute__((always_inline)) void
+gemm_conv_copy_s2(float *restrict d, const float *restrict s, int n, int avail, int nr)
+{
+    int t = 0;
+    if (n == nr && 2 * nr <= avail) { /* a whole panel row: nr is a constant, no loop is left */
+        for (; t < nr; t += 4) {
+            vec4 a = *(const vec4u *)(const void *)(s + 2 * t);
+            vec4 b = *(const vec4u *)(const void *)(s + 2 * t + 4);
+            *(vec4u *)(void *)(d + t) = GEMM_SHUF(a, b, 0, 2, 4, 6);
+        }
+        return;
+    }
+    for (; t + 4 <= n && 2 * t + 8 <= avail; t += 4) {
+        vec4 a = *(const vec4u *)(const void *)(s + 2 * t);
+        vec4 b = *(const vec4u *)(const void *)(s + 2 * t + 4);
+        *(vec4u *)(void *)(d + t) = GEMM_SHUF(a, b, 0, 2, 4, 6);
+    }
+    for (; t < n; t++)
+        d[t] = s[2 * t];
+}
+
+/* d[t] = s[t * sw] for t < n inside the image (avail floats from s). */
+static inline __attribute__((always_inline)) void
+gemm_conv_copy(float *restrict d, const float *restrict s, int n, int sw, int avail, int nr)
+{
+    if (sw == 1 && n == nr)
+        for (int t = 0; t < nr; t++)
+            d[t] = s[t];
+    else if (sw == 1)
+        for (int t = 0; t < n; t++)
+            d[t] = s[t];
+    else if (sw == 2)
+        gemm_conv_copy_s2(d, s, n, avail, nr);
+    else
+        for (int t = 0; t < n; t++)
+            d[t] = s[(size_t)t * (size_t)sw];
+}
+
 /* One run's share of a packed row for a tap offset (dy, dx) into d: a strided copy where the run
- * lies inside the image, zeros on a padding row, else element by element. */
+ * lies inside the image, zeros on a padding row; a run reaching into the padding columns is
+ * cut into zeros, the copy of the cells inside, zeros. nr: the panel width, a constant, so that
+ * runs of a whole panel row copy in straight-line code (the loops' own overhead was most of the
+ * cost of runs of 16). */
 static inline __attribute__((always_inline)) void
 gemm_conv_run_copy(float *restrict d, const float *restrict im, const struct im2col_geom *q,
-                   const struct gemm_conv_run *r, int dy, int dx)
+                   const struct gemm_conv_run *r, int dy, int dx, int nr)
 {
-    int y = r->iy + dy, x0 = r->ix + dx, sw = q->sw;
+    int y = r->iy + dy, x0 = r->ix + dx, sw = q->sw, n = r->n;
     if ((unsigned)y >= (unsigned)q->h) {
-        for (int t = 0; t < r->n; t++)
+        for (int t = 0; t < n; t++)
             d[t] = 0.f;
         return;
     }
     const float *s = im + (size_t)y * (size_t)q->w;
-    if (x0 >= 0 && x0 + (r->n - 1) * sw < q->w) {
-        if (sw == 1)
-            for (int t = 0; t < r->n; t++)
-                d[t] = s[x0 + t];
-        else
-            for (int t = 0; t < r->n; t++)
-                d[t] = s[x0 + t * sw];
+    if (x0 >= 0 && x0 + (n - 1) * sw < q->w) {
+        gemm_conv_copy(d, s + x0, n, sw, q->w - x0, nr);
         return;
     }
-    for (int t = 0, x = x0; t < r->n; t++, x += sw)
-        d[t] = (unsigned)x < (unsigned)q->w ? s[x] : 0.f;
+    /* t in [lo, hi): the cells x0 + t * sw inside [0, w) */
+    int lo = x0 < 0 ? CN_MIN(n, (-x0 + sw - 1) / sw) : 0;
+    int hi = x0 >= q->w ? lo : CN_MAX(lo, CN_MIN(n, (q->w - 1 - x0) / sw + 1));
+    for (int t = 0; t < lo; t++)
+        d[t] = 0.f;
+    if (hi > lo)
+        gemm_conv_copy(d + lo, s + x0 + lo * sw, hi - lo, sw, q->w - (x0 + lo * sw), nr);
+    for (int t = hi; t < n; t++)
+        d[t] = 0.f;
+}
+
+/* Prefetches the image cells a run reads on image row r->iy + dy over all kw taps of the row. */
+static inline __attribute__((always_inline)) void
+gemm_conv_run_prefetch(const float *im, const struct im2col_geom *q, const struct gemm_conv_run *r,
+                       int dy)
+{
+    int y = r->iy + dy;
+    if ((unsigned)y >= (unsigned)q->h)
+        return;
+    int x0 = CN_MAX(r->ix, 0), x1 = CN_MIN(r->ix + (r->n - 1) * q->sw + (q->kw - 1) * q->dw,
+                                             q->w - 1);
+    const float *s = im + (size_t)y * (size_t)q->w;
+    for (int x = x0; x < x1; x += 16)
+        __builtin_prefetch(s + x, 0, 3);
+    if (x0 <= x1)
+        __builtin_prefetch(s + x1, 0, 3);
 }
 
 /* Panels of im2col(image g->B) for taps [p0, p0 + kc) and the w <= GEMM_PACK_B_COLS output
@@ -474,7 +578,12 @@ gemm_pack_conv(float *restrict dst, const struct gemm_args *g, int p0, int kc, i
         const float *im = g->B + (size_t)c * (size_t)q->h * (size_t)q->w;
         float *row = dst + (size_t)k * (size_t)nr;
         for (int r = 0; r < nruns; r++)
-            gemm_conv_run_copy(row + runs[r].off, im, q, &runs[r], ki * q->dh, kj * q->dw);
+            gemm_conv_run_copy(row + runs[r].off, im, q, &runs[r], ki * q->dh, kj * q->dw, nr);
+        /* the next channel's rows, ahead of its taps: the image is read across its planes, which
+         * no hardware prefetcher follows (the first touch of each row waited on memory: 40 %
+         * of packing ResNet-50's 3x3/2 layers) */
+        for (int r = 0; kj == 0 && c + 1 < q->c && r < nruns; r++)
+            gemm_conv_run_prefetch(im + (size_t)q->h * (size_t)q->w, q, &runs[r], ki * q->dh);
         for (int j = w; j < np * nr; j++)
             row[(size_t)(np - 1) * panel + (size_t)(j % nr)] = 0.f;
         if (++kj == q->kw) {
@@ -524,7 +633,22 @@ gemm_pack_b(float *restrict dst, const struct gemm_args *g, int p0, int kc, int 
     case 5: KERNEL(5, __VA_ARGS__); break;                                                         \
     default: KERNEL(GEMM_MR, __VA_ARGS__); break;                                                  \
     }
+/* np tiles side by side in one call: the call, the switch on m and the set-up of a tile cost
+ * 5 % of a tile at K = 64. */
+#define GEMM_ROW_LOOP(ROWS, FULL, NR, np, kc, a, b, panel, ldb, c, ldc, o)                         \
+    for (int p = 0; p < (np); p++) {                                                               \
+        struct gemm_out op = *(o);                                                                 \
+        op.res = (o)->res ? (o)->res + (size_t)p * (NR) : NULL;                                    \
+        FULL(ROWS, kc, a, (b) + (size_t)p * (panel), ldb, (c) + (size_t)p * (NR), ldc, &op);       \
+    }
+
 #define GEMM_ISA(SUF, ATTR, FULL, HALF, NR)                                                        \
+    ATTR GEMM_CONTRACT static void gemm_row_##SUF(int m, int np, int kc, const float *a,           \
+                                                  const float *b, size_t panel, size_t ldb,        \
+                                                  float *c, size_t ldc, const struct gemm_out *o)  \
+    {                                                                                              \
+        GEMM_ROWS_CASES(GEMM_ROW_LOOP, FULL, NR, np, kc, a, b, panel, ldb, c, ldc, o)              \
+    }                                                                                              \
     ATTR GEMM_CONTRACT static void gemm_full_##SUF(int m, int kc, const float *a, const float *b,  \
                                                    size_t ldb, float *c, size_t ldc,               \
                                                    const struct gemm_out *o)                       \
@@ -586,13 +710,14 @@ GEMM_ISA(portable, , gemm_micro4x2, gemm_micro4x1, 8)
 static const struct gemm_arch *gemm_arch_for(enum gemm_isa isa)
 {
     static const struct gemm_arch portable = {8, gemm_full_portable, gemm_half_portable, NULL,
-                                              gemm_pack_a_portable, gemm_pack_b_portable};
+                                              gemm_pack_a_portable, gemm_pack_b_portable,
+                                              gemm_row_portable};
 #if GEMM_X86
     static const struct gemm_arch avx2 = {16, gemm_full_avx2, gemm_half_avx2, gemm_narrow_avx2,
-                                          gemm_pack_a_avx2, gemm_pack_b_avx2};
+                                          gemm_pack_a_avx2, gemm_pack_b_avx2, gemm_row_avx2};
     static const struct gemm_arch avx512 = {32, gemm_full_avx512, gemm_half_avx512,
                                             gemm_narrow_avx512, gemm_pack_a_avx512,
-                                            gemm_pack_b_avx512};
+                                            gemm_pack_b_avx512, gemm_row_avx512};
     int has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     int has_avx512 = has_avx2 && __builtin_cpu_supports("avx512f");
     if (isa == GEMM_ISA_AVX512 || (isa == GEMM_ISA_AUTO && has_avx512))
@@ -701,20 +826,28 @@ static void gemm_tile(const struct gemm_args *g, const struct gemm_arch *ar, con
 /* The product of packed A rows [i0, i0+mc) (ap) and nc columns of B from j0, as panels at bp
  * panel apart with row stride ldb, into C, with epilogue o (bias applied when last). rows_outer
  * (the B block is in L2): A panel by A panel, each kept in L1 while the B panels stream from L2,
- * so that C (and the residual) are walked along their rows; else (a B block larger than L2) B
- * panel by B panel, each kept in L1 while the A block streams from L2, C then read one line per
- * row at a stride of ldc, which no hardware prefetcher follows. A column tail of at most
- * GEMM_NARROW_MAX columns goes to the narrow kernel over the whole block. */
+ * so that C (and the residual) are walked along their rows, the panel's whole tiles in one
+ * ar->row call (gemm_tile for a partial one and for activations applied after); else (a B
+ * block larger than L2) B panel by B panel, each kept in L1 while the A block streams from L2,
+ * C then read one line per row at a stride of ldc, which no hardware prefetcher follows. A
+ * column tail of at most GEMM_NARROW_MAX columns goes to the narrow kernel over the whole block.
+ */
 static void gemm_macro(const struct gemm_args *g, const struct gemm_arch *ar, const float *ap,
                        const float *bp, size_t panel, size_t ldb, int i0, int mc, int j0, int nc,
                        int kc, const struct gemm_out *o, int last, int rows_outer)
 {
     int nr = ar->nr, act_after = last && o->fuse == GEMM_FUSE_NONE && g->act != ACT_LINEAR;
     int tail = nc % nr, wide = ar->narrow && tail && tail <= GEMM_NARROW_MAX ? nc - tail : nc;
-    for (int ir = 0; rows_outer && ir < mc; ir += GEMM_MR)
-        for (int jr = 0; jr < wide; jr += nr)
+    for (int ir = 0, full = act_after ? 0 : wide / nr; rows_outer && ir < mc; ir += GEMM_MR) {
+        size_t at;
+        struct gemm_out oo = gemm_rows_out(g, o, i0 + ir, j0, last, &at);
+        if (full) /* the whole tiles in one call, straight into C */
+            ar->row(CN_MIN(GEMM_MR, mc - ir), full, kc, ap + (size_t)ir * (size_t)kc, bp, panel,
+                    ldb, g->C + at, g->ldc, &oo);
+        for (int jr = full * nr; jr < wide; jr += nr)
             gemm_tile(g, ar, ap, bp + (size_t)(jr / nr) * panel, ldb, i0, ir, mc, j0 + jr,
                       CN_MIN(nr, wide - jr), kc, o, last, act_after);
+    }
     for (int jr = 0; !rows_outer && jr < wide; jr += nr)
         for (int ir = 0; ir < mc; ir += GEMM_MR)
             gemm_tile(g, ar, ap, bp + (size_t)(jr / nr) * panel, ldb, i0, ir, mc, j0 + jr,
@@ -739,11 +872,11 @@ static void gemm_kblock(int K, int nkb, int p, int *p0, int *kc)
 }
 
 /* Where rows [i0, ...) of K block [p0, p0 + kc) start in g->Ap: the blocks follow each other
- * in K order, each ceil(M/MR) panels of kc x MR (gemm_pack_a_all). */
+ * in K order, each ceil(rows/MR) panels of kc x MR (gemm_pack_a_all; rows: ap_rows or M). */
 static const float *gemm_packed_block(const struct gemm_args *g, int p0, int kc, int i0)
 {
-    size_t mp = (size_t)(g->M + GEMM_MR - 1) / GEMM_MR * GEMM_MR;
-    return g->Ap + (size_t)p0 * mp + (size_t)i0 * (size_t)kc;
+    size_t mp = (size_t)((g->ap_rows ? g->ap_rows : g->M) + GEMM_MR - 1) / GEMM_MR * GEMM_MR;
+    return g->Ap + (size_t)p0 * mp + (size_t)(i0 - g->ap_row0) * (size_t)kc;
 }
 
 /* Whether a thread of rows x cols packs its B as one block (gemm_region): few columns, and more
@@ -784,9 +917,10 @@ static void gemm_pass(const struct gemm_args *g, const struct gemm_arch *ar, con
 /* Rows [m0, m1) x columns [n0, n1) of C with A prepacked (g->Ap), on one thread, with the pack
  * buffer bp: for each column block and K block, the B block is packed once (or, for a thread
  * of at most GEMM_DIRECT_B_ROWS rows, its whole panels read in place) and multiplied by the
- * MC-row blocks of A. A panels go outermost only with a residual (netb1: 1.1-1.6x on ResNet's
- * fused 1x1 + shortcut layers, whose residual was read one line per row at a stride of ldc);
- * without one, the two orders measured within 3 % (noise) on ResNet-50's 1x1 shapes. */
+ * MC-row blocks of A, A panels outermost, so that C (and the residual) are walked along their
+ * rows: with B panels outer, C's lines one per row at a stride of ldc (a power of two in ResNet's
+ * maps) thrash a few cache sets (netb1: 1.1-1.6x on the fused 1x1 + shortcut layers; gemm: 5-7 %
+ * on resnet50.cfg's 1x1 layers at 1 thread, none consistently worse). */
 static void gemm_region_packed(const struct gemm_args *g, const struct gemm_arch *ar, int m0,
                                int m1, int n0, int n1, float *bp)
 {
@@ -804,7 +938,9 @@ static void gemm_region_packed(const struct gemm_args *g, const struct gemm_arch
             for (int ic = m0; ic < m1; ic += mcb) {
                 int mc = CN_MIN(mcb, m1 - ic);
                 gemm_pass(g, ar, gemm_packed_block(g, pc, kc, ic), bp, pc, kc, ic, mc, jc, nc,
-                          whole, &o, last, g->res != NULL);
+                          whole, &o, last, 1);
+                if (last && g->post) /* the block is final and in L2 */
+                    g->post->fn(g->post->ctx, g->C, g->ldc, ic, ic + mc, jc, jc + nc);
             }
         }
     }
@@ -846,45 +982,10 @@ static void gemm_region(const struct gemm_args *g, const struct gemm_arch *ar, i
     }
 }
 
-static double ceil_div_d(double a, double b)
+/* All of C on the calling thread (the one-thread scheme), with its pack buffers. */
+static void gemm_thread(const struct gemm_args *g, const struct gemm_arch *ar)
 {
-    double q = (double)(long)(a / b);
-    return q * b < a ? q + 1 : q;
-}
-
-/* Threads *tm x *tn over rows x columns of C: the grid of nt whose busiest thread has the least
- * work, packing counted at GEMM_PACK_COST multiply-adds an element (a column split packs less B
- * per thread; a row split suits few columns). The busiest thread's rows and columns are counted
- * as they fall, not rounded up to whole panels: a 49-column map is then split by rows, each
- * thread all 49 columns, not 32 and 17. */
-static void gemm_split(const struct gemm_args *g, int nr, int nt, int *tm, int *tn)
-{
-    double pm = (g->M + GEMM_MR - 1) / GEMM_MR, pn = (g->N + nr - 1) / nr, best = -1;
-    *tm = 1, *tn = nt;
-    for (int a = 1; a <= nt; a++) {
-        if (nt % a)
-            continue;
-        double rows = fmin(g->M, GEMM_MR * ceil_div_d(pm, a));
-        double cols = fmin(g->N, nr * ceil_div_d(pn, nt / a));
-        int in_place = !g->geom && !g->tb && rows <= GEMM_DIRECT_B_ROWS;
-        double cost = rows * cols * g->K + GEMM_PACK_COST * g->K * (in_place ? 0 : cols) +
-                      (g->Ap ? 0 : GEMM_PACK_COST * g->K * rows);
-        if (best < 0 || cost < best)
-            best = cost, *tm = a, *tn = nt / a;
-    }
-}
-
-/* Thread t of nt: its rectangle of C (split at multiples of MR and NR), its pack buffers. */
-static void gemm_thread(const struct gemm_args *g, const struct gemm_arch *ar, int t, int nt)
-{
-    int tm, tn, nr = ar->nr;
-    gemm_split(g, nr, nt, &tm, &tn);
-    long pm = (g->M + GEMM_MR - 1) / GEMM_MR, pn = (g->N + nr - 1) / nr;
-    int a = t % tm, b = t / tm;
-    int m0 = GEMM_MR * (int)(pm * a / tm), m1 = CN_MIN(g->M, GEMM_MR * (int)(pm * (a + 1) / tm));
-    int n0 = nr * (int)(pn * b / tn), n1 = CN_MIN(g->N, nr * (int)(pn * (b + 1) / tn));
-    if (m0 >= m1 || n0 >= n1)
-        return;
+    int nr = ar->nr, m0 = 0, m1 = g->M, n0 = 0, n1 = g->N;
     int nkb = (g->K + GEMM_KC - 1) / GEMM_KC;
     size_t kc = (size_t)((g->K + nkb - 1) / nkb);
     int rows = CN_MIN(m1 - m0, GEMM_A_ROWS); /* gemm_region's at a time */
@@ -902,6 +1003,105 @@ static void gemm_thread(const struct gemm_args *g, const struct gemm_arch *ar, i
         gemm_region(g, ar, r, CN_MIN(r + rows, m1), n0, n1, buf, buf + na);
     free(buf);
 }
+
+#ifdef _OPENMP
+/* The dynamic schedule of 2 or more threads: C is cut into a grid of tm x tn tiles (row chunks x
+ * column blocks, split at multiples of MR and NR) handed out in order from a shared counter, so
+ * that a thread another process preempts holds up the call by at most the tile it has: the
+ * running threads take the rest. A tile owns all the K blocks of its cells and walks them in
+ * order (gemm_region_packed), so each element of C is summed as on one thread. Without prepacked
+ * A, a thread packs its tile's row chunk for every K block when it first gets a tile of that chunk
+ * (tiles go chunk by chunk, so at most once a chunk), into its own buffer of at most
+ * GEMM_A_FLOATS. The grid minimises work / threads + the largest tile (what a thread finishing
+ * last adds), with each tile's packing and its read of A (from L3) counted in multiply-adds. */
+#ifndef GEMM_A_FLOATS
+#define GEMM_A_FLOATS 4194304 /* most packed A a thread of the dynamic schedule holds (16 MB) */
+#endif
+#ifndef GEMM_A_READ_COST
+#define GEMM_A_READ_COST 2.0 /* multiply-adds a tile's read of one packed A element costs */
+#endif
+#ifndef GEMM_TILE_COST
+#define GEMM_TILE_COST 1e5 /* multiply-adds one tile costs beyond its work (set-up, cold caches) */
+#endif
+#ifndef GEMM_TILES_MAX
+#define GEMM_TILES_MAX 16 /* most tiles per thread */
+#endif
+
+struct gemm_grid {
+    int tm, tn;  /* row chunks, column blocks */
+    long pm, pn; /* row panels (MR) and column panels (NR) of C */
+};
+
+static double ceil_div_d(double a, double b)
+{
+    double q = (double)(long)(a / b);
+    return q * b < a ? q + 1 : q;
+}
+
+static struct gemm_grid gemm_grid_for(const struct gemm_args *g, int nr, int nt)
+{
+    struct gemm_grid q = {1, 1, (g->M + GEMM_MR - 1) / GEMM_MR, (g->N + nr - 1) / nr};
+    double K = g->K, best = -1, apack = g->Ap ? 0 : GEMM_PACK_COST;
+    long chunk_max = g->Ap ? q.pm : CN_MAX(1, GEMM_A_FLOATS / ((long)g->K * GEMM_MR));
+    for (long a = (q.pm + chunk_max - 1) / chunk_max; a <= q.pm; a++)
+        for (long b = 1; b <= q.pn && a * b <= (long)GEMM_TILES_MAX * nt; b++) {
+            double rows = fmin(g->M, GEMM_MR * ceil_div_d((double)q.pm, (double)a));
+            double cols = fmin(g->N, nr * ceil_div_d((double)q.pn, (double)b));
+            if (rows <= GEMM_DIRECT_B_ROWS && g->M > GEMM_DIRECT_B_ROWS)
+                break; /* B read in place by chunks of a few rows: each rereads it from memory */
+            double bpack = !g->geom && !g->tb && rows <= GEMM_DIRECT_B_ROWS ? 0 : GEMM_PACK_COST;
+            double tile = K * (rows * cols + bpack * cols + (GEMM_A_READ_COST + apack) * rows);
+            double sum = K * ((double)g->M * g->N + bpack * g->N * a +
+                              GEMM_A_READ_COST * g->M * b) + GEMM_TILE_COST * a * b;
+            double est = sum / nt + tile + GEMM_TILE_COST;
+            if (best < 0 || est < best)
+                best = est, q.tm = (int)a, q.tn = (int)b;
+        }
+    return q;
+}
+
+/* The next tile to take: *next, incremented. */
+static int gemm_next_tile(int *next)
+{
+    int t;
+#pragma omp atomic capture
+    t = (*next)++;
+    return t;
+}
+
+/* One thread of the dynamic schedule over grid q: tiles from *next until none is left. */
+static void gemm_worker(const struct gemm_args *g, const struct gemm_arch *ar,
+                        const struct gemm_grid *q, int *next)
+{
+    int nr = ar->nr, nkb = (g->K + GEMM_KC - 1) / GEMM_KC, chunk = -1;
+    size_t kc = (size_t)((g->K + nkb - 1) / nkb);
+    size_t cols = (size_t)CN_MIN(GEMM_NC_PACKED, nr * ((q->pn + q->tn - 1) / q->tn));
+    size_t rows = (size_t)(GEMM_MR * ((q->pm + q->tm - 1) / q->tm));
+    size_t na = g->Ap ? 0 : (rows * (size_t)g->K + 15) / 16 * 16, nb = kc * cols;
+    float *buf = NULL;
+    /* out of memory here is not recoverable */
+    CN_ASSERT(posix_memalign((void **)&buf, 64, sizeof(float) * (na + nb)) == 0);
+    struct gemm_args ga = *g;
+    for (int t; (t = gemm_next_tile(next)) < q->tm * q->tn;) {
+        int a = t / q->tn, b = t % q->tn;
+        int m0 = GEMM_MR * (int)(q->pm * a / q->tm);
+        int m1 = CN_MIN(g->M, GEMM_MR * (int)(q->pm * (a + 1) / q->tm));
+        int n0 = nr * (int)(q->pn * b / q->tn);
+        int n1 = CN_MIN(g->N, nr * (int)(q->pn * (b + 1) / q->tn));
+        if (!g->Ap && a != chunk) { /* its rows for every K block, as gemm_pack_a_all lays them */
+            ga.Ap = buf + nb, ga.ap_row0 = m0, ga.ap_rows = m1 - m0, chunk = a;
+            size_t mp = (size_t)(m1 - m0 + GEMM_MR - 1) / GEMM_MR * GEMM_MR;
+            for (int p = 0, pc, pk; p < nkb; p++) {
+                gemm_kblock(g->K, nkb, p, &pc, &pk);
+                ar->pack_a(buf + nb + (size_t)pc * mp, g, m0, m1 - m0, pc, pk);
+            }
+        }
+        if (m0 < m1 && n0 < n1)
+            gemm_region_packed(&ga, ar, m0, m1, n0, n1, buf);
+    }
+    free(buf);
+}
+#endif
 
 /* C = act(scale * beta * C + bias), for K == 0 or alpha == 0; beta == 0 writes without
  * reading C. */
@@ -921,16 +1121,14 @@ static void gemm_scale(const struct gemm_args *g)
     }
 }
 
+#ifdef _OPENMP
 static int gemm_threads(const struct gemm_args *g)
 {
-#ifdef _OPENMP
     if ((double)g->M * (double)g->N * (double)g->K >= GEMM_PAR_MIN && !omp_in_parallel())
         return omp_get_max_threads();
-#else
-    (void)g;
-#endif
     return 1;
 }
+#endif
 
 /* The blocked product with kernel set ar (contract of gemm_bias_act). */
 static void gemm_run(const struct gemm_arch *ar, const struct gemm_args *g)
@@ -939,17 +1137,21 @@ static void gemm_run(const struct gemm_arch *ar, const struct gemm_args *g)
         return;
     if (g->K <= 0 || g->alpha == 0) {
         gemm_scale(g);
-        return;
-    }
-    int nt = gemm_threads(g);
-    if (nt <= 1) {
-        gemm_thread(g, ar, 0, 1);
+        if (g->post)
+            g->post->fn(g->post->ctx, g->C, g->ldc, 0, g->M, 0, g->N);
         return;
     }
 #ifdef _OPENMP
-#pragma omp parallel num_threads(nt)
-    gemm_thread(g, ar, omp_get_thread_num(), omp_get_num_threads());
+    int nt = gemm_threads(g);
+    struct gemm_grid q = nt > 1 ? gemm_grid_for(g, ar->nr, nt) : (struct gemm_grid){1, 1, 1, 1};
+    if (q.tm * q.tn > 1) {
+        int next = 0;
+#pragma omp parallel num_threads(CN_MIN(nt, q.tm * q.tn))
+        gemm_worker(g, ar, &q, &next);
+        return;
+    }
 #endif
+    gemm_thread(g, ar);
 }
 
 int gemm_bias_act_isa(enum gemm_isa isa, float *C, int ldc, const float *A, int lda, int ta,
@@ -1095,6 +1297,37 @@ int gemm_packed_res_isa(enum gemm_isa isa, float *C, int ldc, const float *Ap, c
     const struct gemm_args g = {.C = C, .B = B, .ldc = (size_t)ldc, .ldb = (size_t)ldb, .tb = tb,
                                 .M = M, .N = N, .K = K, .alpha = alpha, .beta = beta,
                                 .scale = scale, .bias = bias, .act = act, .Ap = Ap, .res = res};
+    gemm_run(ar, &g);
+    return 0;
+}
+
+int gemm_packed_post_isa(enum gemm_isa isa, float *C, int ldc, const float *Ap, const float *B,
+                         int ldb, int tb, int M, int N, int K, float alpha, float beta,
+                         const float *scale, const float *bias, enum activation act,
+                         const struct gemm_post *post)
+{
+    const struct gemm_arch *ar = gemm_arch_for(isa);
+    if (!ar)
+        return -1;
+    const struct gemm_args g = {.C = C, .B = B, .ldc = (size_t)ldc, .ldb = (size_t)ldb, .tb = tb,
+                                .M = M, .N = N, .K = K, .alpha = alpha, .beta = beta,
+                                .scale = scale, .bias = bias, .act = act, .Ap = Ap, .post = post};
+    gemm_run(ar, &g);
+    return 0;
+}
+
+int gemm_conv_packed_post_isa(enum gemm_isa isa, float *C, int ldc, const float *Ap,
+                              const float *im, const struct im2col_geom *q, int M, float alpha,
+                              float beta, const float *scale, const float *bias,
+                              enum activation act, const struct gemm_post *post)
+{
+    const struct gemm_arch *ar = gemm_arch_for(isa);
+    if (!ar)
+        return -1;
+    const struct gemm_args g = {.C = C, .B = im, .ldc = (size_t)ldc, .M = M, .N = q->oh * q->ow,
+                                .K = q->c * q->kh * q->kw, .alpha = alpha, .beta = beta,
+                                .scale = scale, .bias = bias, .act = act, .geom = q, .Ap = Ap,
+                                .post = post};
     gemm_run(ar, &g);
     return 0;
 }

@@ -103,6 +103,24 @@ int gemm_conv_packed_res_isa(enum gemm_isa isa, float *C, int ldc, const float *
                              float beta, const float *scale, const float *bias, const float *res,
                              enum activation act);
 
+/* netb1: a pass over each block of C once it is final (rows [i0, i1) x columns [j0, j1), sums
+ * and epilogue done), run by the thread that made it while the block is in cache (a [shortcut]
+ * whose from= has another shape than C: conv.c). Blocks are disjoint and cover C once. */
+struct gemm_post {
+    void (*fn)(const void *ctx, float *C, size_t ldc, int i0, int i1, int j0, int j1);
+    const void *ctx;
+};
+
+/* gemm_packed and gemm_conv_packed, then post over C block by block. Return -1 as gemm_isa. */
+int gemm_packed_post_isa(enum gemm_isa isa, float *C, int ldc, const float *Ap, const float *B,
+                         int ldb, int tb, int M, int N, int K, float alpha, float beta,
+                         const float *scale, const float *bias, enum activation act,
+                         const struct gemm_post *post);
+int gemm_conv_packed_post_isa(enum gemm_isa isa, float *C, int ldc, const float *Ap,
+                              const float *im, const struct im2col_geom *q, int M, float alpha,
+                              float beta, const float *scale, const float *bias,
+                              enum activation act, const struct gemm_post *post);
+
 /* The reference: the same contract, one dot product per element of C, summed in float in k order.
  */
 void gemm_naive(float *C, int ldc, const float *A, int lda, int ta, const float *B, int ldb, int tb,

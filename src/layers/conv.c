@@ -55,7 +55,11 @@
  * A [shortcut] right above (inference nets, when it alone reads this output: conv_take_residual)
  * may hand its addition and activation to this layer: after the epilogue (in the GEMM's with
  * packed weights, in Winograd's output transform, else one more pass over the image), y =
- * act(y + from), written into this layer's output, which is the shortcut's too.
+ * act(y + from), written into this layer's output, which is the shortcut's too. A [shortcut]
+ * whose from= is larger or has other channels (Darknet's resampling rule: struct residual) is
+ * taken by the packed GEMM only, as a pass over each block of its output right after the GEMM
+ * made it, while it is in cache (conv_post_residual: 1-thread CPU time of ResNet-50's 1x1 +
+ * shortcut pairs 2.9 -> 2.5, 2.6 -> 2.1 ms; the stride-2 ones are bound by reading from=).
  * Workspace: none in forward by implicit GEMM (lanes col buffers when built with
  * CONV_IMPLICIT=0); lanes col buffers and lanes-1 gradient partials in backward, where dz
  * (batch x out) is made in place over doutput (in the workspace for the last layer, whose
@@ -97,6 +101,9 @@
 #endif
 #ifndef CONV_RESIDUAL
 #define CONV_RESIDUAL 1 /* a [shortcut] above may fuse into the layer; 0: never (for measuring) */
+#endif
+#ifndef CONV_RESAMPLED
+#define CONV_RESAMPLED 1 /* a [shortcut] of other shapes may fuse too; 0: never (for measuring) */
 #endif
 #ifndef CONV_CHECK_VERSION
 /* 1: every pass checks, by a hash of the weights, that the packed weights and Winograd filters
@@ -145,8 +152,7 @@ struct conv {
     int dz_inplace;            /* training nets: backward makes dz in doutput, not the workspace */
     float *wpack;   /* inference nets' GEMM path: each group's weights by gemm_pack_a_all */
     int wpack_ready; /* wpack holds the weights at layer params_version wpack_version */
-    const struct layer *res_from; /* inference nets: the fused [shortcut]'s from= (take_residual) */
-    int res_act;                  /* and its activation */
+    struct residual res; /* inference nets: a fused [shortcut] (take_residual); .from NULL: none */
     unsigned long wpack_version;
     uint64_t wpack_hash, wino_hash; /* CONV_CHECK_VERSION: the weights' hash when made */
 };
@@ -450,6 +456,12 @@ static void conv_wino_data_grad(struct layer *l, const float *dz, float *u, floa
     winograd_conv(l->dinput, 1, dz, u, work, &cv->wgb);
 }
 
+/* Whether the forward of an inference net runs the packed GEMM (conv_pack_setup). */
+static int conv_packs(const struct conv *cv)
+{
+    return CONV_PACK && !cv->wino && !cv->depthwise && !cv->gdirect;
+}
+
 /* Nets built for inference pack the GEMM path's weights once (gemm_pack_a_all), and again only
  * when the layer's params_version moved (layer.h: every writer of parameters after build calls
  * net_params_changed), so weights loaded or set after build, or between passes, are noticed
@@ -460,7 +472,7 @@ static void conv_wino_data_grad(struct layer *l, const float *dz, float *u, floa
  * weights with a copy made packing them slower. */
 static void conv_pack_setup(struct conv *cv, struct build *b)
 {
-    if (!CONV_PACK || build_training(b) || cv->wino || cv->depthwise || cv->gdirect)
+    if (build_training(b) || !conv_packs(cv))
         return;
     build_buffer(b, &cv->wpack, (size_t)cv->groups * gemm_packed_a_floats(cv->fg, (int)cv->R),
                  BUF_ALWAYS);
@@ -583,8 +595,88 @@ static void conv_depthwise_image(const struct conv *cv, float *z, const float *x
     }
 }
 
+#ifndef CONV_POST_AHEAD
+#define CONV_POST_AHEAD 2 /* filter rows ahead that conv_post_residual prefetches from= for */
+#endif
+
+/* A fused [shortcut] whose from= has another shape (struct residual, not full), over one
+ * image's group of filters from f0: from is the image's from= output. */
+struct conv_post {
+    const struct residual *r;
+    const float *from;
+    int f0, ow;         /* the group's first filter, the output's width */
+    int fh, fw;         /* from's height and width */
+};
+
+/* One output row's covered columns [0, n) of a filter row: y = alpha * y + beta * x[i*stride],
+ * as shortcut.c's shortcut_row (the common strides as constants, so the loops vectorise). */
+static void conv_post_row(float *y, const float *x, int n, const struct residual *r)
+{
+    float a = r->alpha, b = r->beta;
+    if (r->stride == 1)
+        for (int i = 0; i < n; i++)
+            y[i] = a * y[i] + b * x[i];
+    else if (r->stride == 2)
+        for (int i = 0; i < n; i++)
+            y[i] = a * y[i] + b * x[2 * i];
+    else
+        for (int i = 0; i < n; i++)
+            y[i] = a * y[i] + b * x[(size_t)i * (size_t)r->stride];
+}
+
+/* Where filter row f's covered cells of output row oy, columns [ox, ox + n), read from. */
+static const float *conv_post_from(const struct conv_post *cp, int f, int oy, int ox)
+{
+    const struct residual *r = cp->r;
+    return cp->from + ((size_t)f * (size_t)cp->fh + (size_t)oy * (size_t)r->stride) *
+                          (size_t)cp->fw + (size_t)ox * (size_t)r->stride;
+}
+
+/* Prefetches what filter row f reads of from over columns [j0, j1): a row of from per output
+ * row, a stride of rows apart, which the hardware prefetchers do not follow. */
+static void conv_post_prefetch(const struct conv_post *cp, int f, int j0, int j1)
+{
+    const struct residual *r = cp->r;
+    for (int j = j0; f < r->minc && j < j1;) {
+        int oy = j / cp->ow, ox = j - oy * cp->ow, n = CN_MIN(j1 - j, cp->ow - ox);
+        if (oy < r->minh && ox < r->minw) {
+            const float *x = conv_post_from(cp, f, oy, ox);
+            size_t span = (size_t)(CN_MIN(n, r->minw - ox) - 1) * (size_t)r->stride;
+            for (size_t t = 0; t < span; t += 16)
+                __builtin_prefetch(x + t, 0, 3);
+            __builtin_prefetch(x + span, 0, 3);
+        }
+        j += n;
+    }
+}
+
+/* gemm_post over a final block of the group's output (rows: filters f0 + i; columns: output
+ * positions), while it is in cache: Darknet's rule of struct residual on the covered positions
+ * of each row, then the activation over the row; the float operations of shortcut.c's forward,
+ * so bit for bit the unfused pair. */
+static void conv_post_residual(const void *ctx, float *C, size_t ldc, int i0, int i1, int j0,
+                               int j1)
+{
+    const struct conv_post *cp = ctx;
+    const struct residual *r = cp->r;
+    for (int i = i0; i < i1; i++) {
+        int f = cp->f0 + i;
+        float *c = C + (size_t)i * ldc;
+        if (i + CONV_POST_AHEAD < i1)
+            conv_post_prefetch(cp, f + CONV_POST_AHEAD, j0, j1);
+        for (int j = j0; f < r->minc && j < j1;) {
+            int oy = j / cp->ow, ox = j - oy * cp->ow, n = CN_MIN(j1 - j, cp->ow - ox);
+            if (oy < r->minh && ox < r->minw)
+                conv_post_row(c + j, conv_post_from(cp, f, oy, ox), CN_MIN(n, r->minw - ox), r);
+            j += n;
+        }
+        act_forward(c + j0, c + j0, (size_t)(j1 - j0), (enum activation)r->act);
+    }
+}
+
 /* Group gi of image x into zg by the packed weights, with the epilogue of conv_image, and rg
- * (group gi's part of a fused [shortcut]'s from=, NULL: none) added before act. */
+ * (NULL: none) added before act: with a full residual group gi's part of a fused [shortcut]'s
+ * from=, else the image's whole from= output, resampled by conv_post_residual. */
 static void conv_image_packed(const struct conv *cv, float *zg, const float *xg, float *col,
                               int gi, const float *scale, const float *bg, enum activation act,
                               const float *rg)
@@ -592,6 +684,22 @@ static void conv_image_packed(const struct conv *cv, float *zg, const float *xg,
     int fg = cv->fg, R = (int)cv->R, P = (int)cv->P;
     const float *ap = cv->wpack + (size_t)gi * gemm_packed_a_floats(fg, R);
     const float *sg = scale ? scale + (size_t)gi * (size_t)fg : NULL;
+    if (rg && !cv->res.full) {
+        struct shape fs = cv->res.from->out;
+        const struct conv_post cp = {&cv->res, rg, gi * fg, cv->g.ow, fs.h, fs.w};
+        const struct gemm_post post = {conv_post_residual, &cp};
+        if (!cv->direct && !cv->implicit) {
+            conv_im2col(cv, col, xg);
+            xg = col;
+        }
+        if (cv->implicit)
+            gemm_conv_packed_post_isa(GEMM_ISA_AUTO, zg, P, ap, xg, &cv->g, fg, 1, 0, sg, bg,
+                                      ACT_LINEAR, &post);
+        else
+            gemm_packed_post_isa(GEMM_ISA_AUTO, zg, P, ap, xg, P, 0, fg, P, R, 1, 0, sg, bg,
+                                 ACT_LINEAR, &post);
+        return;
+    }
     if (cv->implicit) {
         gemm_conv_packed_res_isa(GEMM_ISA_AUTO, zg, P, ap, xg, &cv->g, fg, 1, 0, sg, bg, rg, act);
         return;
@@ -651,7 +759,7 @@ static void conv_image(const struct conv *cv, float *z, const float *x, float *c
         float *zg = z + (size_t)gi * (size_t)fg * P;
         if (cv->wpack) {
             conv_image_packed(cv, zg, xg, col, gi, scale, bg, act,
-                              res ? res + (size_t)gi * (size_t)fg * P : NULL);
+                              res && cv->res.full ? res + (size_t)gi * (size_t)fg * P : res);
             continue;
         }
         if (cv->implicit) {
@@ -714,9 +822,11 @@ static void conv_forward_lane(struct layer *l, int lane, float *col, float *gws,
     int in_gemm = fb && (!fs || cv->wpack) && !cv->depthwise && !cv->wino;
     int res_gemm = res && in_gemm && cv->wpack && !cv->gdirect;
     CN_ASSERT(!res || fb);
+    CN_ASSERT(!res || res_gemm || cv->res.full); /* other shapes: the packed GEMM only */
+    size_t rstep = res && !cv->res.full ? shape_size(cv->res.from->out) : out;
     for (int b = b0; b < b1; b++) {
         float *z = pre + (size_t)b * out;
-        const float *rb = res ? res + (size_t)b * out : NULL;
+        const float *rb = res ? res + (size_t)b * rstep : NULL;
         if (cv->depthwise)
             conv_depthwise_image(cv, z, l->input + (size_t)b * in, fs, fb, gws);
         else if (cv->gdirect)
@@ -779,8 +889,8 @@ static void conv_forward(struct layer *l, struct pass *p)
         fb = cv->biases;
     }
     /* a [shortcut] fused into this layer (inference nets), when it runs in this pass too */
-    const float *res = cv->res_from && p->upto > l->index ? cv->res_from->output : NULL;
-    enum activation act = res ? (enum activation)cv->res_act : (enum activation)cv->act;
+    const float *res = cv->res.from && p->upto > l->index ? cv->res.from->output : NULL;
+    enum activation act = res ? (enum activation)cv->res.act : (enum activation)cv->act;
     if (cv->wino && fb) { /* the epilogue runs in the output transform */
         struct winograd_epilogue ep = {fs, fb, res, act};
         conv_wino_forward(l, p, pre, &ep);
@@ -1085,23 +1195,25 @@ static void conv_algorithm(const struct layer *l, char *buf, size_t n)
         snprintf(grp, sizeof grp, ", %d groups", cv->groups);
     if (cv->lanes > 1)
         snprintf(lanes, sizeof lanes, ", %d lanes", cv->lanes);
-    if (cv->res_from)
-        snprintf(res, sizeof res, ", + shortcut %d", l->index + 1);
+    if (cv->res.from)
+        snprintf(res, sizeof res, ", + shortcut %d%s", l->index + 1,
+                 cv->res.full ? "" : " (resampled)");
     snprintf(buf, n, "%s%s%s%s", a, grp, lanes, res);
 }
 
-/* Inference nets (layer_ops.take_residual): a [shortcut] below which this layer is, with equal
- * shapes and alpha = beta = 1, hands over its addition of from's output and its activation,
- * when this layer's own activation is linear (the shortcut's order: conv output, then + from,
- * then act). Every forward path takes it: the GEMM's epilogue with packed weights, Winograd's
- * output transform, else a pass over the image after the epilogue (conv_residual). */
-static int conv_take_residual(struct layer *l, const struct layer *from, int act)
+/* Inference nets (layer_ops.take_residual): a [shortcut] below which this layer is hands over
+ * its addition of from's output and its activation, when this layer's own activation is linear
+ * (the shortcut's order: conv output, then + from, then act). With equal shapes (r->full) every
+ * forward path takes it: the GEMM's epilogue with packed weights, Winograd's output transform,
+ * else a pass over the image after the epilogue (conv_residual); with other shapes only the
+ * packed GEMM, by a pass over each block of its output while in cache (conv_post_residual). */
+static int conv_take_residual(struct layer *l, const struct residual *r)
 {
     struct conv *cv = l->priv;
-    if (!CONV_RESIDUAL || cv->act != ACT_LINEAR || cv->res_from)
+    if (!CONV_RESIDUAL || cv->act != ACT_LINEAR || cv->res.from ||
+        (!r->full && (!CONV_RESAMPLED || !conv_packs(cv))))
         return 0;
-    cv->res_from = from;
-    cv->res_act = act;
+    cv->res = *r;
     return 1;
 }
 

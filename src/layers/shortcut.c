@@ -24,7 +24,10 @@
  * then activated while in cache.
  * Inference nets fuse the layer into the convolution below when it alone reads that output
  * (shortcut_fuse): the convolution's epilogue adds from and applies the activation, bit for bit
- * this layer's order (prev rounded first; 1 * x is exact), and this layer does nothing.
+ * this layer's order (prev rounded first; 1 * x is exact), and this layer does nothing. Shapes
+ * that differ fuse too when from is at least as large (ResNet's 64x64x64 -> 64x64x256 and
+ * 64x64x256 -> 32x32x512 in Darknet's cfgs): the convolution then runs this rule over each
+ * block of its output right after the GEMM made it, with the same float operations.
  * Left out: AlexeyAB's multi-input from=, weights_type and weights_normalizion.
  */
 #include <float.h>
@@ -267,14 +270,19 @@ static void shortcut_describe(const struct layer *l, char *buf, size_t n)
         snprintf(buf + k, n - (size_t)k, ", b=%g", (double)sc->beta);
 }
 
-/* Inference nets, when this layer alone reads the layer below (net.c): equal shapes, alpha =
- * beta = 1 and from= another layer hand the addition and the activation to the layer below
- * (layer_ops.take_residual: a convolution adds from's output in its epilogue). */
+/* Inference nets, when this layer alone reads the layer below (net.c): from= another layer, at
+ * least as large as prev (sample 1), hands the addition and the activation to the layer below
+ * (layer_ops.take_residual: a convolution adds from's output in its epilogue; struct residual
+ * says which positions, full when the shapes are equal and alpha = beta = 1). */
 static int shortcut_fuse(struct layer *l, struct layer *below)
 {
     struct shortcut *sc = l->priv;
-    if (!sc->full || sc->alpha != 1.f || sc->beta != 1.f || sc->from == below ||
-        !below->ops->take_residual || !below->ops->take_residual(below, sc->from, sc->act))
+    int full = sc->full && sc->alpha == 1.f && sc->beta == 1.f;
+    struct residual r = {sc->from, sc->act,  sc->alpha, sc->beta, sc->stride,
+                         sc->minc, sc->minh, sc->minw,  full};
+    /* from smaller than prev (sample > 1) stays here; so does a from= of the layer below */
+    if ((!full && sc->sample != 1) || sc->from == below || !below->ops->take_residual ||
+        !below->ops->take_residual(below, &r))
         return 0;
     sc->fused = 1;
     return 1;

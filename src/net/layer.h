@@ -179,6 +179,17 @@ void build_output_slot(struct build *b, const struct layer *src, size_t at);
 void build_backward_skips_output(struct build *b);
 void build_backward_skips_inputs(struct build *b);
 
+/* A [shortcut]'s work handed to the layer below it (layer_ops.take_residual), Darknet's rule
+ * with from at least as large as the layer's own output y (shortcut.c): z = alpha * y + beta *
+ * from[k][j*stride][i*stride] on channels k < minc, rows j < minh, columns i < minw, z = y
+ * elsewhere, then y = act(z). full: from has y's shape, alpha = beta = 1 (z = y + from). */
+struct residual {
+    const struct layer *from;
+    int act;
+    float alpha, beta;
+    int stride, minc, minh, minw, full;
+};
+
 struct layer_ops {
     const char *name;  /* canonical section name, e.g. "convolutional" */
     const char *alias; /* Darknet's short name, e.g. "conv", or NULL */
@@ -204,10 +215,10 @@ struct layer_ops {
      * there whenever l runs in the pass too (pass.upto), and l's forward does nothing. NULL or 0:
      * not fused. */
     int (*fuse)(struct layer *l, struct layer *below);
-    /* below's side: from then on its forward also adds from's output (its own shape) after its
-     * epilogue and applies act, y = act(own + from), bit for bit a [shortcut] with alpha = beta
-     * = 1 after it. Returns 1 when taken, 0 when it cannot. NULL: never. */
-    int (*take_residual)(struct layer *l, const struct layer *from, int act);
+    /* below's side: from then on its forward also adds r's from= output after its epilogue and
+     * applies r's act, bit for bit the [shortcut] after it (struct residual). Returns 1 when
+     * taken, 0 when it cannot. NULL: never. */
+    int (*take_residual)(struct layer *l, const struct residual *r);
 };
 
 /* The registry: every layer type, looked up by section name or alias. */
