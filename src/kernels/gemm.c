@@ -1154,18 +1154,24 @@ static void gemm_run(const struct gemm_arch *ar, const struct gemm_args *g)
     gemm_thread(g, ar);
 }
 
-int gemm_bias_act_isa(enum gemm_isa isa, float *C, int ldc, const float *A, int lda, int ta,
-                      const float *B, int ldb, int tb, int M, int N, int K, float alpha, float beta,
-                      const float *bias, enum activation act)
+/* gemm_run with isa's kernels: 0, or -1 when this CPU (or build) lacks them. */
+static int gemm_call(enum gemm_isa isa, const struct gemm_args *g)
 {
     const struct gemm_arch *ar = gemm_arch_for(isa);
     if (!ar)
         return -1;
+    gemm_run(ar, g);
+    return 0;
+}
+
+int gemm_bias_act_isa(enum gemm_isa isa, float *C, int ldc, const float *A, int lda, int ta,
+                      const float *B, int ldb, int tb, int M, int N, int K, float alpha, float beta,
+                      const float *bias, enum activation act)
+{
     const struct gemm_args g = {.C = C, .A = A, .B = B, .ldc = (size_t)ldc, .lda = (size_t)lda,
                                 .ldb = (size_t)ldb, .ta = ta, .tb = tb, .M = M, .N = N, .K = K,
                                 .alpha = alpha, .beta = beta, .bias = bias, .act = act};
-    gemm_run(ar, &g);
-    return 0;
+    return gemm_call(isa, &g);
 }
 
 void gemm_bias_act(float *C, int ldc, const float *A, int lda, int ta, const float *B, int ldb,
@@ -1194,15 +1200,11 @@ int gemm_conv_isa(enum gemm_isa isa, float *C, int ldc, const float *A, int lda,
                   const struct im2col_geom *q, int M, float alpha, float beta, const float *bias,
                   enum activation act)
 {
-    const struct gemm_arch *ar = gemm_arch_for(isa);
-    if (!ar)
-        return -1;
     const struct gemm_args g = {.C = C, .A = A, .B = im, .ldc = (size_t)ldc, .lda = (size_t)lda,
                                 .M = M, .N = q->oh * q->ow, .K = q->c * q->kh * q->kw,
                                 .alpha = alpha, .beta = beta, .bias = bias, .act = act,
                                 .geom = q};
-    gemm_run(ar, &g);
-    return 0;
+    return gemm_call(isa, &g);
 }
 
 void gemm_conv(float *C, int ldc, const float *A, int lda, const float *im,
@@ -1245,14 +1247,10 @@ int gemm_packed_isa(enum gemm_isa isa, float *C, int ldc, const float *Ap, const
                     int tb, int M, int N, int K, float alpha, float beta, const float *scale,
                     const float *bias, enum activation act)
 {
-    const struct gemm_arch *ar = gemm_arch_for(isa);
-    if (!ar)
-        return -1;
     const struct gemm_args g = {.C = C, .B = B, .ldc = (size_t)ldc, .ldb = (size_t)ldb, .tb = tb,
                                 .M = M, .N = N, .K = K, .alpha = alpha, .beta = beta,
                                 .scale = scale, .bias = bias, .act = act, .Ap = Ap};
-    gemm_run(ar, &g);
-    return 0;
+    return gemm_call(isa, &g);
 }
 
 void gemm_packed(float *C, int ldc, const float *Ap, const float *B, int ldb, int tb, int M, int N,
@@ -1275,15 +1273,11 @@ int gemm_conv_packed_res_isa(enum gemm_isa isa, float *C, int ldc, const float *
                              float beta, const float *scale, const float *bias, const float *res,
                              enum activation act)
 {
-    const struct gemm_arch *ar = gemm_arch_for(isa);
-    if (!ar)
-        return -1;
     const struct gemm_args g = {.C = C, .B = im, .ldc = (size_t)ldc, .M = M, .N = q->oh * q->ow,
                                 .K = q->c * q->kh * q->kw, .alpha = alpha, .beta = beta,
                                 .scale = scale, .bias = bias, .act = act, .geom = q, .Ap = Ap,
                                 .res = res};
-    gemm_run(ar, &g);
-    return 0;
+    return gemm_call(isa, &g);
 }
 
 int gemm_packed_res_isa(enum gemm_isa isa, float *C, int ldc, const float *Ap, const float *B,
@@ -1291,14 +1285,10 @@ int gemm_packed_res_isa(enum gemm_isa isa, float *C, int ldc, const float *Ap, c
                         const float *scale, const float *bias, const float *res,
                         enum activation act)
 {
-    const struct gemm_arch *ar = gemm_arch_for(isa);
-    if (!ar)
-        return -1;
     const struct gemm_args g = {.C = C, .B = B, .ldc = (size_t)ldc, .ldb = (size_t)ldb, .tb = tb,
                                 .M = M, .N = N, .K = K, .alpha = alpha, .beta = beta,
                                 .scale = scale, .bias = bias, .act = act, .Ap = Ap, .res = res};
-    gemm_run(ar, &g);
-    return 0;
+    return gemm_call(isa, &g);
 }
 
 int gemm_packed_post_isa(enum gemm_isa isa, float *C, int ldc, const float *Ap, const float *B,
@@ -1306,14 +1296,10 @@ int gemm_packed_post_isa(enum gemm_isa isa, float *C, int ldc, const float *Ap, 
                          const float *scale, const float *bias, enum activation act,
                          const struct gemm_post *post)
 {
-    const struct gemm_arch *ar = gemm_arch_for(isa);
-    if (!ar)
-        return -1;
     const struct gemm_args g = {.C = C, .B = B, .ldc = (size_t)ldc, .ldb = (size_t)ldb, .tb = tb,
                                 .M = M, .N = N, .K = K, .alpha = alpha, .beta = beta,
                                 .scale = scale, .bias = bias, .act = act, .Ap = Ap, .post = post};
-    gemm_run(ar, &g);
-    return 0;
+    return gemm_call(isa, &g);
 }
 
 int gemm_conv_packed_post_isa(enum gemm_isa isa, float *C, int ldc, const float *Ap,
@@ -1321,15 +1307,11 @@ int gemm_conv_packed_post_isa(enum gemm_isa isa, float *C, int ldc, const float 
                               float beta, const float *scale, const float *bias,
                               enum activation act, const struct gemm_post *post)
 {
-    const struct gemm_arch *ar = gemm_arch_for(isa);
-    if (!ar)
-        return -1;
     const struct gemm_args g = {.C = C, .B = im, .ldc = (size_t)ldc, .M = M, .N = q->oh * q->ow,
                                 .K = q->c * q->kh * q->kw, .alpha = alpha, .beta = beta,
                                 .scale = scale, .bias = bias, .act = act, .geom = q, .Ap = Ap,
                                 .post = post};
-    gemm_run(ar, &g);
-    return 0;
+    return gemm_call(isa, &g);
 }
 
 void gemm_conv_packed(float *C, int ldc, const float *Ap, const float *im,
