@@ -58,6 +58,40 @@ static void case_cfg(char *cfg, size_t n, const struct fcase *k, int reread)
              k->sc_act, reread ? "[route]\nlayers=1,3\n" : "");
 }
 
+/* Two rounds of fresh inputs and parameters through the fused net fu and the unfused sep (batch
+ * images): the same output bits; without reread also the shortcut's output (layer 2, also layer
+ * 1's with fusion), layer by layer as `net speed` runs them, and layer 1's own output. */
+static void compare_nets(struct net *fu, struct net *sep, int batch, int reread, uint64_t seed)
+{
+    assert_ptr_not_equal(sep->layers[2].output, sep->layers[1].output);
+    cn_rng r;
+    cn_rng_seed(&r, seed);
+    size_t nin = shape_size(fu->in) * (size_t)batch;
+    for (int round = 0; round < 2; round++) {
+        test_fill_normal(fu->input, nin, &r, 1, 0);
+        memcpy(sep->input, fu->input, sizeof(float) * nin);
+        fill_params(fu, sep, &r);
+        struct pass p;
+        net_pass_init(sep, &p, 0, 0);
+        net_forward(sep, &p);
+        net_pass_init(fu, &p, 0, 0);
+        net_forward(fu, &p);
+        size_t nout = shape_size(net_last(fu)->out) * (size_t)batch;
+        assert_memory_equal(net_output(fu), net_output(sep), sizeof(float) * nout);
+        if (reread)
+            continue;
+        /* the shortcut's output is layer 2's in both nets (with fusion, also layer 1's) */
+        size_t n2 = shape_size(fu->layers[2].out) * (size_t)batch;
+        assert_memory_equal(fu->layers[2].output, sep->layers[2].output, sizeof(float) * n2);
+        net_pass_init(fu, &p, 0, 0); /* layer by layer, as `net speed` runs them */
+        for (int i = 0; i < fu->n; i++)
+            fu->layers[i].ops->forward(&fu->layers[i], &p);
+        assert_memory_equal(fu->layers[2].output, sep->layers[2].output, sizeof(float) * n2);
+        net_forward_upto(fu, &p, 1); /* stops at the convolution: its own output */
+        assert_memory_equal(fu->layers[1].output, sep->layers[1].output, sizeof(float) * n2);
+    }
+}
+
 static void run_case(const struct fcase *k, int reread, uint64_t seed)
 {
     char cfg[1024];
@@ -68,33 +102,7 @@ static void run_case(const struct fcase *k, int reread, uint64_t seed)
         fail_msg("c=%d %dx%d size=%d %s %s/%s reread=%d: fused %d, expected %d", k->c, k->hw,
                  k->hw, k->size, k->algo, k->conv_act, k->sc_act, reread, fused,
                  k->fused && !reread);
-    assert_ptr_not_equal(sep->layers[2].output, sep->layers[1].output);
-    cn_rng r;
-    cn_rng_seed(&r, seed);
-    size_t nin = shape_size(fu->in) * (size_t)k->batch;
-    for (int round = 0; round < 2; round++) {
-        test_fill_normal(fu->input, nin, &r, 1, 0);
-        memcpy(sep->input, fu->input, sizeof(float) * nin);
-        fill_params(fu, sep, &r);
-        struct pass p;
-        net_pass_init(sep, &p, 0, 0);
-        net_forward(sep, &p);
-        net_pass_init(fu, &p, 0, 0);
-        net_forward(fu, &p);
-        size_t nout = shape_size(net_last(fu)->out) * (size_t)k->batch;
-        assert_memory_equal(net_output(fu), net_output(sep), sizeof(float) * nout);
-        if (reread)
-            continue;
-        /* the shortcut's output is layer 2's in both nets (with fusion, also layer 1's) */
-        size_t n2 = shape_size(fu->layers[2].out) * (size_t)k->batch;
-        assert_memory_equal(fu->layers[2].output, sep->layers[2].output, sizeof(float) * n2);
-        net_pass_init(fu, &p, 0, 0); /* layer by layer, as `net speed` runs them */
-        for (int i = 0; i < fu->n; i++)
-            fu->layers[i].ops->forward(&fu->layers[i], &p);
-        assert_memory_equal(fu->layers[2].output, sep->layers[2].output, sizeof(float) * n2);
-        net_forward_upto(fu, &p, 1); /* stops at the convolution: its own output */
-        assert_memory_equal(fu->layers[1].output, sep->layers[1].output, sizeof(float) * n2);
-    }
+    compare_nets(fu, sep, k->batch, reread, seed);
     net_destroy(fu);
     net_destroy(sep);
 }
@@ -166,27 +174,7 @@ static void run_rcase(const struct rcase *k, int reread, uint64_t seed)
         fail_msg("hw=%d c %d->%d size=%d stride=%d a=%g b=%g %s reread=%d: fused %d, expected %d",
                  k->hw, k->c0, k->c1, k->size, k->stride, (double)k->alpha, (double)k->beta,
                  k->algo, reread, fused, k->fused && !reread);
-    cn_rng r;
-    cn_rng_seed(&r, seed);
-    size_t nin = shape_size(fu->in) * (size_t)k->batch;
-    size_t n2 = shape_size(fu->layers[2].out) * (size_t)k->batch;
-    for (int round = 0; round < 2; round++) {
-        test_fill_normal(fu->input, nin, &r, 1, 0);
-        memcpy(sep->input, fu->input, sizeof(float) * nin);
-        fill_params(fu, sep, &r);
-        struct pass p;
-        net_pass_init(sep, &p, 0, 0);
-        net_forward(sep, &p);
-        net_pass_init(fu, &p, 0, 0);
-        net_forward(fu, &p);
-        size_t nout = shape_size(net_last(fu)->out) * (size_t)k->batch;
-        assert_memory_equal(net_output(fu), net_output(sep), sizeof(float) * nout);
-        if (reread)
-            continue;
-        assert_memory_equal(fu->layers[2].output, sep->layers[2].output, sizeof(float) * n2);
-        net_forward_upto(fu, &p, 1); /* stops at the convolution: its own output */
-        assert_memory_equal(fu->layers[1].output, sep->layers[1].output, sizeof(float) * n2);
-    }
+    compare_nets(fu, sep, k->batch, reread, seed);
     net_destroy(fu);
     net_destroy(sep);
 }
