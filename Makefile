@@ -70,6 +70,7 @@ TLIB_OBJ := $(TLIB_SRC:%.c=$(BUILD)/%.o)
 TESTS    := $(TEST_SRC:test/%.c=$(BUILD)/test/%)
 LIB      := $(BUILD)/libcfgnet.a
 NET      := $(BUILD)/net
+DIST_LIB := $(BUILD)/dist/libcfgnet.a
 
 # The shared library: the same sources compiled again, position-independent, in their own object
 # directory, exporting only the cfgnet_* functions of include/cfgnet.h (the rest is hidden).
@@ -123,7 +124,18 @@ $(NET): $(CLI_OBJ) $(LIB)
 $(BUILD)/test/%: $(BUILD)/test/%.o $(TLIB_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $< $(TLIB_OBJ) $(LIB) $(LDLIBS) -lcmocka
 
-lib: $(LIB) $(SO) $(BUILD)/libcfgnet.so
+lib: $(LIB) $(SO) $(BUILD)/libcfgnet.so $(DIST_LIB)
+
+# The installed static library: the library's objects linked into one (ld -r), in which every
+# global symbol but the cfgnet_* API is then made local, as the shared library's version script
+# does; so a program linking it statically may define its own gemm_*, image_* or stbi_* functions
+# (the build tree's $(LIB) keeps them global: the tests call the internals).
+$(DIST_LIB): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) -r -nostdlib -Wl,-d -o $(@D)/cfgnet.o $^
+	objcopy --wildcard --keep-global-symbol='cfgnet_*' $(@D)/cfgnet.o
+	@rm -f $@
+	ar rcs $@ $(@D)/cfgnet.o
 
 $(BUILD)/pic/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -225,12 +237,12 @@ $(BUILD)/cfgnet.pc: src/api/cfgnet.pc.in include/cfgnet.h FORCE
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
 	    -e 's|@VERSION@|$(VERSION)|' -e 's|@LIBS_PRIVATE@|$(PC_PRIVATE)|' $< > $@
 
-install: $(NET) $(LIB) $(SO) $(BUILD)/cfgnet.pc
+install: $(NET) $(DIST_LIB) $(SO) $(BUILD)/cfgnet.pc
 	install -d $(addprefix $(DESTDIR),$(BINDIR) $(LIBDIR) $(INCLUDEDIR) $(PCDIR) $(MAN1DIR))
 	install -m 755 $(NET) $(DESTDIR)$(BINDIR)/net
 	install -m 755 $(SO) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libcfgnet.so
-	install -m 644 $(LIB) $(DESTDIR)$(LIBDIR)/libcfgnet.a
+	install -m 644 $(DIST_LIB) $(DESTDIR)$(LIBDIR)/libcfgnet.a
 	install -m 644 include/cfgnet.h $(DESTDIR)$(INCLUDEDIR)/cfgnet.h
 	install -m 644 $(BUILD)/cfgnet.pc $(DESTDIR)$(PCDIR)/cfgnet.pc
 	install -m 644 docs/net.1 $(DESTDIR)$(MAN1DIR)/net.1

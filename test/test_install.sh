@@ -168,6 +168,38 @@ test_example_features() {
     grep -q 'layer 9 is out of range: the network has 5 layers' "$tmp/err" || fail "$(cat "$tmp/err")"
 }
 
+# The installed libcfgnet.a defines, as global, only the header's functions (like the .so), so a
+# program may link it statically beside its own gemm, image_load or stb_image.
+test_static_symbols() {
+    [ -n "$san" ] && skip "static linking under SANITIZE=$san"
+    lib=$prefix/lib/libcfgnet.a
+    [ -f "$lib" ] || fail "no install in $prefix"
+    nm --defined-only "$lib" | awk 'NF == 3 && $2 ~ /^[A-Z]$/ {print $3}' | sort >"$tmp/sglobal"
+    sed -n 's/^CFGNET_API [^(]*[ *]\(cfgnet_[a-z0-9_]*\)(.*/\1/p' "$root/include/cfgnet.h" |
+        sort >"$tmp/sdeclared"
+    diff "$tmp/sdeclared" "$tmp/sglobal" || fail "libcfgnet.a's global symbols differ from the header's"
+    cat >"$tmp/clash.c" <<'EOF2'
+#include <cfgnet.h>
+#include <stdio.h>
+/* names cfgnet uses inside (its GEMM, its image reader, stb_image) */
+int gemm(int x) { return x + 1; }
+int image_load(int x) { return 2 * x; }
+const char *stbi_failure_reason(void) { return "mine"; }
+int main(void)
+{
+    printf("%s %d %s\n", cfgnet_version(), gemm(1) + image_load(2), stbi_failure_reason());
+    return 0;
+}
+EOF2
+    # shellcheck disable=SC2046 # pkg-config's flags are a list of words
+    cc -std=c11 -o "$tmp/clash" "$tmp/clash.c" $(PKG_CONFIG_PATH=$pcpath pkg-config --cflags cfgnet) \
+        "$lib" $(PKG_CONFIG_PATH=$pcpath pkg-config --static --libs-only-l cfgnet | sed 's/-lcfgnet//') \
+        >"$tmp/log" 2>&1 || { cat "$tmp/log"; fail "a program with its own gemm/image_load/stbi_* does not link"; }
+    out=$("$tmp/clash") || fail "clash exited $?"
+    [ "$out" = "$(sed -n 's/^#define CFGNET_VERSION_\(MAJOR\|MINOR\|PATCH\) \([0-9]*\)$/\2/p' \
+        "$root/include/cfgnet.h" | paste -sd.) 6 mine" ] || fail "clash printed '$out'"
+}
+
 test_examples_static() {
     [ -n "$san" ] && skip "static linking under SANITIZE=$san"
     build_examples "$tmp/exs" STATIC=1
@@ -232,6 +264,7 @@ run_test test_examples_build
 run_test test_example_train
 run_test test_example_classify_matches_net
 run_test test_example_features
+run_test test_static_symbols
 run_test test_examples_static
 run_test test_man_page
 run_test test_pip_install_venv
