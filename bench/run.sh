@@ -13,7 +13,8 @@
 #   train      images/s at batch 16 for resnet18 and resnet50 (`net speed -train`, PyTorch SGD with
 #              momentum, each layout), with the peak RSS of each process (/usr/bin/time -v)
 #   layers     ResNet-50's conv layers as a share of the 1-thread peak (bench/conv_layers.c) and the
-#              pooling kernels against the copy bandwidth (bench/pool.c)
+#              memory-bound kernels (pooling, GEMV at batch 1, element-wise) against the copy
+#              bandwidth (bench/membound.c)
 #   lenet      LeNet-5 training at batch 128 (bench/lenet5_train.sh)
 # Every measurement runs its programs in turn, round after round (A B C, A B C, ...), so that a
 # drift in the machine's speed hits them alike; each figure is the median over the rounds of each
@@ -362,12 +363,13 @@ elif ! skipped train; then
     } >>"$TABLE"
 fi
 
-# ---- layers: ResNet-50's conv layers against the peak, pooling against the bandwidth --------
+# ---- layers: ResNet-50 conv layers against the peak, memory-bound kernels against bandwidth ----
 # bench/conv_layers.c (1 thread, thread CPU time: the per-layer share of the 1-thread FMA peak,
-# Winograd layers counted by their direct FLOPs) and bench/pool.c (every zoo pooling shape).
+# Winograd layers counted by their direct FLOPs) and bench/membound.c (every zoo pooling shape,
+# the fully connected layers' GEMV at batch 1, activation and per-channel affine + activation).
 if ! skipped layers; then
-    echo "== layers: bench/conv_layers.c (resnet50) and bench/pool.c" >&2
-    for p in conv_layers pool; do
+    echo "== layers: bench/conv_layers.c (resnet50) and bench/membound.c" >&2
+    for p in conv_layers membound; do
         cc -std=c11 -O2 -fopenmp -D_POSIX_C_SOURCE=200809L -Isrc "bench/$p.c" "$BUILD/libcfgnet.a" \
             -lm -lpthread -o "$TMP/$p" || die "cannot compile bench/$p.c"
     done
@@ -390,12 +392,12 @@ if ! skipped layers; then
     echo '```' >>"$TABLE"
     {
         echo
-        echo "## Pooling, batch 16, against the copy bandwidth (bench/pool.c)"
+        echo "## Memory-bound kernels against the copy bandwidth (bench/membound.c; issue 5: >= 80 %)"
         echo
         echo '```'
     } >>"$TABLE"
     for t in 1 $THREADS; do
-        "$TMP/pool" -batch 16 -reps "$LAYER_REPS" -threads "$t" 2>&1 | tee -a "$RAW" >>"$TABLE" || true
+        "$TMP/membound" -batch 16 -reps "$LAYER_REPS" -threads "$t" 2>&1 | tee -a "$RAW" >>"$TABLE" || true
     done
     echo '```' >>"$TABLE"
 fi
