@@ -369,7 +369,7 @@ if ! skipped layers; then
     echo "== layers: bench/conv_layers.c (resnet50) and bench/pool.c" >&2
     for p in conv_layers pool; do
         cc -std=c11 -O2 -fopenmp -D_POSIX_C_SOURCE=200809L -Isrc "bench/$p.c" "$BUILD/libcfgnet.a" \
-            -lm -lpthread -o "$TMP/$p" || die "cannot compile bench/$p.c"
+            -lz -lm -lpthread -o "$TMP/$p" || die "cannot compile bench/$p.c"
     done
     PEAK1=$( [ -f "$TMP/peak.txt" ] && val "peak $ISA" 1 "$TMP/peak.txt" || echo 98.5)
     {
