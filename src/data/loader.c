@@ -335,13 +335,13 @@ static int fixed_bytes(struct loader *ld, struct maker *mk, int i, const uint8_t
     int mine = ce && atomic_compare_exchange_strong(&ce->state, &expect, CACHE_BUSY);
     if (!mine && grow(&mk->bytes, &mk->bytes_cap, ld->isize))
         return cn_fail(e, "%s: out of memory", l->paths[i]);
-    uint8_t *dst = mine ? slot : mk->bytes, *px;
-    int iw, ih, rc = image_decode_with(&px, &iw, &ih, l->paths[i], o->c, &mk->file, e);
+    uint8_t *dst = mine ? slot : mk->bytes;
+    const uint8_t *px; /* in mk->file until the next decode */
+    int iw, ih, rc = image_decode_into(&px, &iw, &ih, l->paths[i], o->c, &mk->file, e);
     if (!rc) {
         atomic_fetch_add(&ld->decoded, 1);
         if (views_default_u8(dst, o->w, o->h, px, iw, ih, o->c))
             rc = cn_fail(e, "%s: out of memory resizing %dx%d", l->paths[i], iw, ih);
-        free(px);
     }
     if (mine) /* a failed image leaves its entry empty, as it was */
         atomic_store_explicit(&ce->state, rc ? CACHE_EMPTY : CACHE_READY, memory_order_release);
