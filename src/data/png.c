@@ -113,24 +113,32 @@ static int inflate_rows(uint8_t *raw, size_t len, const uint8_t *p, size_t n, z_
     return rc == Z_STREAM_END && z->total_out == len ? 0 : -1;
 }
 
+/* The Paeth predictor (PNG spec 9.4) of a (left), b (above), c (above left): whichever is
+ * closest to a + b - c, ties to a, then b. The distances are written so that only pb and pc
+ * depend on a, which the gray loop below carries from byte to byte. */
 static int paeth(int a, int b, int c)
 {
-    int p = a + b - c, pa = abs(p - a), pb = abs(p - b), pc = abs(p - c);
-    if (pa <= pb && pa <= pc)
-        return a;
-    return pb <= pc ? b : c;
+    int pa = abs(b - c), pb = abs(a - c), pc = abs(a + b - 2 * c);
+    int bc = pb <= pc ? b : c;
+    return pa <= pb && pa <= pc ? a : bc;
 }
 
 /* Undoes the filter f of one row x of len bytes, bpp bytes per pixel, in place; up is the
- * unfiltered row above (zeros above the first). Returns -1 for a filter type beyond 4. */
+ * unfiltered row above (zeros above the first). Returns -1 for a filter type beyond 4. One byte
+ * per pixel (gray) keeps the left and upper-left bytes in registers: Sub, Average and Paeth
+ * are then a chain from byte to byte through registers rather than through the row's memory. */
 static int unfilter(uint8_t *x, const uint8_t *up, size_t len, size_t bpp, int f)
 {
     size_t i;
+    int a = 0, c = 0;
     switch (f) {
     case 0:
         return 0;
     case 1:
-        for (i = bpp; i < len; i++)
+        if (bpp == 1)
+            for (i = 0; i < len; i++)
+                x[i] = (uint8_t)(a = (uint8_t)(x[i] + a));
+        for (i = bpp; bpp > 1 && i < len; i++)
             x[i] = (uint8_t)(x[i] + x[i - bpp]);
         return 0;
     case 2:
@@ -138,15 +146,24 @@ static int unfilter(uint8_t *x, const uint8_t *up, size_t len, size_t bpp, int f
             x[i] = (uint8_t)(x[i] + up[i]);
         return 0;
     case 3:
-        for (i = 0; i < bpp; i++)
+        if (bpp == 1)
+            for (i = 0; i < len; i++)
+                x[i] = (uint8_t)(a = (uint8_t)(x[i] + ((a + up[i]) >> 1)));
+        for (i = 0; bpp > 1 && i < bpp; i++)
             x[i] = (uint8_t)(x[i] + (up[i] >> 1));
-        for (; i < len; i++)
+        for (i = bpp; bpp > 1 && i < len; i++)
             x[i] = (uint8_t)(x[i] + ((x[i - bpp] + up[i]) >> 1));
         return 0;
     case 4:
-        for (i = 0; i < bpp; i++)
+        if (bpp == 1)
+            for (i = 0; i < len; i++) {
+                int b = up[i];
+                x[i] = (uint8_t)(a = (uint8_t)(x[i] + paeth(a, b, c)));
+                c = b;
+            }
+        for (i = 0; bpp > 1 && i < bpp; i++)
             x[i] = (uint8_t)(x[i] + up[i]); /* paeth(0, b, 0) = b */
-        for (; i < len; i++)
+        for (i = bpp; bpp > 1 && i < len; i++)
             x[i] = (uint8_t)(x[i] + paeth(x[i - bpp], up[i], up[i - bpp]));
         return 0;
     default:
