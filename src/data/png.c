@@ -102,13 +102,18 @@ static int inflate_rows(uint8_t *raw, size_t len, const uint8_t *p, size_t n, z_
     int rc = Z_OK;
     z->next_out = raw;
     z->avail_out = (uInt)len + 1; /* one byte more: extra data shows as total_out > len */
-    while (rc == Z_OK && chunk_next(&it, &type, &data, &clen)) {
+    /* Z_FINISH: the whole output fits, so zlib keeps no window copy of it; Z_BUF_ERROR with
+     * the input used up only asks for the next IDAT */
+    while ((rc == Z_OK || rc == Z_BUF_ERROR) && chunk_next(&it, &type, &data, &clen)) {
         if (memcmp(type, "IDAT", 4))
             continue;
         z->next_in = (Bytef *)(uintptr_t)data;
         z->avail_in = (uInt)clen;
-        while (rc == Z_OK && z->avail_in)
-            rc = inflate(z, Z_NO_FLUSH);
+        do
+            rc = inflate(z, Z_FINISH);
+        while (rc == Z_OK);
+        if (rc == Z_BUF_ERROR && z->avail_in)
+            return -1; /* the output is full: more data than the image holds */
     }
     return rc == Z_STREAM_END && z->total_out == len ? 0 : -1;
 }
