@@ -19,13 +19,14 @@ MPI      ?= 0
 JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
 
 # stb's headers (libstb-dev): src/data/stb_impl.c compiles the stb libraries we use from them
-# at our flags (faster decoding than Debian's libstb, which nothing links)
+# at our flags (faster decoding than Debian's libstb, which nothing links); zlib (zlib1g-dev)
+# inflates the common PNGs (src/data/png.c)
 STB_CFLAGS := -I/usr/include/stb
 
 WARN   := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla -Wformat=2
 CFLAGS := -std=c11 -O3 -g -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L $(WARN) -Isrc -Iinclude -Itest/harness \
           $(STB_CFLAGS) -fno-strict-aliasing
-LDLIBS := -lm -lpthread
+LDLIBS := -lz -lm -lpthread
 
 ifeq ($(WERROR),1)
 CFLAGS += -Werror
@@ -82,7 +83,7 @@ SO       := $(BUILD)/$(SONAME)
 PIC_OBJ  := $(LIB_SRC:%.c=$(BUILD)/pic/%.o)
 
 # Debian packages each job needs (the README's set-up is `make demo` and `make test`).
-DEMO_PKGS := libstb-dev dataset-fashion-mnist
+DEMO_PKGS := libstb-dev zlib1g-dev dataset-fashion-mnist
 # The reference suites (PyTorch, torchvision, Darknet parity) run in `make test`, so it installs them.
 TEST_PKGS := $(DEMO_PKGS) libcmocka-dev pkgconf python3-numpy python3-pytest python3-pip \
              python3-torch python3-torchvision darknet graphviz openmpi-bin libopenmpi-dev
@@ -226,7 +227,7 @@ MAN1DIR    := $(PREFIX)/share/man/man1
 # the OpenMP runtime for static users: gcc's libgomp; clang's libomp is outside the linker's
 # default path (Debian: /usr/lib/llvm-14/lib), so there -fopenmp, which lets the driver find it
 OMP_LIB    := $(if $(findstring clang,$(shell $(CC) --version 2>/dev/null)),-fopenmp,-lgomp)
-PC_PRIVATE := -lm -lpthread$(if $(filter 1,$(OPENMP)), $(OMP_LIB))
+PC_PRIVATE := -lz -lm -lpthread$(if $(filter 1,$(OPENMP)), $(OMP_LIB))
 ifeq ($(MPI),1)
 PC_PRIVATE += $(shell mpicc --showme:link)
 endif

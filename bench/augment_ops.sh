@@ -7,6 +7,6 @@ cd "$(dirname "$0")/.."
 B=${1:-build/default}
 make -s BUILD="$B" "$B/libcfgnet.a"
 cc -std=c11 -O3 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -Isrc -Iinclude -I/usr/include/stb \
-    bench/augment_ops.c "$B/libcfgnet.a" -lm -lpthread -fopenmp -o "$B/augment_ops"
+    bench/augment_ops.c "$B/libcfgnet.a" -lz -lm -lpthread -fopenmp -o "$B/augment_ops"
 echo "command: $B/augment_ops   (bench/augment_ops.sh $B)"
 "$B/augment_ops"

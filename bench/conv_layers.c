@@ -5,7 +5,7 @@
  * bench/run.sh runs it on ResNet-50 (its `layers` part). By hand, from the top of the tree, after
  * `make BUILD=build/x`:
  *   gcc -std=c11 -O2 -fopenmp -D_POSIX_C_SOURCE=200809L -Isrc bench/conv_layers.c \
- *       build/x/libcfgnet.a -lm -lpthread -o build/x/bench_conv_layers
+ *       build/x/libcfgnet.a -lz -lm -lpthread -o build/x/bench_conv_layers
  *   OMP_NUM_THREADS=1 build/x/bench_conv_layers cfg/mobilenet_v2.cfg [-batch N] [-reps N]
  *       [-peak GFLOPS] [-unfused]
  * Any cfg: depthwise and grouped layers are rows too (their algorithm says which kernel).

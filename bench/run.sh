@@ -371,7 +371,7 @@ if ! skipped layers; then
     echo "== layers: bench/conv_layers.c (resnet50) and bench/membound.c" >&2
     for p in conv_layers membound; do
         cc -std=c11 -O2 -fopenmp -D_POSIX_C_SOURCE=200809L -Isrc "bench/$p.c" "$BUILD/libcfgnet.a" \
-            -lm -lpthread -o "$TMP/$p" || die "cannot compile bench/$p.c"
+            -lz -lm -lpthread -o "$TMP/$p" || die "cannot compile bench/$p.c"
     done
     PEAK1=$( [ -f "$TMP/peak.txt" ] && val "peak $ISA" 1 "$TMP/peak.txt" || echo 98.5)
     {

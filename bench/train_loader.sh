@@ -47,7 +47,7 @@ REPEAT=${REPEAT:-3}
 IDX=/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 make -s BUILD="$B" "$B/libcfgnet.a" "$B/net"
 cc -std=c11 -O3 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -Isrc -Iinclude -I/usr/include/stb \
-    bench/train_loader.c "$B/libcfgnet.a" -lm -lpthread -fopenmp -o "$B/train_loader"
+    bench/train_loader.c "$B/libcfgnet.a" -lz -lm -lpthread -fopenmp -o "$B/train_loader"
 fashion_ready "$B/net"
 tmp=$(mktemp -d /tmp/cfgnet_train_loader.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT

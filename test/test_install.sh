@@ -60,7 +60,7 @@ test_install_uninstall_destdir() {
     diff "$tmp/want" "$tmp/got" || fail "installed files differ"
     pc=$stage/usr/local/lib/pkgconfig/cfgnet.pc
     grep -qx 'prefix=/usr/local' "$pc" || fail "cfgnet.pc prefix"
-    want_private="Libs.private: -lm -lpthread" # and the OpenMP runtime the library needs
+    want_private="Libs.private: -lz -lm -lpthread" # and the OpenMP runtime the library needs
     objdump -p "$so" | grep -q 'NEEDED *libgomp' && want_private="$want_private -lgomp"
     objdump -p "$so" | grep -q 'NEEDED *libomp' && want_private="$want_private -fopenmp"
     grep -qx -- "$want_private" "$pc" || fail "cfgnet.pc: want '$want_private', have: $(grep Libs.private "$pc")"

@@ -3,12 +3,14 @@
  * stb_image is compiled in stb_impl.c from Debian's header (libstb-dev); only its declarations
  * are included here. Resizing is our own separable triangle filter: stb_image_resize 0.96
  * (Debian's) aborts (assert "total < 1.1f" in stbir__normalize_downsample_coefficients) on many
- * shrink ratios, e.g. 19 -> 13 or 224 -> 171. A file is read whole with one open/fstat/read/close
- * into a buffer the caller may keep from image to image (image_scratch: no stdio buffers, no
- * allocation per file, a missing file reported with errno), checked (stbcheck.h) and decoded
- * from memory (stbi_info_from_memory, stbi_load_from_memory) with req_comp = the wanted
- * channels; a 1-channel result is used as it comes (it is planar already), others are turned
- * CHW once. stb's failure reason is thread-local, so decoding in parallel is safe.
+ * shrink ratios, e.g. 19 -> 13 or 224 -> 171. A file is read whole with one openat/read/close
+ * (relative to its directory, kept open) into a buffer the caller may keep from image to image
+ * (image_scratch: no stdio buffers, no allocation per file, a missing file reported with errno),
+ * checked (stbcheck.h) and decoded from memory: the common PNG by png.h into the scratch's pixel
+ * buffer, anything else by stb_image (stbi_info_from_memory, stbi_load_from_memory) with
+ * req_comp = the wanted channels; a 1-channel result is used as it comes (it is planar
+ * already), others are turned CHW once. stb's failure reason is thread-local, so decoding in
+ * parallel is safe.
  *
  * 16-bit PNM (P5/P6 with maxval > 255) is read here instead: stb_image 2.27, Debian's, takes its
  * big-endian samples in host byte order and converts their channels as if they were 8-bit,
@@ -32,57 +34,134 @@
 
 #include <stb_image.h>
 
+#include "data/png.h"
 #include "data/stbcheck.h"
 
 void image_scratch_free(struct image_scratch *s)
 {
     free(s->file);
-    s->file = NULL;
-    s->cap = 0;
+    free(s->px);
+    png_scratch_free(&s->png);
+    if (s->dir)
+        close(s->dir_fd);
+    free(s->dir);
+    memset(s, 0, sizeof *s);
 }
 
-/* Reads the whole file at path into s->file with one open/fstat/read/close (a loop only when
- * read returns short); *n gets its length. */
-static int read_file(struct image_scratch *s, size_t *n, const char *path, cn_error *e)
+static int within_limits(int w, int h)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    return w >= 1 && h >= 1 && w <= IMAGE_MAX_SIDE && h <= IMAGE_MAX_SIDE &&
+           (size_t)w * (size_t)h <= IMAGE_MAX_PIXELS;
+}
+
+/* path opened for reading: relative to the directory kept in s when path is in it (the loader
+ * reads thousands of files from one directory: openat on a kept descriptor walks one name
+ * instead of the whole path), that directory opened and kept first when it is another. */
+static int open_image(struct image_scratch *s, const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    size_t len = slash ? (size_t)(slash - path) + 1 : 0; /* the directory, its '/' included */
+    if (!slash || !slash[1])
+        return open(path, O_RDONLY | O_CLOEXEC);
+    if (!s->dir || s->dir_len != len || memcmp(s->dir, path, len)) {
+        char *dir = malloc(len + 1);
+        if (!dir)
+            return open(path, O_RDONLY | O_CLOEXEC);
+        memcpy(dir, path, len);
+        dir[len] = '\0';
+        int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0) {
+            free(dir);
+            return open(path, O_RDONLY | O_CLOEXEC); /* open says why it fails */
+        }
+        if (s->dir)
+            close(s->dir_fd);
+        free(s->dir);
+        s->dir = dir;
+        s->dir_len = len;
+        s->dir_fd = fd;
+    }
+    return openat(s->dir_fd, slash + 1, O_RDONLY | O_CLOEXEC);
+}
+
+/* Grows s->file to hold at least need bytes (doubling). */
+static int file_grow(struct image_scratch *s, size_t need)
+{
+    if (need <= s->cap)
+        return 0;
+    size_t cap = s->cap ? s->cap : 4096;
+    while (cap < need)
+        cap *= 2;
+    uint8_t *p = realloc(s->file, cap);
+    if (!p)
+        return -1;
+    s->file = p;
+    s->cap = cap;
+    return 0;
+}
+
+/* Reads the whole file at path into s->file; *n gets its length. One openat and one read when
+ * the file fits the buffer, which keeps the size of the largest file read so far (a read that
+ * does not fill it has reached the end of a regular file); no fstat: a file larger than the
+ * buffer grows it and is read on. check (image_info) also rejects what is not a regular file,
+ * with fstat; decoding one such (a pipe, a device named in a list) fails as a truncated image. */
+static int read_file(struct image_scratch *s, size_t *n, const char *path, int check,
+                     cn_error *e)
+{
+    int fd = open_image(s, path);
     if (fd < 0)
         return cn_fail(e, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
-    if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+    if (check && (fstat(fd, &st) || !S_ISREG(st.st_mode))) {
         close(fd);
         return cn_fail(e, "%s: not a regular file", path);
     }
-    if (st.st_size > INT_MAX) { /* stbi_load_from_memory takes an int length */
-        close(fd);
-        return cn_fail(e, "%s: a %lld-byte file is larger than an image can be", path,
-                       (long long)st.st_size);
-    }
-    size_t want = (size_t)st.st_size, got = 0;
-    if (want + 1 > s->cap) { /* + 1: an empty file still gets a buffer */
-        uint8_t *p = realloc(s->file, want + 1);
-        if (!p) {
+    size_t got = 0;
+    for (;;) {
+        if (got == s->cap && file_grow(s, got + 1)) {
             close(fd);
-            return cn_fail(e, "%s: out of memory for a %zu-byte file", path, want);
+            return cn_fail(e, "%s: out of memory for a file of more than %zu bytes", path, got);
         }
-        s->file = p;
-        s->cap = want + 1;
-    }
-    while (got < want) {
-        ssize_t r = read(fd, s->file + got, want - got);
+        if (got > INT_MAX) { /* stbi_load_from_memory takes an int length */
+            close(fd);
+            return cn_fail(e, "%s: a file of more than %d bytes is larger than an image can be",
+                           path, INT_MAX);
+        }
+        ssize_t r = read(fd, s->file + got, s->cap - got);
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
             int err = errno;
+            int regular = !fstat(fd, &st) && S_ISREG(st.st_mode); /* a directory, say */
             close(fd);
+            if (!regular)
+                return cn_fail(e, "%s: not a regular file", path);
             return cn_fail(e, "%s: cannot read: %s", path, strerror(err));
         }
-        if (r == 0)
-            break; /* the file shrank: decode what is there */
         got += (size_t)r;
+        if (r == 0 || got < s->cap)
+            break;
     }
     close(fd);
     *n = got;
+    return 0;
+}
+
+/* The header of the file in s (n bytes, stbcheck.h's scans passed): stb_image recognises it and
+ * its size is within the limits; *w and *h get it. */
+static int header_checked(const struct image_scratch *s, size_t n, const char *path, int *w,
+                          int *h, cn_error *e)
+{
+    int iw, ih, ic;
+    if (!stbi_info_from_memory(s->file, (int)n, &iw, &ih, &ic))
+        return cn_fail(e, "%s: not an image stb_image can read (%s)", path, stbi_failure_reason());
+    if (!within_limits(iw, ih))
+        return cn_fail(e,
+                       "%s: the header claims %dx%d pixels, more than the limit (%d per side, "
+                       "%zu in all)",
+                       path, iw, ih, IMAGE_MAX_SIDE, IMAGE_MAX_PIXELS);
+    *w = iw;
+    *h = ih;
     return 0;
 }
 
@@ -91,20 +170,9 @@ static int read_file(struct image_scratch *s, size_t *n, const char *path, cn_er
 static int read_checked(struct image_scratch *s, size_t *n, const char *path, int *w, int *h,
                         cn_error *e)
 {
-    if (read_file(s, n, path, e) || stb_check(s->file, *n, path, e))
+    if (read_file(s, n, path, 1, e) || stb_check(s->file, *n, path, e))
         return -1;
-    int iw, ih, ic;
-    if (!stbi_info_from_memory(s->file, (int)*n, &iw, &ih, &ic))
-        return cn_fail(e, "%s: not an image stb_image can read (%s)", path, stbi_failure_reason());
-    if (iw < 1 || ih < 1 || iw > IMAGE_MAX_SIDE || ih > IMAGE_MAX_SIDE ||
-        (size_t)iw * (size_t)ih > IMAGE_MAX_PIXELS)
-        return cn_fail(e,
-                       "%s: the header claims %dx%d pixels, more than the limit (%d per side, "
-                       "%zu in all)",
-                       path, iw, ih, IMAGE_MAX_SIDE, IMAGE_MAX_PIXELS);
-    *w = iw;
-    *h = ih;
-    return 0;
+    return header_checked(s, *n, path, w, h, e);
 }
 
 int image_info(const char *path, int *w, int *h, cn_error *e)
@@ -345,14 +413,34 @@ static uint8_t *decode(const uint8_t *p, size_t n, int iw, int ih, int c, const 
     return px;
 }
 
-int image_decode_with(uint8_t **out, int *w, int *h, const char *path, int c,
-                      struct image_scratch *s, cn_error *e)
+/* The common PNG (png.h) of the n bytes in s into s->px, w x h x c bytes, CHW. Returns 0, or
+ * -1 when the file is not one or png_decode has a doubt: stb_image then decodes it. */
+static int decode_common(struct image_scratch *s, size_t n, int c, int *w, int *h)
 {
-    CN_ASSERT(c >= 1 && c <= 4);
-    *out = NULL;
-    size_t n;
+    struct png_header hd;
+    if (!png_common(s->file, n, &hd) || !within_limits(hd.w, hd.h))
+        return -1;
+    size_t need = (size_t)hd.w * (size_t)hd.h * (size_t)c;
+    if (need > s->px_cap) {
+        uint8_t *q = realloc(s->px, need);
+        if (!q)
+            return -1;
+        s->px = q;
+        s->px_cap = need;
+    }
+    if (png_decode(s->px, c, s->file, n, &hd, &s->png))
+        return -1;
+    *w = hd.w;
+    *h = hd.h;
+    return 0;
+}
+
+/* The file in s (n bytes, stbcheck.h's scans passed) decoded by stb_image into s->px. */
+static int decode_stb(struct image_scratch *s, size_t n, const char *path, int c, int *w, int *h,
+                      cn_error *e)
+{
     int iw = 0, ih = 0;
-    if (read_checked(s, &n, path, &iw, &ih, e))
+    if (header_checked(s, n, path, &iw, &ih, e))
         return -1;
     uint8_t *px = decode(s->file, n, iw, ih, c, path, e);
     if (!px)
@@ -368,9 +456,38 @@ int image_decode_with(uint8_t **out, int *w, int *h, const char *path, int c,
         free(px);
         px = chw;
     }
-    *out = px;
+    free(s->px);
+    s->px = px;
+    s->px_cap = pixels * (size_t)c;
     *w = iw;
     *h = ih;
+    return 0;
+}
+
+int image_decode_into(const uint8_t **out, int *w, int *h, const char *path, int c,
+                      struct image_scratch *s, cn_error *e)
+{
+    CN_ASSERT(c >= 1 && c <= 4);
+    *out = NULL;
+    size_t n;
+    if (read_file(s, &n, path, 0, e) || stb_check(s->file, n, path, e))
+        return -1;
+    if (decode_common(s, n, c, w, h) && decode_stb(s, n, path, c, w, h, e))
+        return -1;
+    *out = s->px;
+    return 0;
+}
+
+int image_decode_with(uint8_t **out, int *w, int *h, const char *path, int c,
+                      struct image_scratch *s, cn_error *e)
+{
+    const uint8_t *px;
+    *out = NULL;
+    if (image_decode_into(&px, w, h, path, c, s, e))
+        return -1;
+    *out = s->px; /* the caller takes the buffer: the next decode allocates another */
+    s->px = NULL;
+    s->px_cap = 0;
     return 0;
 }
 

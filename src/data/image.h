@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "core/common.h"
+#include "data/png.h"
 
 /* Largest accepted image: checked from the header, before anything is allocated (stb would
  * otherwise try to allocate w*h*c bytes for whatever a header claims). */
@@ -56,15 +57,30 @@ int image_resize_u8(uint8_t *dst, int w, int h, const uint8_t *src, int iw, int 
  * "path: problem" and *out NULL. Thread safe. */
 int image_decode(uint8_t **out, int *w, int *h, const char *path, int c, cn_error *e);
 
-/* Scratch one thread keeps from decode to decode: the buffer a file is read into (grown as
- * needed). Zero-initialise it; image_scratch_free releases it. */
+/* Scratch one thread keeps from decode to decode: the buffer a file is read into, the decoded
+ * pixels and the PNG decoder's state (png.h), each grown as needed, and the directory of the
+ * last file, kept open (files are opened relative to it: a chdir while a scratch is in use
+ * would go unnoticed for files of that directory). Zero-initialise it; image_scratch_free
+ * releases it. */
 struct image_scratch {
     uint8_t *file;
     size_t cap;
+    uint8_t *px;
+    size_t px_cap;
+    struct png_scratch png;
+    char *dir; /* the directory's path with its '/', dir_len bytes, or NULL */
+    size_t dir_len;
+    int dir_fd;
 };
 void image_scratch_free(struct image_scratch *s);
 
-/* image_decode reading the file into s (no allocation for it once s is large enough). */
+/* image_decode with the pixels left in s: *out points into s until the next call with s (no
+ * allocation per image once s is large enough). The common PNG (png.h) is decoded without
+ * stb_image, to the same pixels; anything else as image_decode. */
+int image_decode_into(const uint8_t **out, int *w, int *h, const char *path, int c,
+                      struct image_scratch *s, cn_error *e);
+
+/* image_decode reading the file into s; *out is the caller's (free it). */
 int image_decode_with(uint8_t **out, int *w, int *h, const char *path, int c,
                       struct image_scratch *s, cn_error *e);
 
