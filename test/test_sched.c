@@ -3,8 +3,9 @@
  * than cores or tiles too) and whichever thread takes which tile: plain gemm over all four
  * transposes, a few rows read in place, many rows in several chunks, K in several blocks, the
  * implicit-GEMM convolution, and prepacked A with the full epilogue (scale, bias, residual,
- * relu6). Every product is above gemm's threshold for threads. Each is also checked against the
- * naive reference within a tolerance, so that a schedule that skipped a tile fails. */
+ * relu6), with B packed by each tile or once for all the tiles (shapes of few columns). Every
+ * product is above gemm's threshold for threads. Each is also checked against the naive
+ * reference within a tolerance, so that a schedule that skipped a tile fails. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -107,6 +108,7 @@ static void test_plain_shapes(void **state)
         {1000, 40, 300}, /* many rows, few columns: row chunks */
         {64, 3136, 64},  /* a ResNet 1x1 */
         {2048, 49, 97},  /* a 7x7 map, narrow tail */
+        {300, 600, 300}, /* B shared by row chunks, in column blocks */
     };
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (int tt = 0; tt < 4; tt++) {
@@ -160,7 +162,8 @@ static void test_packed_and_conv(void **state)
 {
     (void)state;
 #ifdef _OPENMP
-    static const int shapes[][3] = {{256, 196, 1024}, {13, 4096, 64}, {517, 77, 129}};
+    static const int shapes[][3] = {
+        {256, 196, 1024}, {13, 4096, 64}, {517, 77, 129}, {600, 520, 300}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
         float *A = random_floats((size_t)M * K, 10 + s), *B = random_floats((size_t)K * N, 20 + s);
@@ -172,19 +175,25 @@ static void test_packed_and_conv(void **state)
         assert_thread_invariant(run_packed, &p, M, N, "packed + residual");
         free(A), free(B), free(Ap), free(scale), free(bias), free(res);
     }
-    /* 3x3 stride 2 over 19 x 23 x 23 (odd sizes), 70 filters */
-    struct im2col_geom q;
-    assert_int_equal(im2col_geom_init(&q, 19, 23, 23, 3, 3, 2, 2, 1, 1, 1, 1), 0);
-    int R = (int)im2col_rows(&q), P = (int)im2col_cols(&q), F = 70;
-    float *im = random_floats((size_t)19 * 23 * 23, 40), *w = random_floats((size_t)F * R, 41);
-    float *Ap = xmalloc(sizeof(float) * gemm_packed_a_floats(F, R));
-    float *bias = random_floats((size_t)F, 42);
-    gemm_pack_a_all(Ap, w, R, 0, F, R);
-    struct packed pc = {F, P, R, w, im, NULL, bias, NULL, &q};
-    assert_thread_invariant(run_conv, &pc, F, P, "gemm_conv");
-    pc.Ap = Ap;
-    assert_thread_invariant(run_packed, &pc, F, P, "gemm_conv_packed");
-    free(im), free(w), free(Ap), free(bias);
+    /* 3x3 stride 2 over 19 x 23 x 23 (odd sizes), 70 filters; 3x3 over 64 x 9 x 9, 300 filters
+     * (B shared by row chunks) */
+    static const int convs[][4] = {{19, 23, 2, 70}, {64, 9, 1, 300}};
+    for (size_t s = 0; s < sizeof convs / sizeof convs[0]; s++) {
+        int C = convs[s][0], H = convs[s][1], S = convs[s][2], F = convs[s][3];
+        struct im2col_geom q;
+        assert_int_equal(im2col_geom_init(&q, C, H, H, 3, 3, S, S, 1, 1, 1, 1), 0);
+        int R = (int)im2col_rows(&q), P = (int)im2col_cols(&q);
+        float *im = random_floats((size_t)C * H * H, 40 + s);
+        float *w = random_floats((size_t)F * R, 41 + s);
+        float *Ap = xmalloc(sizeof(float) * gemm_packed_a_floats(F, R));
+        float *bias = random_floats((size_t)F, 42 + s);
+        gemm_pack_a_all(Ap, w, R, 0, F, R);
+        struct packed pc = {F, P, R, w, im, NULL, bias, NULL, &q};
+        assert_thread_invariant(run_conv, &pc, F, P, "gemm_conv");
+        pc.Ap = Ap;
+        assert_thread_invariant(run_packed, &pc, F, P, "gemm_conv_packed");
+        free(im), free(w), free(Ap), free(bias);
+    }
 #else
     skip();
 #endif

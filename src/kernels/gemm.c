@@ -51,6 +51,7 @@
 #include "kernels/gemm.h"
 
 #include <math.h>
+#include <sched.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -914,31 +915,69 @@ static void gemm_pass(const struct gemm_args *g, const struct gemm_arch *ar, con
                    nc - whole, kc, o, last, rows_outer);
 }
 
+/* op(B) packed once for all the tiles of a call (the dynamic schedule's shared mode, for
+ * grids of several row chunks, whose tiles would each pack the same B): K block p of column
+ * block jb (GEMM_NC_PACKED columns from jc = jb * GEMM_NC_PACKED) at buf + pc * np + jc * kc (np:
+ * N rounded up to NR; pc, kc: the block's first row and height), ready[jb * nkb + p] set
+ * (release) once it is packed. */
+struct gemm_shared_b {
+    float *buf;
+    int *ready;
+    size_t np;
+    int nkb;
+};
+
+#ifdef _OPENMP
+/* The packed K block [pc, pc + kc) of the column block from jc, once its packer is done. */
+static const float *gemm_shared_block(const struct gemm_shared_b *sb, int p, int pc, int kc, int jc)
+{
+    const int *ready = sb->ready + (size_t)(jc / GEMM_NC_PACKED * sb->nkb + p);
+    for (int spins = 0; !__atomic_load_n(ready, __ATOMIC_ACQUIRE); spins++) {
+        if (spins > 4096) /* its packer was preempted: let it run */
+            sched_yield();
+#if GEMM_X86
+        __builtin_ia32_pause();
+#endif
+    }
+    return sb->buf + (size_t)pc * sb->np + (size_t)jc * (size_t)kc;
+}
+#else
+static const float *gemm_shared_block(const struct gemm_shared_b *sb, int p, int pc, int kc, int jc)
+{
+    (void)p;
+    return sb->buf + (size_t)pc * sb->np + (size_t)jc * (size_t)kc;
+}
+#endif
+
 /* Rows [m0, m1) x columns [n0, n1) of C with A prepacked (g->Ap), on one thread, with the pack
- * buffer bp: for each column block and K block, the B block is packed once (or, for a thread
+ * buffer bp, or B packed by all threads (sb, then n0 is a multiple of GEMM_NC_PACKED): for each
+ * column block and K block, the B block is packed once (or, for a thread
  * of at most GEMM_DIRECT_B_ROWS rows, its whole panels read in place) and multiplied by the
  * MC-row blocks of A, A panels outermost, so that C (and the residual) are walked along their
  * rows: with B panels outer, C's lines one per row at a stride of ldc (a power of two in ResNet's
  * maps) thrash a few cache sets (netb1: 1.1-1.6x on the fused 1x1 + shortcut layers; gemm: 5-7 %
  * on resnet50.cfg's 1x1 layers at 1 thread, none consistently worse). */
 static void gemm_region_packed(const struct gemm_args *g, const struct gemm_arch *ar, int m0,
-                               int m1, int n0, int n1, float *bp)
+                               int m1, int n0, int n1, float *bp, const struct gemm_shared_b *sb)
 {
     int nr = ar->nr, nkb = (g->K + GEMM_KC - 1) / GEMM_KC, nmb = (m1 - m0 + GEMM_MC - 1) / GEMM_MC;
     int mcb = ((m1 - m0 + nmb - 1) / nmb + GEMM_MR - 1) / GEMM_MR * GEMM_MR;
-    int in_place = !g->geom && !g->tb && m1 - m0 <= GEMM_DIRECT_B_ROWS;
+    int in_place = !sb && !g->geom && !g->tb && m1 - m0 <= GEMM_DIRECT_B_ROWS;
     for (int jc = n0; jc < n1; jc += GEMM_NC_PACKED) {
         int nc = CN_MIN(GEMM_NC_PACKED, n1 - jc), whole = in_place ? nc / nr * nr : 0;
         for (int p = 0; p < nkb; p++) {
             int pc, kc, last = p == nkb - 1;
             gemm_kblock(g->K, nkb, p, &pc, &kc);
             struct gemm_out o = gemm_kblock_out(g, p, nkb);
-            if (whole < nc)
+            const float *b = bp;
+            if (sb)
+                b = gemm_shared_block(sb, p, pc, kc, jc);
+            else if (whole < nc)
                 ar->pack_b(bp, g, pc, kc, jc + whole, nc - whole);
             for (int ic = m0; ic < m1; ic += mcb) {
                 int mc = CN_MIN(mcb, m1 - ic);
-                gemm_pass(g, ar, gemm_packed_block(g, pc, kc, ic), bp, pc, kc, ic, mc, jc, nc,
-                          whole, &o, last, 1);
+                gemm_pass(g, ar, gemm_packed_block(g, pc, kc, ic), b, pc, kc, ic, mc, jc, nc, whole,
+                          &o, last, 1);
                 if (last && g->post) /* the block is final and in L2 */
                     g->post->fn(g->post->ctx, g->C, g->ldc, ic, ic + mc, jc, jc + nc);
             }
@@ -998,7 +1037,7 @@ static void gemm_thread(const struct gemm_args *g, const struct gemm_arch *ar)
     /* KC x (the thread's rows + NC): out of memory here is not recoverable. */
     CN_ASSERT(posix_memalign((void **)&buf, 64, sizeof(float) * (na + nb)) == 0);
     if (g->Ap)
-        gemm_region_packed(g, ar, m0, m1, n0, n1, buf);
+        gemm_region_packed(g, ar, m0, m1, n0, n1, buf, NULL);
     for (int r = m0; !g->Ap && r < m1; r += rows)
         gemm_region(g, ar, r, CN_MIN(r + rows, m1), n0, n1, buf, buf + na);
     free(buf);
@@ -1012,13 +1051,25 @@ static void gemm_thread(const struct gemm_args *g, const struct gemm_arch *ar)
  * order (gemm_region_packed), so each element of C is summed as on one thread. Without prepacked
  * A, a thread packs its tile's row chunk for every K block when it first gets a tile of that chunk
  * (tiles go chunk by chunk, so at most once a chunk), into its own buffer of at most
- * GEMM_A_FLOATS. The grid minimises work / threads + the largest tile (what a thread finishing
- * last adds), with each tile's packing and its read of A (from L3) counted in multiply-adds. */
+ * GEMM_A_FLOATS. Each tile packs its own B columns, except in the shared mode (grids of several
+ * row chunks, whose tiles would each pack the same columns: ResNet's 1x1 and 3x3 layers at 7x7
+ * to 16x16 maps): there the counter first hands out pack tasks, one K block of one column block
+ * of GEMM_NC_PACKED each, into one buffer for the call (struct gemm_shared_b), and a tile reading
+ * a block waits for its ready flag, so B is packed once and tiles can be cut along M only, each
+ * then reading its rows of A once. The grid and the mode minimise work / threads + the largest
+ * tile (what a thread finishing last adds), with packing and the tiles' reads of packed A and
+ * shared B (from L3) counted in multiply-adds. */
 #ifndef GEMM_A_FLOATS
 #define GEMM_A_FLOATS 4194304 /* most packed A a thread of the dynamic schedule holds (16 MB) */
 #endif
+#ifndef GEMM_B_SHARED_FLOATS
+#define GEMM_B_SHARED_FLOATS 4194304 /* most B packed for all the threads at once (16 MB) */
+#endif
 #ifndef GEMM_A_READ_COST
 #define GEMM_A_READ_COST 2.0 /* multiply-adds a tile's read of one packed A element costs */
+#endif
+#ifndef GEMM_B_READ_COST
+#define GEMM_B_READ_COST 2.0 /* the same for one element of the shared packed B */
 #endif
 #ifndef GEMM_TILE_COST
 #define GEMM_TILE_COST 1e5 /* multiply-adds one tile costs beyond its work (set-up, cold caches) */
@@ -1030,6 +1081,9 @@ static void gemm_thread(const struct gemm_args *g, const struct gemm_arch *ar)
 struct gemm_grid {
     int tm, tn;  /* row chunks, column blocks */
     long pm, pn; /* row panels (MR) and column panels (NR) of C */
+    long cu;     /* column panels per unit of the column split: 1, or GEMM_NC_PACKED / NR */
+    int shared;  /* B packed once for all tiles (struct gemm_shared_b) */
+    int npack;   /* the pack tasks handed out before the tiles when shared */
 };
 
 static double ceil_div_d(double a, double b)
@@ -1038,29 +1092,62 @@ static double ceil_div_d(double a, double b)
     return q * b < a ? q + 1 : q;
 }
 
-static struct gemm_grid gemm_grid_for(const struct gemm_args *g, int nr, int nt)
+/* Columns [*n0, *n1) of column block b of grid q. */
+static void gemm_grid_cols(const struct gemm_grid *q, int nr, int N, int b, int *n0, int *n1)
 {
-    struct gemm_grid q = {1, 1, (g->M + GEMM_MR - 1) / GEMM_MR, (g->N + nr - 1) / nr};
-    double K = g->K, best = -1, apack = g->Ap ? 0 : GEMM_PACK_COST;
-    long chunk_max = g->Ap ? q.pm : CN_MAX(1, GEMM_A_FLOATS / ((long)g->K * GEMM_MR));
-    for (long a = (q.pm + chunk_max - 1) / chunk_max; a <= q.pm; a++)
-        for (long b = 1; b <= q.pn && a * b <= (long)GEMM_TILES_MAX * nt; b++) {
-            double rows = fmin(g->M, GEMM_MR * ceil_div_d((double)q.pm, (double)a));
-            double cols = fmin(g->N, nr * ceil_div_d((double)q.pn, (double)b));
-            if (rows <= GEMM_DIRECT_B_ROWS && g->M > GEMM_DIRECT_B_ROWS)
-                break; /* B read in place by chunks of a few rows: each rereads it from memory */
-            double bpack = !g->geom && !g->tb && rows <= GEMM_DIRECT_B_ROWS ? 0 : GEMM_PACK_COST;
-            double tile = K * (rows * cols + bpack * cols + (GEMM_A_READ_COST + apack) * rows);
-            double sum = K * ((double)g->M * g->N + bpack * g->N * a +
-                              GEMM_A_READ_COST * g->M * b) + GEMM_TILE_COST * a * b;
-            double est = sum / nt + tile + GEMM_TILE_COST;
-            if (best < 0 || est < best)
-                best = est, q.tm = (int)a, q.tn = (int)b;
-        }
-    return q;
+    long units = (q->pn + q->cu - 1) / q->cu;
+    *n0 = nr * (int)(q->cu * (units * b / q->tn));
+    *n1 = CN_MIN(N, nr * (int)(q->cu * (units * (b + 1) / q->tn)));
 }
 
-/* The next tile to take: *next, incremented. */
+/* The estimated time of grid q (tm x tn) in multiply-adds, or -1 for a grid to skip. */
+static double gemm_grid_cost(const struct gemm_args *g, int nr, int nt, const struct gemm_grid *q)
+{
+    double K = g->K, apack = g->Ap ? 0 : GEMM_PACK_COST, a = q->tm, b = q->tn;
+    double units = (double)((q->pn + q->cu - 1) / q->cu);
+    double rows = fmin(g->M, GEMM_MR * ceil_div_d((double)q->pm, a));
+    double cols = fmin(g->N, nr * q->cu * ceil_div_d(units, b));
+    double tile, sum;
+    if (q->shared) { /* B packed once, each tile reading its columns from L3 */
+        tile = K * (rows * cols + GEMM_B_READ_COST * cols + (GEMM_A_READ_COST + apack) * rows);
+        sum = K * ((double)g->M * g->N + GEMM_PACK_COST * g->N + GEMM_B_READ_COST * g->N * a +
+                   GEMM_A_READ_COST * g->M * b);
+    } else {
+        if (rows <= GEMM_DIRECT_B_ROWS && g->M > GEMM_DIRECT_B_ROWS)
+            return -1; /* B read in place by chunks of a few rows: each rereads it from memory */
+        double bpack = !g->geom && !g->tb && rows <= GEMM_DIRECT_B_ROWS ? 0 : GEMM_PACK_COST;
+        tile = K * (rows * cols + bpack * cols + (GEMM_A_READ_COST + apack) * rows);
+        sum = K * ((double)g->M * g->N + bpack * g->N * a + GEMM_A_READ_COST * g->M * b);
+    }
+    return (sum + GEMM_TILE_COST * a * b) / nt + tile + GEMM_TILE_COST;
+}
+
+/* The best grid for nt threads, in each mode: private B (split at panels) and, when B fits
+ * GEMM_B_SHARED_FLOATS, shared B (columns split at GEMM_NC_PACKED). */
+static struct gemm_grid gemm_grid_for(const struct gemm_args *g, int nr, int nt)
+{
+    long pm = (g->M + GEMM_MR - 1) / GEMM_MR, pn = (g->N + nr - 1) / nr;
+    struct gemm_grid best = {1, 1, pm, pn, 1, 0, 0};
+    double best_est = -1;
+    long chunk_max = g->Ap ? pm : CN_MAX(1, GEMM_A_FLOATS / ((long)g->K * GEMM_MR));
+    int modes = (double)g->K * (double)(pn * nr) <= GEMM_B_SHARED_FLOATS ? 2 : 1;
+    for (int shared = 0; shared < modes; shared++) {
+        struct gemm_grid q = {1, 1, pm, pn, shared ? GEMM_NC_PACKED / nr : 1, shared, 0};
+        long units = (pn + q.cu - 1) / q.cu;
+        for (long a = (pm + chunk_max - 1) / chunk_max; a <= pm; a++)
+            for (long b = 1; b <= units && a * b <= (long)GEMM_TILES_MAX * nt; b++) {
+                q.tm = (int)a, q.tn = (int)b;
+                double est = gemm_grid_cost(g, nr, nt, &q);
+                if (est >= 0 && (best_est < 0 || est < best_est))
+                    best_est = est, best = q;
+            }
+    }
+    int nkb = (g->K + GEMM_KC - 1) / GEMM_KC;
+    best.npack = best.shared ? (int)((best.pn + best.cu - 1) / best.cu) * nkb : 0;
+    return best;
+}
+
+/* The next task to take: *next, incremented. */
 static int gemm_next_tile(int *next)
 {
     int t;
@@ -1069,25 +1156,40 @@ static int gemm_next_tile(int *next)
     return t;
 }
 
-/* One thread of the dynamic schedule over grid q: tiles from *next until none is left. */
+/* Pack task t of the shared mode: K block t % nkb of column block t / nkb, then its flag. */
+static void gemm_pack_shared(const struct gemm_args *g, const struct gemm_arch *ar,
+                             const struct gemm_shared_b *sb, int t)
+{
+    int p = t % sb->nkb, jc = t / sb->nkb * GEMM_NC_PACKED, pc, kc;
+    gemm_kblock(g->K, sb->nkb, p, &pc, &kc);
+    ar->pack_b(sb->buf + (size_t)pc * sb->np + (size_t)jc * (size_t)kc, g, pc, kc, jc,
+               CN_MIN(GEMM_NC_PACKED, g->N - jc));
+    __atomic_store_n(sb->ready + t, 1, __ATOMIC_RELEASE);
+}
+
+/* One thread of the dynamic schedule over grid q: tasks from *next until none is left (the
+ * pack tasks of the shared B sb first, when q->shared). */
 static void gemm_worker(const struct gemm_args *g, const struct gemm_arch *ar,
-                        const struct gemm_grid *q, int *next)
+                        const struct gemm_grid *q, const struct gemm_shared_b *sb, int *next)
 {
     int nr = ar->nr, nkb = (g->K + GEMM_KC - 1) / GEMM_KC, chunk = -1;
     size_t kc = (size_t)((g->K + nkb - 1) / nkb);
     size_t cols = (size_t)CN_MIN(GEMM_NC_PACKED, nr * ((q->pn + q->tn - 1) / q->tn));
     size_t rows = (size_t)(GEMM_MR * ((q->pm + q->tm - 1) / q->tm));
-    size_t na = g->Ap ? 0 : (rows * (size_t)g->K + 15) / 16 * 16, nb = kc * cols;
+    size_t na = g->Ap ? 0 : (rows * (size_t)g->K + 15) / 16 * 16, nb = q->shared ? 0 : kc * cols;
     float *buf = NULL;
     /* out of memory here is not recoverable */
-    CN_ASSERT(posix_memalign((void **)&buf, 64, sizeof(float) * (na + nb)) == 0);
+    CN_ASSERT(na + nb == 0 || posix_memalign((void **)&buf, 64, sizeof(float) * (na + nb)) == 0);
     struct gemm_args ga = *g;
-    for (int t; (t = gemm_next_tile(next)) < q->tm * q->tn;) {
-        int a = t / q->tn, b = t % q->tn;
+    for (int t; (t = gemm_next_tile(next)) < q->npack + q->tm * q->tn;) {
+        if (t < q->npack) {
+            gemm_pack_shared(g, ar, sb, t);
+            continue;
+        }
+        int a = (t - q->npack) / q->tn, b = (t - q->npack) % q->tn, n0, n1;
         int m0 = GEMM_MR * (int)(q->pm * a / q->tm);
         int m1 = CN_MIN(g->M, GEMM_MR * (int)(q->pm * (a + 1) / q->tm));
-        int n0 = nr * (int)(q->pn * b / q->tn);
-        int n1 = CN_MIN(g->N, nr * (int)(q->pn * (b + 1) / q->tn));
+        gemm_grid_cols(q, nr, g->N, b, &n0, &n1);
         if (!g->Ap && a != chunk) { /* its rows for every K block, as gemm_pack_a_all lays them */
             ga.Ap = buf + nb, ga.ap_row0 = m0, ga.ap_rows = m1 - m0, chunk = a;
             size_t mp = (size_t)(m1 - m0 + GEMM_MR - 1) / GEMM_MR * GEMM_MR;
@@ -1097,9 +1199,26 @@ static void gemm_worker(const struct gemm_args *g, const struct gemm_arch *ar,
             }
         }
         if (m0 < m1 && n0 < n1)
-            gemm_region_packed(&ga, ar, m0, m1, n0, n1, buf);
+            gemm_region_packed(&ga, ar, m0, m1, n0, n1, buf, q->shared ? sb : NULL);
     }
     free(buf);
+}
+
+/* The dynamic schedule over grid q on up to nt threads, with the shared B when q->shared. */
+static void gemm_schedule(const struct gemm_args *g, const struct gemm_arch *ar,
+                          const struct gemm_grid *q, int nt)
+{
+    struct gemm_shared_b sb = {NULL, NULL, (size_t)(q->pn * ar->nr),
+                               (g->K + GEMM_KC - 1) / GEMM_KC};
+    if (q->shared) { /* out of memory here is not recoverable */
+        CN_ASSERT(posix_memalign((void **)&sb.buf, 64, sizeof(float) * sb.np * (size_t)g->K) == 0);
+        sb.ready = xcalloc((size_t)q->npack, sizeof(int));
+    }
+    int next = 0;
+#pragma omp parallel num_threads(CN_MIN(nt, q->tm * q->tn))
+    gemm_worker(g, ar, q, &sb, &next);
+    free(sb.buf);
+    free(sb.ready);
 }
 #endif
 
@@ -1143,11 +1262,11 @@ static void gemm_run(const struct gemm_arch *ar, const struct gemm_args *g)
     }
 #ifdef _OPENMP
     int nt = gemm_threads(g);
-    struct gemm_grid q = nt > 1 ? gemm_grid_for(g, ar->nr, nt) : (struct gemm_grid){1, 1, 1, 1};
+    struct gemm_grid q = {1, 1, 1, 1, 1, 0, 0};
+    if (nt > 1)
+        q = gemm_grid_for(g, ar->nr, nt);
     if (q.tm * q.tn > 1) {
-        int next = 0;
-#pragma omp parallel num_threads(CN_MIN(nt, q.tm * q.tn))
-        gemm_worker(g, ar, &q, &next);
+        gemm_schedule(g, ar, &q, nt);
         return;
     }
 #endif
