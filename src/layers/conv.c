@@ -717,24 +717,44 @@ static float *conv_lane_gws(const struct conv *cv, const struct pass *p, int lan
     return p->workspace + cv->gws_at + (size_t)lane * cv->gws;
 }
 
+/* The next group, handed out by the shared counter *next. */
+static int conv_next_group(int *next)
+{
+    int gi;
+#pragma omp atomic capture
+    gi = (*next)++;
+    return gi;
+}
+
+/* The calling thread's number in its parallel region (0 without OpenMP). */
+static int conv_thread(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
 /* z[F x P] = the convolution of a direct grouped layer's image x, group by group
- * (kernels/depthwise.h), with the fused epilogue as conv_depthwise_image. Threads over chunks of
- * groups when there is a single lane. gws: the lane's scratch (conv_chunks). */
+ * (kernels/depthwise.h), with the fused epilogue as conv_depthwise_image. Threads when there is
+ * a single lane, each on its own scratch piece (conv_chunks), taking groups one at a time from a
+ * shared counter: a thread that another program holds up leaves the rest to the others (a static
+ * split waited for it), and the bits do not depend on which thread took which group. gws: the
+ * lane's scratch. */
 static void conv_grouped_image(const struct conv *cv, float *z, const float *x, const float *fs,
                                const float *fb, float *gws)
 {
     size_t plane = (size_t)cv->g.h * (size_t)cv->g.w, P = cv->P;
-    int chunks = conv_chunks(cv);
-#pragma omp parallel for schedule(static) if (chunks > 1)
-    for (int s = 0; s < chunks; s++) {
-        int g0, g1;
-        conv_chunk(cv->groups, s, chunks, &g0, &g1);
-        for (int gi = g0; gi < g1; gi++) {
+    int chunks = conv_chunks(cv), next = 0;
+#pragma omp parallel num_threads(chunks) if (chunks > 1)
+    {
+        float *ws = gws + (size_t)conv_thread() * cv->gws;
+        for (int gi; (gi = conv_next_group(&next)) < cv->groups;) {
             size_t f0 = (size_t)gi * (size_t)cv->fg;
-            depthwise_group_forward(z + f0 * P, x + (size_t)gi * (size_t)cv->cg * plane,
-                                    cv->weights + f0 * cv->R, gws + (size_t)s * cv->gws, cv->fg,
-                                    &cv->g, fs ? fs + f0 : NULL, fb ? fb + f0 : NULL,
-                                    (enum activation)cv->act);
+            depthwise_group_forward(
+                z + f0 * P, x + (size_t)gi * (size_t)cv->cg * plane, cv->weights + f0 * cv->R, ws,
+                cv->fg, &cv->g, fs ? fs + f0 : NULL, fb ? fb + f0 : NULL, (enum activation)cv->act);
         }
     }
 }
