@@ -4,7 +4,8 @@
  * several chunks and ancillary chunks kept; the Fashion-MNIST test set (Debian's IDX file,
  * written as `net prepare` writes it); then broken files (cut anywhere, bytes flipped anywhere,
  * a wrong adler32, a bad filter byte, extra pixel data), each of which must give through
- * image_decode_into exactly stb_image's answer: its pixels, or an error. Files png.h leaves to
+ * image_decode_into exactly stb_image's answer: its pixels, or an error; the file reading
+ * (buffer growth, the kept directory, error messages). Files png.h leaves to
  * stb_image (palette, transparency, 16-bit, interlaced) must be refused by png_common. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -331,6 +333,47 @@ static void test_broken(void **state)
     rmdir(dir);
 }
 
+/* image_decode_into's file reading (one scratch throughout): a file larger than the buffer
+ * grows it, files of another directory switch the kept directory, and the errors name the file
+ * as before (missing, a directory). */
+static void test_reading(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/cfgnet_png_XXXXXX", sub[64], path[96];
+    assert_non_null(mkdtemp(dir));
+    snprintf(sub, sizeof sub, "%s/sub", dir);
+    assert_int_equal(mkdir(sub, 0700), 0);
+    static uint8_t big[200 * 150 * 3];
+    pattern(big, 200, 150, 3, 11);
+    struct image_scratch s = {0};
+    const char *where[] = {dir, sub, dir};
+    for (int round = 0; round < 3; round++)
+        for (int size = 0; size < 2; size++) {
+            int w = size ? 200 : 5, h = size ? 150 : 3, len;
+            uint8_t *png = encode(big, w, h, 3, -1, &len);
+            snprintf(path, sizeof path, "%s/%d.png", where[round], size);
+            same_answer(png, (size_t)len, path, &s);
+            assert_true(size == 0 || len > 4096);
+            free(png);
+        }
+    const uint8_t *px;
+    int w, h;
+    cn_error e;
+    snprintf(path, sizeof path, "%s/none.png", sub);
+    assert_int_equal(image_decode_into(&px, &w, &h, path, 1, &s, &e), -1);
+    assert_non_null(strstr(e.msg, "none.png: cannot open: No such file or directory"));
+    assert_int_equal(image_decode_into(&px, &w, &h, sub, 1, &s, &e), -1);
+    assert_non_null(strstr(e.msg, "sub: not a regular file"));
+    image_scratch_free(&s);
+    for (int k = 0; k < 2; k++) /* where[2] is where[0] */
+        for (int size = 0; size < 2; size++) {
+            snprintf(path, sizeof path, "%s/%d.png", where[k], size);
+            assert_int_equal(unlink(path), 0);
+        }
+    rmdir(sub);
+    rmdir(dir);
+}
+
 /* What png.h leaves to stb_image. */
 static void test_refused(void **state)
 {
@@ -367,7 +410,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_synthetic), cmocka_unit_test(test_chunks),
         cmocka_unit_test(test_fashion),   cmocka_unit_test(test_broken),
-        cmocka_unit_test(test_refused),
+        cmocka_unit_test(test_refused),   cmocka_unit_test(test_reading),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

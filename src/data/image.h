@@ -1,7 +1,8 @@
 /* image.h - image files to network input: decode (stb_image), convert channels, resize, CHW.
  *
  * Formats are stb_image's: PNG (8 and 16 bit, paletted), JPEG (baseline and progressive), BMP,
- * GIF (first frame), TGA, PSD (composite), PNM. Channel conversion is stb_image's: gray from
+ * GIF (first frame), TGA, PSD (composite), PNM. The common PNG (8-bit, not paletted, not
+ * interlaced) is decoded by png.h instead, to the same pixels, faster. Channel conversion is stb_image's: gray from
  * colour is (77 R + 150 G + 29 B) >> 8, alpha is dropped (not composited), gray becomes R=G=B;
  * 16-bit images are converted at 16 bits, then keep the high byte of each sample. Resizing is
  * bilinear (a triangle filter on pixel centres, edges clamped, no gamma, each channel plane on

@@ -58,7 +58,8 @@
  *
  * Cache: when the decoded set fits in cache_bytes, each image is decoded once. Unless the
  * augmentation warps (crop, angle, translate: aug_has_warp) the cache holds each image's default
- * view, w x h x c bytes, and is all or nothing (decided at creation); pad_crop then shifts that
+ * view, w x h x c bytes, and is all or nothing (decided at creation, where its memory is also
+ * touched, so that the first epoch takes no page faults); pad_crop then shifts that
  * cached view. With a warp, images are kept until cache_bytes is used up: at their own size under
  * min_crop/max_crop (the scale is drawn per sample), otherwise as the source the warp reads
  * (aug_warp_source: shrunk once to cover w x h), so no sample resizes again. A cached and a
