@@ -746,8 +746,8 @@ static void conv_grouped_image(const struct conv *cv, float *z, const float *x, 
                                const float *fb, float *gws)
 {
     size_t plane = (size_t)cv->g.h * (size_t)cv->g.w, P = cv->P;
-    int chunks = conv_chunks(cv), next = 0;
-#pragma omp parallel num_threads(chunks) if (chunks > 1)
+    int next = 0;
+#pragma omp parallel num_threads(conv_chunks(cv)) if (conv_chunks(cv) > 1)
     {
         float *ws = gws + (size_t)conv_thread() * cv->gws;
         for (int gi; (gi = conv_next_group(&next)) < cv->groups;) {
