@@ -71,6 +71,22 @@ void *cn_xrealloc_at(void *p, size_t n, const char *file, int line)
     return q;
 }
 
+int cn_reserve(uint8_t **buf, size_t *cap, size_t need, size_t min, int doubling)
+{
+    if (need <= *cap)
+        return 0;
+    size_t n = need;
+    if (doubling)
+        for (n = *cap ? *cap : min; n < need; n *= 2)
+            ;
+    uint8_t *q = realloc(*buf, n);
+    if (!q)
+        return -1;
+    *buf = q;
+    *cap = n;
+    return 0;
+}
+
 char *cn_xstrdup_at(const char *s, const char *file, int line)
 {
     size_t n = strlen(s) + 1;

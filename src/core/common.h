@@ -36,6 +36,11 @@ char *cn_xstrdup_at(const char *s, const char *file, int line);
 #define xrealloc(p, n) cn_xrealloc_at((p), (n), __FILE__, __LINE__)
 #define xstrdup(s) cn_xstrdup_at((s), __FILE__, __LINE__)
 
+/* A reusable byte buffer *buf of *cap bytes grown to hold at least need (to need itself, or by
+ * doubling from min when doubling is set); 0, or -1 with *buf and *cap untouched when memory is
+ * short (sizes from a file: the caller reports). */
+int cn_reserve(uint8_t **buf, size_t *cap, size_t need, size_t min, int doubling);
+
 /* Zeroed, 64-byte aligned allocation of n floats; NULL and a message when n is absurd or memory
  * is short. Free with cn_free_floats. */
 float *cn_alloc_floats(size_t n, const char *what, cn_error *e);

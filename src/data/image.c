@@ -87,17 +87,7 @@ static int open_image(struct image_scratch *s, const char *path)
 /* Grows s->file to hold at least need bytes (doubling). */
 static int file_grow(struct image_scratch *s, size_t need)
 {
-    if (need <= s->cap)
-        return 0;
-    size_t cap = s->cap ? s->cap : 4096;
-    while (cap < need)
-        cap *= 2;
-    uint8_t *p = realloc(s->file, cap);
-    if (!p)
-        return -1;
-    s->file = p;
-    s->cap = cap;
-    return 0;
+    return cn_reserve(&s->file, &s->cap, need, 4096, 1);
 }
 
 /* Reads the whole file at path into s->file; *n gets its length. One openat and one read when
@@ -421,14 +411,8 @@ static int decode_common(struct image_scratch *s, size_t n, int c, int *w, int *
     if (!png_common(s->file, n, &hd) || !within_limits(hd.w, hd.h))
         return -1;
     size_t need = (size_t)hd.w * (size_t)hd.h * (size_t)c;
-    if (need > s->px_cap) {
-        uint8_t *q = realloc(s->px, need);
-        if (!q)
-            return -1;
-        s->px = q;
-        s->px_cap = need;
-    }
-    if (png_decode(s->px, c, s->file, n, &hd, &s->png))
+    if (cn_reserve(&s->px, &s->px_cap, need, 0, 0) ||
+        png_decode(s->px, c, s->file, n, &hd, &s->png))
         return -1;
     *w = hd.w;
     *h = hd.h;

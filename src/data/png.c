@@ -8,6 +8,8 @@
  * so stb_image stays the judge of every odd or broken file. */
 #include "data/png.h"
 
+#include "core/common.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -232,13 +234,8 @@ int png_decode(uint8_t *dst, int c, const uint8_t *p, size_t n, const struct png
     if (row > UINT32_MAX / (h + 2))
         return -1;
     size_t len = row * h, need = row + len + 1; /* a row of zeros above the first, one spare */
-    if (need > s->raw_cap) {
-        uint8_t *q = realloc(s->raw, need);
-        if (!q)
-            return -1;
-        s->raw = q;
-        s->raw_cap = need;
-    }
+    if (cn_reserve(&s->raw, &s->raw_cap, need, 0, 0))
+        return -1;
     memset(s->raw, 0, row);
     uint8_t *rows = s->raw + row;
     z_stream *z = stream_ready(s);
