@@ -87,7 +87,7 @@ DEMO_PKGS := libstb-dev zlib1g-dev dataset-fashion-mnist
 # The reference suites (PyTorch, torchvision, Darknet parity) run in `make test`, so it installs them.
 TEST_PKGS := $(DEMO_PKGS) libcmocka-dev pkgconf python3-numpy python3-pytest python3-pip \
              python3-torch python3-torchvision darknet graphviz openmpi-bin libopenmpi-dev
-BENCH_PKGS := $(DEMO_PKGS) darknet python3-torch python3-torchvision python3-numpy time
+BENCH_PKGS := $(DEMO_PKGS) darknet python3-torch python3-torchvision python3-numpy time libopenblas-dev
 
 .PHONY: all demo test deps-demo deps-test deps-bench clean lint format bench fashion lib install \
         uninstall
@@ -198,12 +198,14 @@ bench: deps-bench net
 # cfgnet's gemm against OpenBLAS on square and conv-shaped matrices (bench/README.md);
 # BENCH_GEMM_ARGS="-threads 1 -reps 3 -only vgg16" narrows it.
 BENCH_GEMM := $(BUILD)/bench/bench_gemm
-$(BENCH_GEMM): $(BUILD)/bench/gemm.o $(LIB)
+$(BENCH_GEMM): $(BUILD)/bench/gemm.o $(LIB) | deps-gemm
 	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) -lopenblas
 bench-gemm: $(BENCH_GEMM)
-	$(call install_missing,libopenblas-dev)
 	$(BENCH_GEMM) $(BENCH_GEMM_ARGS)
-.PHONY: bench-gemm
+$(BUILD)/bench/gemm.o: | deps-gemm
+deps-gemm:
+	$(call install_missing,libopenblas-dev)
+.PHONY: bench-gemm deps-gemm
 
 # cppcheck over src/ and a syntax check of the scripts (test/lint.sh)
 lint:

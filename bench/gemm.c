@@ -7,7 +7,11 @@
  *
  * For each thread count and shape, the two libraries run alternately (cfgnet, OpenBLAS, cfgnet,
  * ...) so a change in the machine's load hits both alike; each figure is the best and the median
- * of the repeats, in GFLOP/s (2*M*N*K / seconds). Wall-clock time (CLOCK_MONOTONIC); the
+ * of the repeats, in GFLOP/s (2*M*N*K / seconds). With several threads, both libraries keep
+ * their pools spinning after a call (OpenBLAS's for about 2^28 cycles, libgomp's for a while):
+ * a call right after the other library's would share the cores with its spinning threads. So
+ * each timed call follows an untimed call of the same library (its pool awake, as in a network)
+ * and, with threads, a pause of QUIET_US after the other library's last call (its pool asleep). Wall-clock time (CLOCK_MONOTONIC); the
  * process CPU time is printed too (cpu: best of cfgnet, OpenBLAS, ratio), which a busy machine
  * disturbs less: 2*M*N*K / CPU seconds, i.e. GFLOP/s per busy thread (with several threads a
  * thread spinning at a barrier counts as busy, so it shows efficiency, not speed). The ratio is
@@ -80,6 +84,16 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+#define QUIET_US 250000 /* longer than OpenBLAS's spin (2^28 cycles) on a 2+ GHz machine */
+
+/* Sleep until the thread pool of the library that ran last has gone to sleep. */
+static void quiet(void)
+{
+    struct timespec d = {0, QUIET_US * 1000L};
+    while (nanosleep(&d, &d) != 0)
+        ;
+}
+
 struct timing {
     double wall[64], cpu[64];
 };
@@ -136,10 +150,13 @@ static void bench_shape(const struct shape *s, int threads, int reps, int check)
     run_once(0, s, C0, A, B, &t[0], 0); /* warm-up: pages, caches, thread pools */
     run_once(1, s, C1, A, B, &t[1], 0);
     double diff = check ? max_rel_diff(C0, C1, nc) : 0;
-    for (int r = 0; r < reps; r++) {
-        run_once(0, s, C0, A, B, &t[0], r);
-        run_once(1, s, C1, A, B, &t[1], r);
-    }
+    for (int r = 0; r < reps; r++)
+        for (int lib = 0; lib < 2; lib++) {
+            if (threads > 1)
+                quiet();
+            run_once(lib, s, lib ? C1 : C0, A, B, &t[lib], r); /* wakes lib's pool */
+            run_once(lib, s, lib ? C1 : C0, A, B, &t[lib], r);
+        }
     double flop = 2.0 * s->M * s->N * s->K, b[2], m[2], cb[2], cm[2];
     for (int lib = 0; lib < 2; lib++) {
         rates(t[lib].wall, reps, flop, &b[lib], &m[lib]);
