@@ -174,17 +174,21 @@ static void row_taps(float *restrict dst, const float *restrict im, const struct
         }
 }
 
-void im2row_rows(float *row, const float *im, const struct im2col_geom *g, int oy0, int oy1)
+void im2row_block(float *block, const float *im, const struct im2col_geom *g, int oy0, int oy1)
 {
     size_t R = im2col_rows(g);
     /* Windows of outputs [xa, xb) lie wholly inside the image's columns. */
     int ew = g->dw * (g->kw - 1) + 1;
     int xa = (g->pw + g->sw - 1) / g->sw, last = g->w - ew + g->pw;
     int xb = last < 0 ? 0 : CN_MIN(g->ow, last / g->sw + 1);
-    row += (size_t)oy0 * (size_t)g->ow * R;
     for (int oy = oy0; oy < oy1; oy++)
-        for (int ox = 0; ox < g->ow; ox++, row += R)
-            row_taps(row, im, g, oy, ox * g->sw - g->pw, ox < xa || ox >= xb);
+        for (int ox = 0; ox < g->ow; ox++, block += R)
+            row_taps(block, im, g, oy, ox * g->sw - g->pw, ox < xa || ox >= xb);
+}
+
+void im2row_rows(float *row, const float *im, const struct im2col_geom *g, int oy0, int oy1)
+{
+    im2row_block(row + (size_t)oy0 * (size_t)g->ow * im2col_rows(g), im, g, oy0, oy1);
 }
 
 void im2row(float *row, const float *im, const struct im2col_geom *g)

@@ -385,34 +385,47 @@ wino_output_group(float *out, const float *M, const struct winograd_geom *g, siz
     }
 }
 
-/* U[xi] (f0 + k, c) for the filters from f0 up to the padded count (those from nl on are zero),
- * written where gemm_pack_a_all would put them; rot: the data-gradient filters (w stored
- * [g->c][g->f][3][3], rotated by 180 degrees). */
+/* Channels per run of the filter transform: its a*a planes are gathered in a buffer (36 x 32 x
+ * 6 floats at most, 27 KB) and each stored in one piece. */
+#define WINO_FILTER_RUN 32
+_Static_assert(GEMM_PACK_ROWS <= WINO_LANES, "a packed panel of filters fits the lanes");
+
+/* U[xi] (f0 + k, c) for the GEMM_PACK_ROWS filters of the packed panel from f0 (those from nl
+ * on are zero: the panel's padding) and channels [c0, c1), which lie in one K block of
+ * gemm_pack_a_all's layout, so that in each of U's a*a planes they are one run of
+ * (c1 - c0) * GEMM_PACK_ROWS floats; rot: the data-gradient filters (w stored [g->c][g->f][3][3],
+ * rotated by 180 degrees). One store per plane and run: stored element by element, the a*a
+ * planes, a power of two apart for such counts, fell into one cache set and missed the L1 on
+ * nearly every store (512 -> 512 channels by F(2x2) at one thread: 18.1 ms). */
 static inline __attribute__((always_inline)) void
-wino_filter_group(float *U, const float *w, const struct winograd_geom *g, int c, int f0, int nl,
-                  int rot, const struct wino_mats *mt)
+wino_filter_run(float *U, const float *w, const struct winograd_geom *g, int c0, int c1, int f0,
+                int nl, int rot, const struct wino_mats *mt)
 {
-    float buf[9][WINO_LANES] __attribute__((aligned(32)));
-    for (int k = 0; k < WINO_LANES; k++)
-        for (int q = 0; q < 9; q++) {
-            size_t f = (size_t)(f0 + k);
-            buf[q][k] = k >= nl ? 0.f
-                        : rot   ? w[((size_t)c * (size_t)g->f + f) * 9 + (size_t)(8 - q)]
-                                : w[(f * (size_t)g->c + (size_t)c) * 9 + (size_t)q];
-        }
-    v8 x[9], y[36];
-    memcpy(x, buf, sizeof x);
-    wino_sandwich(y, &mt->g[0][0], mt->a, 3, 3, x);
-    size_t at, per = gemm_packed_a_floats(g->f, g->c);
-    int kc, nf = (int)CN_MIN((size_t)WINO_LANES, per / (size_t)g->c - (size_t)f0);
-    gemm_packed_a_col(g->f, g->c, c, &at, &kc);
-    for (int k = 0; k < nf; k++) {
-        int f = f0 + k;
-        float *d = U + at + (size_t)(f / GEMM_PACK_ROWS) * GEMM_PACK_ROWS * (size_t)kc +
-                   (size_t)(f % GEMM_PACK_ROWS);
-        for (int q = 0; q < mt->a * mt->a; q++)
-            d[(size_t)q * per] = y[q][k];
+    enum { PR = GEMM_PACK_ROWS };
+    float tmp[36][WINO_FILTER_RUN * PR];
+    int aa = mt->a * mt->a;
+    for (int c = c0; c < c1; c++) {
+        float buf[9][WINO_LANES] __attribute__((aligned(32)));
+        for (int k = 0; k < WINO_LANES; k++)
+            for (int q = 0; q < 9; q++) {
+                size_t f = (size_t)(f0 + k);
+                buf[q][k] = k >= nl ? 0.f
+                            : rot   ? w[((size_t)c * (size_t)g->f + f) * 9 + (size_t)(8 - q)]
+                                    : w[(f * (size_t)g->c + (size_t)c) * 9 + (size_t)q];
+            }
+        v8 x[9], y[36];
+        memcpy(x, buf, sizeof x);
+        wino_sandwich(y, &mt->g[0][0], mt->a, 3, 3, x);
+        for (int q = 0; q < aa; q++)
+            for (int k = 0; k < PR; k++)
+                tmp[q][(c - c0) * PR + k] = y[q][k];
     }
+    size_t at, per = gemm_packed_a_floats(g->f, g->c);
+    int kc;
+    gemm_packed_a_col(g->f, g->c, c0, &at, &kc);
+    float *d = U + at + (size_t)(f0 / PR) * PR * (size_t)kc;
+    for (int q = 0; q < aa; q++)
+        memcpy(d + (size_t)q * per, tmp[q], sizeof(float) * PR * (size_t)(c1 - c0));
 }
 
 /* Each variant's transforms, compiled with its tables as constants. */
@@ -422,8 +435,8 @@ struct wino_fns {
     void (*output)(float *out, const float *M, const struct winograd_geom *g, size_t T,
                    size_t grp, const struct wino_lane *ln, int accumulate,
                    const struct winograd_epilogue *ep);
-    void (*filter)(float *U, const float *w, const struct winograd_geom *g, int c, int f0, int nl,
-                   int rot);
+    void (*filter)(float *U, const float *w, const struct winograd_geom *g, int c0, int c1, int f0,
+                   int nl, int rot);
 };
 
 #define WINO_VARIANT(SUF, MATS, ATTR)                                                              \
@@ -440,9 +453,9 @@ struct wino_fns {
         wino_output_group(out, M, g, T, grp, ln, accumulate, ep, &MATS);                           \
     }                                                                                              \
     ATTR static void wino_filter_##SUF(float *U, const float *w, const struct winograd_geom *g,   \
-                                       int c, int f0, int nl, int rot)                             \
+                                       int c0, int c1, int f0, int nl, int rot)                    \
     {                                                                                              \
-        wino_filter_group(U, w, g, c, f0, nl, rot, &MATS);                                         \
+        wino_filter_run(U, w, g, c0, c1, f0, nl, rot, &MATS);                                      \
     }
 
 WINO_VARIANT(f4, wino_f4, )
@@ -483,19 +496,38 @@ static const struct wino_fns *wino_fns_of(const struct winograd_geom *g)
     return &wino_fns[avx2][g->variant];
 }
 
+/* The end of the run of channels from c0 (at most WINO_FILTER_RUN, up to c1) that lies in
+ * c0's K block of the packed layout. */
+static int wino_filter_run_end(const struct winograd_geom *g, int c0, int c1)
+{
+    size_t at0, at;
+    int kc0, kc, c = c0 + 1;
+    gemm_packed_a_col(g->f, g->c, c0, &at0, &kc0);
+    for (; c < c1 && c - c0 < WINO_FILTER_RUN; c++) {
+        gemm_packed_a_col(g->f, g->c, c, &at, &kc);
+        if (kc != kc0 || at != at0 + (size_t)(c - c0) * GEMM_PACK_ROWS)
+            break;
+    }
+    return c;
+}
+
 static void wino_filters_any(float *U, const float *w, const struct winograd_geom *g, int rot)
 {
     const struct wino_fns *fn = wino_fns_of(g);
     int fp = (int)(gemm_packed_a_floats(g->f, g->c) / (size_t)g->c); /* filters with padding */
-    long long groups = (fp + WINO_LANES - 1) / WINO_LANES, C = g->c;
-    /* filters outer, channels inner: each of U's a*a planes is then written along its packed
-     * panels' columns in order (512 -> 512 channels by F(2x2) at one thread: 19.9 -> 18.1 ms;
-     * 256 -> 256 by F(4x4): 9.5 -> 7.1). Still slow: the planes lie a power of two apart for
-     * such counts, so the a*a stores of one transform fall into one cache set. */
+    long long panels = fp / GEMM_PACK_ROWS;
+    long long runs = (g->c + WINO_FILTER_RUN - 1) / WINO_FILTER_RUN;
+    /* tasks: a panel of filters by a stretch of WINO_FILTER_RUN channels, cut where a K block
+     * of the packed layout ends */
 #pragma omp parallel for schedule(static) if ((double)g->f * g->c >= 4096)
-    for (long long q = 0; q < groups * C; q++) {
-        int f0 = (int)(q / C) * WINO_LANES;
-        fn->filter(U, w, g, (int)(q % C), f0, CN_MAX(0, CN_MIN(WINO_LANES, g->f - f0)), rot);
+    for (long long q = 0; q < panels * runs; q++) {
+        int f0 = (int)(q / runs) * GEMM_PACK_ROWS, c = (int)(q % runs) * WINO_FILTER_RUN;
+        int end = CN_MIN(c + WINO_FILTER_RUN, g->c);
+        while (c < end) {
+            int c1 = wino_filter_run_end(g, c, end);
+            fn->filter(U, w, g, c, c1, f0, CN_MAX(0, CN_MIN(GEMM_PACK_ROWS, g->f - f0)), rot);
+            c = c1;
+        }
     }
 }
 

@@ -1041,12 +1041,46 @@ static void conv_grouped_back(const struct conv *cv, float *dw, float *dx, const
     }
 }
 
-/* buf = im2row(x) of one group, split by output rows over the threads when there is one lane. */
-static void conv_im2row(const struct conv *cv, float *buf, const float *x)
+/* buf = the im2row block of output rows [oy0, oy1) of one group (their positions' rows of R
+ * taps), split by output rows over the threads when there is one lane. */
+static void conv_im2row(const struct conv *cv, float *buf, const float *x, int oy0, int oy1)
 {
-#pragma omp parallel for schedule(static) if (cv->lanes == 1 && cv->g.oh > 1 && cv->col > 32768)
-    for (int oy = 0; oy < cv->g.oh; oy++)
-        im2row_rows(buf, x, &cv->g, oy, oy + 1);
+    size_t per = (size_t)cv->g.ow * cv->R;
+#pragma omp parallel for schedule(static) if (cv->lanes == 1 && oy1 - oy0 > 1 && cv->col > 32768)
+    for (int oy = oy0; oy < oy1; oy++)
+        im2row_block(buf + (size_t)(oy - oy0) * per, x, &cv->g, oy, oy + 1);
+}
+
+/* Output rows per block of the weight gradient's im2row: the whole image when its matrix fits
+ * CONV_ROW_BLOCK_FLOATS, else blocks of about that size (of at least CONV_ROW_BLOCK_MIN
+ * positions, the GEMM's K), so that the block stays in the L2 from im2row to the GEMM that
+ * reads it instead of going out to memory and back (ResNet-18's 56x56x64 layers: 7 MB an
+ * image). */
+#define CONV_ROW_BLOCK_FLOATS ((size_t)1 << 18)
+#define CONV_ROW_BLOCK_MIN 256
+
+static int conv_row_block(const struct conv *cv)
+{
+    size_t per = (size_t)cv->g.ow * cv->R;
+    if (per * (size_t)cv->g.oh <= CONV_ROW_BLOCK_FLOATS)
+        return cv->g.oh;
+    int rows = (int)CN_MAX(CONV_ROW_BLOCK_FLOATS / per, (size_t)1);
+    rows = CN_MAX(rows, (CONV_ROW_BLOCK_MIN + cv->g.ow - 1) / cv->g.ow);
+    return CN_MIN(rows, cv->g.oh);
+}
+
+/* dw_g = bw * dw_g + dz_g * row(x_g) for one group, by blocks of output rows (conv_row_block):
+ * each block's GEMM adds its positions' share (the first with bw). */
+static void conv_weight_grad(const struct conv *cv, float *dwg, float bw, const float *dg,
+                             const float *xg, float *buf)
+{
+    int R = (int)cv->R, P = (int)cv->P, rows = conv_row_block(cv), ow = cv->g.ow;
+    for (int oy0 = 0; oy0 < cv->g.oh; oy0 += rows) {
+        int oy1 = CN_MIN(oy0 + rows, cv->g.oh), p0 = oy0 * ow;
+        conv_im2row(cv, buf, xg, oy0, oy1);
+        gemm(dwg, R, dg + p0, P, 0, buf, R, 0, cv->fg, R, (oy1 - oy0) * ow, 1,
+             oy0 == 0 ? bw : 1.f);
+    }
 }
 
 /* dx += col2im(buf) of one group, split by channels (disjoint planes) when there is one lane. */
@@ -1074,8 +1108,7 @@ static void conv_gemm_back(const struct conv *cv, float *dw, float bw, float *dx
         if (cv->direct) {
             gemm(dwg, R, dg, P, 0, xg, P, 1, fg, R, P, 1, bw);
         } else {
-            conv_im2row(cv, buf, xg);
-            gemm(dwg, R, dg, P, 0, buf, R, 0, fg, R, P, 1, bw);
+            conv_weight_grad(cv, dwg, bw, dg, xg, buf);
         }
         if (!dx)
             continue;
