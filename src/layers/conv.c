@@ -334,7 +334,10 @@ static int conv_workspace(struct layer *l, struct conv *cv, struct build *b, str
  * bench/winograd.c; F(2x2) in nets built for training, below, and in inference where F(4x4)
  * would give its GEMMs less than one 16-column panel of tiles, as a 7x7 image at batch 1 does:
  * F(2x2)'s 16 tiles ran 4.2 ms against 5.9 by GEMM for ResNet-50's 512-channel 7x7 layers,
- * F(4x4)'s 4 tiles 7.6-8.2; bench/conv_layers.c). wino_u holds the forward's transformed filters, and during backward the data
+ * F(4x4)'s 4 tiles 7.6-8.2; bench/conv_layers.c). Training nets' data gradient (auto) takes
+ * F(4x4) where the input has as many tiles as inference asks for: it decides no ReLU, and its
+ * error (test_torch_parity's inception_v3 input gradient 1.1e-6 -> 3.0e-6 of max, tolerance
+ * 1e-4) bought ResNet-18's 3x3 layers 2-4 ms of backward each at 2 threads. wino_u holds the forward's transformed filters, and during backward the data
  * gradient's (training nets transform afresh on every pass, as the weights change between any
  * two); an inference net keeps its transform and redoes it when the layer's params_version
  * moves (layer.h). */
@@ -384,10 +387,17 @@ static int conv_wino_setup(struct layer *l, struct conv *cv, struct build *b,
         cv->algo == ALGO_WINOGRAD_F2 || (cv->algo == ALGO_AUTO && (training || few))
             ? WINOGRAD_F2
             : WINOGRAD_F4;
+    /* The data gradient decides no ReLU: auto runs it by F(4x4) where that has enough tiles
+     * of its own (the input's size), as inference does. */
+    int few_in = conv_wino_tiles(build_batch(b), l->in.h, l->in.w, 4) < CONV_WINO_MIN_TILES_INFER;
+    enum winograd_variant vb = cv->algo == ALGO_AUTO && !few_in ? WINOGRAD_F4 : v;
+    struct winograd_geom fwb;
     size_t dz = 0, bwd;
     if (winograd_geom_init(&cv->wg, v, build_batch(b), l->in.c, l->in.h, l->in.w, cv->filters,
                            cv->ph, cv->pw) ||
-        winograd_geom_data_grad(&cv->wgb, &cv->wg) ||
+        winograd_geom_init(&fwb, vb, build_batch(b), l->in.c, l->in.h, l->in.w, cv->filters,
+                           cv->ph, cv->pw) ||
+        winograd_geom_data_grad(&cv->wgb, &fwb) ||
         (!cv->dz_inplace && cn_mul(&dz, shape_size(l->out), (size_t)build_batch(b))) ||
         cn_add(&bwd, conv_align(dz), winograd_workspace_floats(&cv->wgb))) {
         if (cv->algo == ALGO_AUTO)
