@@ -6,7 +6,8 @@
  * drift with large N*S. OpenMP over channels: each thread owns whole channels, no shared writes.
  * The synchronised variants (sync_bn=1) take the same sums, in chunks of channels, and add them
  * over the ranks between the passes; with one rank they compute exactly what the others do.
- * Left out: affine-free BN, group/layer norm, fused activation. Derivation: docs/batchnorm.md.
+ * Left out: affine-free BN, group/layer norm, fused activations other than ReLU. Derivation:
+ * docs/batchnorm.md.
  */
 #include "kernels/batchnorm.h"
 
@@ -82,9 +83,10 @@ static double channel_sqdev(const float *x, double m, int N, int C, int S, int c
     return q;
 }
 
-/* y = scale * (x - m) / d + bias over channel c, x_hat kept when wanted. */
+/* y = scale * (x - m) / d + bias over channel c, x_hat kept when wanted; relu: then y = y > 0 ?
+ * y : 0 (act_apply's ReLU) in the same pass. */
 static void channel_normalise(float *y, float *x_hat, const float *x, float m, float d, float g,
-                              float b, int N, int C, int S, int c)
+                              float b, int N, int C, int S, int c, int relu)
 {
     float inv = 1.f / d;
     for (int n = 0; n < N; n++) {
@@ -93,7 +95,8 @@ static void channel_normalise(float *y, float *x_hat, const float *x, float m, f
             float xh = (x[off + s] - m) * inv;
             if (x_hat)
                 x_hat[off + s] = xh;
-            y[off + s] = g * xh + b;
+            float v = g * xh + b;
+            y[off + s] = relu ? (v > 0 ? v : 0.f) : v;
         }
     }
 }
@@ -104,6 +107,7 @@ struct bn_train {
     const float *x, *scale, *bias;
     int N, C, S;
     const struct bn_conf *c;
+    int relu; /* y then through ReLU */
 };
 
 /* Channel ch from its mean m and sum of squared deviations sq over M values: the batch and
@@ -118,16 +122,19 @@ static void channel_finish(const struct bn_train *a, int ch, double m, double sq
     a->var[ch] = (float)(a->c->style == BN_STYLE_TORCH ? biased : unbiased);
     a->rolling_mean[ch] = (1 - mo) * a->rolling_mean[ch] + mo * (float)m;
     a->rolling_var[ch] = (1 - mo) * a->rolling_var[ch] + mo * (float)unbiased;
-    channel_normalise(a->y, a->x_hat, a->x, (float)m, bn_denom(a->var[ch], a->c), a->scale[ch],
-                      a->bias[ch], a->N, a->C, a->S, ch);
+    if (a->relu)
+        channel_normalise(a->y, a->x_hat, a->x, (float)m, bn_denom(a->var[ch], a->c),
+                          a->scale[ch], a->bias[ch], a->N, a->C, a->S, ch, 1);
+    else
+        channel_normalise(a->y, a->x_hat, a->x, (float)m, bn_denom(a->var[ch], a->c),
+                          a->scale[ch], a->bias[ch], a->N, a->C, a->S, ch, 0);
 }
 
-void bn_forward_train(float *y, float *x_hat, float *mean, float *var, float *rolling_mean,
-                      float *rolling_var, const float *x, const float *scale, const float *bias,
-                      int N, int C, int S, const struct bn_conf *c)
+static void forward_all(const struct bn_train *ap)
 {
-    const struct bn_train a = {y, x_hat, mean, var, rolling_mean, rolling_var, x, scale, bias,
-                               N, C, S, c};
+    const struct bn_train a = *ap;
+    const float *x = a.x;
+    int N = a.N, C = a.C, S = a.S;
     double M = (double)N * (double)S;
 #pragma omp parallel for schedule(static)
     for (int ch = 0; ch < C; ch++) {
@@ -158,20 +165,38 @@ static void forward_chunk(const struct bn_train *a, int c0, int k, const struct 
         channel_finish(a, c0 + j, m[j], acc[j], M);
 }
 
+void bn_forward_train(float *y, float *x_hat, float *mean, float *var, float *rolling_mean,
+                      float *rolling_var, const float *x, const float *scale, const float *bias,
+                      int N, int C, int S, const struct bn_conf *c)
+{
+    const struct bn_train a = {y, x_hat, mean, var, rolling_mean, rolling_var, x, scale, bias,
+                               N, C, S, c, 0};
+    forward_all(&a);
+}
+
+void bn_forward_train_act(float *y, float *x_hat, float *mean, float *var, float *rolling_mean,
+                          float *rolling_var, const float *x, const float *scale,
+                          const float *bias, int N, int C, int S, const struct bn_conf *c,
+                          const struct bn_sync *sync, enum activation act)
+{
+    CN_ASSERT(act == ACT_LINEAR || act == ACT_RELU);
+    const struct bn_train a = {y, x_hat, mean, var, rolling_mean, rolling_var, x, scale, bias,
+                               N, C, S, c, act == ACT_RELU};
+    if (!sync || !sync->sum) {
+        forward_all(&a);
+        return;
+    }
+    for (int c0 = 0; c0 < C; c0 += BN_SYNC_CHUNK)
+        forward_chunk(&a, c0, CN_MIN(BN_SYNC_CHUNK, C - c0), sync);
+}
+
 void bn_forward_train_sync(float *y, float *x_hat, float *mean, float *var, float *rolling_mean,
                            float *rolling_var, const float *x, const float *scale,
                            const float *bias, int N, int C, int S, const struct bn_conf *c,
                            const struct bn_sync *sync)
 {
-    if (!sync || !sync->sum) {
-        bn_forward_train(y, x_hat, mean, var, rolling_mean, rolling_var, x, scale, bias, N, C, S,
-                         c);
-        return;
-    }
-    const struct bn_train a = {y, x_hat, mean, var, rolling_mean, rolling_var, x, scale, bias,
-                               N, C, S, c};
-    for (int c0 = 0; c0 < C; c0 += BN_SYNC_CHUNK)
-        forward_chunk(&a, c0, CN_MIN(BN_SYNC_CHUNK, C - c0), sync);
+    bn_forward_train_act(y, x_hat, mean, var, rolling_mean, rolling_var, x, scale, bias, N, C, S,
+                         c, sync, ACT_LINEAR);
 }
 
 void bn_forward_infer(float *y, const float *x, const float *scale, const float *bias,
@@ -181,7 +206,7 @@ void bn_forward_infer(float *y, const float *x, const float *scale, const float 
 #pragma omp parallel for schedule(static)
     for (int ch = 0; ch < C; ch++)
         channel_normalise(y, NULL, x, rolling_mean[ch], bn_denom(rolling_var[ch], c), scale[ch],
-                          bias[ch], N, C, S, ch);
+                          bias[ch], N, C, S, ch, 0);
 }
 
 void bn_x_hat_infer(float *x_hat, const float *x, const float *rolling_mean,
@@ -189,7 +214,7 @@ void bn_x_hat_infer(float *x_hat, const float *x, const float *rolling_mean,
 {
     for (int ch = 0; ch < C; ch++)
         channel_normalise(x_hat, NULL, x, rolling_mean[ch], bn_denom(rolling_var[ch], c), 1.f, 0.f,
-                          N, C, S, ch);
+                          N, C, S, ch, 0);
 }
 
 /* The factor rho of the x_hat term in dx (docs/batchnorm.md): with D the divisor and s =

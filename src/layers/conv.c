@@ -879,20 +879,25 @@ static void conv_forward_lane(struct layer *l, int lane, float *col, float *gws,
     }
 }
 
-static void conv_bn_forward(struct layer *l, const struct pass *p, float *pre)
+/* The batch norm over pre; returns 1 when it applied the activation too (a training pass of a
+ * ReLU layer whose pre is its output: one pass less over the output), else 0. */
+static int conv_bn_forward(struct layer *l, const struct pass *p, float *pre)
 {
     struct conv *cv = l->priv;
     int F = cv->filters, P = (int)cv->P;
     if (p->train) {
         CN_ASSERT(cv->x_hat);
-        bn_forward_train_sync(pre, cv->x_hat, cv->mean, cv->var, cv->rolling_mean, cv->rolling_var,
-                              pre, cv->scales, cv->biases, l->batch, F, P, &cv->bnc, p->bn_sync);
-        return;
+        int relu = cv->act == ACT_RELU && pre == l->output;
+        bn_forward_train_act(pre, cv->x_hat, cv->mean, cv->var, cv->rolling_mean, cv->rolling_var,
+                             pre, cv->scales, cv->biases, l->batch, F, P, &cv->bnc, p->bn_sync,
+                             relu ? ACT_RELU : ACT_LINEAR);
+        return relu;
     }
     if (cv->x_hat) /* kept so backward can follow an inference-mode pass */
         bn_x_hat_infer(cv->x_hat, pre, cv->rolling_mean, cv->rolling_var, l->batch, F, P, &cv->bnc);
     bn_forward_infer(pre, pre, cv->scales, cv->biases, cv->rolling_mean, cv->rolling_var, l->batch,
                      F, P, &cv->bnc);
+    return 0;
 }
 
 /* Whether this pass fuses the biases or the batch norm (folded) and the activation into the
@@ -943,8 +948,9 @@ static void conv_forward(struct layer *l, struct pass *p)
                               conv_lane_gws(cv, p, lane), pre, fs, fb, res, act);
     if (!cv->bn || fb)
         return;
-    conv_bn_forward(l, p, pre);
-    act_forward(l->output, pre, shape_size(l->out) * (size_t)l->batch, (enum activation)cv->act);
+    if (!conv_bn_forward(l, p, pre))
+        act_forward(l->output, pre, shape_size(l->out) * (size_t)l->batch,
+                    (enum activation)cv->act);
 }
 
 /* Batch norm backward; after an inference-mode pass, through the frozen affine map. dz in place. */
