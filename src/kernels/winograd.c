@@ -301,6 +301,39 @@ wino_gather_f2_row(v8 *x, const float *p, int y0, int x0, const struct winograd_
     }
 }
 
+/* x[i*6 + j][k] = element (i, j) of the 6x6 input tile of lane k, for F(4x4)'s 8 tiles side by
+ * side from corner (y0, x0) of plane p (zero outside), as wino_gather_f2_row: each input row one
+ * run of 34 floats, column j of the 8 tiles its elements j, j + 4, ..., j + 28, picked from
+ * four vectors by three shuffles (nothing past element 33 is read). */
+static inline __attribute__((always_inline)) void
+wino_gather_f4_row(v8 *x, const float *p, int y0, int x0, const struct winograd_geom *g)
+{
+    const v8i lo = {0, 4, 8, 12, 0, 0, 0, 0}, hi = {0, 4, 11, 15, 0, 0, 0, 0};
+    const v8i cat = {0, 1, 2, 3, 8, 9, 10, 11};
+    for (int i = 0; i < 6; i++) {
+        int y = y0 + i;
+        if (y < 0 || y >= g->h) {
+            for (int j = 0; j < 6; j++)
+                x[i * 6 + j] = (v8){0};
+            continue;
+        }
+        const float *r = p + (size_t)y * g->w + x0;
+        float seg[34];
+        if (x0 < 0 || x0 + 34 > g->w) {
+            for (int q = 0; q < 34; q++)
+                seg[q] = x0 + q >= 0 && x0 + q < g->w ? r[q] : 0.f;
+            r = seg;
+        }
+        for (int j = 0; j < 6; j++) {
+            const float *c = r + j;
+            v8 a = *(const v8u *)(const void *)c, b = *(const v8u *)(const void *)(c + 8);
+            v8 e = *(const v8u *)(const void *)(c + 16), d = *(const v8u *)(const void *)(c + 21);
+            x[i * 6 + j] = __builtin_shuffle(__builtin_shuffle(a, b, lo),
+                                             __builtin_shuffle(e, d, hi), cat);
+        }
+    }
+}
+
 /* Stores 8-lane vectors y[0 .. n) to dst + q*stride (lanes past nl dropped). */
 static inline __attribute__((always_inline)) void wino_store(float *dst, size_t stride,
                                                              const v8 *y, int n, int nl)
@@ -333,6 +366,8 @@ wino_input_run(float *V, const float *in, const struct winograd_geom *g, size_t 
         v8 x[36], y[36];
         if (a == 4 && wino_one_row(ln + tl, nl, 2)) {
             wino_gather_f2_row(x, in + ln[tl].in + (size_t)c * plane, ln[tl].y0, ln[tl].x0, g);
+        } else if (a == 6 && wino_one_row(ln + tl, nl, 4)) {
+            wino_gather_f4_row(x, in + ln[tl].in + (size_t)c * plane, ln[tl].y0, ln[tl].x0, g);
         } else {
             wino_gather(buf, in, (size_t)c * plane, ln + tl, nl, g, a);
             memcpy(x, buf, sizeof(v8) * (size_t)(a * a));
@@ -417,6 +452,25 @@ static inline __attribute__((always_inline)) void wino_store_f2_row(float *o, co
     }
 }
 
+/* Rows i < 4 of F(4x4)'s outputs y[i*4 + j][k] (lane k: columns 4k .. 4k + 3) into o + i*ow as
+ * runs of 32 floats (a 4 x 8 transpose by shuffles); accumulate: o += them. */
+static inline __attribute__((always_inline)) void wino_store_f4_row(float *o, const v8 *y,
+                                                                    int ow, int accumulate)
+{
+    const v8i plo = {0, 8, 1, 9, 2, 10, 3, 11}, phi = plo + 4;
+    const v8i qlo = {0, 1, 8, 9, 2, 3, 10, 11}, qhi = qlo + 4;
+    for (int i = 0; i < 4; i++) {
+        const v8 *r = y + i * 4;
+        v8 a = __builtin_shuffle(r[0], r[1], plo), b = __builtin_shuffle(r[0], r[1], phi);
+        v8 c = __builtin_shuffle(r[2], r[3], plo), d = __builtin_shuffle(r[2], r[3], phi);
+        v8 v[4] = {__builtin_shuffle(a, c, qlo), __builtin_shuffle(a, c, qhi),
+                   __builtin_shuffle(b, d, qlo), __builtin_shuffle(b, d, qhi)};
+        v8u *dst = (v8u *)(void *)(o + (size_t)i * ow);
+        for (int q = 0; q < 4; q++)
+            dst[q] = accumulate ? dst[q] + v[q] : v[q];
+    }
+}
+
 /* Groups of 8 tiles one output-transform task covers: 128 tiles. */
 #define WINO_OUTPUT_RUN 16
 
@@ -434,10 +488,11 @@ wino_output_run(float *out, const float *M, const struct winograd_geom *g, size_
     size_t plane = (size_t)g->oh * g->ow, stride = T;
     int full_row[WINO_OUTPUT_RUN];
     for (size_t grp = grp0; grp < grp1; grp++) {
-        /* F(2x2)'s 8 tiles side by side, none clipped: each output row one run of 16 floats */
+        /* 8 tiles side by side, none clipped: each output row one run of 8m floats */
         const struct wino_lane *ln = lanes + grp * WINO_LANES;
         int nl = (int)CN_MIN((size_t)WINO_LANES, T - grp * WINO_LANES);
-        full_row[grp - grp0] = m == 2 && wino_one_row(ln, nl, 2) && ln[7].ni == 2 && ln[7].nj == 2;
+        full_row[grp - grp0] = (m == 2 || m == 4) && wino_one_row(ln, nl, m) && ln[7].ni == m &&
+                               ln[7].nj == m;
     }
     for (int f = 0; f < g->f; f++)
         for (size_t grp = grp0; grp < grp1; grp++) {
@@ -459,8 +514,10 @@ wino_output_run(float *out, const float *M, const struct winograd_geom *g, size_
                 wino_add_res(y, ep->res, ln, nl, (size_t)f * plane, g, m);
             if (ep)
                 wino_act(y, m * m, ep->act);
-            if (full_row[grp - grp0])
+            if (full_row[grp - grp0] && m == 2)
                 wino_store_f2_row(out + ln[0].out + (size_t)f * plane, y, g->ow, accumulate);
+            else if (full_row[grp - grp0])
+                wino_store_f4_row(out + ln[0].out + (size_t)f * plane, y, g->ow, accumulate);
             else
                 wino_output_store(out, y, ln, nl, (size_t)f * plane, g, m, accumulate);
         }
