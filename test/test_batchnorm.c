@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "gradcheck.h"
+#include "kernels/activations.h"
 #include "kernels/batchnorm.h"
 #include "net/net.h"
 
@@ -107,6 +108,11 @@ static void check_forward_case(cn_rng *r, const struct bn_case *k, const struct 
     /* In place (x == y) gives the same output, bit for bit. */
     memcpy(y2, x, sizeof(float) * n);
     bn_forward_train(y2, xh, mean, var, rm, rv, y2, sc, bi, N, C, S, bc);
+    assert_memory_equal(y2, y, sizeof(float) * n);
+    /* With the ReLU fused: act_forward's ReLU of that output, bit for bit, in place too. */
+    memcpy(y2, x, sizeof(float) * n);
+    bn_forward_train_act(y2, xh, mean, var, rm, rv, y2, sc, bi, N, C, S, bc, NULL, ACT_RELU);
+    act_forward(y, y, n, ACT_RELU);
     assert_memory_equal(y2, y, sizeof(float) * n);
     free(x), free(y), free(xh), free(y2), free(X), free(Y), free(SC), free(BI), free(RM), free(RV);
 }

@@ -248,6 +248,28 @@ static void test_channels(void **state)
                 }
 }
 
+/* Rows of tiles wide enough that 8 tiles side by side lie in one row (F(2x2)'s row kernels:
+ * the gather by runs of the image row, with and without the border, and the unclipped row
+ * stores), with clipped last tiles and the groups that straddle two rows or images beside them. */
+static void test_wide_rows(void **state)
+{
+    (void)state;
+    static const int sizes[][2] = {{17, 16}, {9, 33}, {6, 40}, {11, 57}, {4, 18}};
+    uint64_t seed = 7000;
+    for (int v = 0; v < WINOGRAD_VARIANT_COUNT; v++)
+        for (int s = 0; s < 5; s++)
+            for (int p = 0; p <= 2; p++) {
+                struct winograd_geom g;
+                assert_int_equal(winograd_geom_init(&g, (enum winograd_variant)v, 3, 5, sizes[s][0],
+                                                    sizes[s][1], 4, p, p),
+                                 0);
+                double ef = forward_error(&g, seed++), eb = data_grad_error(&g, seed++);
+                if (!(ef <= TOL[v] && eb <= TOL[v]))
+                    fail_msg("%s %dx%d pad %d: error %.3g / %.3g", winograd_variant_names[v],
+                             sizes[s][0], sizes[s][1], p, ef, eb);
+            }
+}
+
 /* Several chunks of tiles (a small chunk forced by many channels), against the reference. */
 static void test_chunks(void **state)
 {
@@ -437,7 +459,7 @@ int main(void)
         cmocka_unit_test(test_every_edge),   cmocka_unit_test(test_channels),
         cmocka_unit_test(test_chunks),       cmocka_unit_test(test_weight_change),
         cmocka_unit_test(test_epilogue),
-        cmocka_unit_test(test_realistic),   cmocka_unit_test(test_portable),
+        cmocka_unit_test(test_realistic), cmocka_unit_test(test_wide_rows),   cmocka_unit_test(test_portable),
     };
     return cmocka_run_group_tests_name("winograd", tests, NULL, NULL);
 }

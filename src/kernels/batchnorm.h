@@ -17,6 +17,8 @@
 
 #include <stddef.h>
 
+#include "kernels/activations.h"
+
 enum bn_style { BN_STYLE_DARKNET, BN_STYLE_TORCH, BN_STYLE_COUNT };
 
 #define BN_DARKNET_EPS 1e-6f
@@ -81,6 +83,12 @@ void bn_forward_train_sync(float *y, float *x_hat, float *mean, float *var, floa
                            float *rolling_var, const float *x, const float *scale,
                            const float *bias, int N, int C, int S, const struct bn_conf *c,
                            const struct bn_sync *sync);
+/* bn_forward_train_sync, then y = act(y) in the same pass (act_forward's ReLU, bit for bit):
+ * act ACT_LINEAR or ACT_RELU. Saves a convolution's separate pass over its output. */
+void bn_forward_train_act(float *y, float *x_hat, float *mean, float *var, float *rolling_mean,
+                          float *rolling_var, const float *x, const float *scale,
+                          const float *bias, int N, int C, int S, const struct bn_conf *c,
+                          const struct bn_sync *sync, enum activation act);
 /* bn_backward of bn_forward_train_sync: sum(dy) and sum(dy * x_hat) per channel (and the count)
  * are summed over the ranks, so dx is the exact gradient of the global-batch forward. dscale
  * and dbias get this rank's sums only: the gradient allreduce adds the ranks' afterwards. */

@@ -261,6 +261,79 @@ wino_gather(float (*buf)[WINO_LANES], const float *in, size_t plane_off,
     }
 }
 
+/* Whether the nl lanes are 8 tiles side by side in one row of tiles of one image (tile side
+ * m), so that their input rows, and output rows, are runs of one image row. */
+static inline int wino_one_row(const struct wino_lane *ln, int nl, int m)
+{
+    return nl == WINO_LANES && ln[7].in == ln[0].in && ln[7].y0 == ln[0].y0 &&
+           ln[7].x0 == ln[0].x0 + 7 * m;
+}
+
+/* x[i*4 + j][k] = element (i, j) of the 4x4 input tile of lane k, for F(2x2)'s 8 tiles side by
+ * side from corner (y0, x0) of plane p (zero outside): each input row is one run of 18 floats
+ * (a copy with zeros where it crosses the border), and column j of the 8 tiles its elements
+ * j, j + 2, ..., j + 14: the even or odd ones of two vectors. Replaces 128 scalar loads and
+ * stores per 8 tiles (wino_gather) by 4 loads and 4 shuffles a row. */
+static inline __attribute__((always_inline)) void
+wino_gather_f2_row(v8 *x, const float *p, int y0, int x0, const struct winograd_geom *g)
+{
+    const v8i even = {0, 2, 4, 6, 8, 10, 12, 14}, odd = even + 1;
+    for (int i = 0; i < 4; i++) {
+        int y = y0 + i;
+        if (y < 0 || y >= g->h) {
+            for (int j = 0; j < 4; j++)
+                x[i * 4 + j] = (v8){0};
+            continue;
+        }
+        const float *r = p + (size_t)y * g->w + x0;
+        float seg[18];
+        if (x0 < 0 || x0 + 18 > g->w) {
+            for (int q = 0; q < 18; q++)
+                seg[q] = x0 + q >= 0 && x0 + q < g->w ? r[q] : 0.f;
+            r = seg;
+        }
+        v8 a0 = *(const v8u *)(const void *)r, a1 = *(const v8u *)(const void *)(r + 8);
+        v8 b0 = *(const v8u *)(const void *)(r + 2), b1 = *(const v8u *)(const void *)(r + 10);
+        x[i * 4 + 0] = __builtin_shuffle(a0, a1, even);
+        x[i * 4 + 1] = __builtin_shuffle(a0, a1, odd);
+        x[i * 4 + 2] = __builtin_shuffle(b0, b1, even);
+        x[i * 4 + 3] = __builtin_shuffle(b0, b1, odd);
+    }
+}
+
+/* x[i*6 + j][k] = element (i, j) of the 6x6 input tile of lane k, for F(4x4)'s 8 tiles side by
+ * side from corner (y0, x0) of plane p (zero outside), as wino_gather_f2_row: each input row one
+ * run of 34 floats, column j of the 8 tiles its elements j, j + 4, ..., j + 28, picked from
+ * four vectors by three shuffles (nothing past element 33 is read). */
+static inline __attribute__((always_inline)) void
+wino_gather_f4_row(v8 *x, const float *p, int y0, int x0, const struct winograd_geom *g)
+{
+    const v8i lo = {0, 4, 8, 12, 0, 0, 0, 0}, hi = {0, 4, 11, 15, 0, 0, 0, 0};
+    const v8i cat = {0, 1, 2, 3, 8, 9, 10, 11};
+    for (int i = 0; i < 6; i++) {
+        int y = y0 + i;
+        if (y < 0 || y >= g->h) {
+            for (int j = 0; j < 6; j++)
+                x[i * 6 + j] = (v8){0};
+            continue;
+        }
+        const float *r = p + (size_t)y * g->w + x0;
+        float seg[34];
+        if (x0 < 0 || x0 + 34 > g->w) {
+            for (int q = 0; q < 34; q++)
+                seg[q] = x0 + q >= 0 && x0 + q < g->w ? r[q] : 0.f;
+            r = seg;
+        }
+        for (int j = 0; j < 6; j++) {
+            const float *c = r + j;
+            v8 a = *(const v8u *)(const void *)c, b = *(const v8u *)(const void *)(c + 8);
+            v8 e = *(const v8u *)(const void *)(c + 16), d = *(const v8u *)(const void *)(c + 21);
+            x[i * 6 + j] = __builtin_shuffle(__builtin_shuffle(a, b, lo),
+                                             __builtin_shuffle(e, d, hi), cat);
+        }
+    }
+}
+
 /* Stores 8-lane vectors y[0 .. n) to dst + q*stride (lanes past nl dropped). */
 static inline __attribute__((always_inline)) void wino_store(float *dst, size_t stride,
                                                              const v8 *y, int n, int nl)
@@ -291,8 +364,14 @@ wino_input_run(float *V, const float *in, const struct winograd_geom *g, size_t 
         int nl = (int)CN_MIN((size_t)WINO_LANES, T - tl);
         float buf[36][WINO_LANES] __attribute__((aligned(32)));
         v8 x[36], y[36];
-        wino_gather(buf, in, (size_t)c * plane, ln + tl, nl, g, a);
-        memcpy(x, buf, sizeof(v8) * (size_t)(a * a));
+        if (a == 4 && wino_one_row(ln + tl, nl, 2)) {
+            wino_gather_f2_row(x, in + ln[tl].in + (size_t)c * plane, ln[tl].y0, ln[tl].x0, g);
+        } else if (a == 6 && wino_one_row(ln + tl, nl, 4)) {
+            wino_gather_f4_row(x, in + ln[tl].in + (size_t)c * plane, ln[tl].y0, ln[tl].x0, g);
+        } else {
+            wino_gather(buf, in, (size_t)c * plane, ln + tl, nl, g, a);
+            memcpy(x, buf, sizeof(v8) * (size_t)(a * a));
+        }
         wino_sandwich(y, &mt->bt[0][0], a, a, 6, x);
         wino_store(V + (size_t)c * a * a * T + tl, stride, y, a * a, nl);
     }
@@ -354,65 +433,137 @@ wino_output_store(float *out, const v8 *y, const struct wino_lane *ln, int nl, s
     }
 }
 
-/* out (+)= A^T M A for group grp of the chunk, every filter, edge tiles clipped; with ep (not
- * with accumulate) out = act(scale[f] * that + bias[f] + res), the product rounded first. */
-static inline __attribute__((always_inline)) void
-wino_output_group(float *out, const float *M, const struct winograd_geom *g, size_t T,
-                  size_t grp, const struct wino_lane *lanes, int accumulate,
-                  const struct winograd_epilogue *ep, const struct wino_mats *mt)
+/* Rows i = 0, 1 of F(2x2)'s outputs y[i*2 + j][k] (lane k: columns 2k, 2k + 1) into o + i*ow
+ * as runs of 16 floats, y[i*2] and y[i*2 + 1] interleaved; accumulate: o += them. */
+static inline __attribute__((always_inline)) void wino_store_f2_row(float *o, const v8 *y,
+                                                                    int ow, int accumulate)
 {
-    const int a = mt->a, m = mt->m;
-    size_t tl = grp * WINO_LANES, plane = (size_t)g->oh * g->ow, stride = T;
-    int nl = (int)CN_MIN((size_t)WINO_LANES, T - tl);
-    const struct wino_lane *ln = lanes + tl;
-    for (int f = 0; f < g->f; f++) {
-        v8 x[36], y[16];
-        const float *src = M + (size_t)f * a * a * T + tl;
-        for (int q = 0; q < a * a; q++)
-            x[q] = *(const v8u *)(const void *)(src + (size_t)q * stride);
-        wino_sandwich(y, &mt->at[0][0], m, a, 6, x);
-        for (int q = 0; ep && q < m * m; q++) {
-            if (ep->scale)
-                y[q] *= ep->scale[f];
-            if (ep->bias)
-                y[q] += ep->bias[f];
+    const v8i lo = {0, 8, 1, 9, 2, 10, 3, 11}, hi = lo + 4;
+    for (int i = 0; i < 2; i++) {
+        v8u *d = (v8u *)(void *)(o + (size_t)i * ow);
+        v8 a = __builtin_shuffle(y[i * 2], y[i * 2 + 1], lo);
+        v8 b = __builtin_shuffle(y[i * 2], y[i * 2 + 1], hi);
+        if (accumulate) {
+            a = d[0] + a;
+            b = d[1] + b;
         }
-        if (ep && ep->res)
-            wino_add_res(y, ep->res, ln, nl, (size_t)f * plane, g, m);
-        if (ep)
-            wino_act(y, m * m, ep->act);
-        wino_output_store(out, y, ln, nl, (size_t)f * plane, g, m, accumulate);
+        d[0] = a;
+        d[1] = b;
     }
 }
 
-/* U[xi] (f0 + k, c) for the filters from f0 up to the padded count (those from nl on are zero),
- * written where gemm_pack_a_all would put them; rot: the data-gradient filters (w stored
- * [g->c][g->f][3][3], rotated by 180 degrees). */
-static inline __attribute__((always_inline)) void
-wino_filter_group(float *U, const float *w, const struct winograd_geom *g, int c, int f0, int nl,
-                  int rot, const struct wino_mats *mt)
+/* Rows i < 4 of F(4x4)'s outputs y[i*4 + j][k] (lane k: columns 4k .. 4k + 3) into o + i*ow as
+ * runs of 32 floats (a 4 x 8 transpose by shuffles); accumulate: o += them. */
+static inline __attribute__((always_inline)) void wino_store_f4_row(float *o, const v8 *y,
+                                                                    int ow, int accumulate)
 {
-    float buf[9][WINO_LANES] __attribute__((aligned(32)));
-    for (int k = 0; k < WINO_LANES; k++)
-        for (int q = 0; q < 9; q++) {
-            size_t f = (size_t)(f0 + k);
-            buf[q][k] = k >= nl ? 0.f
-                        : rot   ? w[((size_t)c * (size_t)g->f + f) * 9 + (size_t)(8 - q)]
-                                : w[(f * (size_t)g->c + (size_t)c) * 9 + (size_t)q];
-        }
-    v8 x[9], y[36];
-    memcpy(x, buf, sizeof x);
-    wino_sandwich(y, &mt->g[0][0], mt->a, 3, 3, x);
-    size_t at, per = gemm_packed_a_floats(g->f, g->c);
-    int kc, nf = (int)CN_MIN((size_t)WINO_LANES, per / (size_t)g->c - (size_t)f0);
-    gemm_packed_a_col(g->f, g->c, c, &at, &kc);
-    for (int k = 0; k < nf; k++) {
-        int f = f0 + k;
-        float *d = U + at + (size_t)(f / GEMM_PACK_ROWS) * GEMM_PACK_ROWS * (size_t)kc +
-                   (size_t)(f % GEMM_PACK_ROWS);
-        for (int q = 0; q < mt->a * mt->a; q++)
-            d[(size_t)q * per] = y[q][k];
+    const v8i plo = {0, 8, 1, 9, 2, 10, 3, 11}, phi = plo + 4;
+    const v8i qlo = {0, 1, 8, 9, 2, 3, 10, 11}, qhi = qlo + 4;
+    for (int i = 0; i < 4; i++) {
+        const v8 *r = y + i * 4;
+        v8 a = __builtin_shuffle(r[0], r[1], plo), b = __builtin_shuffle(r[0], r[1], phi);
+        v8 c = __builtin_shuffle(r[2], r[3], plo), d = __builtin_shuffle(r[2], r[3], phi);
+        v8 v[4] = {__builtin_shuffle(a, c, qlo), __builtin_shuffle(a, c, qhi),
+                   __builtin_shuffle(b, d, qlo), __builtin_shuffle(b, d, qhi)};
+        v8u *dst = (v8u *)(void *)(o + (size_t)i * ow);
+        for (int q = 0; q < 4; q++)
+            dst[q] = accumulate ? dst[q] + v[q] : v[q];
     }
+}
+
+/* Groups of 8 tiles one output-transform task covers: 128 tiles. */
+#define WINO_OUTPUT_RUN 16
+
+/* out (+)= A^T M A for the groups [grp0, grp1) of the chunk (at most WINO_OUTPUT_RUN), every
+ * filter, edge tiles clipped; with ep (not with accumulate) out = act(scale[f] * that + bias[f]
+ * + res), the product rounded first. Filters outer, groups inner: each of a filter's a*a rows
+ * of M is then read along its run of tiles, instead of 32 bytes of each of F*a*a rows per group
+ * (ResNet-18's 64-filter layers: most of the transform's time went to those loads). */
+static inline __attribute__((always_inline)) void
+wino_output_run(float *out, const float *M, const struct winograd_geom *g, size_t T, size_t grp0,
+                size_t grp1, const struct wino_lane *lanes, int accumulate,
+                const struct winograd_epilogue *ep, const struct wino_mats *mt)
+{
+    const int a = mt->a, m = mt->m;
+    size_t plane = (size_t)g->oh * g->ow, stride = T;
+    int full_row[WINO_OUTPUT_RUN];
+    for (size_t grp = grp0; grp < grp1; grp++) {
+        /* 8 tiles side by side, none clipped: each output row one run of 8m floats */
+        const struct wino_lane *ln = lanes + grp * WINO_LANES;
+        int nl = (int)CN_MIN((size_t)WINO_LANES, T - grp * WINO_LANES);
+        full_row[grp - grp0] = (m == 2 || m == 4) && wino_one_row(ln, nl, m) && ln[7].ni == m &&
+                               ln[7].nj == m;
+    }
+    for (int f = 0; f < g->f; f++)
+        for (size_t grp = grp0; grp < grp1; grp++) {
+            size_t tl = grp * WINO_LANES;
+            int nl = (int)CN_MIN((size_t)WINO_LANES, T - tl);
+            const struct wino_lane *ln = lanes + tl;
+            v8 x[36], y[16];
+            const float *src = M + (size_t)f * a * a * T + tl;
+            for (int q = 0; q < a * a; q++)
+                x[q] = *(const v8u *)(const void *)(src + (size_t)q * stride);
+            wino_sandwich(y, &mt->at[0][0], m, a, 6, x);
+            for (int q = 0; ep && q < m * m; q++) {
+                if (ep->scale)
+                    y[q] *= ep->scale[f];
+                if (ep->bias)
+                    y[q] += ep->bias[f];
+            }
+            if (ep && ep->res)
+                wino_add_res(y, ep->res, ln, nl, (size_t)f * plane, g, m);
+            if (ep)
+                wino_act(y, m * m, ep->act);
+            if (full_row[grp - grp0] && m == 2)
+                wino_store_f2_row(out + ln[0].out + (size_t)f * plane, y, g->ow, accumulate);
+            else if (full_row[grp - grp0])
+                wino_store_f4_row(out + ln[0].out + (size_t)f * plane, y, g->ow, accumulate);
+            else
+                wino_output_store(out, y, ln, nl, (size_t)f * plane, g, m, accumulate);
+        }
+}
+
+/* Channels per run of the filter transform: its a*a planes are gathered in a buffer (36 x 32 x
+ * 6 floats at most, 27 KB) and each stored in one piece. */
+#define WINO_FILTER_RUN 32
+_Static_assert(GEMM_PACK_ROWS <= WINO_LANES, "a packed panel of filters fits the lanes");
+
+/* U[xi] (f0 + k, c) for the GEMM_PACK_ROWS filters of the packed panel from f0 (those from nl
+ * on are zero: the panel's padding) and channels [c0, c1), which lie in one K block of
+ * gemm_pack_a_all's layout, so that in each of U's a*a planes they are one run of
+ * (c1 - c0) * GEMM_PACK_ROWS floats; rot: the data-gradient filters (w stored [g->c][g->f][3][3],
+ * rotated by 180 degrees). One store per plane and run: stored element by element, the a*a
+ * planes, a power of two apart for such counts, fell into one cache set and missed the L1 on
+ * nearly every store (512 -> 512 channels by F(2x2) at one thread: 18.1 ms). */
+static inline __attribute__((always_inline)) void
+wino_filter_run(float *U, const float *w, const struct winograd_geom *g, int c0, int c1, int f0,
+                int nl, int rot, const struct wino_mats *mt)
+{
+    enum { PR = GEMM_PACK_ROWS };
+    float tmp[36][WINO_FILTER_RUN * PR];
+    int aa = mt->a * mt->a;
+    for (int c = c0; c < c1; c++) {
+        float buf[9][WINO_LANES] __attribute__((aligned(32)));
+        for (int k = 0; k < WINO_LANES; k++)
+            for (int q = 0; q < 9; q++) {
+                size_t f = (size_t)(f0 + k);
+                buf[q][k] = k >= nl ? 0.f
+                            : rot   ? w[((size_t)c * (size_t)g->f + f) * 9 + (size_t)(8 - q)]
+                                    : w[(f * (size_t)g->c + (size_t)c) * 9 + (size_t)q];
+            }
+        v8 x[9], y[36];
+        memcpy(x, buf, sizeof x);
+        wino_sandwich(y, &mt->g[0][0], mt->a, 3, 3, x);
+        for (int q = 0; q < aa; q++)
+            for (int k = 0; k < PR; k++)
+                tmp[q][(c - c0) * PR + k] = y[q][k];
+    }
+    size_t at, per = gemm_packed_a_floats(g->f, g->c);
+    int kc;
+    gemm_packed_a_col(g->f, g->c, c0, &at, &kc);
+    float *d = U + at + (size_t)(f0 / PR) * PR * (size_t)kc;
+    for (int q = 0; q < aa; q++)
+        memcpy(d + (size_t)q * per, tmp[q], sizeof(float) * PR * (size_t)(c1 - c0));
 }
 
 /* Each variant's transforms, compiled with its tables as constants. */
@@ -420,10 +571,10 @@ struct wino_fns {
     void (*input)(float *V, const float *in, const struct winograd_geom *g, size_t T, int c,
                   size_t grp0, size_t grp1, const struct wino_lane *ln);
     void (*output)(float *out, const float *M, const struct winograd_geom *g, size_t T,
-                   size_t grp, const struct wino_lane *ln, int accumulate,
+                   size_t grp0, size_t grp1, const struct wino_lane *ln, int accumulate,
                    const struct winograd_epilogue *ep);
-    void (*filter)(float *U, const float *w, const struct winograd_geom *g, int c, int f0, int nl,
-                   int rot);
+    void (*filter)(float *U, const float *w, const struct winograd_geom *g, int c0, int c1, int f0,
+                   int nl, int rot);
 };
 
 #define WINO_VARIANT(SUF, MATS, ATTR)                                                              \
@@ -434,15 +585,16 @@ struct wino_fns {
         wino_input_run(V, in, g, T, c, grp0, grp1, ln, &MATS);                                     \
     }                                                                                              \
     ATTR static void wino_output_##SUF(float *out, const float *M, const struct winograd_geom *g, \
-                                       size_t T, size_t grp, const struct wino_lane *ln,           \
-                                       int accumulate, const struct winograd_epilogue *ep)         \
+                                       size_t T, size_t grp0, size_t grp1,                         \
+                                       const struct wino_lane *ln, int accumulate,                 \
+                                       const struct winograd_epilogue *ep)                         \
     {                                                                                              \
-        wino_output_group(out, M, g, T, grp, ln, accumulate, ep, &MATS);                           \
+        wino_output_run(out, M, g, T, grp0, grp1, ln, accumulate, ep, &MATS);                      \
     }                                                                                              \
     ATTR static void wino_filter_##SUF(float *U, const float *w, const struct winograd_geom *g,   \
-                                       int c, int f0, int nl, int rot)                             \
+                                       int c0, int c1, int f0, int nl, int rot)                    \
     {                                                                                              \
-        wino_filter_group(U, w, g, c, f0, nl, rot, &MATS);                                         \
+        wino_filter_run(U, w, g, c0, c1, f0, nl, rot, &MATS);                                      \
     }
 
 WINO_VARIANT(f4, wino_f4, )
@@ -483,19 +635,38 @@ static const struct wino_fns *wino_fns_of(const struct winograd_geom *g)
     return &wino_fns[avx2][g->variant];
 }
 
+/* The end of the run of channels from c0 (at most WINO_FILTER_RUN, up to c1) that lies in
+ * c0's K block of the packed layout. */
+static int wino_filter_run_end(const struct winograd_geom *g, int c0, int c1)
+{
+    size_t at0, at;
+    int kc0, kc, c = c0 + 1;
+    gemm_packed_a_col(g->f, g->c, c0, &at0, &kc0);
+    for (; c < c1 && c - c0 < WINO_FILTER_RUN; c++) {
+        gemm_packed_a_col(g->f, g->c, c, &at, &kc);
+        if (kc != kc0 || at != at0 + (size_t)(c - c0) * GEMM_PACK_ROWS)
+            break;
+    }
+    return c;
+}
+
 static void wino_filters_any(float *U, const float *w, const struct winograd_geom *g, int rot)
 {
     const struct wino_fns *fn = wino_fns_of(g);
     int fp = (int)(gemm_packed_a_floats(g->f, g->c) / (size_t)g->c); /* filters with padding */
-    long long groups = (fp + WINO_LANES - 1) / WINO_LANES, C = g->c;
-    /* filters outer, channels inner: each of U's a*a planes is then written along its packed
-     * panels' columns in order (512 -> 512 channels by F(2x2) at one thread: 19.9 -> 18.1 ms;
-     * 256 -> 256 by F(4x4): 9.5 -> 7.1). Still slow: the planes lie a power of two apart for
-     * such counts, so the a*a stores of one transform fall into one cache set. */
+    long long panels = fp / GEMM_PACK_ROWS;
+    long long runs = (g->c + WINO_FILTER_RUN - 1) / WINO_FILTER_RUN;
+    /* tasks: a panel of filters by a stretch of WINO_FILTER_RUN channels, cut where a K block
+     * of the packed layout ends */
 #pragma omp parallel for schedule(static) if ((double)g->f * g->c >= 4096)
-    for (long long q = 0; q < groups * C; q++) {
-        int f0 = (int)(q / C) * WINO_LANES;
-        fn->filter(U, w, g, (int)(q % C), f0, CN_MAX(0, CN_MIN(WINO_LANES, g->f - f0)), rot);
+    for (long long q = 0; q < panels * runs; q++) {
+        int f0 = (int)(q / runs) * GEMM_PACK_ROWS, c = (int)(q % runs) * WINO_FILTER_RUN;
+        int end = CN_MIN(c + WINO_FILTER_RUN, g->c);
+        while (c < end) {
+            int c1 = wino_filter_run_end(g, c, end);
+            fn->filter(U, w, g, c, c1, f0, CN_MAX(0, CN_MIN(GEMM_PACK_ROWS, g->f - f0)), rot);
+            c = c1;
+        }
     }
 }
 
@@ -514,7 +685,8 @@ void winograd_filters_data_grad(float *U, const float *w, const struct winograd_
 
 /* One chunk of T tiles from t0, run by every thread of the enclosing team: the lanes'
  * descriptors (ln), input transforms (over channels and runs of groups of 8 tiles), the a*a
- * GEMMs, output transforms (over groups); the worksharing loops' barriers order them. */
+ * GEMMs, output transforms (over runs of groups, filters outer); the worksharing loops'
+ * barriers order them. */
 static void wino_chunk(float *out, int accumulate, const float *in, const float *U, float *V,
                        float *M, struct wino_lane *ln, const struct winograd_geom *g, size_t t0,
                        size_t T, const struct winograd_epilogue *ep)
@@ -540,9 +712,13 @@ static void wino_chunk(float *out, int accumulate, const float *in, const float 
         gemm_packed(M + (size_t)xi * T, aa * (int)T, U + (size_t)xi * gemm_packed_a_floats(F, C),
                     V + (size_t)xi * T, aa * (int)T, 0, F, (int)T, C, 1, 0, NULL, NULL,
                     ACT_LINEAR);
+    long long oruns = (groups + WINO_OUTPUT_RUN - 1) / WINO_OUTPUT_RUN;
 #pragma omp for schedule(static)
-    for (long long grp = 0; grp < groups; grp++)
-        fn->output(out, M, g, T, (size_t)grp, ln, accumulate, ep);
+    for (long long q = 0; q < oruns; q++) {
+        size_t g0 = (size_t)q * WINO_OUTPUT_RUN;
+        fn->output(out, M, g, T, g0, CN_MIN(g0 + WINO_OUTPUT_RUN, (size_t)groups), ln, accumulate,
+                   ep);
+    }
 }
 
 /* Floats from the workspace's start to the lane descriptors: V and M of a chunk, M's slack,

@@ -334,7 +334,10 @@ static int conv_workspace(struct layer *l, struct conv *cv, struct build *b, str
  * bench/winograd.c; F(2x2) in nets built for training, below, and in inference where F(4x4)
  * would give its GEMMs less than one 16-column panel of tiles, as a 7x7 image at batch 1 does:
  * F(2x2)'s 16 tiles ran 4.2 ms against 5.9 by GEMM for ResNet-50's 512-channel 7x7 layers,
- * F(4x4)'s 4 tiles 7.6-8.2; bench/conv_layers.c). wino_u holds the forward's transformed filters, and during backward the data
+ * F(4x4)'s 4 tiles 7.6-8.2; bench/conv_layers.c). Training nets' data gradient (auto) takes
+ * F(4x4) where the input has as many tiles as inference asks for: it decides no ReLU, and its
+ * error (test_torch_parity's inception_v3 input gradient 1.1e-6 -> 3.0e-6 of max, tolerance
+ * 1e-4) bought ResNet-18's 3x3 layers 2-4 ms of backward each at 2 threads. wino_u holds the forward's transformed filters, and during backward the data
  * gradient's (training nets transform afresh on every pass, as the weights change between any
  * two); an inference net keeps its transform and redoes it when the layer's params_version
  * moves (layer.h). */
@@ -384,10 +387,17 @@ static int conv_wino_setup(struct layer *l, struct conv *cv, struct build *b,
         cv->algo == ALGO_WINOGRAD_F2 || (cv->algo == ALGO_AUTO && (training || few))
             ? WINOGRAD_F2
             : WINOGRAD_F4;
+    /* The data gradient decides no ReLU: auto runs it by F(4x4) where that has enough tiles
+     * of its own (the input's size), as inference does. */
+    int few_in = conv_wino_tiles(build_batch(b), l->in.h, l->in.w, 4) < CONV_WINO_MIN_TILES_INFER;
+    enum winograd_variant vb = cv->algo == ALGO_AUTO && !few_in ? WINOGRAD_F4 : v;
+    struct winograd_geom fwb;
     size_t dz = 0, bwd;
     if (winograd_geom_init(&cv->wg, v, build_batch(b), l->in.c, l->in.h, l->in.w, cv->filters,
                            cv->ph, cv->pw) ||
-        winograd_geom_data_grad(&cv->wgb, &cv->wg) ||
+        winograd_geom_init(&fwb, vb, build_batch(b), l->in.c, l->in.h, l->in.w, cv->filters,
+                           cv->ph, cv->pw) ||
+        winograd_geom_data_grad(&cv->wgb, &fwb) ||
         (!cv->dz_inplace && cn_mul(&dz, shape_size(l->out), (size_t)build_batch(b))) ||
         cn_add(&bwd, conv_align(dz), winograd_workspace_floats(&cv->wgb))) {
         if (cv->algo == ALGO_AUTO)
@@ -869,20 +879,25 @@ static void conv_forward_lane(struct layer *l, int lane, float *col, float *gws,
     }
 }
 
-static void conv_bn_forward(struct layer *l, const struct pass *p, float *pre)
+/* The batch norm over pre; returns 1 when it applied the activation too (a training pass of a
+ * ReLU layer whose pre is its output: one pass less over the output), else 0. */
+static int conv_bn_forward(struct layer *l, const struct pass *p, float *pre)
 {
     struct conv *cv = l->priv;
     int F = cv->filters, P = (int)cv->P;
     if (p->train) {
         CN_ASSERT(cv->x_hat);
-        bn_forward_train_sync(pre, cv->x_hat, cv->mean, cv->var, cv->rolling_mean, cv->rolling_var,
-                              pre, cv->scales, cv->biases, l->batch, F, P, &cv->bnc, p->bn_sync);
-        return;
+        int relu = cv->act == ACT_RELU && pre == l->output;
+        bn_forward_train_act(pre, cv->x_hat, cv->mean, cv->var, cv->rolling_mean, cv->rolling_var,
+                             pre, cv->scales, cv->biases, l->batch, F, P, &cv->bnc, p->bn_sync,
+                             relu ? ACT_RELU : ACT_LINEAR);
+        return relu;
     }
     if (cv->x_hat) /* kept so backward can follow an inference-mode pass */
         bn_x_hat_infer(cv->x_hat, pre, cv->rolling_mean, cv->rolling_var, l->batch, F, P, &cv->bnc);
     bn_forward_infer(pre, pre, cv->scales, cv->biases, cv->rolling_mean, cv->rolling_var, l->batch,
                      F, P, &cv->bnc);
+    return 0;
 }
 
 /* Whether this pass fuses the biases or the batch norm (folded) and the activation into the
@@ -933,8 +948,9 @@ static void conv_forward(struct layer *l, struct pass *p)
                               conv_lane_gws(cv, p, lane), pre, fs, fb, res, act);
     if (!cv->bn || fb)
         return;
-    conv_bn_forward(l, p, pre);
-    act_forward(l->output, pre, shape_size(l->out) * (size_t)l->batch, (enum activation)cv->act);
+    if (!conv_bn_forward(l, p, pre))
+        act_forward(l->output, pre, shape_size(l->out) * (size_t)l->batch,
+                    (enum activation)cv->act);
 }
 
 /* Batch norm backward; after an inference-mode pass, through the frozen affine map. dz in place. */
@@ -1041,12 +1057,46 @@ static void conv_grouped_back(const struct conv *cv, float *dw, float *dx, const
     }
 }
 
-/* buf = im2row(x) of one group, split by output rows over the threads when there is one lane. */
-static void conv_im2row(const struct conv *cv, float *buf, const float *x)
+/* buf = the im2row block of output rows [oy0, oy1) of one group (their positions' rows of R
+ * taps), split by output rows over the threads when there is one lane. */
+static void conv_im2row(const struct conv *cv, float *buf, const float *x, int oy0, int oy1)
 {
-#pragma omp parallel for schedule(static) if (cv->lanes == 1 && cv->g.oh > 1 && cv->col > 32768)
-    for (int oy = 0; oy < cv->g.oh; oy++)
-        im2row_rows(buf, x, &cv->g, oy, oy + 1);
+    size_t per = (size_t)cv->g.ow * cv->R;
+#pragma omp parallel for schedule(static) if (cv->lanes == 1 && oy1 - oy0 > 1 && cv->col > 32768)
+    for (int oy = oy0; oy < oy1; oy++)
+        im2row_block(buf + (size_t)(oy - oy0) * per, x, &cv->g, oy, oy + 1);
+}
+
+/* Output rows per block of the weight gradient's im2row: the whole image when its matrix fits
+ * CONV_ROW_BLOCK_FLOATS, else blocks of about that size (of at least CONV_ROW_BLOCK_MIN
+ * positions, the GEMM's K), so that the block stays in the L2 from im2row to the GEMM that
+ * reads it instead of going out to memory and back (ResNet-18's 56x56x64 layers: 7 MB an
+ * image). */
+#define CONV_ROW_BLOCK_FLOATS ((size_t)1 << 18)
+#define CONV_ROW_BLOCK_MIN 256
+
+static int conv_row_block(const struct conv *cv)
+{
+    size_t per = (size_t)cv->g.ow * cv->R;
+    if (per * (size_t)cv->g.oh <= CONV_ROW_BLOCK_FLOATS)
+        return cv->g.oh;
+    int rows = (int)CN_MAX(CONV_ROW_BLOCK_FLOATS / per, (size_t)1);
+    rows = CN_MAX(rows, (CONV_ROW_BLOCK_MIN + cv->g.ow - 1) / cv->g.ow);
+    return CN_MIN(rows, cv->g.oh);
+}
+
+/* dw_g = bw * dw_g + dz_g * row(x_g) for one group, by blocks of output rows (conv_row_block):
+ * each block's GEMM adds its positions' share (the first with bw). */
+static void conv_weight_grad(const struct conv *cv, float *dwg, float bw, const float *dg,
+                             const float *xg, float *buf)
+{
+    int R = (int)cv->R, P = (int)cv->P, rows = conv_row_block(cv), ow = cv->g.ow;
+    for (int oy0 = 0; oy0 < cv->g.oh; oy0 += rows) {
+        int oy1 = CN_MIN(oy0 + rows, cv->g.oh), p0 = oy0 * ow;
+        conv_im2row(cv, buf, xg, oy0, oy1);
+        gemm(dwg, R, dg + p0, P, 0, buf, R, 0, cv->fg, R, (oy1 - oy0) * ow, 1,
+             oy0 == 0 ? bw : 1.f);
+    }
 }
 
 /* dx += col2im(buf) of one group, split by channels (disjoint planes) when there is one lane. */
@@ -1074,8 +1124,7 @@ static void conv_gemm_back(const struct conv *cv, float *dw, float bw, float *dx
         if (cv->direct) {
             gemm(dwg, R, dg, P, 0, xg, P, 1, fg, R, P, 1, bw);
         } else {
-            conv_im2row(cv, buf, xg);
-            gemm(dwg, R, dg, P, 0, buf, R, 0, fg, R, P, 1, bw);
+            conv_weight_grad(cv, dwg, bw, dg, xg, buf);
         }
         if (!dx)
             continue;

@@ -235,12 +235,39 @@ static void shortcut_back_image(const struct shortcut *sc, float *dprev, float *
         }
 }
 
+/* ResNet's block end, y = relu(prev + from) of equal shapes with alpha = beta = 1: dz = dy where
+ * y > 0, else 0 (act_backward's ReLU), added into both inputs' gradients in one pass over the
+ * batch instead of a pass making dz and one adding it (56x56x64 at batch 16: 7.5 ms). Pieces of
+ * SHORTCUT_BLOCK floats: when from= is the layer below (dprev == dfrom) an element's two adds
+ * stay in one thread, in the same order as shortcut_back_image's. */
+static void shortcut_backward_relu(struct layer *l)
+{
+    const struct shortcut *sc = l->priv;
+    long n = (long)(shape_size(l->out) * (size_t)l->batch);
+    long pieces = (n + (long)SHORTCUT_BLOCK - 1) / (long)SHORTCUT_BLOCK;
+    float *dprev = l->dinput, *dfrom = sc->from->doutput;
+    const float *dy = l->doutput, *y = l->output;
+#pragma omp parallel for schedule(static) if (pieces > 1)
+    for (long k = 0; k < pieces; k++) {
+        long i0 = k * (long)SHORTCUT_BLOCK, i1 = CN_MIN(n, i0 + (long)SHORTCUT_BLOCK);
+        for (long i = i0; i < i1; i++) {
+            float d = dy[i], g = y[i] > 0 ? d : 0.f;
+            dprev[i] += g;
+            dfrom[i] += g;
+        }
+    }
+}
+
 static void shortcut_backward(struct layer *l, struct pass *p)
 {
     const struct shortcut *sc = l->priv;
     struct shape f = sc->from->out;
     size_t out = shape_size(l->out), fin = shape_size(f), all = out * (size_t)l->batch;
     const float *dz = l->doutput;
+    if (sc->act == ACT_RELU && sc->full && sc->alpha == 1.f && sc->beta == 1.f && l->dinput) {
+        shortcut_backward_relu(l);
+        return;
+    }
     if (sc->act != ACT_LINEAR) {
         CN_ASSERT(sc->z || !act_needs_input((enum activation)sc->act));
         float *d = sc->dz_inplace ? l->doutput : p->workspace;
