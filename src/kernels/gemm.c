@@ -196,6 +196,19 @@ struct gemm_arch {
  * loops are unrolled completely by the compiler. Relu, leaky and relu6 select with masks, exactly
  * as z > 0 ? z : 0, z > 0 ? z : .1f * z and z < 0 ? 0 : (z > 6 ? 6 : z) (NaN and -0 pass). The
  * scale (a folded batch norm) is rounded before the bias is added, as act_forward_affine does. */
+/* One k step of GEMM_MICRO: acc += a[0 .. rows) x b[0 .. NR), then a and b move on. */
+#define GEMM_MICRO_STEP(VT, VTU, VW, NV)                                                           \
+    do {                                                                                           \
+        VT bv[NV];                                                                                 \
+        for (int v = 0; v < (NV); v++)                                                             \
+            bv[v] = *(const VTU *)(const void *)(b + (VW) * v);                                    \
+        for (int i = 0; i < rows; i++)                                                             \
+            for (int v = 0; v < (NV); v++)                                                         \
+                acc[i][v] += a[i] * bv[v];                                                         \
+        a += GEMM_MR;                                                                              \
+        b += ldb;                                                                                  \
+    } while (0)
+
 #define GEMM_MICRO(NAME, VT, VTU, VTI, VW, NV)                                                     \
     static inline __attribute__((always_inline)) GEMM_CONTRACT void NAME(                          \
         int rows, int kc, const float *restrict a, const float *restrict b, size_t ldb,            \
@@ -208,15 +221,15 @@ struct gemm_arch {
             for (int v = 0; v < (NV); v++)                                                         \
                 acc[i][v] = (VT){0};                                                               \
         }                                                                                          \
-        _Pragma("GCC unroll 4") for (int k = 0; k < kc; k++, a += GEMM_MR, b += ldb) {             \
-            VT bv[NV];                                                                             \
+        /* two k steps (12 floats of A, less than a line) per prefetch: one per step cost 6 % */  \
+        int k = 0;                                                                                 \
+        _Pragma("GCC unroll 2") for (; k + 2 <= kc; k += 2) {                                      \
             __builtin_prefetch(a + GEMM_MR * GEMM_A_AHEAD, 0, 3);                                  \
-            for (int v = 0; v < (NV); v++)                                                         \
-                bv[v] = *(const VTU *)(const void *)(b + (VW) * v);                                \
-            for (int i = 0; i < rows; i++)                                                         \
-                for (int v = 0; v < (NV); v++)                                                     \
-                    acc[i][v] += a[i] * bv[v];                                                     \
+            GEMM_MICRO_STEP(VT, VTU, VW, NV);                                                      \
+            GEMM_MICRO_STEP(VT, VTU, VW, NV);                                                      \
         }                                                                                          \
+        if (k < kc)                                                                                \
+            GEMM_MICRO_STEP(VT, VTU, VW, NV);                                                      \
         /* Every K block but the last (alpha 1, beta 0 or 1, nothing fused): straight-line code    \
          * that keeps the accumulators in registers: the bits of the general epilogue below        \
          * (sum + beta * c, fused or not, rounds sum + c once). */                                 \
