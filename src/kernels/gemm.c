@@ -887,8 +887,13 @@ static void gemm_macro(const struct gemm_args *g, const struct gemm_arch *ar, co
 {
     int nr = ar->nr, act_after = last && o->fuse == GEMM_FUSE_NONE && g->act != ACT_LINEAR;
     int tail = nc % nr, wide = ar->narrow && tail && tail <= GEMM_NARROW_MAX ? nc - tail : nc;
-    /* a last tile of exactly NR/2 columns: two A panels at a time by half2 where it exists */
-    int half2 = ar->half2 && !act_after && wide % nr == nr / 2;
+    /* a last tile of exactly NR/2 columns: two A panels at a time by half2 where it exists; a
+     * tail of NR/2 + 1 .. + GEMM_NARROW_MAX columns too, the rest then narrow (the 49 columns of
+     * a 7x7 map: 32 + 16 + 1, where the full kernel on a copy spent 32 on the last 17) */
+    int half2 = ar->half2 && !act_after && rows_outer;
+    if (half2 && ar->narrow && tail > nr / 2 && tail - nr / 2 <= GEMM_NARROW_MAX)
+        wide = nc - (tail - nr / 2);
+    half2 = half2 && wide % nr == nr / 2;
     for (int ir = 0, full = act_after ? 0 : wide / nr; rows_outer && ir < mc; ir += GEMM_MR) {
         size_t at;
         struct gemm_out oo = gemm_rows_out(g, o, i0 + ir, j0, last, &at);
@@ -911,8 +916,8 @@ static void gemm_macro(const struct gemm_args *g, const struct gemm_arch *ar, co
             gemm_tile(g, ar, ap, bp + (size_t)(jr / nr) * panel, ldb, i0, ir, mc, j0 + jr,
                       CN_MIN(nr, wide - jr), kc, o, last, act_after);
     if (wide < nc)
-        gemm_narrow_tail(g, ar, ap, bp + (size_t)(wide / nr) * panel, ldb, i0, mc, j0 + wide,
-                         nc - wide, kc, o, last, act_after);
+        gemm_narrow_tail(g, ar, ap, bp + (size_t)(wide / nr) * panel + (size_t)(wide % nr), ldb,
+                         i0, mc, j0 + wide, nc - wide, kc, o, last, act_after);
 }
 
 static int gemm_fuse_of(enum activation act)
