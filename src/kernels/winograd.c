@@ -495,8 +495,8 @@ wino_input_run_avx512(float *V, const float *in, const struct winograd_geom *g, 
 /* wino_output_store with AVX-512: for each run of tiles side by side (each tile's outputs m
  * floats on from the last's, as many rows, all but the last m wide) and each output row i of
  * them, the run's m * (its length) cells of that row (up to 32) from two permutes of y[i*m + j]
- * (lane k, cell m*k + j) per 16 floats, then one masked store (or load, add, store) clipped to the last tile's columns. Inlined: called, it
- * cost inception_v3's 147x147 layers 10 %. */
+ * (lane k, cell m*k + j) per 16 floats, then one masked store (or load, add, store) clipped to
+ * the last tile's columns. Inlined: called, it cost inception_v3's 147x147 layers 10 %. */
 WINO_AVX512 static inline __attribute__((always_inline)) void
 wino_output_store_avx512(float *out, const v8 *y, const struct wino_lane *ln, int nl, size_t fo,
                          const struct winograd_geom *g, int m, int accumulate)
