@@ -507,16 +507,16 @@ static void test_degenerate(void **state)
     assert_float_equal(c[3], 46, 0);
 }
 
-/* Where an element's tile falls (a full tile, a row tail, a column tail of the half or the
- * narrow kernel) does not change its bits: the leading M' x N' block of a product, computed on
+/* Where an element's tile falls (a full tile, a row tail, a column tail of the half, the
+ * two-panel half or the narrow kernel) does not change its bits: the leading M' x N' block of a product, computed on
  * its own, equals that block of the M x N product, with alpha, beta, a per-row scale and bias
  * and an activation, for both layouts of B and every variant. */
 static void test_tile_position_invariance(void **state)
 {
     (void)state;
-    enum { M = 13, N = 40 };
-    static const int ks[] = {3, 300}, ms[] = {1, 2, 4, 5, 6, 7, 12}, ns[] = {1, 2, 3, 4, 5, 8, 9,
-                                                                          12, 17, 20, 33};
+    enum { M = 13, N = 50 };
+    static const int ks[] = {3, 300}, ms[] = {1, 2, 4, 5, 6, 7, 12, 13};
+    static const int ns[] = {1, 2, 3, 4, 5, 8, 9, 12, 16, 17, 20, 33, 48};
     cn_rng r;
     cn_rng_seed(&r, 77);
     float *scale = random_floats(M, &r), *bias = random_floats(M, &r);

@@ -402,16 +402,18 @@ static void test_realistic(void **state)
 }
 
 /* The build's default-target transforms (g.portable) give the same bits as the ones the CPU
- * runs by default (AVX2 here, when it has it), and match the reference: odd sizes, several
- * chunks, every variant, forward and data gradient, with and without the epilogue. */
+ * runs by default (AVX2 or AVX-512 here, when it has them), and match the reference: odd sizes,
+ * wide rows, several chunks, every variant, forward and data gradient, with and without the
+ * epilogue. */
 static void test_portable(void **state)
 {
     (void)state;
     static const int shapes[][7] = {
-        {1, 3, 13, 11, 5, 1, 1}, {3, 17, 9, 14, 3, 2, 0}, {3, 200, 29, 23, 90, 1, 1}};
+        {1, 3, 13, 11, 5, 1, 1}, {3, 17, 9, 14, 3, 2, 0}, {3, 200, 29, 23, 90, 1, 1},
+        {2, 5, 11, 75, 4, 1, 1}}; /* the last: rows of 19 and 38 tiles, runs of 8 lanes */
     uint64_t seed = 9000;
     for (int v = 0; v < WINOGRAD_VARIANT_COUNT; v++)
-        for (int s = 0; s < 3; s++) {
+        for (int s = 0; s < 4; s++) {
             const int *q = shapes[s];
             struct winograd_geom g, gp;
             assert_int_equal(winograd_geom_init(&g, (enum winograd_variant)v, q[0], q[1], q[2],

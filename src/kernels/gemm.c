@@ -183,6 +183,7 @@ struct gemm_args {
 struct gemm_arch {
     int nr;
     gemm_kernel_fn full, half; /* m x NR and m x NR/2 */
+    gemm_kernel_fn half2;      /* 2*MR x NR/2 over two A panels (m ignored), or NULL */
     gemm_narrow_fn narrow;     /* column tails of n <= GEMM_NARROW_MAX, or NULL */
     void (*pack_a)(float *dst, const struct gemm_args *g, int i0, int mc, int p0, int kc);
     void (*pack_b)(float *dst, const struct gemm_args *g, int p0, int kc, int j0, int nc);
@@ -196,33 +197,52 @@ struct gemm_arch {
  * loops are unrolled completely by the compiler. Relu, leaky and relu6 select with masks, exactly
  * as z > 0 ? z : 0, z > 0 ? z : .1f * z and z < 0 ? 0 : (z > 6 ? 6 : z) (NaN and -0 pass). The
  * scale (a folded batch norm) is rounded before the bias is added, as act_forward_affine does. */
-#define GEMM_MICRO(NAME, VT, VTU, VTI, VW, NV)                                                     \
+/* One k step of GEMM_MICRO: acc += a[0 .. rows) x b[0 .. NR) (row i in A panel i / MR, pa
+ * floats apart), then a and b move on. */
+#define GEMM_MICRO_STEP(VT, VTU, VW, NV)                                                           \
+    do {                                                                                           \
+        VT bv[NV];                                                                                 \
+        for (int v = 0; v < (NV); v++)                                                             \
+            bv[v] = *(const VTU *)(const void *)(b + (VW) * v);                                    \
+        for (int i = 0; i < rows; i++)                                                             \
+            for (int v = 0; v < (NV); v++)                                                         \
+                acc[i][v] += a[(size_t)(i / GEMM_MR) * pa + (size_t)(i % GEMM_MR)] * bv[v];        \
+        a += GEMM_MR;                                                                              \
+        b += ldb;                                                                                  \
+    } while (0)
+
+#define GEMM_MICRO(NAME, VT, VTU, VTI, VW, NV) GEMM_MICRO_NP(NAME, VT, VTU, VTI, VW, NV, 1)
+/* GEMM_MICRO over NP consecutive A panels (kc * MR floats apart) at once: rows up to NP * MR of
+ * C, whose scale, bias and residual rows follow on. */
+#define GEMM_MICRO_NP(NAME, VT, VTU, VTI, VW, NV, NP)                                              \
     static inline __attribute__((always_inline)) GEMM_CONTRACT void NAME(                          \
         int rows, int kc, const float *restrict a, const float *restrict b, size_t ldb,            \
         float *restrict c, size_t ldc, const struct gemm_out *o)                                   \
     {                                                                                              \
-        VT acc[GEMM_MR][NV];                                                                       \
+        VT acc[GEMM_MR * (NP)][NV];                                                                \
+        const size_t pa = (size_t)kc * GEMM_MR;                                                    \
         for (int i = 0; i < rows; i++) {                                                           \
             __builtin_prefetch(c + (size_t)i * ldc, 1, 3);                                         \
             __builtin_prefetch(c + (size_t)i * ldc + (NV) * (VW) - 1, 1, 3);                       \
             for (int v = 0; v < (NV); v++)                                                         \
                 acc[i][v] = (VT){0};                                                               \
         }                                                                                          \
-        _Pragma("GCC unroll 4") for (int k = 0; k < kc; k++, a += GEMM_MR, b += ldb) {             \
-            VT bv[NV];                                                                             \
-            __builtin_prefetch(a + GEMM_MR * GEMM_A_AHEAD, 0, 3);                                  \
-            for (int v = 0; v < (NV); v++)                                                         \
-                bv[v] = *(const VTU *)(const void *)(b + (VW) * v);                                \
-            for (int i = 0; i < rows; i++)                                                         \
-                for (int v = 0; v < (NV); v++)                                                     \
-                    acc[i][v] += a[i] * bv[v];                                                     \
+        /* two k steps (12 floats of A, less than a line) per prefetch: one per step cost 6 % */  \
+        int k = 0;                                                                                 \
+        _Pragma("GCC unroll 2") for (; k + 2 <= kc; k += 2) {                                      \
+            for (int q = 0; q < (NP); q++)                                                         \
+                __builtin_prefetch(a + (size_t)q * pa + GEMM_MR * GEMM_A_AHEAD, 0, 3);             \
+            GEMM_MICRO_STEP(VT, VTU, VW, NV);                                                      \
+            GEMM_MICRO_STEP(VT, VTU, VW, NV);                                                      \
         }                                                                                          \
+        if (k < kc)                                                                                \
+            GEMM_MICRO_STEP(VT, VTU, VW, NV);                                                      \
         /* Every K block but the last (alpha 1, beta 0 or 1, nothing fused): straight-line code    \
          * that keeps the accumulators in registers: the bits of the general epilogue below        \
          * (sum + beta * c, fused or not, rounds sum + c once). */                                 \
         if (o->alpha == 1 && (o->beta == 0 || o->beta == 1) && !o->scale && !o->bias &&            \
             !o->res && o->fuse == GEMM_FUSE_NONE) {                                                \
-            _Pragma("GCC unroll 6") for (int i = 0; i < rows; i++)                                 \
+            _Pragma("GCC unroll 12") for (int i = 0; i < rows; i++)                                \
                 _Pragma("GCC unroll 2") for (int v = 0; v < (NV); v++) {                           \
                     VTU *cp = (VTU *)(void *)(c + (size_t)i * ldc + (size_t)((VW) * v));           \
                     *cp = o->beta != 0 ? acc[i][v] + *cp : acc[i][v];                              \
@@ -233,30 +253,30 @@ struct gemm_arch {
          * each flag is tested once a tile, not once a vector (a tenth of a tile at K = 64). */    \
         const VT zero = {0};                                                                       \
         if (o->alpha != 1) /* rounded alone: beta * c can then only fuse with it */                \
-            _Pragma("GCC unroll 6") for (int i = 0; i < rows; i++)                                 \
+            _Pragma("GCC unroll 12") for (int i = 0; i < rows; i++)                                \
                 _Pragma("GCC unroll 2") for (int v = 0; v < (NV); v++) {                           \
                     VT r = acc[i][v] * o->alpha;                                                   \
                     GEMM_ROUNDED(r);                                                               \
                     acc[i][v] = r;                                                                 \
                 }                                                                                  \
         if (o->beta != 0)                                                                          \
-            _Pragma("GCC unroll 6") for (int i = 0; i < rows; i++)                                 \
+            _Pragma("GCC unroll 12") for (int i = 0; i < rows; i++)                                \
                 _Pragma("GCC unroll 2") for (int v = 0; v < (NV); v++)                             \
                     acc[i][v] += o->beta * *(const VTU *)(const void *)(c + (size_t)i * ldc +      \
                                                                         (size_t)((VW) * v));       \
         if (o->scale)                                                                              \
-            _Pragma("GCC unroll 6") for (int i = 0; i < rows; i++)                                 \
+            _Pragma("GCC unroll 12") for (int i = 0; i < rows; i++)                                \
                 _Pragma("GCC unroll 2") for (int v = 0; v < (NV); v++) {                           \
                     VT r = acc[i][v] * o->scale[i];                                                \
                     GEMM_ROUNDED(r);                                                               \
                     acc[i][v] = r;                                                                 \
                 }                                                                                  \
         if (o->bias)                                                                               \
-            _Pragma("GCC unroll 6") for (int i = 0; i < rows; i++)                                 \
+            _Pragma("GCC unroll 12") for (int i = 0; i < rows; i++)                                \
                 _Pragma("GCC unroll 2") for (int v = 0; v < (NV); v++)                             \
                     acc[i][v] += o->bias[i];                                                       \
         if (o->res)                                                                                \
-            _Pragma("GCC unroll 6") for (int i = 0; i < rows; i++)                                 \
+            _Pragma("GCC unroll 12") for (int i = 0; i < rows; i++)                                \
                 _Pragma("GCC unroll 2") for (int v = 0; v < (NV); v++) {                           \
                     const float *rp = o->res + (size_t)i * o->ldr + (size_t)((VW) * v);            \
                     VT r = acc[i][v];                                                              \
@@ -264,17 +284,17 @@ struct gemm_arch {
                     acc[i][v] = r + *(const VTU *)(const void *)rp;                                \
                 }                                                                                  \
         if (o->fuse == GEMM_FUSE_RELU)                                                             \
-            _Pragma("GCC unroll 6") for (int i = 0; i < rows; i++)                                 \
+            _Pragma("GCC unroll 12") for (int i = 0; i < rows; i++)                                \
                 _Pragma("GCC unroll 2") for (int v = 0; v < (NV); v++)                             \
                     acc[i][v] = (VT)((VTI)acc[i][v] & (acc[i][v] > zero));                         \
         else if (o->fuse == GEMM_FUSE_LEAKY)                                                       \
-            _Pragma("GCC unroll 6") for (int i = 0; i < rows; i++)                                 \
+            _Pragma("GCC unroll 12") for (int i = 0; i < rows; i++)                                \
                 _Pragma("GCC unroll 2") for (int v = 0; v < (NV); v++) {                           \
                     VTI m = acc[i][v] > zero;                                                      \
                     acc[i][v] = (VT)(((VTI)acc[i][v] & m) | ((VTI)(.1f * acc[i][v]) & ~m));        \
                 }                                                                                  \
         else if (o->fuse == GEMM_FUSE_RELU6)                                                       \
-            _Pragma("GCC unroll 6") for (int i = 0; i < rows; i++)                                 \
+            _Pragma("GCC unroll 12") for (int i = 0; i < rows; i++)                                \
                 _Pragma("GCC unroll 2") for (int v = 0; v < (NV); v++) {                           \
                     const VT six = zero + 6.f;                                                     \
                     VT r = acc[i][v];                                                              \
@@ -282,13 +302,14 @@ struct gemm_arch {
                     r = (VT)((VTI)r & ~(r < zero));                                                \
                     acc[i][v] = (VT)(((VTI)r & ~hi) | ((VTI)six & hi));                            \
                 }                                                                                  \
-        _Pragma("GCC unroll 6") for (int i = 0; i < rows; i++)                                     \
+        _Pragma("GCC unroll 12") for (int i = 0; i < rows; i++)                                    \
             _Pragma("GCC unroll 2") for (int v = 0; v < (NV); v++)                                 \
                 *(VTU *)(void *)(c + (size_t)i * ldc + (size_t)((VW) * v)) = acc[i][v];            \
     }
 
 GEMM_MICRO(gemm_micro16x2, vec16, vec16u, vec16i, 16, 2)
 GEMM_MICRO(gemm_micro16x1, vec16, vec16u, vec16i, 16, 1)
+GEMM_MICRO_NP(gemm_micro16x1x2, vec16, vec16u, vec16i, 16, 1, 2)
 GEMM_MICRO(gemm_micro8x2, vec8, vec8u, vec8i, 8, 2)
 GEMM_MICRO(gemm_micro8x1, vec8, vec8u, vec8i, 8, 1)
 GEMM_MICRO(gemm_micro4x2, vec4, vec4u, vec4i, 4, 2)
@@ -703,6 +724,16 @@ gemm_pack_b(float *restrict dst, const struct gemm_args *g, int p0, int kc, int 
 GEMM_NARROW_ISA(avx512, __attribute__((target("avx512f,avx2,fma"))))
 GEMM_NARROW_ISA(avx2, __attribute__((target("avx2,fma"))))
 GEMM_ISA(avx512, __attribute__((target("avx512f,avx2,fma"))), gemm_micro16x2, gemm_micro16x1, 32)
+/* Half-width tiles of two A panels at once: 12 accumulators where gemm_half_avx512 has 6, which
+ * leave the FMA pipes waiting on their latency and the loads (the 16 columns of Winograd's 16
+ * tiles at 7x7 and 14x14 maps). */
+__attribute__((target("avx512f,avx2,fma"))) GEMM_CONTRACT static void
+gemm_half2_avx512(int m, int kc, const float *a, const float *b, size_t ldb, float *c, size_t ldc,
+                  const struct gemm_out *o)
+{
+    (void)m;
+    gemm_micro16x1x2(2 * GEMM_MR, kc, a, b, ldb, c, ldc, o);
+}
 GEMM_ISA(avx2, __attribute__((target("avx2,fma"))), gemm_micro8x2, gemm_micro8x1, 16)
 #endif
 GEMM_ISA(portable, , gemm_micro4x2, gemm_micro4x1, 8)
@@ -710,15 +741,21 @@ GEMM_ISA(portable, , gemm_micro4x2, gemm_micro4x1, 8)
 /* The kernel set for isa, or NULL when this CPU (or build) lacks it; AUTO picks the best. */
 static const struct gemm_arch *gemm_arch_for(enum gemm_isa isa)
 {
-    static const struct gemm_arch portable = {8, gemm_full_portable, gemm_half_portable, NULL,
-                                              gemm_pack_a_portable, gemm_pack_b_portable,
-                                              gemm_row_portable};
+    static const struct gemm_arch portable = {8,    gemm_full_portable,   gemm_half_portable,
+                                              NULL, NULL,                 gemm_pack_a_portable,
+                                              gemm_pack_b_portable, gemm_row_portable};
 #if GEMM_X86
-    static const struct gemm_arch avx2 = {16, gemm_full_avx2, gemm_half_avx2, gemm_narrow_avx2,
-                                          gemm_pack_a_avx2, gemm_pack_b_avx2, gemm_row_avx2};
-    static const struct gemm_arch avx512 = {32, gemm_full_avx512, gemm_half_avx512,
-                                            gemm_narrow_avx512, gemm_pack_a_avx512,
-                                            gemm_pack_b_avx512, gemm_row_avx512};
+    static const struct gemm_arch avx2 = {16,   gemm_full_avx2,   gemm_half_avx2,
+                                          NULL, gemm_narrow_avx2, gemm_pack_a_avx2,
+                                          gemm_pack_b_avx2, gemm_row_avx2};
+    static const struct gemm_arch avx512 = {32,
+                                            gemm_full_avx512,
+                                            gemm_half_avx512,
+                                            gemm_half2_avx512,
+                                            gemm_narrow_avx512,
+                                            gemm_pack_a_avx512,
+                                            gemm_pack_b_avx512,
+                                            gemm_row_avx512};
     int has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     int has_avx512 = has_avx2 && __builtin_cpu_supports("avx512f");
     if (isa == GEMM_ISA_AVX512 || (isa == GEMM_ISA_AUTO && has_avx512))
@@ -824,6 +861,17 @@ static void gemm_tile(const struct gemm_args *g, const struct gemm_arch *ar, con
     gemm_block(g, ar, kc, ap + (size_t)ir * (size_t)kc, b, ldb, g->C + at, m, n, &oo, act_after);
 }
 
+/* The 2*MR x NR/2 tile of C at packed A panels ir and ir + MR of the block at ap and the B panel
+ * b of columns j0 ... (all its cells valid), by ar->half2, with the rows' epilogue. */
+static void gemm_half2_tile(const struct gemm_args *g, const struct gemm_arch *ar,
+                            const float *ap, const float *b, size_t ldb, int i0, int ir, int j0,
+                            int kc, const struct gemm_out *o, int last)
+{
+    size_t at;
+    struct gemm_out oo = gemm_rows_out(g, o, i0 + ir, j0, last, &at);
+    ar->half2(2 * GEMM_MR, kc, ap + (size_t)ir * (size_t)kc, b, ldb, g->C + at, g->ldc, &oo);
+}
+
 /* The product of packed A rows [i0, i0+mc) (ap) and nc columns of B from j0, as panels at bp
  * panel apart with row stride ldb, into C, with epilogue o (bias applied when last). rows_outer
  * (the B block is in L2): A panel by A panel, each kept in L1 while the B panels stream from L2,
@@ -839,13 +887,27 @@ static void gemm_macro(const struct gemm_args *g, const struct gemm_arch *ar, co
 {
     int nr = ar->nr, act_after = last && o->fuse == GEMM_FUSE_NONE && g->act != ACT_LINEAR;
     int tail = nc % nr, wide = ar->narrow && tail && tail <= GEMM_NARROW_MAX ? nc - tail : nc;
+    /* a last tile of exactly NR/2 columns: two A panels at a time by half2 where it exists; a
+     * tail of NR/2 + 1 .. + GEMM_NARROW_MAX columns too, the rest then narrow (the 49 columns of
+     * a 7x7 map: 32 + 16 + 1, where the full kernel on a copy spent 32 on the last 17) */
+    int half2 = ar->half2 && !act_after && rows_outer;
+    if (half2 && ar->narrow && tail > nr / 2 && tail - nr / 2 <= GEMM_NARROW_MAX)
+        wide = nc - (tail - nr / 2);
+    half2 = half2 && wide % nr == nr / 2;
     for (int ir = 0, full = act_after ? 0 : wide / nr; rows_outer && ir < mc; ir += GEMM_MR) {
         size_t at;
         struct gemm_out oo = gemm_rows_out(g, o, i0 + ir, j0, last, &at);
         if (full) /* the whole tiles in one call, straight into C */
             ar->row(CN_MIN(GEMM_MR, mc - ir), full, kc, ap + (size_t)ir * (size_t)kc, bp, panel,
                     ldb, g->C + at, g->ldc, &oo);
-        for (int jr = full * nr; jr < wide; jr += nr)
+        int jr = full * nr, pair = half2 && ir % (2 * GEMM_MR) == 0 && ir + 2 * GEMM_MR <= mc;
+        if (pair || (half2 && ir % (2 * GEMM_MR) && ir + GEMM_MR <= mc)) {
+            if (pair) /* this panel and the next; an odd one's tail was its pair's */
+                gemm_half2_tile(g, ar, ap, bp + (size_t)(jr / nr) * panel, ldb, i0, ir, j0 + jr,
+                                kc, o, last);
+            jr += nr;
+        }
+        for (; jr < wide; jr += nr)
             gemm_tile(g, ar, ap, bp + (size_t)(jr / nr) * panel, ldb, i0, ir, mc, j0 + jr,
                       CN_MIN(nr, wide - jr), kc, o, last, act_after);
     }
@@ -854,8 +916,8 @@ static void gemm_macro(const struct gemm_args *g, const struct gemm_arch *ar, co
             gemm_tile(g, ar, ap, bp + (size_t)(jr / nr) * panel, ldb, i0, ir, mc, j0 + jr,
                       CN_MIN(nr, wide - jr), kc, o, last, act_after);
     if (wide < nc)
-        gemm_narrow_tail(g, ar, ap, bp + (size_t)(wide / nr) * panel, ldb, i0, mc, j0 + wide,
-                         nc - wide, kc, o, last, act_after);
+        gemm_narrow_tail(g, ar, ap, bp + (size_t)(wide / nr) * panel + (size_t)(wide % nr), ldb,
+                         i0, mc, j0 + wide, nc - wide, kc, o, last, act_after);
 }
 
 static int gemm_fuse_of(enum activation act)
