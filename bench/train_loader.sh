@@ -26,13 +26,15 @@
 # image by thread (training thread, rest of its OpenMP team, loader workers) and the share of
 # the machine's core time left idle during it (/proc/stat: near 0 % means other programs took
 # what the run did not use, so wall-clock figures are noise).
-# Rows 1 and 5 run under OpenMP's default wait policy and OMP_WAIT_POLICY=passive (which
-# `net` sets for itself), the others under passive.
+# Rows 1 and 5 run under each wait policy of POLICIES, the others under "spin": libgomp's
+# threads poll 5,000 times before they sleep (GOMP_SPINCOUNT=5000, which `net` and the Python
+# binding set for themselves: src/cli/main.c). "passive" is OMP_WAIT_POLICY=passive (sleep at
+# once), "default" libgomp's own (300,000 polls).
 #   bench/train_loader.sh [BUILD_DIR]      (default build/default)
 # Environment: STEPS (LeNet steps, default 200), STEPS_R18 (default 10), BATCH_R18 (default 8),
 # WORKERS (default: the cfg's workers=, 2), REPEAT (default 3), R18=0 to leave ResNet-18 out,
 # ROWS (default all): the groups of rows to run, of "first policies cached idx r18" (e.g.
-# ROWS=first REPEAT=11: only row 1, in 11 pairs), POLICIES (default "default passive"): the OpenMP
+# ROWS=first REPEAT=11: only row 1, in 11 pairs), POLICIES (default "spin passive"): the OpenMP
 # wait policies of rows 1 and 5 (under load, default-policy runs are several times slower).
 # Timings on a shared machine are noise: the table says the load average.
 set -euo pipefail
@@ -70,10 +72,13 @@ measure() {
         if [ $((r % 2)) = 1 ]; then modes="loader memory"; else modes="memory loader"; fi
         for mode in $modes; do
             local cmd=("$B/train_loader" "$data" "$cfg" "$mode" "$steps" "$WORKERS" "$batch" "$warm" "$pin" "$nice" "$idle")
-            echo "command: OMP_WAIT_POLICY=$policy ${cmd[*]}"
+            echo "command: (wait policy $policy) ${cmd[*]}"
             i0=$(idle_ticks)
-            if [ "$policy" = default ]; then out=$(env -u OMP_WAIT_POLICY "${cmd[@]}"); else
-                out=$(OMP_WAIT_POLICY=$policy "${cmd[@]}"); fi
+            case $policy in
+            default) out=$(env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT "${cmd[@]}") ;;
+            spin) out=$(env -u OMP_WAIT_POLICY GOMP_SPINCOUNT=5000 "${cmd[@]}") ;;
+            *) out=$(env -u GOMP_SPINCOUNT OMP_WAIT_POLICY="$policy" "${cmd[@]}") ;;
+            esac
             i1=$(idle_ticks)
             echo "$out" | sed 's/^/  /'
             echo "$out" | awk -v d=$((i1 - i0)) -v hz="$hz" -v n="$cores" 'NR == 1 &&
@@ -101,32 +106,32 @@ measure() {
 }
 pairs=()
 
-POLICIES=${POLICIES:-default passive}
+POLICIES=${POLICIES:-spin passive}
 if want first; then
     for policy in $POLICIES; do
         measure "LeNet-5, Fashion PNGs, first epoch" $policy data/fashion.data cfg/lenet5.cfg "$STEPS" -1
     done
 fi
 if want policies; then
-    measure "  the same, workers at nice 0 (old policy)" passive data/fashion.data cfg/lenet5.cfg "$STEPS" -1 2 0 0 0
-    measure "  the same, workers SCHED_IDLE" passive data/fashion.data cfg/lenet5.cfg "$STEPS" -1 2 -1 -1 1
-    measure "  the same, workers nice 10 only (idle 0)" passive data/fashion.data cfg/lenet5.cfg "$STEPS" -1 2 -1 -1 0
+    measure "  the same, workers at nice 0 (old policy)" spin data/fashion.data cfg/lenet5.cfg "$STEPS" -1 2 0 0 0
+    measure "  the same, workers SCHED_IDLE" spin data/fashion.data cfg/lenet5.cfg "$STEPS" -1 2 -1 -1 1
+    measure "  the same, workers nice 10 only (idle 0)" spin data/fashion.data cfg/lenet5.cfg "$STEPS" -1 2 -1 -1 0
 fi
 # One epoch is 469 batches of 128; the warm-up's loader_next calls decode every PNG once.
 if want cached; then
-    measure "LeNet-5, Fashion PNGs, epoch 2+ (cached)" passive data/fashion.data cfg/lenet5.cfg "$STEPS" -1 470
+    measure "LeNet-5, Fashion PNGs, epoch 2+ (cached)" spin data/fashion.data cfg/lenet5.cfg "$STEPS" -1 470
 fi
 if ! want idx; then
     :
 elif [ -f "$IDX" ]; then
     printf 'classes=10\ntrain=%s\nnames=data/fashion.names\n' "$IDX" >"$tmp/idx.data"
-    measure "LeNet-5, Fashion IDX (in memory)" passive "$tmp/idx.data" cfg/lenet5.cfg "$STEPS" -1
-    measure "  the same, workers copy (old policy)" passive "$tmp/idx.data" cfg/lenet5.cfg "$STEPS" -1 2 0 0 0
+    measure "LeNet-5, Fashion IDX (in memory)" spin "$tmp/idx.data" cfg/lenet5.cfg "$STEPS" -1
+    measure "  the same, workers copy (old policy)" spin "$tmp/idx.data" cfg/lenet5.cfg "$STEPS" -1 2 0 0 0
 else
     echo "skipped the IDX rows: $IDX (Debian package dataset-fashion-mnist) is absent"
 fi
 if want cached; then
-    measure "  PNGs cached, workers copy (old policy)" passive data/fashion.data cfg/lenet5.cfg "$STEPS" -1 470 0 0 0
+    measure "  PNGs cached, workers copy (old policy)" spin data/fashion.data cfg/lenet5.cfg "$STEPS" -1 470 0 0 0
 fi
 
 if [ "${R18:-1}" = 0 ] || ! want r18; then

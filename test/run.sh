@@ -31,8 +31,9 @@ suite=${2:-}
 CFGNET_BUILD=$(cd "$build" && pwd)
 CFGNET_NET=$CFGNET_BUILD/net
 export CFGNET_NET CFGNET_BUILD
-# Waiting OpenMP threads sleep instead of spinning, as `net` arranges for itself (src/cli/main.c):
-# libgomp's spinning costs several times over when other processes share the cores.
+# Waiting OpenMP threads sleep instead of spinning (`net` itself spins briefly, src/cli/main.c):
+# CI's machines are shared and the suites time nothing, and any spinning costs several times
+# over when other processes share the cores.
 OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 export OMP_WAIT_POLICY
 

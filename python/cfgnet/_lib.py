@@ -71,10 +71,12 @@ def _candidates():
 
 def load():
     """Loads and declares the library; raises OSError saying where it looked."""
-    # OpenMP's threads spin while they wait unless told otherwise, which costs cfgnet a factor of
-    # 3-4 on small machines (src/cli/main.c, prefer_passive_wait); libgomp reads the setting when
-    # it is first loaded, so it takes effect only if nothing loaded it before us.
-    os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+    # libgomp's threads spin for 300,000 polls while they wait unless told otherwise, which cost
+    # cfgnet a factor of 3-4 on a shared 2-core machine, while sleeping at once costs a wake-up
+    # at every barrier: a short spin does best (src/cli/main.c, prefer_short_spin). libgomp reads
+    # the setting when it is first loaded, so it takes effect only if nothing loaded it before us.
+    if "OMP_WAIT_POLICY" not in os.environ:
+        os.environ.setdefault("GOMP_SPINCOUNT", "5000")
     errors = []
     for name in _candidates():
         try:

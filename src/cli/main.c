@@ -107,16 +107,24 @@ int cli_no_flags_left(int argc, char **argv)
     return 0;
 }
 
-/* OpenMP threads that wait for work spin by default (libgomp: up to ~300,000 polls before
- * sleeping). On the 2-core machines we measure on, the spinning costs a factor of 3-4 at batch 1
- * (ResNet-50 forward: 428 ms spinning, 103 ms passive; squeezenet1_1 84 vs 15 ms) and halves
- * training while loader threads need the cores. libgomp reads OMP_WAIT_POLICY once, when it is
- * loaded, before main: so when the user has not chosen a policy, the command re-executes itself
- * with OMP_WAIT_POLICY=passive (once: the variable is then set). A user's own setting wins. */
-static void prefer_passive_wait(char **argv)
+/* OpenMP threads that wait for work spin by default (libgomp: up to 300,000 polls, about 40 ms
+ * on a Xeon whose pause takes 140 cycles, before sleeping). On a 2-core VM whose other tenant
+ * took a core, that long spin cost a factor of 3-4 at batch 1 (ResNet-50 forward: 428 ms
+ * spinning, 103 ms passive) and halved training while loader threads needed the cores; but a
+ * passive wait (sleep at once) pays a futex wake-up at every barrier, and a net of small layers
+ * has thousands (2-core Xeon, batch 1: densenet201.cfg 74 ms passive, 50 spinning 5,000 polls,
+ * inception_v3 67 / 59, resnet50 41 / 35; ResNet-18 training at batch 16 826 / 758). So threads
+ * spin GOMP_SPINCOUNT polls, a few hundred microseconds, then sleep. libgomp reads its variables
+ * once, when it is loaded, before main: so when the user has chosen neither OMP_WAIT_POLICY nor
+ * GOMP_SPINCOUNT, the command re-executes itself with GOMP_SPINCOUNT set (once: it is then
+ * set). A user's own setting wins. */
+#define SPIN_POLLS "5000"
+
+static void prefer_short_spin(char **argv)
 {
 #ifdef _OPENMP
-    if (getenv("OMP_WAIT_POLICY") || setenv("OMP_WAIT_POLICY", "passive", 1))
+    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT") ||
+        setenv("GOMP_SPINCOUNT", SPIN_POLLS, 1))
         return;
     execv("/proc/self/exe", argv); /* returns only on failure: then go on as we are */
 #else
@@ -126,7 +134,7 @@ static void prefer_passive_wait(char **argv)
 
 int main(int argc, char **argv)
 {
-    prefer_passive_wait(argv);
+    prefer_short_spin(argv);
     if (argc < 2 || !strcmp(argv[1], "help") || !strcmp(argv[1], "-h") ||
         !strcmp(argv[1], "--help")) {
         fputs(usage, argc < 2 ? stderr : stdout);
