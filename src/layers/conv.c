@@ -337,10 +337,10 @@ static int conv_workspace(struct layer *l, struct conv *cv, struct build *b, str
  * F(4x4)'s 4 tiles 7.6-8.2; bench/conv_layers.c). Training nets' data gradient (auto) takes
  * F(4x4) where the input has as many tiles as inference asks for: it decides no ReLU, and its
  * error (test_torch_parity's inception_v3 input gradient 1.1e-6 -> 3.0e-6 of max, tolerance
- * 1e-4) bought ResNet-18's 3x3 layers 2-4 ms of backward each at 2 threads. wino_u holds the forward's transformed filters, and during backward the data
- * gradient's (training nets transform afresh on every pass, as the weights change between any
- * two); an inference net keeps its transform and redoes it when the layer's params_version
- * moves (layer.h). */
+ * 1e-4) bought ResNet-18's 3x3 layers 2-4 ms of backward each at 2 threads. wino_u holds the
+ * forward's transformed filters, and during backward the data gradient's (training nets
+ * transform afresh on every pass, as the weights change between any two); an inference net
+ * keeps its transform and redoes it when the layer's params_version moves (layer.h). */
 #define CONV_WINO_MIN_CHANNELS 32
 #define CONV_WINO_MIN_TILES_INFER 16 /* of F(4x4), else F(2x2) with as many of its own */
 #define CONV_WINO_MIN_TILES_TRAIN 32
