@@ -60,6 +60,15 @@ const char *cn_closest(const char *word, const char *const *cands, int n);
  * (barring collisions). */
 uint64_t cn_hash_floats(const float *x, size_t n);
 
+/* r[i] = element idx_i of the 16 of x and y together (x: 0-7, y: 8-15), for 8-lane vectors of
+ * 32-bit elements; the indices are constants. GCC and clang spell the builtin differently. */
+#if defined(__clang__)
+#define CN_SHUF8(x, y, ...) __builtin_shufflevector(x, y, __VA_ARGS__)
+#else
+typedef int cn_shuf8_mask __attribute__((vector_size(32)));
+#define CN_SHUF8(x, y, ...) __builtin_shuffle(x, y, (cn_shuf8_mask){__VA_ARGS__})
+#endif
+
 #define CN_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define CN_MAX(a, b) ((a) > (b) ? (a) : (b))
 

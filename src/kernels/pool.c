@@ -265,7 +265,7 @@ typedef int32_t pool_v8iu __attribute__((vector_size(32), aligned(4)));
 static inline __attribute__((always_inline)) void
 max_vec_s2k3(float *o, int32_t *ix, const float *x, int w, int r0, int r1, int c0)
 {
-    const pool_v8i lane = {0, 2, 4, 6, 8, 10, 12, 14}, pick = {0, 2, 4, 6, 9, 11, 13, 15};
+    const pool_v8i lane = {0, 2, 4, 6, 8, 10, 12, 14};
     pool_v8 m = {0};
     pool_v8i best = {0};
     for (int r = r0; r < r1; r++)
@@ -273,7 +273,7 @@ max_vec_s2k3(float *o, int32_t *ix, const float *x, int w, int r0, int r1, int c
             int at = r * w + c0 + k;
             pool_v8 lo = *(const pool_v8u *)(const void *)(x + at);
             pool_v8 hi = *(const pool_v8u *)(const void *)(x + at + 7);
-            pool_v8 v = __builtin_shuffle(lo, hi, pick);
+            pool_v8 v = CN_SHUF8(lo, hi, 0, 2, 4, 6, 9, 11, 13, 15);
             pool_v8i cand = lane + at;
             if (r == r0 && k == 0) {
                 m = v;

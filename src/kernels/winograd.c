@@ -271,6 +271,15 @@ static inline int wino_one_row(const struct wino_lane *ln, int nl, int m)
            ln[7].x0 == ln[0].x0 + 7 * m;
 }
 
+/* Shuffle indices (CN_SHUF8): the even and odd elements of two vectors; their halves
+ * interleaved element by element (ZIP) and pair by pair (ZIP2). */
+#define WINO_EVEN 0, 2, 4, 6, 8, 10, 12, 14
+#define WINO_ODD 1, 3, 5, 7, 9, 11, 13, 15
+#define WINO_ZIP_LO 0, 8, 1, 9, 2, 10, 3, 11
+#define WINO_ZIP_HI 4, 12, 5, 13, 6, 14, 7, 15
+#define WINO_ZIP2_LO 0, 1, 8, 9, 2, 3, 10, 11
+#define WINO_ZIP2_HI 4, 5, 12, 13, 6, 7, 14, 15
+
 /* x[i*4 + j][k] = element (i, j) of the 4x4 input tile of lane k, for F(2x2)'s 8 tiles side by
  * side from corner (y0, x0) of plane p (zero outside): each input row is one run of 18 floats
  * (a copy with zeros where it crosses the border), and column j of the 8 tiles its elements
@@ -279,7 +288,6 @@ static inline int wino_one_row(const struct wino_lane *ln, int nl, int m)
 static inline __attribute__((always_inline)) void
 wino_gather_f2_row(v8 *x, const float *p, int y0, int x0, const struct winograd_geom *g)
 {
-    const v8i even = {0, 2, 4, 6, 8, 10, 12, 14}, odd = even + 1;
     for (int i = 0; i < 4; i++) {
         int y = y0 + i;
         if (y < 0 || y >= g->h) {
@@ -296,10 +304,10 @@ wino_gather_f2_row(v8 *x, const float *p, int y0, int x0, const struct winograd_
         }
         v8 a0 = *(const v8u *)(const void *)r, a1 = *(const v8u *)(const void *)(r + 8);
         v8 b0 = *(const v8u *)(const void *)(r + 2), b1 = *(const v8u *)(const void *)(r + 10);
-        x[i * 4 + 0] = __builtin_shuffle(a0, a1, even);
-        x[i * 4 + 1] = __builtin_shuffle(a0, a1, odd);
-        x[i * 4 + 2] = __builtin_shuffle(b0, b1, even);
-        x[i * 4 + 3] = __builtin_shuffle(b0, b1, odd);
+        x[i * 4 + 0] = CN_SHUF8(a0, a1, WINO_EVEN);
+        x[i * 4 + 1] = CN_SHUF8(a0, a1, WINO_ODD);
+        x[i * 4 + 2] = CN_SHUF8(b0, b1, WINO_EVEN);
+        x[i * 4 + 3] = CN_SHUF8(b0, b1, WINO_ODD);
     }
 }
 
@@ -310,8 +318,6 @@ wino_gather_f2_row(v8 *x, const float *p, int y0, int x0, const struct winograd_
 static inline __attribute__((always_inline)) void
 wino_gather_f4_row(v8 *x, const float *p, int y0, int x0, const struct winograd_geom *g)
 {
-    const v8i lo = {0, 4, 8, 12, 0, 0, 0, 0}, hi = {0, 4, 11, 15, 0, 0, 0, 0};
-    const v8i cat = {0, 1, 2, 3, 8, 9, 10, 11};
     for (int i = 0; i < 6; i++) {
         int y = y0 + i;
         if (y < 0 || y >= g->h) {
@@ -330,8 +336,9 @@ wino_gather_f4_row(v8 *x, const float *p, int y0, int x0, const struct winograd_
             const float *c = r + j;
             v8 a = *(const v8u *)(const void *)c, b = *(const v8u *)(const void *)(c + 8);
             v8 e = *(const v8u *)(const void *)(c + 16), d = *(const v8u *)(const void *)(c + 21);
-            x[i * 6 + j] = __builtin_shuffle(__builtin_shuffle(a, b, lo),
-                                             __builtin_shuffle(e, d, hi), cat);
+            x[i * 6 + j] = CN_SHUF8(CN_SHUF8(a, b, 0, 4, 8, 12, 0, 0, 0, 0),
+                                    CN_SHUF8(e, d, 0, 4, 11, 15, 0, 0, 0, 0),
+                                    0, 1, 2, 3, 8, 9, 10, 11);
         }
     }
 }
@@ -440,11 +447,10 @@ wino_output_store(float *out, const v8 *y, const struct wino_lane *ln, int nl, s
 static inline __attribute__((always_inline)) void wino_store_f2_row(float *o, const v8 *y,
                                                                     int ow, int accumulate)
 {
-    const v8i lo = {0, 8, 1, 9, 2, 10, 3, 11}, hi = lo + 4;
     for (int i = 0; i < 2; i++) {
         v8u *d = (v8u *)(void *)(o + (size_t)i * ow);
-        v8 a = __builtin_shuffle(y[i * 2], y[i * 2 + 1], lo);
-        v8 b = __builtin_shuffle(y[i * 2], y[i * 2 + 1], hi);
+        v8 a = CN_SHUF8(y[i * 2], y[i * 2 + 1], WINO_ZIP_LO);
+        v8 b = CN_SHUF8(y[i * 2], y[i * 2 + 1], WINO_ZIP_HI);
         if (accumulate) {
             a = d[0] + a;
             b = d[1] + b;
@@ -459,14 +465,12 @@ static inline __attribute__((always_inline)) void wino_store_f2_row(float *o, co
 static inline __attribute__((always_inline)) void wino_store_f4_row(float *o, const v8 *y,
                                                                     int ow, int accumulate)
 {
-    const v8i plo = {0, 8, 1, 9, 2, 10, 3, 11}, phi = plo + 4;
-    const v8i qlo = {0, 1, 8, 9, 2, 3, 10, 11}, qhi = qlo + 4;
     for (int i = 0; i < 4; i++) {
         const v8 *r = y + i * 4;
-        v8 a = __builtin_shuffle(r[0], r[1], plo), b = __builtin_shuffle(r[0], r[1], phi);
-        v8 c = __builtin_shuffle(r[2], r[3], plo), d = __builtin_shuffle(r[2], r[3], phi);
-        v8 v[4] = {__builtin_shuffle(a, c, qlo), __builtin_shuffle(a, c, qhi),
-                   __builtin_shuffle(b, d, qlo), __builtin_shuffle(b, d, qhi)};
+        v8 a = CN_SHUF8(r[0], r[1], WINO_ZIP_LO), b = CN_SHUF8(r[0], r[1], WINO_ZIP_HI);
+        v8 c = CN_SHUF8(r[2], r[3], WINO_ZIP_LO), d = CN_SHUF8(r[2], r[3], WINO_ZIP_HI);
+        v8 v[4] = {CN_SHUF8(a, c, WINO_ZIP2_LO), CN_SHUF8(a, c, WINO_ZIP2_HI),
+                   CN_SHUF8(b, d, WINO_ZIP2_LO), CN_SHUF8(b, d, WINO_ZIP2_HI)};
         v8u *dst = (v8u *)(void *)(o + (size_t)i * ow);
         for (int q = 0; q < 4; q++)
             dst[q] = accumulate ? dst[q] + v[q] : v[q];
