@@ -280,6 +280,21 @@ static inline int wino_one_row(const struct wino_lane *ln, int nl, int m)
 #define WINO_ZIP2_LO 0, 1, 8, 9, 2, 3, 10, 11
 #define WINO_ZIP2_HI 4, 5, 12, 13, 6, 7, 14, 15
 
+/* Row y of plane p from column x0, n floats (zero outside the image): in place, or copied into
+ * seg (n floats) where the run crosses a border; NULL when row y lies outside. */
+static inline __attribute__((always_inline)) const float *
+wino_row_run(const float *p, int y, int x0, int n, const struct winograd_geom *g, float *seg)
+{
+    if (y < 0 || y >= g->h)
+        return NULL;
+    const float *r = p + (size_t)y * g->w + x0;
+    if (x0 >= 0 && x0 + n <= g->w)
+        return r;
+    for (int q = 0; q < n; q++)
+        seg[q] = x0 + q >= 0 && x0 + q < g->w ? r[q] : 0.f;
+    return seg;
+}
+
 /* x[i*4 + j][k] = element (i, j) of the 4x4 input tile of lane k, for F(2x2)'s 8 tiles side by
  * side from corner (y0, x0) of plane p (zero outside): each input row is one run of 18 floats
  * (a copy with zeros where it crosses the border), and column j of the 8 tiles its elements
@@ -289,18 +304,12 @@ static inline __attribute__((always_inline)) void
 wino_gather_f2_row(v8 *x, const float *p, int y0, int x0, const struct winograd_geom *g)
 {
     for (int i = 0; i < 4; i++) {
-        int y = y0 + i;
-        if (y < 0 || y >= g->h) {
+        float seg[18];
+        const float *r = wino_row_run(p, y0 + i, x0, 18, g, seg);
+        if (!r) {
             for (int j = 0; j < 4; j++)
                 x[i * 4 + j] = (v8){0};
             continue;
-        }
-        const float *r = p + (size_t)y * g->w + x0;
-        float seg[18];
-        if (x0 < 0 || x0 + 18 > g->w) {
-            for (int q = 0; q < 18; q++)
-                seg[q] = x0 + q >= 0 && x0 + q < g->w ? r[q] : 0.f;
-            r = seg;
         }
         v8 a0 = *(const v8u *)(const void *)r, a1 = *(const v8u *)(const void *)(r + 8);
         v8 b0 = *(const v8u *)(const void *)(r + 2), b1 = *(const v8u *)(const void *)(r + 10);
@@ -319,18 +328,12 @@ static inline __attribute__((always_inline)) void
 wino_gather_f4_row(v8 *x, const float *p, int y0, int x0, const struct winograd_geom *g)
 {
     for (int i = 0; i < 6; i++) {
-        int y = y0 + i;
-        if (y < 0 || y >= g->h) {
+        float seg[34];
+        const float *r = wino_row_run(p, y0 + i, x0, 34, g, seg);
+        if (!r) {
             for (int j = 0; j < 6; j++)
                 x[i * 6 + j] = (v8){0};
             continue;
-        }
-        const float *r = p + (size_t)y * g->w + x0;
-        float seg[34];
-        if (x0 < 0 || x0 + 34 > g->w) {
-            for (int q = 0; q < 34; q++)
-                seg[q] = x0 + q >= 0 && x0 + q < g->w ? r[q] : 0.f;
-            r = seg;
         }
         for (int j = 0; j < 6; j++) {
             const float *c = r + j;
