@@ -147,8 +147,6 @@ static inline void copy_run(float *restrict dst, const float *restrict src, int 
     }
 }
 
-/* One output position's taps from image rows iy (one per c, ki): dst[(c*kh + ki)*kw + kj]. The
- * window's columns ix0 + kj*dw are tested only when `edge` says it crosses the border. */
 /* row_taps of a 3-wide, undilated window inside the image's columns: no test per tap, and no
  * dispatch on the width (copy_run's switch per tap took a third of im2row's time). */
 static void row_taps3(float *restrict dst, const float *restrict im, const struct im2col_geom *g,
@@ -170,6 +168,8 @@ static void row_taps3(float *restrict dst, const float *restrict im, const struc
         }
 }
 
+/* One output position's taps from image rows iy (one per c, ki): dst[(c*kh + ki)*kw + kj]. The
+ * window's columns ix0 + kj*dw are tested only when `edge` says it crosses the border. */
 static void row_taps(float *restrict dst, const float *restrict im, const struct im2col_geom *g,
                      int oy, int ix0, int edge)
 {
@@ -211,14 +211,9 @@ void im2row_block(float *block, const float *im, const struct im2col_geom *g, in
             row_taps(block, im, g, oy, ox * g->sw - g->pw, ox < xa || ox >= xb);
 }
 
-void im2row_rows(float *row, const float *im, const struct im2col_geom *g, int oy0, int oy1)
-{
-    im2row_block(row + (size_t)oy0 * (size_t)g->ow * im2col_rows(g), im, g, oy0, oy1);
-}
-
 void im2row(float *row, const float *im, const struct im2col_geom *g)
 {
-    im2row_rows(row, im, g, 0, g->oh);
+    im2row_block(row, im, g, 0, g->oh);
 }
 
 /* The image cell read by tap (c, ki, kj) at output (oy, ox), or -1 in the padding. */

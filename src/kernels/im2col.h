@@ -55,10 +55,8 @@ void im2col_channels(float *col, const float *im, const struct im2col_geom *g, i
 
 /* row[p][r] = image tap (r, p), 0 in the padding: the transpose of im2col. */
 void im2row(float *row, const float *im, const struct im2col_geom *g);
-/* im2row of the positions of output rows [oy0, oy1) only (row is the whole matrix). */
-void im2row_rows(float *row, const float *im, const struct im2col_geom *g, int oy0, int oy1);
-/* The same positions written from block's start: (oy1 - oy0) * OW rows of R (a block of the
- * matrix, for a GEMM over part of P). */
+/* im2row of the positions of output rows [oy0, oy1) only, written from block's start:
+ * (oy1 - oy0) * OW rows of R (a block of the matrix, for a GEMM over part of P). */
 void im2row_block(float *block, const float *im, const struct im2col_geom *g, int oy0, int oy1);
 
 /* im[cell of tap (r, p)] += col[r][p] for every tap inside the image. */
