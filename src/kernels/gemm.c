@@ -1075,7 +1075,7 @@ static void gemm_region(const struct gemm_args *g, const struct gemm_arch *ar, i
             for (int ic = m0; one && ic < m1; ic += mcb) {
                 ar->pack_a(ap, g, ic, CN_MIN(mcb, m1 - ic), pc, kc);
                 gemm_pass(g, ar, ap, bp, pc, kc, ic, CN_MIN(mcb, m1 - ic), jc, nc, whole, &o,
-                          last, g->res != NULL);
+                          last, g->res != NULL || nc <= GEMM_NC_PACKED);
             }
             if (!one)
                 gemm_pass(g, ar, ap, bp, pc, kc, m0, m1 - m0, jc, nc, whole, &o, last, 1);
