@@ -5,20 +5,22 @@
  * output and input gradient are touched by one thread only.
  *
  * Forward of max (without argmax: inference) and average pooling works a row of outputs at a
- * time, separably: the window rows of the input are reduced column by column into a row buffer
- * on the stack (max, or sum), padded on both sides with the identity (-inf, or 0) so that every
- * window lies inside it, then each output reduces its size columns of that buffer. Both passes
- * are plain loops over contiguous (or stride-2) floats that the compiler vectorises; the input is
- * read once from memory (a window's rows stay in L1 between output rows). Planes wider than the
- * buffer, and max pooling that records the argmax (training), take the direct kernel: every
- * window clamped to the image once. The naive ones test each window cell (Darknet's
- * forward_maxpool_layer loop) and are kept as references for the tests.
+ * time, separably. Each input row is reduced along its columns once (max, or sum: a plain loop
+ * over contiguous or stride-2 floats that the compiler vectorises, windows at the borders clamped)
+ * into a ring of the last `size` such rows on the stack; an output row then reduces the ring
+ * rows of its window. So the input is read once, whole rows in order, one stream the hardware
+ * prefetcher follows. Narrow planes (rows of a few cache lines) instead reduce a window's rows
+ * side by side into a row buffer padded with the identity (-inf, or 0), then its columns: fewer
+ * passes over short rows. Planes whose ring outgrows its buffer, and max pooling that records the
+ * argmax (training), take the direct kernel: every window clamped to the image once. The naive
+ * ones test each window cell (Darknet's forward_maxpool_layer loop) and are kept as references
+ * for the tests.
  *
  * Max: the same values as Darknet's loop, which keeps the first maximum in row-major window
- * order; the separable kernel keeps the first in column-major order, which differs only between
- * -0 and +0 of equal value. NaN inputs give unspecified results. Average: the separable sum adds
- * in another order than the direct one (column sums first), so results may differ in the last
- * bits; the divisor is applied as a multiplication by 1/divisor in both.
+ * order; the narrow kernel keeps the first in column-major order, which differs only between -0
+ * and +0 of equal value. NaN inputs give unspecified results. Average: the separable sums add
+ * in another order than the direct one (the ring along rows first, the narrow kernel down columns
+ * first), so results may differ in the last bits; the divisor is applied as a multiplication by 1/divisor in both.
  */
 #include "kernels/pool.h"
 
@@ -27,7 +29,9 @@
 
 #include "core/common.h"
 
-#define POOL_ROW_MAX 2048   /* floats of the row buffer (8 KiB on the stack) */
+#define POOL_ROW_MAX 2048  /* outputs of a row of the average's divisors (8 KiB on the stack) */
+#define POOL_RING_MAX 4096 /* floats of the ring of column-reduced rows (16 KiB) */
+#define POOL_NARROW 64     /* floats of a row below which a plane is narrow (narrow_rows) */
 #define POOL_PAR_MIN 131072 /* input floats below which one thread is faster than two (waking a
                                sleeping thread costs 5-50 us; a thread reduces ~4 floats/ns) */
 
@@ -92,19 +96,14 @@ static void clamp_window(int *lo, int *hi, int start, int size, int n)
     *hi = CN_MIN(start + size, n);
 }
 
-/* End (exclusive) of the last window along a row. */
-static int row_extent(const struct pool_geom *g)
-{
-    return (g->ow - 1) * g->sx - g->ox + g->size;
-}
-
-/* Whether a row of the plane, with the window cells before and after it, fits the row buffer
- * (and a row of outputs the column counts of the average). */
+/* Whether the separable kernels' stack buffers hold a plane's rows: g->size rows of outputs in
+ * the ring (and a row of outputs the divisors of the average). */
 static int row_fits(const struct pool_geom *g)
 {
-    return (size_t)g->ox + (size_t)CN_MAX(g->w, row_extent(g)) <= POOL_ROW_MAX &&
-           g->ow <= POOL_ROW_MAX;
+    return g->ow <= POOL_ROW_MAX && (size_t)g->ow * (size_t)g->size <= POOL_RING_MAX;
 }
+
+enum pool_op { POOL_MAX, POOL_SUM };
 
 /* a when a > b, else b: with the running maximum as b, the earlier of equal values stays. */
 static inline float max2(float a, float b)
@@ -112,32 +111,8 @@ static inline float max2(float a, float b)
     return a > b ? a : b;
 }
 
-/* t[c] = max over rows [r0, r1) of x[r][c], c < w. */
-static void max_rows(float *restrict t, const float *restrict x, int w, int r0, int r1)
-{
-    const float *a = x + (size_t)r0 * (size_t)w, *b = a + w;
-    if (r1 - r0 == 1) {
-        for (int c = 0; c < w; c++)
-            t[c] = a[c];
-        return;
-    }
-    if (r1 - r0 == 3) { /* the common 3-row window in one pass */
-        const float *d = b + w;
-        for (int c = 0; c < w; c++)
-            t[c] = max2(d[c], max2(b[c], a[c]));
-        return;
-    }
-    for (int c = 0; c < w; c++)
-        t[c] = max2(b[c], a[c]);
-    for (int r = r0 + 2; r < r1; r++) {
-        const float *y = x + (size_t)r * (size_t)w;
-        for (int c = 0; c < w; c++)
-            t[c] = max2(y[c], t[c]);
-    }
-}
-
 /* o[j] = max of s[j*sx + k], k < size (s: the row buffer from the first window's start). */
-static void max_cols(float *restrict o, const float *restrict s, int ow, int sx, int size)
+static inline __attribute__((always_inline)) void max_cols(float *restrict o, const float *restrict s, int ow, int sx, int size)
 {
     if (sx == 2 && size == 3) {
         for (int j = 0; j < ow; j++)
@@ -163,50 +138,8 @@ static void max_cols(float *restrict o, const float *restrict s, int ow, int sx,
     }
 }
 
-/* The separable max of one plane (row_fits(g)): cells outside the image are -inf in the row
- * buffer, and window rows are clamped, so an ignored cell is never selected. */
-static void max_plane_rows(float *o, const float *x, const struct pool_geom *g)
-{
-    float buf[POOL_ROW_MAX];
-    float *t = buf + g->ox;
-    for (int c = 0; c < g->ox; c++)
-        buf[c] = -INFINITY;
-    for (int c = g->w; c < row_extent(g); c++)
-        t[c] = -INFINITY;
-    for (int i = 0; i < g->oh; i++) {
-        int r0, r1;
-        clamp_window(&r0, &r1, i * g->sy - g->oy, g->size, g->h);
-        max_rows(t, x, g->w, r0, r1);
-        max_cols(o + (size_t)i * (size_t)g->ow, buf, g->ow, g->sx, g->size);
-    }
-}
-
-/* t[c] = sum over rows [r0, r1) of x[r][c], c < w. */
-static void sum_rows(float *restrict t, const float *restrict x, int w, int r0, int r1)
-{
-    const float *a = x + (size_t)r0 * (size_t)w, *b = a + w;
-    if (r1 - r0 == 1) {
-        for (int c = 0; c < w; c++)
-            t[c] = a[c];
-        return;
-    }
-    if (r1 - r0 == 3) {
-        const float *d = b + w;
-        for (int c = 0; c < w; c++)
-            t[c] = a[c] + b[c] + d[c];
-        return;
-    }
-    for (int c = 0; c < w; c++)
-        t[c] = a[c] + b[c];
-    for (int r = r0 + 2; r < r1; r++) {
-        const float *y = x + (size_t)r * (size_t)w;
-        for (int c = 0; c < w; c++)
-            t[c] += y[c];
-    }
-}
-
 /* o[j] = sum of s[j*sx + k], k < size. */
-static void sum_cols(float *restrict o, const float *restrict s, int ow, int sx, int size)
+static inline __attribute__((always_inline)) void sum_cols(float *restrict o, const float *restrict s, int ow, int sx, int size)
 {
     if (sx == 2 && size == 3) {
         for (int j = 0; j < ow; j++)
@@ -230,6 +163,222 @@ static void sum_cols(float *restrict o, const float *restrict s, int ow, int sx,
             for (int j = 0; j < ow; j++)
                 o[j] += s[(size_t)j * (size_t)sx + (size_t)k];
     }
+}
+
+/* The outputs [*ja, *jb) of a row whose windows lie inside the image's columns (start >= 0,
+ * start + size <= w); the others, at most a few at each end, see the border. */
+static void inner_cols(int *ja, int *jb, const struct pool_geom *g)
+{
+    *ja = CN_MIN((g->ox + g->sx - 1) / g->sx, g->ow);
+    int last = g->w - g->size + g->ox;
+    *jb = CN_MAX(*ja, last < 0 ? 0 : CN_MIN(g->ow, last / g->sx + 1));
+}
+
+/* Output j of a row by its window clamped to the image's columns: cells outside are the identity
+ * of op (-inf, 0), so they are skipped. */
+static inline __attribute__((always_inline)) float
+border_col(const float *row, int j, const struct pool_geom *g, enum pool_op op)
+{
+    int c0, c1;
+    clamp_window(&c0, &c1, j * g->sx - g->ox, g->size, g->w);
+    float v = op == POOL_MAX ? -INFINITY : 0.f;
+    for (int c = c0; c < c1; c++)
+        v = op == POOL_MAX ? max2(row[c], v) : v + row[c];
+    return v;
+}
+
+/* The rows of a plane reduced along their columns, the last g->size of them: row r in slot
+ * r % size, kept without a division per row (next: the first row not yet in; slot: its slot);
+ * [ja, jb): the inner outputs of a row (inner_cols). Narrow planes (narrow_rows) use base as a
+ * row buffer instead. */
+struct pool_ring {
+    float *base;
+    int next, slot, ja, jb, narrow;
+};
+
+static inline float *ring_slot(const struct pool_ring *q, const struct pool_geom *g, int s)
+{
+    return q->base + (size_t)s * (size_t)g->ow;
+}
+
+static inline int ring_step(int s, const struct pool_geom *g)
+{
+    return s + 1 == g->size ? 0 : s + 1;
+}
+
+/* The column windows of input row r into d (g->ow floats), read in place. */
+static inline __attribute__((always_inline)) void
+row_cols(float *d, const struct pool_ring *q, const float *x, int r, const struct pool_geom *g,
+         enum pool_op op)
+{
+    const float *row = x + (size_t)r * (size_t)g->w;
+    int ja = q->ja, jb = q->jb;
+    for (int j = 0; j < ja; j++)
+        d[j] = border_col(row, j, g, op);
+    const float *s = row + (ptrdiff_t)ja * g->sx - g->ox;
+    if (op == POOL_MAX)
+        max_cols(d + ja, s, jb - ja, g->sx, g->size);
+    else
+        sum_cols(d + ja, s, jb - ja, g->sx, g->size);
+    for (int j = jb; j < g->ow; j++)
+        d[j] = border_col(row, j, g, op);
+}
+
+/* y = the reduction of rows [r0, r1), the last rows in the ring (r1 == q->next); a later row
+ * replaces the running maximum only when greater, so the first maximum in row-major order stays. */
+static inline __attribute__((always_inline)) void
+reduce_slots(float *restrict y, const struct pool_ring *q, const struct pool_geom *g, int r0,
+             int r1, enum pool_op op)
+{
+    int n = r1 - r0, s = q->slot - n < 0 ? q->slot - n + g->size : q->slot - n;
+    const float *restrict a = ring_slot(q, g, s);
+    const float *restrict b = n > 1 ? ring_slot(q, g, s = ring_step(s, g)) : a;
+    const float *restrict d = n > 2 ? ring_slot(q, g, s = ring_step(s, g)) : b;
+    int ow = g->ow;
+    if (op == POOL_MAX)
+        for (int j = 0; j < ow; j++)
+            y[j] = max2(d[j], max2(b[j], a[j]));
+    else if (n == 1)
+        for (int j = 0; j < ow; j++)
+            y[j] = a[j];
+    else if (n == 2)
+        for (int j = 0; j < ow; j++)
+            y[j] = a[j] + b[j];
+    else
+        for (int j = 0; j < ow; j++)
+            y[j] = a[j] + b[j] + d[j];
+    for (int r = r0 + 3; r < r1; r++) {
+        const float *restrict e = ring_slot(q, g, s = ring_step(s, g));
+        if (op == POOL_MAX)
+            for (int j = 0; j < ow; j++)
+                y[j] = max2(e[j], y[j]);
+        else
+            for (int j = 0; j < ow; j++)
+                y[j] += e[j];
+    }
+}
+
+/* t[c] = the reduction over rows [r0, r1) of x[r][c], c < w. */
+static inline __attribute__((always_inline)) void
+window_rows(float *restrict t, const float *restrict x, int w, int r0, int r1, enum pool_op op)
+{
+    const float *a = x + (size_t)r0 * (size_t)w, *b = r1 - r0 > 1 ? a + w : a,
+                *d = r1 - r0 > 2 ? b + w : b;
+    if (op == POOL_MAX)
+        for (int c = 0; c < w; c++)
+            t[c] = max2(d[c], max2(b[c], a[c]));
+    else if (r1 - r0 == 1)
+        for (int c = 0; c < w; c++)
+            t[c] = a[c];
+    else if (r1 - r0 == 2)
+        for (int c = 0; c < w; c++)
+            t[c] = a[c] + b[c];
+    else
+        for (int c = 0; c < w; c++)
+            t[c] = a[c] + b[c] + d[c];
+    for (int r = r0 + 3; r < r1; r++) {
+        const float *e = x + (size_t)r * (size_t)w;
+        if (op == POOL_MAX)
+            for (int c = 0; c < w; c++)
+                t[c] = max2(e[c], t[c]);
+        else
+            for (int c = 0; c < w; c++)
+                t[c] += e[c];
+    }
+}
+
+/* Output row y of a plane: its window's rows [r0, r1) reduced. Rows enter the ring in order, each
+ * once (rows that a stride skips are never read). A narrow plane's window rows are reduced side
+ * by side into the row buffer, then its columns. */
+static inline __attribute__((always_inline)) void
+plane_row(float *y, struct pool_ring *q, const float *x, const struct pool_geom *g, int r0, int r1,
+          enum pool_op op)
+{
+    if (q->narrow) {
+        window_rows(q->base + g->ox, x, g->w, r0, r1, op);
+        if (op == POOL_MAX)
+            max_cols(y, q->base, g->ow, g->sx, g->size);
+        else
+            sum_cols(y, q->base, g->ow, g->sx, g->size);
+        return;
+    }
+    for (q->next = CN_MAX(q->next, r0); q->next < r1; q->next++) {
+        row_cols(ring_slot(q, g, q->slot), q, x, q->next, g, op);
+        q->slot = ring_step(q->slot, g);
+    }
+    reduce_slots(y, q, g, r0, r1, op);
+}
+
+/* End (exclusive) of the last window along a row. */
+static int row_extent(const struct pool_geom *g)
+{
+    return (g->ow - 1) * g->sx - g->ox + g->size;
+}
+
+/* Whether a plane's rows are so short (a few cache lines) that reducing a window's rows side by
+ * side, then the columns of the result, costs less than the ring's extra passes. Longer rows go
+ * through the ring, each read alone: read side by side they lost the hardware prefetcher (Zen 4:
+ * a 2x2/2 max over 224-wide rows read 9 GB/s, against 21 for one stream). */
+static int narrow_rows(const struct pool_geom *g)
+{
+    return g->w < POOL_NARROW &&
+           (size_t)g->ox + (size_t)CN_MAX(g->w, row_extent(g)) <= POOL_RING_MAX;
+}
+
+static void ring_init(struct pool_ring *q, float *base, const struct pool_geom *g, enum pool_op op)
+{
+    *q = (struct pool_ring){.base = base, .narrow = narrow_rows(g)};
+    inner_cols(&q->ja, &q->jb, g);
+    if (!q->narrow)
+        return;
+    float id = op == POOL_MAX ? -INFINITY : 0.f; /* the pads of the row buffer */
+    for (int c = 0; c < g->ox; c++)
+        base[c] = id;
+    for (int c = g->w; c < row_extent(g); c++)
+        base[g->ox + c] = id;
+}
+
+/* The separable max of one plane (row_fits(g)): window rows and columns clamped to the image, so
+ * an ignored cell is never selected. */
+static inline __attribute__((always_inline)) void
+max_plane_rows_body(float *o, const float *x, const struct pool_geom *g)
+{
+    float ring[POOL_RING_MAX];
+    struct pool_ring q;
+    ring_init(&q, ring, g, POOL_MAX);
+    for (int i = 0; i < g->oh; i++) {
+        int r0, r1;
+        clamp_window(&r0, &r1, i * g->sy - g->oy, g->size, g->h);
+        plane_row(o + (size_t)i * (size_t)g->ow, &q, x, g, r0, r1, POOL_MAX);
+    }
+}
+
+typedef void (*plane_fn)(float *, const float *, const struct pool_geom *);
+
+static void max_plane_rows(float *o, const float *x, const struct pool_geom *g)
+{
+    max_plane_rows_body(o, x, g);
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+__attribute__((target("avx2"))) static void max_plane_rows_avx2(float *o, const float *x,
+                                                                const struct pool_geom *g)
+{
+    max_plane_rows_body(o, x, g);
+}
+#else
+#define max_plane_rows_avx2 max_plane_rows
+#endif
+
+/* avx2 where the CPU has it (the same operations in the same order, so the same results). */
+static plane_fn isa_plane(plane_fn base, plane_fn avx2)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    if (__builtin_cpu_supports("avx2"))
+        return avx2;
+#endif
+    (void)avx2;
+    return base;
 }
 
 /* Window (i, j) by the clamped loop: the first maximum in row-major order. */
@@ -337,9 +486,8 @@ static max_row_fn max_row_for(const struct pool_geom *g, int ja, int jb)
 static void max_plane(float *o, int32_t *ix, const float *x, const struct pool_geom *g)
 {
     /* outputs [ja, jb) have windows inside the columns: start >= 0, start + size <= w */
-    int ja = CN_MIN((g->ox + g->sx - 1) / g->sx, g->ow);
-    int jb = g->w - g->size + g->ox < 0 ? 0 : CN_MIN(g->ow, (g->w - g->size + g->ox) / g->sx + 1);
-    jb = CN_MAX(jb, ja);
+    int ja, jb;
+    inner_cols(&ja, &jb, g);
     max_row_fn row = ix ? max_row_for(g, ja, jb) : NULL;
     for (int i = 0; i < g->oh; i++) {
         int r0, r1;
@@ -361,10 +509,11 @@ void pool_max_forward(float *out, int32_t *idx, const float *in, int P, const st
 {
     size_t isz = (size_t)g->h * (size_t)g->w, osz = (size_t)g->oh * (size_t)g->ow;
     int rows = !idx && row_fits(g);
+    plane_fn plane = isa_plane(max_plane_rows, max_plane_rows_avx2);
 #pragma omp parallel for schedule(static) if ((size_t)P * isz >= POOL_PAR_MIN)
     for (int p = 0; p < P; p++) {
         if (rows)
-            max_plane_rows(out + (size_t)p * osz, in + (size_t)p * isz, g);
+            plane(out + (size_t)p * osz, in + (size_t)p * isz, g);
         else
             max_plane(out + (size_t)p * osz, idx ? idx + (size_t)p * osz : NULL,
                       in + (size_t)p * isz, g);
@@ -447,7 +596,7 @@ static void avg_plane(float *o, const float *x, const struct pool_geom *g)
 
 /* y[j] *= f[j] (restrict and plain ints: -fno-strict-aliasing would otherwise keep the loop
  * from being vectorised, re-reading the bound after each store). */
-static void scale_by(float *restrict y, const float *restrict f, int n)
+static inline __attribute__((always_inline)) void scale_by(float *restrict y, const float *restrict f, int n)
 {
     for (int j = 0; j < n; j++)
         y[j] *= f[j];
@@ -455,15 +604,13 @@ static void scale_by(float *restrict y, const float *restrict f, int n)
 
 /* The separable average of one plane (row_fits(g)): zeros outside the image in the row buffer,
  * then each output times 1/divisor, the divisor a product of its row's and its column's counts. */
-static void avg_plane_rows(float *o, const float *x, const struct pool_geom *g)
+static inline __attribute__((always_inline)) void
+avg_plane_rows_body(float *o, const float *x, const struct pool_geom *g)
 {
-    float buf[POOL_ROW_MAX], inv[POOL_ROW_MAX]; /* inv: 1/divisor of each output of the row */
-    int cols[POOL_ROW_MAX];                      /* the column count of each output's window */
-    float *t = buf + g->ox;
-    for (int c = 0; c < g->ox; c++)
-        buf[c] = 0;
-    for (int c = g->w; c < row_extent(g); c++)
-        t[c] = 0;
+    float ring[POOL_RING_MAX], inv[POOL_ROW_MAX]; /* inv: 1/divisor of each output of a row */
+    int cols[POOL_ROW_MAX];                        /* the column count of each output's window */
+    struct pool_ring q;
+    ring_init(&q, ring, g, POOL_SUM);
     for (int j = 0; j < g->ow; j++)
         cols[j] = divisor_side(j * g->sx - g->ox, g->size, g->w, g->ew, g->count_pad);
     for (int i = 0, last_rows = 0; i < g->oh; i++) {
@@ -475,20 +622,35 @@ static void avg_plane_rows(float *o, const float *x, const struct pool_geom *g)
                 inv[j] = 1.f / (float)(rows * cols[j]);
         last_rows = rows;
         float *y = o + (size_t)i * (size_t)g->ow;
-        sum_rows(t, x, g->w, r0, r1);
-        sum_cols(y, buf, g->ow, g->sx, g->size);
+        plane_row(y, &q, x, g, r0, r1, POOL_SUM);
         scale_by(y, inv, g->ow);
     }
 }
+
+static void avg_plane_rows(float *o, const float *x, const struct pool_geom *g)
+{
+    avg_plane_rows_body(o, x, g);
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+__attribute__((target("avx2"))) static void avg_plane_rows_avx2(float *o, const float *x,
+                                                                const struct pool_geom *g)
+{
+    avg_plane_rows_body(o, x, g);
+}
+#else
+#define avg_plane_rows_avx2 avg_plane_rows
+#endif
 
 void pool_avg_forward(float *out, const float *in, int P, const struct pool_geom *g)
 {
     size_t isz = (size_t)g->h * (size_t)g->w, osz = (size_t)g->oh * (size_t)g->ow;
     int rows = row_fits(g);
+    plane_fn plane = isa_plane(avg_plane_rows, avg_plane_rows_avx2);
 #pragma omp parallel for schedule(static) if ((size_t)P * isz >= POOL_PAR_MIN)
     for (int p = 0; p < P; p++) {
         if (rows)
-            avg_plane_rows(out + (size_t)p * osz, in + (size_t)p * isz, g);
+            plane(out + (size_t)p * osz, in + (size_t)p * isz, g);
         else
             avg_plane(out + (size_t)p * osz, in + (size_t)p * isz, g);
     }
