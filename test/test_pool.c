@@ -219,9 +219,9 @@ struct case_shape {
  * rows of 3x3/2 windows wide enough for the vector argmax kernel (8 outputs at once, the last 8
  * overlapping), with and without padding, odd and even widths. */
 static const struct case_shape shapes[] = {
-    {1, 1, 1, 1, 1, 0},  {3, 7, 5, 2, 2, 1}, {2, 13, 11, 3, 1, 2}, {5, 6, 9, 3, 2, 1},
-    {1, 17, 3, 5, 3, 4}, {7, 4, 4, 1, 3, 0}, {3, 11, 13, 2, 5, 2}, {2, 5, 5, 5, 1, 8},
-    {4, 9, 7, 4, 2, 0},  {1, 2, 2, 2, 1, 1}, {6, 3, 8, 3, 3, 2}, {3, 9, 37, 3, 2, 2},
+    {1, 1, 1, 1, 1, 0},  {3, 7, 5, 2, 2, 1},  {2, 13, 11, 3, 1, 2}, {5, 6, 9, 3, 2, 1},
+    {1, 17, 3, 5, 3, 4}, {7, 4, 4, 1, 3, 0},  {3, 11, 13, 2, 5, 2}, {2, 5, 5, 5, 1, 8},
+    {4, 9, 7, 4, 2, 0},  {1, 2, 2, 2, 1, 1},  {6, 3, 8, 3, 3, 2},   {3, 9, 37, 3, 2, 2},
     {2, 7, 34, 3, 2, 0}, {2, 5, 19, 3, 2, 2}, {3, 8, 56, 3, 2, 1},
 };
 
@@ -299,10 +299,10 @@ static void test_avg_fast_matches_naive(void **state)
  * windows of 1 to 6 rows, borders at both ends, a stride above the size, and a row whose ring
  * outgrows the buffer (the direct kernel). */
 static const struct case_shape wide[] = {
-    {2, 111, 111, 3, 2, 0}, {3, 56, 57, 3, 2, 2},   {4, 56, 56, 2, 2, 0},  {40, 30, 29, 3, 1, 2},
-    {3, 37, 41, 3, 2, 2},   {2, 19, 23, 2, 3, 1},   {1, 5, 2100, 3, 2, 2}, {2, 13, 13, 5, 2, 4},
-    {70, 35, 35, 3, 1, 2},  {3, 9, 64, 3, 1, 2},    {2, 11, 67, 5, 1, 4},  {2, 9, 80, 2, 3, 1},
-    {2, 13, 71, 6, 2, 5},   {3, 7, 65, 1, 1, 0},    {2, 10, 97, 4, 3, 3},  {1, 4, 5000, 3, 2, 2},
+    {2, 111, 111, 3, 2, 0}, {3, 56, 57, 3, 2, 2}, {4, 56, 56, 2, 2, 0},  {40, 30, 29, 3, 1, 2},
+    {3, 37, 41, 3, 2, 2},   {2, 19, 23, 2, 3, 1}, {1, 5, 2100, 3, 2, 2}, {2, 13, 13, 5, 2, 4},
+    {70, 35, 35, 3, 1, 2},  {3, 9, 64, 3, 1, 2},  {2, 11, 67, 5, 1, 4},  {2, 9, 80, 2, 3, 1},
+    {2, 13, 71, 6, 2, 5},   {3, 7, 65, 1, 1, 0},  {2, 10, 97, 4, 3, 3},  {1, 4, 5000, 3, 2, 2},
 };
 
 /* Max without argmax (the inference kernel) equals the naive loop bit for bit, as does the one
@@ -343,9 +343,9 @@ static void test_avg_wide_shapes(void **state)
         const struct case_shape *c = &wide[v / 4];
         int ceil_mode = (v & 1) != 0, count_pad = (v & 2) != 0, pad = CN_MIN(c->pad, c->size / 2);
         struct pool_geom g;
-        assert_int_equal(pool_avg_geom(&g, c->h, c->w, c->size, c->stride, c->stride, pad,
-                                       ceil_mode, count_pad),
-                         0);
+        assert_int_equal(
+            pool_avg_geom(&g, c->h, c->w, c->size, c->stride, c->stride, pad, ceil_mode, count_pad),
+            0);
         size_t ni = (size_t)c->P * (size_t)(c->h * c->w), no = (size_t)c->P * (size_t)(g.oh * g.ow);
         float *x = random_floats(&r, ni), *y = xmalloc(sizeof(float) * no);
         float *yn = xmalloc(sizeof(float) * no);

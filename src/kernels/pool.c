@@ -20,7 +20,8 @@
  * order; the narrow kernel keeps the first in column-major order, which differs only between -0
  * and +0 of equal value. NaN inputs give unspecified results. Average: the separable sums add
  * in another order than the direct one (the ring along rows first, the narrow kernel down columns
- * first), so results may differ in the last bits; the divisor is applied as a multiplication by 1/divisor in both.
+ * first), so results may differ in the last bits; the divisor is applied as a multiplication by
+ * 1/divisor in both.
  */
 #include "kernels/pool.h"
 
@@ -32,8 +33,9 @@
 #define POOL_ROW_MAX 2048  /* outputs of a row of the average's divisors (8 KiB on the stack) */
 #define POOL_RING_MAX 4096 /* floats of the ring of column-reduced rows (16 KiB) */
 #define POOL_NARROW 64     /* floats of a row below which a plane is narrow (narrow_rows) */
-#define POOL_PAR_MIN 131072 /* input floats below which one thread is faster than two (waking a
-                               sleeping thread costs 5-50 us; a thread reduces ~4 floats/ns) */
+#define POOL_PAR_MIN                                                                               \
+    131072 /* input floats below which one thread is faster than two (waking a                     \
+              sleeping thread costs 5-50 us; a thread reduces ~4 floats/ns) */
 
 /* Outputs along one axis: floor or ceil of (n + total - size)/stride, plus one; in ceil mode the
  * last window is dropped when it would start at or past the end of the input (lead = offset). */
@@ -112,7 +114,8 @@ static inline float max2(float a, float b)
 }
 
 /* o[j] = max of s[j*sx + k], k < size (s: the row buffer from the first window's start). */
-static inline __attribute__((always_inline)) void max_cols(float *restrict o, const float *restrict s, int ow, int sx, int size)
+static inline __attribute__((always_inline)) void
+max_cols(float *restrict o, const float *restrict s, int ow, int sx, int size)
 {
     if (sx == 2 && size == 3) {
         for (int j = 0; j < ow; j++)
@@ -139,7 +142,8 @@ static inline __attribute__((always_inline)) void max_cols(float *restrict o, co
 }
 
 /* o[j] = sum of s[j*sx + k], k < size. */
-static inline __attribute__((always_inline)) void sum_cols(float *restrict o, const float *restrict s, int ow, int sx, int size)
+static inline __attribute__((always_inline)) void
+sum_cols(float *restrict o, const float *restrict s, int ow, int sx, int size)
 {
     if (sx == 2 && size == 3) {
         for (int j = 0; j < ow; j++)
@@ -207,9 +211,10 @@ static inline int ring_step(int s, const struct pool_geom *g)
 }
 
 /* The column windows of input row r into d (g->ow floats), read in place. */
-static inline __attribute__((always_inline)) void
-row_cols(float *d, const struct pool_ring *q, const float *x, int r, const struct pool_geom *g,
-         enum pool_op op)
+static inline __attribute__((always_inline)) void row_cols(float *d, const struct pool_ring *q,
+                                                           const float *x, int r,
+                                                           const struct pool_geom *g,
+                                                           enum pool_op op)
 {
     const float *row = x + (size_t)r * (size_t)g->w;
     int ja = q->ja, jb = q->jb;
@@ -226,9 +231,10 @@ row_cols(float *d, const struct pool_ring *q, const float *x, int r, const struc
 
 /* y = the reduction of rows [r0, r1), the last rows in the ring (r1 == q->next); a later row
  * replaces the running maximum only when greater, so the first maximum in row-major order stays. */
-static inline __attribute__((always_inline)) void
-reduce_slots(float *restrict y, const struct pool_ring *q, const struct pool_geom *g, int r0,
-             int r1, enum pool_op op)
+static inline __attribute__((always_inline)) void reduce_slots(float *restrict y,
+                                                               const struct pool_ring *q,
+                                                               const struct pool_geom *g, int r0,
+                                                               int r1, enum pool_op op)
 {
     int n = r1 - r0, s = q->slot - n < 0 ? q->slot - n + g->size : q->slot - n;
     const float *restrict a = ring_slot(q, g, s);
@@ -290,9 +296,10 @@ window_rows(float *restrict t, const float *restrict x, int w, int r0, int r1, e
 /* Output row y of a plane: its window's rows [r0, r1) reduced. Rows enter the ring in order, each
  * once (rows that a stride skips are never read). A narrow plane's window rows are reduced side
  * by side into the row buffer, then its columns. */
-static inline __attribute__((always_inline)) void
-plane_row(float *y, struct pool_ring *q, const float *x, const struct pool_geom *g, int r0, int r1,
-          enum pool_op op)
+static inline __attribute__((always_inline)) void plane_row(float *y, struct pool_ring *q,
+                                                            const float *x,
+                                                            const struct pool_geom *g, int r0,
+                                                            int r1, enum pool_op op)
 {
     if (q->narrow) {
         window_rows(q->base + g->ox, x, g->w, r0, r1, op);
@@ -340,8 +347,8 @@ static void ring_init(struct pool_ring *q, float *base, const struct pool_geom *
 
 /* The separable max of one plane (row_fits(g)): window rows and columns clamped to the image, so
  * an ignored cell is never selected. */
-static inline __attribute__((always_inline)) void
-max_plane_rows_body(float *o, const float *x, const struct pool_geom *g)
+static inline __attribute__((always_inline)) void max_plane_rows_body(float *o, const float *x,
+                                                                      const struct pool_geom *g)
 {
     float ring[POOL_RING_MAX];
     struct pool_ring q;
@@ -439,9 +446,10 @@ max_vec_s2k3(float *o, int32_t *ix, const float *x, int w, int r0, int r1, int c
 
 /* Outputs [ja, jb) (jb - ja >= 8) of a row by max_vec_s2k3, the last 8 overlapping the others
  * (recomputed alike). */
-static inline __attribute__((always_inline)) void
-max_row_s2k3_body(float *o, int32_t *ix, const float *x, const struct pool_geom *g, int r0,
-                  int r1, int ja, int jb)
+static inline __attribute__((always_inline)) void max_row_s2k3_body(float *o, int32_t *ix,
+                                                                    const float *x,
+                                                                    const struct pool_geom *g,
+                                                                    int r0, int r1, int ja, int jb)
 {
     for (int j = ja;; j += 8) {
         j = CN_MIN(j, jb - 8);
@@ -458,8 +466,7 @@ static void max_row_s2k3(float *o, int32_t *ix, const float *x, const struct poo
 }
 
 #if defined(__x86_64__) || defined(__i386__)
-__attribute__((target("avx2"))) static void max_row_s2k3_avx2(float *o, int32_t *ix,
-                                                              const float *x,
+__attribute__((target("avx2"))) static void max_row_s2k3_avx2(float *o, int32_t *ix, const float *x,
                                                               const struct pool_geom *g, int r0,
                                                               int r1, int ja, int jb)
 {
@@ -596,7 +603,8 @@ static void avg_plane(float *o, const float *x, const struct pool_geom *g)
 
 /* y[j] *= f[j] (restrict and plain ints: -fno-strict-aliasing would otherwise keep the loop
  * from being vectorised, re-reading the bound after each store). */
-static inline __attribute__((always_inline)) void scale_by(float *restrict y, const float *restrict f, int n)
+static inline __attribute__((always_inline)) void scale_by(float *restrict y,
+                                                           const float *restrict f, int n)
 {
     for (int j = 0; j < n; j++)
         y[j] *= f[j];
@@ -604,11 +612,11 @@ static inline __attribute__((always_inline)) void scale_by(float *restrict y, co
 
 /* The separable average of one plane (row_fits(g)): zeros outside the image in the row buffer,
  * then each output times 1/divisor, the divisor a product of its row's and its column's counts. */
-static inline __attribute__((always_inline)) void
-avg_plane_rows_body(float *o, const float *x, const struct pool_geom *g)
+static inline __attribute__((always_inline)) void avg_plane_rows_body(float *o, const float *x,
+                                                                      const struct pool_geom *g)
 {
     float ring[POOL_RING_MAX], inv[POOL_ROW_MAX]; /* inv: 1/divisor of each output of a row */
-    int cols[POOL_ROW_MAX];                        /* the column count of each output's window */
+    int cols[POOL_ROW_MAX];                       /* the column count of each output's window */
     struct pool_ring q;
     ring_init(&q, ring, g, POOL_SUM);
     for (int j = 0; j < g->ow; j++)
