@@ -33,9 +33,9 @@
 #define POOL_ROW_MAX 2048  /* outputs of a row of the average's divisors (8 KiB on the stack) */
 #define POOL_RING_MAX 4096 /* floats of the ring of column-reduced rows (16 KiB) */
 #define POOL_NARROW 64     /* floats of a row below which a plane is narrow (narrow_rows) */
-#define POOL_PAR_MIN                                                                               \
-    131072 /* input floats below which one thread is faster than two (waking a                     \
-              sleeping thread costs 5-50 us; a thread reduces ~4 floats/ns) */
+/* Input floats below which one thread is faster than two (waking a sleeping thread costs 5-50
+ * us; a thread reduces ~4 floats/ns). */
+#define POOL_PAR_MIN 131072
 
 /* Outputs along one axis: floor or ceil of (n + total - size)/stride, plus one; in ceil mode the
  * last window is dropped when it would start at or past the end of the input (lead = offset). */
@@ -113,7 +113,7 @@ static inline float max2(float a, float b)
     return a > b ? a : b;
 }
 
-/* o[j] = max of s[j*sx + k], k < size (s: the row buffer from the first window's start). */
+/* o[j] = max of s[j*sx + k], k < size (s: the row from the first window's start). */
 static inline __attribute__((always_inline)) void
 max_cols(float *restrict o, const float *restrict s, int ow, int sx, int size)
 {
