@@ -163,7 +163,7 @@ CPU=$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //; s/  */ /g')
 CORES=$(nproc)
 SLUG=$(echo "$CPU" | tr '[:upper:]' '[:lower:]' | sed 's/([^)]*)//g; s/[^a-z0-9]\{1,\}/-/g; s/^-//; s/-$//')
 # Machines sold under one model name differ in vector width (AMD EPYC is Zen 3 or Zen 4 here).
-grep -qw avx512f /proc/cpuinfo && SLUG=$SLUG-avx512
+grep -qw avx512f /proc/cpuinfo 2>/dev/null && SLUG=$SLUG-avx512
 COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo '?')
 git diff --quiet HEAD 2>/dev/null || COMMIT="$COMMIT (with uncommitted changes)"
 LOAD0=$(load)
