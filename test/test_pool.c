@@ -297,12 +297,14 @@ static void test_avg_fast_matches_naive(void **state)
  * per side), vgg's 2x2/2, GoogLeNet's 3x3/1 padding 2 with enough planes for threads, odd and
  * prime sides, a stride above the size. Rows of 64 and more go through the ring of reduced rows:
  * windows of 1 to 6 rows, borders at both ends, a stride above the size, and a row whose ring
- * outgrows the buffer (the direct kernel). */
+ * outgrows the buffer (the direct kernel). Stride-1 centred windows of 1 to 7 rows, on planes
+ * pooled whole (as few rows as the window allows) and on one too large for that. */
 static const struct case_shape wide[] = {
     {2, 111, 111, 3, 2, 0}, {3, 56, 57, 3, 2, 2}, {4, 56, 56, 2, 2, 0},  {40, 30, 29, 3, 1, 2},
     {3, 37, 41, 3, 2, 2},   {2, 19, 23, 2, 3, 1}, {1, 5, 2100, 3, 2, 2}, {2, 13, 13, 5, 2, 4},
     {70, 35, 35, 3, 1, 2},  {3, 9, 64, 3, 1, 2},  {2, 11, 67, 5, 1, 4},  {2, 9, 80, 2, 3, 1},
     {2, 13, 71, 6, 2, 5},   {3, 7, 65, 1, 1, 0},  {2, 10, 97, 4, 3, 3},  {1, 4, 5000, 3, 2, 2},
+    {2, 9, 10, 7, 1, 6},    {3, 3, 40, 3, 1, 2},  {2, 5, 5, 5, 1, 4},    {1, 70, 63, 3, 1, 2},
 };
 
 /* Max without argmax (the inference kernel) equals the naive loop bit for bit, as does the one

@@ -11,7 +11,9 @@
  * rows of its window. So the input is read once, whole rows in order, one stream the hardware
  * prefetcher follows. Narrow planes (rows of a few cache lines) instead reduce a window's rows
  * side by side into a row buffer padded with the identity (-inf, or 0), then its columns: fewer
- * passes over short rows. Planes whose ring outgrows its buffer, and max pooling that records the
+ * passes over short rows. Stride-1 windows centred on their outputs (GoogLeNet's and
+ * Inception's 3x3/1) on planes that fit the buffer go further: the whole plane's rows, then its
+ * columns, each as one array (same_plane). Planes whose ring outgrows its buffer, and max pooling that records the
  * argmax (training), take the direct kernel: every window clamped to the image once. The naive
  * ones test each window cell (Darknet's forward_maxpool_layer loop) and are kept as references
  * for the tests.
@@ -264,33 +266,41 @@ static inline __attribute__((always_inline)) void reduce_slots(float *restrict y
     }
 }
 
+/* t[c] = the reduction of a[c + k*stride] over k < n, c < len: n rows of a plane side by side
+ * (len: one row, or the rows of a span of windows that all hold n rows). */
+static inline __attribute__((always_inline)) void window_span(float *restrict t,
+                                                              const float *restrict a, int stride,
+                                                              int len, int n, enum pool_op op)
+{
+    const float *b = n > 1 ? a + stride : a, *d = n > 2 ? b + stride : b;
+    if (op == POOL_MAX)
+        for (int c = 0; c < len; c++)
+            t[c] = max2(d[c], max2(b[c], a[c]));
+    else if (n == 1)
+        for (int c = 0; c < len; c++)
+            t[c] = a[c];
+    else if (n == 2)
+        for (int c = 0; c < len; c++)
+            t[c] = a[c] + b[c];
+    else
+        for (int c = 0; c < len; c++)
+            t[c] = a[c] + b[c] + d[c];
+    for (int k = 3; k < n; k++) {
+        const float *e = a + (size_t)k * (size_t)stride;
+        if (op == POOL_MAX)
+            for (int c = 0; c < len; c++)
+                t[c] = max2(e[c], t[c]);
+        else
+            for (int c = 0; c < len; c++)
+                t[c] += e[c];
+    }
+}
+
 /* t[c] = the reduction over rows [r0, r1) of x[r][c], c < w. */
 static inline __attribute__((always_inline)) void
 window_rows(float *restrict t, const float *restrict x, int w, int r0, int r1, enum pool_op op)
 {
-    const float *a = x + (size_t)r0 * (size_t)w, *b = r1 - r0 > 1 ? a + w : a,
-                *d = r1 - r0 > 2 ? b + w : b;
-    if (op == POOL_MAX)
-        for (int c = 0; c < w; c++)
-            t[c] = max2(d[c], max2(b[c], a[c]));
-    else if (r1 - r0 == 1)
-        for (int c = 0; c < w; c++)
-            t[c] = a[c];
-    else if (r1 - r0 == 2)
-        for (int c = 0; c < w; c++)
-            t[c] = a[c] + b[c];
-    else
-        for (int c = 0; c < w; c++)
-            t[c] = a[c] + b[c] + d[c];
-    for (int r = r0 + 3; r < r1; r++) {
-        const float *e = x + (size_t)r * (size_t)w;
-        if (op == POOL_MAX)
-            for (int c = 0; c < w; c++)
-                t[c] = max2(e[c], t[c]);
-        else
-            for (int c = 0; c < w; c++)
-                t[c] += e[c];
-    }
+    window_span(t, x + (size_t)r0 * (size_t)w, w, w, r1 - r0, op);
 }
 
 /* Output row y of a plane: its window's rows [r0, r1) reduced. Rows enter the ring in order, each
@@ -345,12 +355,68 @@ static void ring_init(struct pool_ring *q, float *base, const struct pool_geom *
         base[g->ox + c] = id;
 }
 
+/* Whether a plane pools stride-1 windows centred on their outputs (size odd, size/2 cells of
+ * padding: the output plane is the input plane) and fits the ring whole. Then its window rows
+ * are reduced as one array, and so are its columns, the outputs near each row's ends (whose
+ * windows ran into the next row) redone after: a few long loops instead of a few short ones per
+ * row (with rows of 35 floats, Inception's, the loops' ends cost more than their bodies). */
+static int same_plane(const struct pool_geom *g)
+{
+    int p = g->size / 2;
+    return g->sx == 1 && g->sy == 1 && g->size % 2 == 1 && g->ox == p && g->oy == p &&
+           g->oh == g->h && g->ow == g->w && g->h > 2 * p && g->w > 2 * p &&
+           (size_t)g->h * (size_t)g->w <= POOL_RING_MAX;
+}
+
+/* The p outputs at each end of a row of a same_plane, from its rows' reduction v: windows
+ * clamped to the row, cells combined left to right from the identity as border_col does. */
+static inline __attribute__((always_inline)) void same_ends(float *restrict y,
+                                                            const float *restrict v, int w, int p,
+                                                            enum pool_op op)
+{
+    float id = op == POOL_MAX ? -INFINITY : 0.f;
+    for (int j = 0; j < p; j++) {
+        float a = id, b = id;
+        for (int c = 0; c <= j + p; c++)
+            a = op == POOL_MAX ? max2(v[c], a) : a + v[c];
+        for (int c = w - 1 - j - p; c < w; c++)
+            b = op == POOL_MAX ? max2(v[c], b) : b + v[c];
+        y[j] = a;
+        y[w - 1 - j] = b;
+    }
+}
+
+/* y = the reduction of each window of a plane (same_plane(g)), through v (h*w floats): rows,
+ * then columns, each window clamped to the image, as plane_row does (so the same values). */
+static inline __attribute__((always_inline)) void same_pool(float *restrict y, float *restrict v,
+                                                            const float *x,
+                                                            const struct pool_geom *g,
+                                                            enum pool_op op)
+{
+    int h = g->h, w = g->w, p = g->size / 2, n = h * w;
+    for (int i = 0; i < p; i++)
+        window_rows(v + (size_t)i * (size_t)w, x, w, 0, i + p + 1, op);
+    window_span(v + (size_t)p * (size_t)w, x, w, (h - 2 * p) * w, g->size, op);
+    for (int i = h - p; i < h; i++)
+        window_rows(v + (size_t)i * (size_t)w, x, w, i - p, h, op);
+    if (op == POOL_MAX)
+        max_cols(y + p, v, n - 2 * p, 1, g->size);
+    else
+        sum_cols(y + p, v, n - 2 * p, 1, g->size);
+    for (int i = 0; i < h; i++)
+        same_ends(y + (size_t)i * (size_t)w, v + (size_t)i * (size_t)w, w, p, op);
+}
+
 /* The separable max of one plane (row_fits(g)): window rows and columns clamped to the image, so
  * an ignored cell is never selected. */
 static inline __attribute__((always_inline)) void max_plane_rows_body(float *o, const float *x,
                                                                       const struct pool_geom *g)
 {
     float ring[POOL_RING_MAX];
+    if (same_plane(g)) {
+        same_pool(o, ring, x, g, POOL_MAX);
+        return;
+    }
     struct pool_ring q;
     ring_init(&q, ring, g, POOL_MAX);
     for (int i = 0; i < g->oh; i++) {
@@ -610,6 +676,12 @@ static inline __attribute__((always_inline)) void scale_by(float *restrict y,
         y[j] *= f[j];
 }
 
+static inline __attribute__((always_inline)) void scale_all(float *restrict y, float f, int n)
+{
+    for (int j = 0; j < n; j++)
+        y[j] *= f;
+}
+
 /* The separable average of one plane (row_fits(g)): zeros outside the image in the row buffer,
  * then each output times 1/divisor, the divisor a product of its row's and its column's counts. */
 static inline __attribute__((always_inline)) void avg_plane_rows_body(float *o, const float *x,
@@ -617,6 +689,14 @@ static inline __attribute__((always_inline)) void avg_plane_rows_body(float *o, 
 {
     float ring[POOL_RING_MAX], inv[POOL_ROW_MAX]; /* inv: 1/divisor of each output of a row */
     int cols[POOL_ROW_MAX];                       /* the column count of each output's window */
+    int same = same_plane(g);
+    if (same) {
+        same_pool(o, ring, x, g, POOL_SUM);
+        if (g->count_pad) { /* every window inside the padded extent: one divisor */
+            scale_all(o, 1.f / (float)(g->size * g->size), g->h * g->w);
+            return;
+        }
+    }
     struct pool_ring q;
     ring_init(&q, ring, g, POOL_SUM);
     for (int j = 0; j < g->ow; j++)
@@ -630,7 +710,8 @@ static inline __attribute__((always_inline)) void avg_plane_rows_body(float *o, 
                 inv[j] = 1.f / (float)(rows * cols[j]);
         last_rows = rows;
         float *y = o + (size_t)i * (size_t)g->ow;
-        plane_row(y, &q, x, g, r0, r1, POOL_SUM);
+        if (!same)
+            plane_row(y, &q, x, g, r0, r1, POOL_SUM);
         scale_by(y, inv, g->ow);
     }
 }
