@@ -13,17 +13,17 @@
  * side by side into a row buffer padded with the identity (-inf, or 0), then its columns: fewer
  * passes over short rows. Stride-1 windows centred on their outputs (GoogLeNet's and
  * Inception's 3x3/1) on planes that fit the buffer go further: the whole plane's rows, then its
- * columns, each as one array (same_plane). Planes whose ring outgrows its buffer, and max pooling that records the
- * argmax (training), take the direct kernel: every window clamped to the image once. The naive
- * ones test each window cell (Darknet's forward_maxpool_layer loop) and are kept as references
- * for the tests.
+ * columns, each as one array (same_plane). Planes whose ring outgrows its buffer, and max
+ * pooling that records the argmax (training), take the direct kernel: every window clamped to
+ * the image once. The naive ones test each window cell (Darknet's forward_maxpool_layer loop)
+ * and are kept as references for the tests.
  *
  * Max: the same values as Darknet's loop, which keeps the first maximum in row-major window
- * order; the narrow kernel keeps the first in column-major order, which differs only between -0
- * and +0 of equal value. NaN inputs give unspecified results. Average: the separable sums add
- * in another order than the direct one (the ring along rows first, the narrow kernel down columns
- * first), so results may differ in the last bits; the divisor is applied as a multiplication by
- * 1/divisor in both.
+ * order; the narrow and same_plane kernels keep the first in column-major order, which differs
+ * only between -0 and +0 of equal value. NaN inputs give unspecified results. Average: the
+ * separable sums add in another order than the direct one (the ring along rows first, the
+ * narrow and same_plane kernels down columns first), so results may differ in the last bits;
+ * the divisor is applied as a multiplication by 1/divisor in both.
  */
 #include "kernels/pool.h"
 
