@@ -268,9 +268,8 @@ static inline __attribute__((always_inline)) void reduce_slots(float *restrict y
 
 /* t[c] = the reduction of a[c + k*stride] over k < n, c < len: n rows of a plane side by side
  * (len: one row, or the rows of a span of windows that all hold n rows). */
-static inline __attribute__((always_inline)) void window_span(float *restrict t,
-                                                              const float *restrict a, int stride,
-                                                              int len, int n, enum pool_op op)
+static inline __attribute__((always_inline)) void
+window_span(float *restrict t, const float *restrict a, int stride, int len, int n, enum pool_op op)
 {
     const float *b = n > 1 ? a + stride : a, *d = n > 2 ? b + stride : b;
     if (op == POOL_MAX)
@@ -370,9 +369,8 @@ static int same_plane(const struct pool_geom *g)
 
 /* The p outputs at each end of a row of a same_plane, from its rows' reduction v: windows
  * clamped to the row, cells combined left to right from the identity as border_col does. */
-static inline __attribute__((always_inline)) void same_ends(float *restrict y,
-                                                            const float *restrict v, int w, int p,
-                                                            enum pool_op op)
+static inline __attribute__((always_inline)) void
+same_ends(float *restrict y, const float *restrict v, int w, int p, enum pool_op op)
 {
     float id = op == POOL_MAX ? -INFINITY : 0.f;
     for (int j = 0; j < p; j++) {
