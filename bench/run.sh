@@ -23,7 +23,8 @@
 #
 # --quick: 1 round, few passes, resnet18 and squeezenet1_1 only, small limits and LeNet runs: to
 # try the script (a few minutes on a quiet machine), not to quote. The full run takes about 20 minutes on 2 cores.
-# The table is printed and written to bench/results/YYYY-MM-DD-<cpu>-<cores>c.md (quick runs:
+# The table is printed and written to bench/results/YYYY-MM-DD-<cpu>-<cores>c.md (a later run
+# the same day: ...-2.md, -3.md; quick runs:
 # ...-quick.md) with the date, CPU, cores, load average before and after, commit and command.
 #
 # Environment: BUILD (default build/default: its net and libcfgnet.so are used and built by
@@ -431,7 +432,11 @@ echo
 sed -n '/^## /,$p' "$TABLE"
 if [ "$SAVE" = 1 ]; then
     mkdir -p bench/results
-    out=bench/results/$(date -u +%Y-%m-%d)-$SLUG-${CORES}c$([ "$QUICK" = 1 ] && echo -quick || true).md
+    stem=bench/results/$(date -u +%Y-%m-%d)-$SLUG-${CORES}c$([ "$QUICK" = 1 ] && echo -quick || true)
+    out=$stem.md n=2
+    while [ -e "$out" ]; do # a later run the same day keeps the earlier one's file
+        out=$stem-$n.md n=$((n + 1))
+    done
     { cat "$TABLE"; echo; echo "## Raw figures, every round"; echo; echo '```'; cat "$RAW"; echo '```'; } >"$out"
     echo
     echo "written to $out"
