@@ -378,9 +378,11 @@ if ! skipped layers; then
     done
     [ -x "$TMP/peak" ] || cc -std=c11 -O2 -fopenmp bench/peak.c -o "$TMP/peak" || die "cannot compile bench/peak.c"
     # The 1-thread peak is measured again right before and after each batch's layers, and the
-    # higher of the two is the one they are a share of: a peak from minutes earlier is not the
-    # machine's speed at the time in a VM whose host varies (seen: the layers 12-15 % slower
-    # against a peak from the start of the run, while a peak measured beside them agreed).
+    # higher of the two is the one they are a share of: in a VM whose host varies, a peak from
+    # minutes earlier may not be the core's speed at the time. It does not catch a neighbour's
+    # use of the shared caches, which slows the layers and not the FMA loop: on one Zen 4 guest
+    # the same layers read 69-71 % in one run and 76-81 % ten minutes later, both beside a peak
+    # of 242.
     peak1() { "$TMP/peak" -threads 1 -seconds "$PEAK_S" | tee -a "$RAW" | awk '{ print $NF; exit }'; }
     {
         echo
