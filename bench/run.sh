@@ -381,8 +381,9 @@ if ! skipped layers; then
     # higher of the two is the one they are a share of: in a VM whose host varies, a peak from
     # minutes earlier may not be the core's speed at the time. It does not catch a neighbour's
     # use of the shared caches, which slows the layers and not the FMA loop: on one Zen 4 guest
-    # the same layers read 69-71 % in one run and 76-81 % ten minutes later, both beside a peak
-    # of 242.
+    # ResNet-50's 1x1 layers read 69-71 % of a 242.2 peak measured at the start of a run, and
+    # 76-81 % ten minutes later of 241-244 measured beside them, so the host's speed was not
+    # all that moved.
     peak1() { "$TMP/peak" -threads 1 -seconds "$PEAK_S" | tee -a "$RAW" | awk '{ print $NF; exit }'; }
     {
         echo
