@@ -122,11 +122,10 @@ static void run_once(int lib, const struct shape *s, float *C, const float *A, c
 static void burst(int lib, const struct shape *s, float *C, const float *A, const float *B,
                   struct timing *t, int r)
 {
-    struct timing b;
     double w[BURST], c[BURST];
     for (int i = 0; i < BURST; i++) {
-        run_once(lib, s, C, A, B, &b, 0);
-        w[i] = b.wall[0], c[i] = b.cpu[0];
+        run_once(lib, s, C, A, B, t, r);
+        w[i] = t->wall[r], c[i] = t->cpu[r];
     }
     qsort(w, BURST, sizeof(double), cmp_double);
     qsort(c, BURST, sizeof(double), cmp_double);
