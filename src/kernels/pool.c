@@ -695,8 +695,9 @@ static inline __attribute__((always_inline)) void avg_plane_rows_body(float *o, 
             return;
         }
     }
-    struct pool_ring q;
-    ring_init(&q, ring, g, POOL_SUM);
+    struct pool_ring q = {0};
+    if (!same) /* same_pool has reduced the plane already: only the divisors remain */
+        ring_init(&q, ring, g, POOL_SUM);
     for (int j = 0; j < g->ow; j++)
         cols[j] = divisor_side(j * g->sx - g->ox, g->size, g->w, g->ew, g->count_pad);
     for (int i = 0, last_rows = 0; i < g->oh; i++) {
