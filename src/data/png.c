@@ -16,6 +16,7 @@
 #include <zlib.h>
 
 #define PNG_MAX_SIDE (1u << 24) /* stb_image's limit on either side */
+#define INFLATE_SLACK 259u      /* see inflate_rows */
 
 void png_scratch_free(struct png_scratch *s)
 {
@@ -94,23 +95,43 @@ int png_common(const uint8_t *p, size_t n, struct png_header *hd)
     return 0;
 }
 
-/* Inflates every IDAT payload of the file at p into raw: exactly len bytes, the stream ending
- * there (zlib checks its adler32). Returns 0 or -1. */
+/* The zlib header (RFC 1950), the stream's first two bytes, checked as stb_image checks it:
+ * deflate, no preset dictionary, the check bits right; the window size is not looked at, nor
+ * (at the stream's end) the adler32, which stb_image does not check either. 0 or -1. */
+static int zlib_header(const uint8_t h[2])
+{
+    return (h[0] * 256 + h[1]) % 31 || h[1] & 32 || (h[0] & 15) != 8 ? -1 : 0;
+}
+
+/* Inflates every IDAT payload of the file at p into raw: exactly len bytes, the deflate stream
+ * ending there. raw has INFLATE_SLACK bytes beyond len: zlib's fast loop (inflate_fast) runs
+ * only while 258 bytes of output space are left, so without the slack the last 258 bytes of
+ * every image go through its byte-at-a-time state machine, which costs as much as the rest of a
+ * 28x28 image. Extra data shows as total_out > len. z is a raw inflater: the zlib header is
+ * taken off here (it may be split over IDATs). Returns 0 or -1. */
 static int inflate_rows(uint8_t *raw, size_t len, const uint8_t *p, size_t n, z_stream *z)
 {
     struct chunks it = {p, n, 8};
     const uint8_t *type, *data;
-    size_t clen;
+    uint8_t head[2];
+    size_t clen, got = 0;
     int rc = Z_OK;
     z->next_out = raw;
-    z->avail_out = (uInt)len + 1; /* one byte more: extra data shows as total_out > len */
+    z->avail_out = (uInt)(len + INFLATE_SLACK);
     /* Z_FINISH: the whole output fits, so zlib keeps no window copy of it; Z_BUF_ERROR with
      * the input used up only asks for the next IDAT */
     while ((rc == Z_OK || rc == Z_BUF_ERROR) && chunk_next(&it, &type, &data, &clen)) {
         if (memcmp(type, "IDAT", 4))
             continue;
-        z->next_in = (Bytef *)(uintptr_t)data;
-        z->avail_in = (uInt)clen;
+        size_t skip = 0;
+        while (got < 2 && skip < clen)
+            head[got++] = data[skip++];
+        if (got < 2)
+            continue;
+        if (skip && zlib_header(head)) /* this IDAT completed the header */
+            return -1;
+        z->next_in = (Bytef *)(uintptr_t)(data + skip);
+        z->avail_in = (uInt)(clen - skip);
         do
             rc = inflate(z, Z_FINISH);
         while (rc == Z_OK);
@@ -127,7 +148,8 @@ static int paeth(int a, int b, int c)
 {
     int pa = abs(b - c), pb = abs(a - c), pc = abs(a + b - 2 * c);
     int bc = pb <= pc ? b : c;
-    return pa <= pb && pa <= pc ? a : bc;
+    int take_a = -((pa <= pb) & (pa <= pc)); /* a mask, not a branch: the choice is data */
+    return bc ^ ((a ^ bc) & take_a);
 }
 
 /* Undoes the filter f of one row x of len bytes, bpp bytes per pixel, in place; up is the
@@ -219,7 +241,7 @@ static z_stream *stream_ready(struct png_scratch *s)
     if (s->z)
         return inflateReset(s->z) == Z_OK ? s->z : NULL;
     z_stream *z = calloc(1, sizeof *z);
-    if (!z || inflateInit(z) != Z_OK) {
+    if (!z || inflateInit2(z, -15) != Z_OK) { /* raw deflate, 32 KiB window: see zlib_header */
         free(z);
         return NULL;
     }
@@ -231,9 +253,9 @@ int png_decode(uint8_t *dst, int c, const uint8_t *p, size_t n, const struct png
                struct png_scratch *s)
 {
     size_t bpp = (size_t)hd->n, row = (size_t)hd->w * bpp + 1, h = (size_t)hd->h;
-    if (row > UINT32_MAX / (h + 2))
+    if (row > (UINT32_MAX - INFLATE_SLACK) / (h + 1)) /* need below fits zlib's uInt */
         return -1;
-    size_t len = row * h, need = row + len + 1; /* a row of zeros above the first, one spare */
+    size_t len = row * h, need = row + len + INFLATE_SLACK; /* zeros above the first row */
     if (cn_reserve(&s->raw, &s->raw_cap, need, 0, 0))
         return -1;
     memset(s->raw, 0, row);

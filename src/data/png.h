@@ -6,12 +6,13 @@
  * Layout (PNG spec, ISO/IEC 15948): the 8-byte signature, then chunks of a uint32 big-endian
  * length, a 4-byte type, the payload and a CRC. IHDR first (width, height, bit depth, colour
  * type, compression, filter, interlace); the IDAT payloads, concatenated, are one zlib stream of
- * h rows, each a filter-type byte and w*n bytes (n channels); IEND last. Decoding: inflate (zlib,
- * which checks the stream's adler32), then unfilter each row (spec section 9: None, Sub, Up,
- * Average, Paeth on bytes, the row above the first being zeros), then the channel conversion of
- * stb_image (image.h) into planar CHW. CRCs are not checked: stb_image does not check them either,
- * and a file it decodes must decode the same here. The pixels equal stb_image's, bit for bit
- * (test_image.c compares the two). */
+ * h rows, each a filter-type byte and w*n bytes (n channels); IEND last. Decoding: inflate (zlib
+ * as a raw inflater, the zlib header checked as stb_image checks it), then unfilter each row
+ * (spec section 9: None, Sub, Up, Average, Paeth on bytes, the row above the first being
+ * zeros), then the channel conversion of stb_image (image.h) into planar CHW. Neither the CRCs
+ * nor the stream's adler32 are checked: stb_image checks neither, and a file it decodes must
+ * decode the same here. The pixels equal stb_image's, bit for bit (test_image.c compares the
+ * two). */
 #ifndef CN_DATA_PNG_H
 #define CN_DATA_PNG_H
 
