@@ -12,7 +12,12 @@
 #      row 1 with the workers under SCHED_IDLE (loader_opts.worker_idle=1) and at nice 10 only
 #      (worker_idle=0, the fifth session's default; the default is now the adaptive policy,
 #      worker_idle=2: SCHED_IDLE while the ring keeps up);
-#   5. ResNet-18 at 224x224 (cfg/resnet18.cfg, batch BATCH_R18) on 224x224 JPEGs cut from
+#   5. PyTorch, the peer, on the same PNGs in the first epoch (bench/torch_loader.py: the
+#      LeNet5, hyperparameters and optimiser of bench/lenet5_torch.py, torch.set_num_threads
+#      = nproc, as train_loader's OpenMP team) fed by torch.utils.data.DataLoader (PIL decoding,
+#      to_tensor, shuffled, WORKERS persistent worker processes, default prefetch) against one
+#      batch of it in memory; CPU time is that of the process tree (main process and workers);
+#   6. ResNet-18 at 224x224 (cfg/resnet18.cfg, batch BATCH_R18) on 224x224 JPEGs cut from
 #      /usr/share/darknet/data/*.jpg with the augmentation of Darknet's ImageNet cfgs (as
 #      bench/loader.sh makes them).
 # Every row runs loader and memory REPEAT times, interleaved in pairs whose order alternates
@@ -26,16 +31,18 @@
 # image by thread (training thread, rest of its OpenMP team, loader workers) and the share of
 # the machine's core time left idle during it (/proc/stat: near 0 % means other programs took
 # what the run did not use, so wall-clock figures are noise).
-# Rows 1 and 5 run under each wait policy of POLICIES, the others under "spin": libgomp's
+# Rows 1, 5 and 6 run under each wait policy of POLICIES, the others under "spin": libgomp's
 # threads poll 5,000 times before they sleep (GOMP_SPINCOUNT=5000, which `net` and the Python
 # binding set for themselves: src/cli/main.c). "passive" is OMP_WAIT_POLICY=passive (sleep at
-# once), "default" libgomp's own (300,000 polls).
+# once), "default" libgomp's own (300,000 polls; PyTorch's, which links libgomp too: with 2
+# torch threads and 2 DataLoader workers on 2 cores, a spinning thread holds the core a
+# preempted one needs, and a run under it is 2 to 10 times slower whenever anything else runs).
 #   bench/train_loader.sh [BUILD_DIR]      (default build/default)
 # Environment: STEPS (LeNet steps, default 200), STEPS_R18 (default 10), BATCH_R18 (default 8),
 # WORKERS (default: the cfg's workers=, 2), REPEAT (default 3), R18=0 to leave ResNet-18 out,
-# ROWS (default all): the groups of rows to run, of "first policies cached idx r18" (e.g.
+# ROWS (default all): the groups of rows to run, of "first torch policies cached idx r18" (e.g.
 # ROWS=first REPEAT=11: only row 1, in 11 pairs), POLICIES (default "spin passive"): the OpenMP
-# wait policies of rows 1 and 5 (under load, default-policy runs are several times slower).
+# wait policies of rows 1, 5 and 6 (under load, default-policy runs are several times slower).
 # Timings on a shared machine are noise: the table says the load average.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,22 +63,32 @@ trap 'rm -rf "$tmp"' EXIT
 
 median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-ROWS=${ROWS:-first policies cached idx r18}
+ROWS=${ROWS:-first torch policies cached idx r18}
 want() { case " $ROWS " in *" $1 "*) return 0 ;; esac; return 1; }
 # idle_ticks: the machine's idle + iowait ticks so far (/proc/stat, all cores)
 idle_ticks() { awk '/^cpu / { print $5 + $6 }' /proc/stat; }
 
 rows=()
-# measure LABEL POLICY DATA CFG STEPS BATCH [WARM [INLINE NICE [IDLE]]]
+# measure LABEL POLICY DATA CFG STEPS BATCH [WARM [INLINE NICE [IDLE]]]: a row of train_loader
 measure() {
-    local label=$1 policy=$2 data=$3 cfg=$4 steps=$5 batch=$6 warm=${7:-2} pin=${8:--1} nice=${9:--1}
-    local idle=${10:--1} out ls="" ms="" lc="" mc="" rs="" l m modes i0 i1 hz cores
+    local data=$3 cfg=$4 steps=$5 batch=$6 warm=${7:-2} pin=${8:--1} nice=${9:--1} idle=${10:--1}
+    measure_cmd "$1" "$2" "$B/train_loader" "$data" "$cfg" @MODE@ "$steps" "$WORKERS" "$batch" "$warm" \
+        "$pin" "$nice" "$idle"
+}
+# measure_cmd LABEL POLICY CMD...: a row of CMD, whose word @MODE@ becomes loader or memory; CMD
+# prints a first line as train_loader's ($3 images/s, $5 CPU us per image, "N s, M decoded")
+measure_cmd() {
+    local label=$1 policy=$2 out ls="" ms="" lc="" mc="" rs="" l m modes i0 i1 hz cores w
+    shift 2
     hz=$(getconf CLK_TCK)
     cores=$(nproc)
     for r in $(seq "$REPEAT"); do
         if [ $((r % 2)) = 1 ]; then modes="loader memory"; else modes="memory loader"; fi
         for mode in $modes; do
-            local cmd=("$B/train_loader" "$data" "$cfg" "$mode" "$steps" "$WORKERS" "$batch" "$warm" "$pin" "$nice" "$idle")
+            local cmd=()
+            for w in "$@"; do
+                if [ "$w" = @MODE@ ]; then cmd+=("$mode"); else cmd+=("$w"); fi
+            done
             echo "command: (wait policy $policy) ${cmd[*]}"
             i0=$(idle_ticks)
             case $policy in
@@ -111,6 +128,19 @@ if want first; then
     for policy in $POLICIES; do
         measure "LeNet-5, Fashion PNGs, first epoch" $policy data/fashion.data cfg/lenet5.cfg "$STEPS" -1
     done
+fi
+# PyTorch's DataLoader on the same PNGs, beside row 1 and under the same wait policies
+if ! want torch; then
+    :
+elif /usr/bin/python3 -c 'import torch, torchvision, PIL' 2>/dev/null; then
+    for policy in $POLICIES; do
+        measure_cmd "PyTorch LeNet-5, same PNGs, DataLoader" "$policy" /usr/bin/python3 \
+            bench/torch_loader.py --cfg cfg/lenet5.cfg --list data/fashion/train.list \
+            --labels data/fashion.labels --mode @MODE@ --steps "$STEPS" --workers "$WORKERS"
+    done
+else
+    echo "skipped the PyTorch rows: /usr/bin/python3 cannot import torch, torchvision and PIL" \
+        "(Debian packages python3-torch, python3-torchvision, python3-pil)"
 fi
 if want policies; then
     measure "  the same, workers at nice 0 (old policy)" spin data/fashion.data cfg/lenet5.cfg "$STEPS" -1 2 0 0 0
