@@ -17,7 +17,10 @@
 #      = nproc, as train_loader's OpenMP team) fed by torch.utils.data.DataLoader (PIL decoding,
 #      to_tensor, shuffled, WORKERS persistent worker processes, default prefetch) against one
 #      batch of it in memory; CPU time is that of the process tree (main process and workers);
-#   6. ResNet-18 at 224x224 (cfg/resnet18.cfg, batch BATCH_R18) on 224x224 JPEGs cut from
+#   6. LeNet-5 on the PNGs for the whole schedule of cfg/lenet5.cfg (max_batches steps, 12.8
+#      epochs: the first decoded by the workers, the rest from the cache), as `net classifier
+#      train` runs it;
+#   7. ResNet-18 at 224x224 (cfg/resnet18.cfg, batch BATCH_R18) on 224x224 JPEGs cut from
 #      /usr/share/darknet/data/*.jpg with the augmentation of Darknet's ImageNet cfgs (as
 #      bench/loader.sh makes them).
 # Every row runs loader and memory REPEAT times, interleaved in pairs whose order alternates
@@ -31,7 +34,7 @@
 # image by thread (training thread, rest of its OpenMP team, loader workers) and the share of
 # the machine's core time left idle during it (/proc/stat: near 0 % means other programs took
 # what the run did not use, so wall-clock figures are noise).
-# Rows 1, 5 and 6 run under each wait policy of POLICIES, the others under "spin": libgomp's
+# Rows 1, 5 and 7 run under each wait policy of POLICIES, the others under "spin": libgomp's
 # threads poll 5,000 times before they sleep (GOMP_SPINCOUNT=5000, which `net` and the Python
 # binding set for themselves: src/cli/main.c). "passive" is OMP_WAIT_POLICY=passive (sleep at
 # once), "default" libgomp's own (300,000 polls; PyTorch's, which links libgomp too: with 2
@@ -40,9 +43,10 @@
 #   bench/train_loader.sh [BUILD_DIR]      (default build/default)
 # Environment: STEPS (LeNet steps, default 200), STEPS_R18 (default 10), BATCH_R18 (default 8),
 # WORKERS (default: the cfg's workers=, 2), REPEAT (default 3), R18=0 to leave ResNet-18 out,
-# ROWS (default all): the groups of rows to run, of "first torch policies cached idx r18" (e.g.
+# STEPS_WHOLE (row 6, default cfg/lenet5.cfg's max_batches),
+# ROWS (default all): the groups of rows to run, of "first torch whole policies cached idx r18" (e.g.
 # ROWS=first REPEAT=11: only row 1, in 11 pairs), POLICIES (default "spin passive"): the OpenMP
-# wait policies of rows 1, 5 and 6 (under load, default-policy runs are several times slower).
+# wait policies of rows 1, 5 and 7 (under load, default-policy runs are several times slower).
 # Timings on a shared machine are noise: the table says the load average.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -63,7 +67,7 @@ trap 'rm -rf "$tmp"' EXIT
 
 median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-ROWS=${ROWS:-first torch policies cached idx r18}
+ROWS=${ROWS:-first torch whole policies cached idx r18}
 want() { case " $ROWS " in *" $1 "*) return 0 ;; esac; return 1; }
 # idle_ticks: the machine's idle + iowait ticks so far (/proc/stat, all cores)
 idle_ticks() { awk '/^cpu / { print $5 + $6 }' /proc/stat; }
@@ -141,6 +145,13 @@ elif /usr/bin/python3 -c 'import torch, torchvision, PIL' 2>/dev/null; then
 else
     echo "skipped the PyTorch rows: /usr/bin/python3 cannot import torch, torchvision and PIL" \
         "(Debian packages python3-torch, python3-torchvision, python3-pil)"
+fi
+# The whole of a `net classifier train` run on the PNGs: the cfg's max_batches steps, its first
+# epoch decoded by the workers, the later ones from the loader's cache.
+STEPS_WHOLE=${STEPS_WHOLE:-$(sed -n 's/^max_batches[[:space:]]*=[[:space:]]*//p' cfg/lenet5.cfg | head -1)}
+if want whole; then
+    epochs=$(awk -v s="$STEPS_WHOLE" 'BEGIN { printf "%.1f", s * 128 / 60000 }')
+    measure "LeNet-5, PNGs, $STEPS_WHOLE steps ($epochs epochs)" spin data/fashion.data cfg/lenet5.cfg "$STEPS_WHOLE" -1
 fi
 if want policies; then
     measure "  the same, workers at nice 0 (old policy)" spin data/fashion.data cfg/lenet5.cfg "$STEPS" -1 2 0 0 0
