@@ -150,7 +150,9 @@ fi
 # epoch decoded by the workers, the later ones from the loader's cache.
 STEPS_WHOLE=${STEPS_WHOLE:-$(sed -n 's/^max_batches[[:space:]]*=[[:space:]]*//p' cfg/lenet5.cfg | head -1)}
 if want whole; then
-    epochs=$(awk -v s="$STEPS_WHOLE" 'BEGIN { printf "%.1f", s * 128 / 60000 }')
+    whole_batch=$(sed -n 's/^batch[[:space:]]*=[[:space:]]*//p' cfg/lenet5.cfg | head -1)
+    epochs=$(awk -v s="$STEPS_WHOLE" -v b="$whole_batch" -v n="$(grep -c . data/fashion/train.list)" \
+        'BEGIN { printf "%.1f", s * b / n }')
     measure "LeNet-5, PNGs, $STEPS_WHOLE steps ($epochs epochs)" spin data/fashion.data cfg/lenet5.cfg "$STEPS_WHOLE" -1
 fi
 if want policies; then
