@@ -8,13 +8,16 @@
 #      of Darknet's ImageNet cfgs (min_crop=224 max_crop=288 aspect=.75 angle=7 hue=.1
 #      saturation=.75 exposure=.75, flip).
 # Each line times BATCHES batches from the first request (prefetch and decoding included).
-# Usage: bench/loader.sh [NET] (default ./net); BATCHES=N, WORKERS="1 2 3" to change the runs.
-# Prints each command and its line, then a table: images/s, and images/s per worker.
+# Usage: bench/loader.sh [NET] (default ./net); BATCHES=N, WORKERS="0 1 2 3" to change the runs.
+# Prints each command and its line, then a table: images/s, the CPU time per image (all threads)
+# and the cores kept busy. Workers are not the only threads at work: the one that asks for the
+# batches (loader_next) fills them beside the workers when the ring is behind, and alone with 0
+# workers; so W workers keep up to W + 1 cores busy, and on 2 cores 1 worker already fills both.
 # Timings on a shared machine are noisy: run it alone for figures worth quoting.
 set -eu
 NET=${1:-./net}
 BATCHES=${BATCHES:-20}
-WORKERS=${WORKERS:-"1 2 3"}
+WORKERS=${WORKERS:-"0 1 2 3"}
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 tmp=$(mktemp -d /tmp/cfgnet_loader_bench.XXXXXX)
@@ -28,8 +31,9 @@ run() { # label workers data cfg
     line=$("$NET" data bench "$3" "$4" -nocache -workers "$2" -batches "$BATCHES")
     echo "  $line"
     ips=$(echo "$line" | sed 's/.*: \([0-9]*\) images\/s.*/\1/')
-    per=$(awk -v i="$ips" -v w="$2" 'BEGIN { printf "%.0f", (w > 0 ? i / w : i) }')
-    table="$table$(printf '%-44s %7s %10s %12s' "$1" "$2" "$ips" "$per")
+    cpu=$(echo "$line" | sed 's/.* \([0-9.]*\) us of CPU per image.*/\1/')
+    busy=$(echo "$line" | sed 's/.* \([0-9.]*\) cores busy.*/\1/')
+    table="$table$(printf '%-44s %7s %10s %12s %11s' "$1" "$2" "$ips" "$cpu" "$busy")
 "
 }
 
@@ -49,7 +53,8 @@ for w in $WORKERS; do run "Fashion PNGs 28x28, augmented" "$w" data/fashion.data
 
 print_table() {
     echo
-    printf '%-44s %7s %10s %12s\n' "loader alone, $BATCHES batches, -nocache" workers images/s "per worker"
+    printf '%-44s %7s %10s %12s %11s\n' "loader alone, $BATCHES batches, -nocache" workers images/s \
+        "CPU us/img" "cores busy"
     printf '%s' "$table"
     echo "($(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg) at the end)"
 }

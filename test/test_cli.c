@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <stb_image.h>
 
 #include "fixture.h"
 
@@ -112,6 +113,39 @@ static void test_train_then_valid_and_predict(void **state)
     assert_non_null(strstr(r.out, "%: _cat"));
 }
 
+/* `net data bench`: its one line says images/s, CPU time per image and cores busy, all > 0;
+ * `net data preview`: a PNG grid that stb_image reads. */
+static void test_data_bench_and_preview(void **state)
+{
+    (void)state;
+    struct fx_run r;
+    fx_run_net(&r, (const char *const[]){"data", "bench", path_in("a.data"), path_in("a.cfg"),
+                                         "-batches", "3", "-workers", "1", "-nocache", NULL});
+    if (r.status != 0)
+        fail_msg("data bench failed: %s", r.err);
+    const char *p = strstr(r.out, "): ");
+    double ips = 0, us = 0, busy = 0;
+    if (!p || sscanf(p, "): %lf images/s, %lf us of CPU per image, %lf cores busy", &ips, &us,
+                     &busy) != 3)
+        fail_msg("data bench line not as documented: %s", r.out);
+    assert_true(ips > 0 && us > 0 && busy > 0 && busy < 65);
+    assert_non_null(strstr(r.out, "1 workers, 3 batches of 4 6x6x1 images"));
+    fx_run_net(&r, (const char *const[]){"data", "preview", path_in("a.data"), path_in("a.cfg"),
+                                         "-o", path_in("grid.png"), "-n", "4", NULL});
+    if (r.status != 0)
+        fail_msg("data preview failed: %s", r.err);
+    int w = 0, h = 0, c = 0;
+    assert_true(stbi_info(path_in("grid.png"), &w, &h, &c));
+    assert_true(w >= 2 * 6 && h >= 2 * 6 && c == 3);
+    fx_expect_fail(
+        (const char *const[]){"data", "bench", path_in("nope.data"), path_in("a.cfg"), NULL},
+        "nope.data");
+    fx_run_net(&r, (const char *const[]){"data", "preview", path_in("a.data"), path_in("a.cfg"),
+                                         NULL}); /* no -o: the usage, as for any missing argument */
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "usage: net data preview"));
+}
+
 static void test_bad_data_inputs(void **state)
 {
     (void)state;
@@ -165,6 +199,7 @@ int main(void)
         cmocka_unit_test(test_usage),
         cmocka_unit_test(test_missing_and_broken_cfg),
         cmocka_unit_test(test_train_then_valid_and_predict),
+        cmocka_unit_test(test_data_bench_and_preview),
         cmocka_unit_test(test_bad_data_inputs),
         cmocka_unit_test(test_weights_of_another_cfg),
     };
