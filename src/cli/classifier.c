@@ -43,11 +43,21 @@ const char cli_classifier_usage[] =
     "                               map over the image (CFG ends in global average pooling\n"
     "                               and a linear classifier)\n";
 
-double cli_now_seconds(void)
+static double clock_seconds(clockid_t id)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(id, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+double cli_now_seconds(void)
+{
+    return clock_seconds(CLOCK_MONOTONIC);
+}
+
+double cli_cpu_seconds(void)
+{
+    return clock_seconds(CLOCK_PROCESS_CPUTIME_ID);
 }
 
 /* "cfg/lenet5.cfg" -> "lenet5" */

@@ -20,6 +20,7 @@ int cli_classifier_valid(int argc, char **argv);
 int cli_classifier_predict(int argc, char **argv);
 extern const char cli_classifier_usage[];
 double cli_now_seconds(void); /* monotonic */
+double cli_cpu_seconds(void); /* the process's CPU time so far, all its threads */
 /* "cfg/lenet5.cfg" -> "lenet5" */
 void cli_cfg_base(char *out, size_t n, const char *cfg);
 struct data_cfg;

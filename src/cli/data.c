@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <stb_image_write.h>
 
@@ -195,14 +194,6 @@ static const char data_usage[] =
     "  images/s of the loader alone over N batches (default 20) of the cfg's batch size, its\n"
     "  CPU time per image (all threads) and the cores it kept busy\n";
 
-/* CPU time of the whole process (all threads), in seconds. */
-static double process_cpu_seconds(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 static int bench_run(struct preview *p, const char *data, const char *cfg, long batches,
                      long workers, int nocache, cn_error *e)
 {
@@ -221,14 +212,14 @@ static int bench_run(struct preview *p, const char *data, const char *cfg, long 
     size_t isize = (size_t)c->width * (size_t)c->height * (size_t)c->channels;
     p->x = xmalloc(sizeof *p->x * isize * (size_t)batch);
     p->t = xmalloc(sizeof *p->t * (size_t)p->d->classes * (size_t)batch);
-    double t0 = cli_now_seconds(), c0 = process_cpu_seconds();
+    double t0 = cli_now_seconds(), c0 = cli_cpu_seconds();
     if (loader_open(&p->ld, p->list, &o, e))
         return -1;
     for (long b = 0; b < batches; b++)
         if (loader_next(p->ld, p->x, p->t, batch, e))
             return -1;
     double dt = cli_now_seconds() - t0, imgs = (double)batches * batch;
-    double cpu = process_cpu_seconds() - c0;
+    double cpu = cli_cpu_seconds() - c0;
     /* the CPU figures count every thread: the caller of loader_next fills batches beside the
      * workers when the ring is behind, so W workers can keep W + 1 cores busy */
     printf("%s: %d workers, %ld batches of %d %dx%dx%d images (%s, %s): %.0f images/s, "
