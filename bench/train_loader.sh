@@ -1,6 +1,10 @@
 #!/bin/bash
 # train_loader.sh - training throughput fed by the loader vs on one batch already in memory
 # (bench/train_loader.c: the same net, optimiser and step code; only the feeding differs), for
+#   0. the floor: what one PNG costs the loader on one thread, alone (bench/file_floor.c: open,
+#      read and close; the decode from memory; the loader's call doing both), and from it the
+#      first epoch's ceiling, printed under the table: T / (T + F), T the training's CPU time
+#      per image in memory (row 1's median) and F the loader's per PNG;
 #   1. LeNet-5 (cfg/lenet5.cfg, batch 128) on the Fashion-MNIST PNGs (data/fashion.data), in the
 #      first epoch (every PNG decoded by the workers while the net trains);
 #   2. the same in epoch 2+ (after a warm-up epoch of loader_next calls: the decoded images are
@@ -44,7 +48,7 @@
 # Environment: STEPS (LeNet steps, default 200), STEPS_R18 (default 10), BATCH_R18 (default 8),
 # WORKERS (default: the cfg's workers=, 2), REPEAT (default 3), R18=0 to leave ResNet-18 out,
 # STEPS_WHOLE (row 6, default cfg/lenet5.cfg's max_batches),
-# ROWS (default all): the groups of rows to run, of "first torch whole policies cached idx r18" (e.g.
+# ROWS (default all): the groups of rows to run, of "floor first torch whole policies cached idx r18" (e.g.
 # ROWS=first REPEAT=11: only row 1, in 11 pairs), POLICIES (default "spin passive"): the OpenMP
 # wait policies of rows 1, 5 and 7 (under load, default-policy runs are several times slower).
 # Timings on a shared machine are noise: the table says the load average.
@@ -61,13 +65,15 @@ IDX=/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 make -s BUILD="$B" "$B/libcfgnet.a" "$B/net"
 cc -std=c11 -O3 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -Isrc -Iinclude -I/usr/include/stb \
     bench/train_loader.c "$B/libcfgnet.a" -lz -lm -lpthread -fopenmp -o "$B/train_loader"
+cc -std=c11 -O3 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -Isrc -Iinclude -I/usr/include/stb \
+    bench/file_floor.c "$B/libcfgnet.a" -lz -lm -lpthread -fopenmp -o "$B/file_floor"
 fashion_ready "$B/net"
 tmp=$(mktemp -d /tmp/cfgnet_train_loader.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
 median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-ROWS=${ROWS:-first torch whole policies cached idx r18}
+ROWS=${ROWS:-floor first torch whole policies cached idx r18}
 want() { case " $ROWS " in *" $1 "*) return 0 ;; esac; return 1; }
 # idle_ticks: the machine's idle + iowait ticks so far (/proc/stat, all cores)
 idle_ticks() { awk '/^cpu / { print $5 + $6 }' /proc/stat; }
@@ -120,6 +126,7 @@ measure_cmd() {
     local lo hi
     lo=$(echo "$rs" | tr ' ' '\n' | grep . | sort -g | head -1)
     hi=$(echo "$rs" | tr ' ' '\n' | grep . | sort -g | tail -1)
+    last_mc=$(echo "$mc" | median)
     rows+=("$(printf '%-44s %-8s %10s %10s %7.1f %% %5s-%-5s %7.1f %%' "$label" "$policy" \
         "$(echo "$ls" | median)" "$(echo "$ms" | median)" "$(echo "$rs" | median)" "$lo" "$hi" \
         "$(awk -v m="$(echo "$mc" | median)" -v l="$(echo "$lc" | median)" 'BEGIN {print 100 * m / l}')")")
@@ -128,9 +135,25 @@ measure_cmd() {
 pairs=()
 
 POLICIES=${POLICIES:-spin passive}
+# The loader's own cost of one PNG on one thread, read and decode apart (bench/file_floor.c), for
+# the first epoch's ceiling: with both cores kept busy by the training, each microsecond the
+# loader spends is one the training loses, so the ratio can be at most T / (T + F), T the
+# training's CPU per image in memory and F the loader's per image (measured alone: in the
+# training, with the caches shared, the workers spend more).
+floor_us=""
+ceilings=()
+if want floor; then
+    echo "command: $B/file_floor data/fashion/train.list 1 5"
+    floor_out=$("$B/file_floor" data/fashion/train.list 1 5)
+    echo "$floor_out" | sed 's/^/  /'
+    floor_us=$(echo "$floor_out" | awk '/^loader/ { print $3 }')
+fi
 if want first; then
     for policy in $POLICIES; do
         measure "LeNet-5, Fashion PNGs, first epoch" $policy data/fashion.data cfg/lenet5.cfg "$STEPS" -1
+        [ -z "$floor_us" ] || ceilings+=("$(awk -v t="$last_mc" -v f="$floor_us" -v p="$policy" 'BEGIN {
+            printf "first epoch, %s: at most %.1f %% = %.1f / (%.1f + %.2f) us of CPU per image", p,
+                100 * t / (t + f), t, t, f }')")
     done
 fi
 # PyTorch's DataLoader on the same PNGs, beside row 1 and under the same wait policies
@@ -201,6 +224,11 @@ echo
 printf '%-44s %-8s %10s %10s %9s %11s %9s\n' "images/s (medians of $REPEAT)" "OMP wait" "loader" "in memory" \
     "ratio" "pair range" "cpu ratio"
 for r in "${rows[@]}"; do echo "$r"; done
+if [ ${#ceilings[@]} -gt 0 ]; then
+    echo
+    echo "ceiling (training CPU per image in memory / that + the loader's alone, file_floor):"
+    for c in "${ceilings[@]}"; do echo "$c"; done
+fi
 echo
 echo "each pair's ratio, %:"
 for r in "${pairs[@]}"; do echo "$r"; done
