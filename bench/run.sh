@@ -400,7 +400,11 @@ if ! skipped layers; then
         OMP_NUM_THREADS=1 "$TMP/conv_layers" cfg/resnet50.cfg -batch "$b" -reps "$LAYER_REPS" \
             -peak "$p0" >"$TMP/layers$b.txt" 2>&1 || { tail -3 "$TMP/layers$b.txt" >&2; continue; }
         p1=$(peak1)
-        cat "$TMP/layers$b.txt" >>"$RAW"
+        {
+            cat "$TMP/layers$b.txt"
+            echo "1-thread peak after these layers: $p1 (the shares above are of $p0, the one" \
+                "before; the table's are of the higher of the two)"
+        } >>"$RAW"
         {
             echo "batch $b (1-thread peak $p0 before, $p1 after):"
             grep ' layers: \|^all layers' "$TMP/layers$b.txt" | awk -v p0="$p0" -v p1="$p1" '
