@@ -97,16 +97,17 @@ static ssize_t read_one(struct reader *r, const char *path)
 {
     const char *slash = strrchr(path, '/');
     size_t len = slash ? (size_t)(slash - path) + 1 : 0;
-    if (slash && len < sizeof r->dir &&
-        (r->dir_fd < 0 || strncmp(r->dir, path, len) || r->dir[len])) {
+    int relative =
+        slash && len < sizeof r->dir; /* else the whole path, as image.c without memory */
+    if (relative && (r->dir_fd < 0 || strncmp(r->dir, path, len) || r->dir[len])) {
         if (r->dir_fd >= 0)
             close(r->dir_fd);
         memcpy(r->dir, path, len);
         r->dir[len] = '\0';
         r->dir_fd = open(r->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     }
-    int fd = slash && r->dir_fd >= 0 ? openat(r->dir_fd, slash + 1, O_RDONLY | O_CLOEXEC)
-                                     : open(path, O_RDONLY | O_CLOEXEC);
+    int fd = relative && r->dir_fd >= 0 ? openat(r->dir_fd, slash + 1, O_RDONLY | O_CLOEXEC)
+                                        : open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -1;
     ssize_t got = read(fd, r->buf, sizeof r->buf);
